@@ -1,0 +1,37 @@
+// Elementwise maps over flat tensors; `op` picks the formula.
+struct Params {
+    len: u32,
+    op: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+const AXPBY: u32 = 0u;          // out = alpha * a + beta * b
+const MUL: u32 = 1u;            // out = alpha * a * b
+const RELU: u32 = 2u;           // out = max(a, 0)
+const RELU_BACKWARD: u32 = 3u;  // out = b where a > 0, else 0   (a: forward input, b: dy)
+const ACCUMULATE: u32 = 4u;     // out = out + alpha * a
+const FILL: u32 = 5u;           // out = alpha
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) local: u32) {
+    let i = flat_index(wg, groups, local);
+    if (i >= p.len) {
+        return;
+    }
+    switch p.op {
+        case AXPBY: { out[i] = p.alpha * a[i] + p.beta * b[i]; }
+        case MUL: { out[i] = p.alpha * a[i] * b[i]; }
+        case RELU: { out[i] = max(a[i], 0.0); }
+        case RELU_BACKWARD: { out[i] = select(0.0, b[i], a[i] > 0.0); }
+        case ACCUMULATE: { out[i] = out[i] + p.alpha * a[i]; }
+        case FILL: { out[i] = p.alpha; }
+        default: { out[i] = bitcast<f32>(0x7fc00000u); }
+    }
+}

@@ -1,0 +1,36 @@
+// Geometry shared by the three implicit-GEMM convolution variants.
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    in_c: u32,
+    in_h: u32,
+    in_w: u32,
+    out_c: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+    has_bias: u32,
+    accumulate: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// Input row and column that output (oh, ow) sees through kernel tap (kh, kw); negative or
+// past the edge means zero padding.
+fn input_y(oh: u32, kh: u32) -> i32 {
+    return i32(oh * p.stride_h + kh) - i32(p.pad_top);
+}
+
+fn input_x(ow: u32, kw: u32) -> i32 {
+    return i32(ow * p.stride_w + kw) - i32(p.pad_left);
+}
+
+fn inside(y: i32, x: i32) -> bool {
+    return y >= 0 && y < i32(p.in_h) && x >= 0 && x < i32(p.in_w);
+}

@@ -1,0 +1,43 @@
+// Strided batched matmul: A and B are read through row/column strides, so transposed
+// operands (dense backward's X^T and W^T) need no copy. C is dense [batch, m, n].
+// c = alpha * A B (+ bias[col]) (+ c when accumulating).
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_row: u32,
+    a_col: u32,
+    a_batch: u32,
+    b_row: u32,
+    b_col: u32,
+    b_batch: u32,
+    has_bias: u32,
+    accumulate: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+fn read_a(batch: u32, row: u32, k: u32) -> f32 {
+    return a[batch * p.a_batch + row * p.a_row + k * p.a_col];
+}
+
+fn read_b(batch: u32, k: u32, col: u32) -> f32 {
+    return b[batch * p.b_batch + k * p.b_row + col * p.b_col];
+}
+
+fn write_c(batch: u32, row: u32, col: u32, value: f32) {
+    let i = (batch * p.m + row) * p.n + col;
+    var v = p.alpha * value;
+    if (p.has_bias != 0u) {
+        v = v + bias[col];
+    }
+    if (p.accumulate != 0u) {
+        v = v + c[i];
+    }
+    c[i] = v;
+}

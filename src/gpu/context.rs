@@ -1,0 +1,359 @@
+//! The `Gpu` context: adapter choice, device and queue, the pipeline cache, the buffer pool
+//! and the one pending command encoder that every kernel records into.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::error::{GpuError, Result};
+use super::pool::{BufferPool, MemoryStats, PooledBuffer};
+
+/// How to pick the adapter.
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// Keep only adapters whose name contains this (case-insensitive), e.g. "llvmpipe", "H200".
+    pub adapter: Option<String>,
+    /// Do not log the chosen adapter to stderr.
+    pub quiet: bool,
+}
+
+/// A WGSL compute kernel: a name unique per source, and its source text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kernel {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+/// Handle to the device; cheap to clone (all clones share one device, pool and encoder).
+#[derive(Clone)]
+pub struct Gpu {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub pool: Arc<Mutex<BufferPool>>,
+    pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
+    pending: Mutex<Option<wgpu::CommandEncoder>>,
+    poison_outputs: AtomicBool,
+    submits: AtomicU64,
+    dispatches: AtomicU64,
+    /// Bound where a kernel's optional input (e.g. a bias) is absent.
+    pub placeholder: wgpu::Buffer,
+}
+
+/// Rank of a device type: discrete GPUs first, software adapters last.
+fn preference(device_type: wgpu::DeviceType) -> u8 {
+    match device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
+async fn adapters_for(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+    descriptor.backends = backends;
+    wgpu::Instance::new(descriptor).enumerate_adapters(backends).await
+}
+
+/// The adapter facemtl would choose: `WGPU_BACKEND` if set, else Vulkan/Metal/DX12, falling
+/// back to GL only when those find nothing (GL compiles large shaders slowly).
+async fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter> {
+    let (mut adapters, tried) = match wgpu::Backends::from_env() {
+        Some(backends) => (adapters_for(backends).await, format!("{backends:?} (from WGPU_BACKEND)")),
+        None => {
+            let primary = adapters_for(wgpu::Backends::PRIMARY).await;
+            if primary.is_empty() {
+                (adapters_for(wgpu::Backends::GL).await, "Vulkan, Metal, DX12, GL".to_string())
+            } else {
+                (primary, "Vulkan, Metal, DX12".to_string())
+            }
+        }
+    };
+    if adapters.is_empty() {
+        return Err(GpuError::NoAdapter { tried, detail: String::new() });
+    }
+    if let Some(wanted) = &options.adapter {
+        let available: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+        let needle = wanted.to_lowercase();
+        adapters.retain(|a| a.get_info().name.to_lowercase().contains(&needle));
+        if adapters.is_empty() {
+            return Err(GpuError::AdapterNotFound { wanted: wanted.clone(), available });
+        }
+    }
+    adapters.sort_by_key(|a| {
+        let info = a.get_info();
+        (preference(info.device_type), info.backend != wgpu::Backend::Vulkan)
+    });
+    Ok(adapters.remove(0))
+}
+
+impl Gpu {
+    /// Opens the best adapter (see [`GpuOptions`]) with all of its own limits.
+    pub fn new(options: &GpuOptions) -> Result<Gpu> {
+        pollster::block_on(Self::new_async(options))
+    }
+
+    async fn new_async(options: &GpuOptions) -> Result<Gpu> {
+        let adapter = choose_adapter(options).await?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let mut required_features = wgpu::Features::empty();
+        if adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            required_features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("facemtl"),
+                required_features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
+        if !options.quiet {
+            eprintln!("facemtl: using adapter {}", describe(&info));
+            if info.device_type == wgpu::DeviceType::Cpu {
+                eprintln!(
+                    "facemtl: warning: {} is a software (CPU) adapter; expect training to be \
+                     10-100x slower than on a GPU",
+                    info.name
+                );
+            }
+        }
+        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("facemtl placeholder"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Gpu {
+            shared: Arc::new(Shared {
+                device,
+                queue,
+                info,
+                limits,
+                pool: Arc::default(),
+                pipelines: Mutex::default(),
+                pending: Mutex::default(),
+                poison_outputs: AtomicBool::new(false),
+                submits: AtomicU64::new(0),
+                dispatches: AtomicU64::new(0),
+                placeholder,
+            }),
+        })
+    }
+
+    /// Name, backend, device type and driver of the adapter in use.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.shared.info
+    }
+
+    /// The limits the device was created with (the adapter's own).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.shared.limits
+    }
+
+    /// Whether this is a software adapter such as lavapipe (llvmpipe).
+    pub fn is_software(&self) -> bool {
+        self.shared.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Whether the device can time GPU work with timestamp queries.
+    pub fn has_timestamps(&self) -> bool {
+        self.shared.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Fill every kernel output with NaN before the kernel runs, so that an element a kernel
+    /// forgets to write shows up in a comparison. For tests; costs one fill per output.
+    pub fn set_poison_outputs(&self, on: bool) {
+        self.shared.poison_outputs.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn poison_outputs(&self) -> bool {
+        self.shared.poison_outputs.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the engine holds on the device.
+    pub fn memory(&self) -> MemoryStats {
+        self.shared.pool.lock().expect("buffer pool lock").stats()
+    }
+
+    /// Returns free pooled buffers to the driver.
+    pub fn trim_memory(&self) {
+        self.shared.pool.lock().expect("buffer pool lock").trim();
+    }
+
+    /// Number of queue submissions and kernel dispatches so far (for tests and profiling).
+    pub fn counters(&self) -> (u64, u64) {
+        (self.shared.submits.load(Ordering::Relaxed), self.shared.dispatches.load(Ordering::Relaxed))
+    }
+
+    /// Checks a buffer size against the adapter's binding and buffer limits.
+    pub(crate) fn check_size(&self, what: impl Fn() -> String, bytes: u64) -> Result<()> {
+        let limits = &self.shared.limits;
+        for (limit, limit_name) in [
+            (limits.max_storage_buffer_binding_size, "max_storage_buffer_binding_size"),
+            (limits.max_buffer_size, "max_buffer_size"),
+        ] {
+            if bytes > limit {
+                return Err(GpuError::TooLarge { what: what(), bytes, limit, limit_name });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn buffer(&self, bytes: u64, usage: wgpu::BufferUsages) -> PooledBuffer {
+        // Buffers are at least 16 bytes and a multiple of 4 so that empty or odd-sized
+        // tensors still bind; the tensor keeps its own logical length.
+        let size = bytes.max(16).next_multiple_of(16);
+        PooledBuffer::new(&self.shared.pool, &self.shared.device, size, usage)
+    }
+
+    fn pipeline(&self, kernel: &Kernel) -> Arc<wgpu::ComputePipeline> {
+        let mut cache = self.shared.pipelines.lock().expect("pipeline cache lock");
+        let device = &self.shared.device;
+        Arc::clone(cache.entry(kernel.name).or_insert_with(|| {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel.name),
+                source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
+            });
+            Arc::new(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            }))
+        }))
+    }
+
+    /// Records one dispatch into the pending encoder. Binding 0 is the kernel's uniform
+    /// parameter struct; bindings 1.. are `buffers`, in order.
+    pub(crate) fn dispatch(
+        &self,
+        kernel: &Kernel,
+        params: &[u8],
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) {
+        if workgroups.contains(&0) {
+            return;
+        }
+        let pipeline = self.pipeline(kernel);
+        let uniform = self.buffer(
+            params.len() as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        let mut padded = params.to_vec();
+        padded.resize(uniform.size() as usize, 0);
+        self.shared.queue.write_buffer(uniform.buffer(), 0, &padded);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.buffer().as_entire_binding(),
+        }];
+        entries.extend(buffers.iter().enumerate().map(|(i, buffer)| wgpu::BindGroupEntry {
+            binding: i as u32 + 1,
+            resource: buffer.as_entire_binding(),
+        }));
+        let bind_group = self.shared.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.name),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        self.record(|encoder| {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(kernel.name),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+        });
+        self.shared.dispatches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs `f` on the pending command encoder (created on first use).
+    pub(crate) fn record(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) {
+        let mut pending = self.shared.pending.lock().expect("encoder lock");
+        let encoder = pending.get_or_insert_with(|| {
+            self.shared.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("facemtl step"),
+            })
+        });
+        f(encoder);
+    }
+
+    /// Submits everything recorded so far as one command buffer. Does not wait.
+    pub fn flush(&self) {
+        let encoder = self.shared.pending.lock().expect("encoder lock").take();
+        if let Some(encoder) = encoder {
+            self.shared.queue.submit([encoder.finish()]);
+            self.shared.submits.fetch_add(1, Ordering::Relaxed);
+        }
+        self.shared.pool.lock().expect("buffer pool lock").after_submit();
+    }
+
+    /// Submits pending work and blocks until the device has finished all of it.
+    pub fn synchronize(&self) -> Result<()> {
+        self.flush();
+        self.shared
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Readback(e.to_string()))
+    }
+
+    /// Copies `bytes` bytes of `source` to the host: submits pending work and waits for it.
+    /// The only way data comes back from the device; keep it rare.
+    pub(crate) fn read_bytes(&self, source: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let size = bytes.max(4).next_multiple_of(4);
+        let staging = self.buffer(size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        self.record(|encoder| encoder.copy_buffer_to_buffer(source, 0, staging.buffer(), 0, size));
+        self.flush();
+        let slice = staging.buffer().slice(..size);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+        self.shared
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        receiver
+            .recv()
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let bytes = {
+            let view = slice.get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?;
+            view[..bytes as usize].to_vec()
+        };
+        staging.buffer().unmap();
+        Ok(bytes)
+    }
+}
+
+/// Workgroup counts for `threads` invocations in groups of `group_size`, spread over x and y
+/// so that no dimension exceeds the adapter's per-dimension limit. Kernels rebuild the flat
+/// index as `(wg.y * num_wg.x + wg.x) * group_size + local_index`.
+pub(crate) fn grid_1d(gpu: &Gpu, threads: usize, group_size: u32) -> [u32; 3] {
+    let groups = threads.div_ceil(group_size as usize) as u64;
+    let max = gpu.shared.limits.max_compute_workgroups_per_dimension as u64;
+    if groups <= max {
+        [groups as u32, 1, 1]
+    } else {
+        let y = groups.div_ceil(max);
+        [groups.div_ceil(y) as u32, y as u32, 1]
+    }
+}

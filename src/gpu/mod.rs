@@ -1,0 +1,12 @@
+//! The device side: context, buffer pool, tensors and the engine's error type.
+
+mod context;
+mod error;
+mod pool;
+mod tensor;
+
+pub use context::{Gpu, GpuOptions};
+pub(crate) use context::{grid_1d, Kernel};
+pub use error::{GpuError, Result};
+pub use pool::MemoryStats;
+pub use tensor::{shape_text, Indices, Tensor};

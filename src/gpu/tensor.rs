@@ -1,0 +1,180 @@
+//! GPU-resident tensors: f32 NCHW `Tensor`s and u32 `Indices` (class labels, argmax).
+
+use super::context::Gpu;
+use super::error::{GpuError, Result};
+use super::pool::PooledBuffer;
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+/// Shape as text for error messages, e.g. `[2, 3, 5, 5]`.
+pub fn shape_text(shape: &[usize]) -> String {
+    format!("{shape:?}")
+}
+
+fn element_count(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// A dense f32 tensor on the device, row-major (NCHW for images).
+pub struct Tensor {
+    shape: Vec<usize>,
+    storage: PooledBuffer,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor{:?}", self.shape)
+    }
+}
+
+impl Tensor {
+    /// Allocates an uninitialised tensor (NaN-filled when the gpu poisons outputs).
+    pub(crate) fn uninit(gpu: &Gpu, op: &'static str, shape: &[usize]) -> Result<Tensor> {
+        let len = element_count(shape);
+        let bytes = 4 * len as u64;
+        gpu.check_size(|| format!("{op}: tensor of shape {}", shape_text(shape)), bytes)?;
+        let storage = gpu.buffer(bytes, STORAGE);
+        if gpu.poison_outputs() && len > 0 {
+            let nan = vec![f32::NAN; len];
+            gpu.shared.queue.write_buffer(storage.buffer(), 0, bytemuck::cast_slice(&nan));
+        }
+        Ok(Tensor { shape: shape.to_vec(), storage })
+    }
+
+    /// Uploads `data` (row-major) as a tensor of `shape`.
+    pub fn from_slice(gpu: &Gpu, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+        if element_count(shape) != data.len() {
+            return Err(GpuError::shape(
+                "upload",
+                format!("shape {} holds {} values, got {}", shape_text(shape), element_count(shape), data.len()),
+            ));
+        }
+        let bytes = 4 * data.len() as u64;
+        gpu.check_size(|| format!("upload: tensor of shape {}", shape_text(shape)), bytes)?;
+        let storage = gpu.buffer(bytes, STORAGE);
+        if !data.is_empty() {
+            // Safe without a flush: a freshly acquired buffer is not used by pending commands.
+            gpu.shared.queue.write_buffer(storage.buffer(), 0, bytemuck::cast_slice(data));
+        }
+        Ok(Tensor { shape: shape.to_vec(), storage })
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
+        Tensor::full(gpu, shape, 0.0)
+    }
+
+    /// A tensor with every element `value`.
+    pub fn full(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
+        let len = element_count(shape);
+        let bytes = 4 * len as u64;
+        gpu.check_size(|| format!("full: tensor of shape {}", shape_text(shape)), bytes)?;
+        let tensor = Tensor { shape: shape.to_vec(), storage: gpu.buffer(bytes, STORAGE) };
+        tensor.fill(gpu, value);
+        Ok(tensor)
+    }
+
+    /// Sets every element to `value`, in order with the recorded kernels.
+    pub fn fill(&self, gpu: &Gpu, value: f32) {
+        if value.to_bits() == 0 {
+            let buffer = self.storage.buffer();
+            gpu.record(|encoder| encoder.clear_buffer(buffer, 0, None));
+        } else {
+            crate::kernels::elementwise::fill(gpu, self, value);
+        }
+    }
+
+    /// Replaces the contents with `data` (same length), after all work recorded so far.
+    pub fn write(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
+        if data.len() != self.len() {
+            return Err(GpuError::shape(
+                "write",
+                format!("tensor {} holds {} values, got {}", shape_text(&self.shape), self.len(), data.len()),
+            ));
+        }
+        // Pending commands may read this buffer: submit them first so that queue order
+        // puts the write after them.
+        gpu.flush();
+        if !data.is_empty() {
+            gpu.shared.queue.write_buffer(self.storage.buffer(), 0, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    /// Copies the tensor to the host (submits pending work and waits).
+    pub fn to_vec(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let bytes = gpu.read_bytes(self.storage.buffer(), 4 * self.len() as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Same data, another shape with the same number of elements.
+    pub fn reshape(self, shape: &[usize]) -> Result<Tensor> {
+        if element_count(shape) != self.len() {
+            return Err(GpuError::shape(
+                "reshape",
+                format!("cannot view {} as {}", shape_text(&self.shape), shape_text(shape)),
+            ));
+        }
+        Ok(Tensor { shape: shape.to_vec(), storage: self.storage })
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        element_count(&self.shape)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        self.storage.buffer()
+    }
+}
+
+/// A vector of u32 on the device: class labels, or max-pool argmax positions.
+pub struct Indices {
+    len: usize,
+    storage: PooledBuffer,
+}
+
+impl Indices {
+    pub(crate) fn uninit(gpu: &Gpu, op: &'static str, len: usize) -> Result<Indices> {
+        let bytes = 4 * len as u64;
+        gpu.check_size(|| format!("{op}: {len} indices"), bytes)?;
+        Ok(Indices { len, storage: gpu.buffer(bytes, STORAGE) })
+    }
+
+    /// Uploads `data`.
+    pub fn from_slice(gpu: &Gpu, data: &[u32]) -> Result<Indices> {
+        let indices = Indices::uninit(gpu, "upload", data.len())?;
+        if !data.is_empty() {
+            gpu.shared.queue.write_buffer(indices.storage.buffer(), 0, bytemuck::cast_slice(data));
+        }
+        Ok(indices)
+    }
+
+    /// Copies the indices to the host.
+    pub fn to_vec(&self, gpu: &Gpu) -> Result<Vec<u32>> {
+        let bytes = gpu.read_bytes(self.storage.buffer(), 4 * self.len as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        self.storage.buffer()
+    }
+}

@@ -1,0 +1,118 @@
+//! 2-D convolution as implicit GEMM: forward, backward-data and backward-weight are the
+//! same GEMM core (shaders/gemm/core.wgsl) with im2col-style loaders, so no im2col buffer
+//! is ever materialised.
+
+use super::matmul::gemm_grid;
+use super::{expect_shape, kernel, reduce, to_u32};
+use crate::geometry::{Conv2dGeometry, Conv2dSpec};
+use crate::gpu::{Gpu, Kernel, Result, Tensor};
+
+const FORWARD: Kernel = kernel!("gemm/conv_forward", "gemm/conv_params.wgsl", "gemm/conv_forward.wgsl", "gemm/core.wgsl");
+const BACKWARD_DATA: Kernel =
+    kernel!("gemm/conv_backward_data", "gemm/conv_params.wgsl", "gemm/conv_backward_data.wgsl", "gemm/core.wgsl");
+const BACKWARD_WEIGHT: Kernel =
+    kernel!("gemm/conv_backward_weight", "gemm/conv_params.wgsl", "gemm/conv_backward_weight.wgsl", "gemm/core.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    in_c: u32,
+    in_h: u32,
+    in_w: u32,
+    out_c: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+    has_bias: u32,
+    accumulate: u32,
+}
+
+fn params(op: &'static str, g: &Conv2dGeometry, [m, n, k]: [usize; 3], has_bias: bool) -> Result<Params> {
+    Ok(Params {
+        m: to_u32(op, m)?,
+        n: to_u32(op, n)?,
+        k: to_u32(op, k)?,
+        in_c: to_u32(op, g.in_c)?,
+        in_h: to_u32(op, g.in_h)?,
+        in_w: to_u32(op, g.in_w)?,
+        out_c: to_u32(op, g.out_c)?,
+        out_h: to_u32(op, g.out_h)?,
+        out_w: to_u32(op, g.out_w)?,
+        kernel_h: to_u32(op, g.kernel_h)?,
+        kernel_w: to_u32(op, g.kernel_w)?,
+        stride_h: to_u32(op, g.stride_h)?,
+        stride_w: to_u32(op, g.stride_w)?,
+        pad_top: to_u32(op, g.pad_top)?,
+        pad_left: to_u32(op, g.pad_left)?,
+        has_bias: has_bias as u32,
+        accumulate: 0,
+    })
+}
+
+/// Convolution of `x` [N, Ci, H, W] with `w` [Co, Ci, KH, KW] plus `bias` [Co]:
+/// output [N, Co, OH, OW].
+pub fn conv2d(gpu: &Gpu, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: Conv2dSpec) -> Result<Tensor> {
+    const OP: &str = "conv2d";
+    let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
+    if let Some(bias) = bias {
+        expect_shape(OP, "bias", bias, &[g.out_c])?;
+    }
+    let y = Tensor::uninit(gpu, OP, &g.output_shape())?;
+    let mnk = [g.out_c, g.out_h * g.out_w, g.in_c * g.kernel_h * g.kernel_w];
+    let p = params(OP, &g, mnk, bias.is_some())?;
+    let grid = gemm_grid(gpu, OP, mnk[0], mnk[1], g.batch)?;
+    let bias = bias.map_or(&gpu.shared.placeholder, Tensor::buffer);
+    gpu.dispatch(&FORWARD, bytemuck::bytes_of(&p), &[x.buffer(), w.buffer(), bias, y.buffer()], grid);
+    Ok(y)
+}
+
+/// Gradient w.r.t. the input: dy [N, Co, OH, OW] -> dx [N, Ci, H, W].
+pub fn conv2d_backward_input(gpu: &Gpu, dy: &Tensor, w: &Tensor, g: &Conv2dGeometry) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_input";
+    expect_shape(OP, "dy", dy, &g.output_shape())?;
+    expect_shape(OP, "weight", w, &g.weight_shape())?;
+    let dx = Tensor::uninit(gpu, OP, &g.input_shape())?;
+    let mnk = [g.in_c, g.in_h * g.in_w, g.out_c * g.kernel_h * g.kernel_w];
+    let p = params(OP, g, mnk, false)?;
+    let grid = gemm_grid(gpu, OP, mnk[0], mnk[1], g.batch)?;
+    gpu.dispatch(&BACKWARD_DATA, bytemuck::bytes_of(&p), &[dy.buffer(), w.buffer(), dx.buffer()], grid);
+    Ok(dx)
+}
+
+/// Gradient w.r.t. the weight: sums over the batch into dw [Co, Ci, KH, KW].
+pub fn conv2d_backward_weight(gpu: &Gpu, dy: &Tensor, x: &Tensor, g: &Conv2dGeometry) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_weight";
+    expect_shape(OP, "dy", dy, &g.output_shape())?;
+    expect_shape(OP, "input", x, &g.input_shape())?;
+    let dw = Tensor::uninit(gpu, OP, &g.weight_shape())?;
+    let mnk = [g.out_c, g.in_c * g.kernel_h * g.kernel_w, g.batch * g.out_h * g.out_w];
+    let p = params(OP, g, mnk, false)?;
+    let grid = gemm_grid(gpu, OP, mnk[0], mnk[1], 1)?;
+    gpu.dispatch(&BACKWARD_WEIGHT, bytemuck::bytes_of(&p), &[dy.buffer(), x.buffer(), dw.buffer()], grid);
+    Ok(dw)
+}
+
+/// Gradients of [`conv2d`].
+pub struct Conv2dGrads {
+    pub input: Tensor,
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+/// All three gradients of [`conv2d`] for upstream gradient `dy`.
+pub fn conv2d_backward(gpu: &Gpu, x: &Tensor, w: &Tensor, dy: &Tensor, spec: Conv2dSpec) -> Result<Conv2dGrads> {
+    let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
+    Ok(Conv2dGrads {
+        input: conv2d_backward_input(gpu, dy, w, &g)?,
+        weight: conv2d_backward_weight(gpu, dy, x, &g)?,
+        bias: reduce::channel_sums(gpu, dy)?,
+    })
+}

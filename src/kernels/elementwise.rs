@@ -1,0 +1,89 @@
+//! Elementwise maps: add / axpby, scale, multiply, ReLU and its backward, in-place
+//! accumulation, fill.
+
+use super::{expect_same_shape, kernel, to_u32};
+use crate::gpu::{grid_1d, Gpu, Kernel, Result, Tensor};
+
+const MAP: Kernel = kernel!("elementwise/map", "elementwise/map.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    len: u32,
+    op: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+/// Must match the op codes in shaders/elementwise/map.wgsl.
+#[derive(Clone, Copy)]
+enum Op {
+    Axpby = 0,
+    Mul = 1,
+    Relu = 2,
+    ReluBackward = 3,
+    Accumulate = 4,
+    Fill = 5,
+}
+
+fn launch(gpu: &Gpu, op: Op, a: Option<&Tensor>, b: Option<&Tensor>, out: &Tensor, alpha: f32, beta: f32) -> Result<()> {
+    let params = Params { len: to_u32("elementwise", out.len())?, op: op as u32, alpha, beta };
+    let placeholder = &gpu.shared.placeholder;
+    let a = a.map_or(placeholder, Tensor::buffer);
+    let b = b.map_or(placeholder, Tensor::buffer);
+    gpu.dispatch(&MAP, bytemuck::bytes_of(&params), &[a, b, out.buffer()], grid_1d(gpu, out.len(), 256));
+    Ok(())
+}
+
+fn binary(gpu: &Gpu, op_name: &'static str, op: Op, a: &Tensor, b: &Tensor, alpha: f32, beta: f32) -> Result<Tensor> {
+    expect_same_shape(op_name, ("a", a), ("b", b))?;
+    let out = Tensor::uninit(gpu, op_name, a.shape())?;
+    launch(gpu, op, Some(a), Some(b), &out, alpha, beta)?;
+    Ok(out)
+}
+
+/// `alpha * a + beta * b`.
+pub fn axpby(gpu: &Gpu, alpha: f32, a: &Tensor, beta: f32, b: &Tensor) -> Result<Tensor> {
+    binary(gpu, "axpby", Op::Axpby, a, b, alpha, beta)
+}
+
+/// `a + b`.
+pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(gpu, "add", Op::Axpby, a, b, 1.0, 1.0)
+}
+
+/// `a * b`, elementwise.
+pub fn mul(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    binary(gpu, "mul", Op::Mul, a, b, 1.0, 0.0)
+}
+
+/// `alpha * a`.
+pub fn scale(gpu: &Gpu, a: &Tensor, alpha: f32) -> Result<Tensor> {
+    let out = Tensor::uninit(gpu, "scale", a.shape())?;
+    launch(gpu, Op::Axpby, Some(a), Some(a), &out, alpha, 0.0)?;
+    Ok(out)
+}
+
+/// `max(x, 0)`.
+pub fn relu(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let out = Tensor::uninit(gpu, "relu", x.shape())?;
+    launch(gpu, Op::Relu, Some(x), Some(x), &out, 0.0, 0.0)?;
+    Ok(out)
+}
+
+/// Gradient of ReLU: `dy` where the forward input `x` was positive, else 0.
+pub fn relu_backward(gpu: &Gpu, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    binary(gpu, "relu_backward", Op::ReluBackward, x, dy, 0.0, 0.0)
+}
+
+/// `acc += alpha * g`, in place (gradient accumulation).
+pub fn accumulate(gpu: &Gpu, acc: &Tensor, g: &Tensor, alpha: f32) -> Result<()> {
+    expect_same_shape("accumulate", ("accumulator", acc), ("gradient", g))?;
+    launch(gpu, Op::Accumulate, Some(g), Some(g), acc, alpha, 0.0)
+}
+
+/// Sets every element of `t` to `value` (used by [`Tensor::fill`]).
+pub(crate) fn fill(gpu: &Gpu, t: &Tensor, value: f32) {
+    // A tensor's length already passed `check_size`, so it fits in u32.
+    let _ = launch(gpu, Op::Fill, None, None, t, value, 0.0);
+}

@@ -1,0 +1,205 @@
+//! Dense layers on the register-blocked GEMM core: strided (so transposes are free),
+//! batched, with fused bias and in-place accumulation.
+
+use super::{expect_matrix, expect_shape, kernel, reduce, to_u32};
+use crate::gpu::{shape_text, Gpu, GpuError, Kernel, Result, Tensor};
+
+const MATMUL: Kernel = kernel!("gemm/matmul", "gemm/matmul.wgsl", "gemm/core.wgsl");
+
+/// Output rows x columns one workgroup of the GEMM core covers (8x8 invocations x 4x4).
+pub(crate) const GEMM_TILE: usize = 32;
+
+/// Workgroups for an m x n output over `batch` batches, within the adapter's limits.
+pub(crate) fn gemm_grid(gpu: &Gpu, op: &'static str, m: usize, n: usize, batch: usize) -> Result<[u32; 3]> {
+    let grid = [n.div_ceil(GEMM_TILE), m.div_ceil(GEMM_TILE), batch];
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if grid.iter().any(|&g| g > max) {
+        return Err(GpuError::invalid(
+            op,
+            format!("a {m}x{n} output over {batch} batches needs workgroups {grid:?}, over the adapter's limit of {max} per dimension"),
+        ));
+    }
+    Ok(grid.map(|g| g as u32))
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_row: u32,
+    a_col: u32,
+    a_batch: u32,
+    b_row: u32,
+    b_col: u32,
+    b_batch: u32,
+    has_bias: u32,
+    accumulate: u32,
+    alpha: f32,
+}
+
+/// A matrix operand: its buffer read as element (r, c) at `batch*batch_stride + r*row + c*col`.
+struct Operand<'a> {
+    tensor: &'a Tensor,
+    row: usize,
+    col: usize,
+    batch_stride: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// A row-major [rows, cols] matrix (batches `rows*cols` apart), optionally transposed.
+    fn dense(tensor: &'a Tensor, rows: usize, cols: usize, transposed: bool) -> Operand<'a> {
+        let (row, col) = if transposed { (1, cols) } else { (cols, 1) };
+        Operand { tensor, row, col, batch_stride: rows * cols }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    gpu: &Gpu,
+    op: &'static str,
+    a: Operand,
+    b: Operand,
+    [m, n, k, batch]: [usize; 4],
+    bias: Option<&Tensor>,
+    out: &Tensor,
+    accumulate: bool,
+) -> Result<()> {
+    let params = Params {
+        m: to_u32(op, m)?,
+        n: to_u32(op, n)?,
+        k: to_u32(op, k)?,
+        a_row: to_u32(op, a.row)?,
+        a_col: to_u32(op, a.col)?,
+        a_batch: to_u32(op, a.batch_stride)?,
+        b_row: to_u32(op, b.row)?,
+        b_col: to_u32(op, b.col)?,
+        b_batch: to_u32(op, b.batch_stride)?,
+        has_bias: bias.is_some() as u32,
+        accumulate: accumulate as u32,
+        alpha: 1.0,
+    };
+    let grid = gemm_grid(gpu, op, m, n, batch)?;
+    let bias = bias.map_or(&gpu.shared.placeholder, Tensor::buffer);
+    gpu.dispatch(
+        &MATMUL,
+        bytemuck::bytes_of(&params),
+        &[a.tensor.buffer(), b.tensor.buffer(), bias, out.buffer()],
+        grid,
+    );
+    Ok(())
+}
+
+/// Splits a 2-D [r, c] or batched 3-D [batch, r, c] shape.
+fn batched_matrix(op: &'static str, what: &str, t: &Tensor) -> Result<(usize, usize, usize)> {
+    match *t.shape() {
+        [r, c] => Ok((1, r, c)),
+        [b, r, c] => Ok((b, r, c)),
+        _ => Err(GpuError::shape(op, format!("{what} must be [rows, cols] or [batch, rows, cols], got {}", shape_text(t.shape())))),
+    }
+}
+
+/// `op(a) * op(b)`, where op transposes the last two axes when asked. Operands are 2-D, or
+/// 3-D with equal batch sizes (the output is then 3-D too).
+pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> Result<Tensor> {
+    const OP: &str = "matmul";
+    let (batch_a, ra, ca) = batched_matrix(OP, "a", a)?;
+    let (batch_b, rb, cb) = batched_matrix(OP, "b", b)?;
+    let (m, k) = if transpose_a { (ca, ra) } else { (ra, ca) };
+    let (k_b, n) = if transpose_b { (cb, rb) } else { (rb, cb) };
+    if k != k_b || batch_a != batch_b || a.shape().len() != b.shape().len() {
+        return Err(GpuError::shape(
+            OP,
+            format!(
+                "cannot multiply a {}{} by b {}{}",
+                shape_text(a.shape()),
+                if transpose_a { "^T" } else { "" },
+                shape_text(b.shape()),
+                if transpose_b { "^T" } else { "" },
+            ),
+        ));
+    }
+    let out_shape: Vec<usize> = if a.shape().len() == 3 { vec![batch_a, m, n] } else { vec![m, n] };
+    let out = Tensor::uninit(gpu, OP, &out_shape)?;
+    gemm(
+        gpu,
+        OP,
+        Operand::dense(a, ra, ca, transpose_a),
+        Operand::dense(b, rb, cb, transpose_b),
+        [m, n, k, batch_a],
+        None,
+        &out,
+        false,
+    )?;
+    Ok(out)
+}
+
+/// A fully connected layer: `x [batch, in] * w^T + bias`, with `w [out, in]` (PyTorch's
+/// layout) and `bias [out]`.
+pub fn linear(gpu: &Gpu, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    const OP: &str = "linear";
+    let (batch, features) = expect_matrix(OP, "input", x)?;
+    let (outputs, w_in) = expect_matrix(OP, "weight", w)?;
+    if w_in != features {
+        return Err(GpuError::shape(
+            OP,
+            format!("input {} has {features} features but weight {} expects {w_in}", shape_text(x.shape()), shape_text(w.shape())),
+        ));
+    }
+    if let Some(bias) = bias {
+        expect_shape(OP, "bias", bias, &[outputs])?;
+    }
+    let out = Tensor::uninit(gpu, OP, &[batch, outputs])?;
+    gemm(
+        gpu,
+        OP,
+        Operand::dense(x, batch, features, false),
+        Operand::dense(w, outputs, features, true),
+        [batch, outputs, features, 1],
+        bias,
+        &out,
+        false,
+    )?;
+    Ok(out)
+}
+
+/// Gradients of [`linear`].
+pub struct LinearGrads {
+    pub input: Tensor,
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+/// Backward of [`linear`]: dx = dy w, dw = dy^T x, db = column sums of dy.
+pub fn linear_backward(gpu: &Gpu, x: &Tensor, w: &Tensor, dy: &Tensor) -> Result<LinearGrads> {
+    const OP: &str = "linear_backward";
+    let (batch, features) = expect_matrix(OP, "input", x)?;
+    let (outputs, _) = expect_matrix(OP, "weight", w)?;
+    expect_shape(OP, "weight", w, &[outputs, features])?;
+    expect_shape(OP, "dy", dy, &[batch, outputs])?;
+    let input = Tensor::uninit(gpu, OP, &[batch, features])?;
+    gemm(
+        gpu,
+        OP,
+        Operand::dense(dy, batch, outputs, false),
+        Operand::dense(w, outputs, features, false),
+        [batch, features, outputs, 1],
+        None,
+        &input,
+        false,
+    )?;
+    let weight = Tensor::uninit(gpu, OP, &[outputs, features])?;
+    gemm(
+        gpu,
+        OP,
+        Operand::dense(dy, batch, outputs, true),
+        Operand::dense(x, batch, features, false),
+        [outputs, features, batch, 1],
+        None,
+        &weight,
+        false,
+    )?;
+    let bias = reduce::channel_sums(gpu, dy)?;
+    Ok(LinearGrads { input, weight, bias })
+}

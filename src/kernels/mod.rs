@@ -1,0 +1,62 @@
+//! Launchers of the WGSL kernels: one module per kernel family, each checking shapes,
+//! filling the kernel's parameter struct and recording the dispatch. The WGSL itself lives
+//! in `shaders/` and is compiled into the binary.
+
+pub mod conv;
+pub mod elementwise;
+pub mod loss;
+pub mod matmul;
+pub mod norm;
+pub mod optim;
+pub mod pool;
+pub mod reduce;
+
+use crate::gpu::{shape_text, GpuError, Result, Tensor};
+
+/// A kernel built from `shaders/common.wgsl` followed by the named shader files.
+macro_rules! kernel {
+    ($name:literal, $($file:literal),+ $(,)?) => {
+        crate::gpu::Kernel {
+            name: $name,
+            source: concat!(
+                include_str!("../../shaders/common.wgsl"),
+                $(include_str!(concat!("../../shaders/", $file))),+
+            ),
+        }
+    };
+}
+pub(crate) use kernel;
+
+/// Fails with a shape error unless `b` has the shape of `a`.
+pub(crate) fn expect_same_shape(op: &'static str, a: (&str, &Tensor), b: (&str, &Tensor)) -> Result<()> {
+    if a.1.shape() == b.1.shape() {
+        Ok(())
+    } else {
+        Err(GpuError::shape(
+            op,
+            format!("{} is {} but {} is {}", a.0, shape_text(a.1.shape()), b.0, shape_text(b.1.shape())),
+        ))
+    }
+}
+
+/// Fails with a shape error unless `t` has exactly `shape`.
+pub(crate) fn expect_shape(op: &'static str, what: &str, t: &Tensor, shape: &[usize]) -> Result<()> {
+    if t.shape() == shape {
+        Ok(())
+    } else {
+        Err(GpuError::shape(op, format!("{what} must be {} but is {}", shape_text(shape), shape_text(t.shape()))))
+    }
+}
+
+/// Fails unless `t` is 2-D, returning (rows, cols).
+pub(crate) fn expect_matrix(op: &'static str, what: &str, t: &Tensor) -> Result<(usize, usize)> {
+    match *t.shape() {
+        [rows, cols] => Ok((rows, cols)),
+        _ => Err(GpuError::shape(op, format!("{what} must be 2-D [rows, cols], got {}", shape_text(t.shape())))),
+    }
+}
+
+/// Kernel parameters are u32 on the device; sizes past u32 are refused.
+pub(crate) fn to_u32(op: &'static str, value: usize) -> Result<u32> {
+    u32::try_from(value).map_err(|_| GpuError::invalid(op, format!("size {value} exceeds the u32 range of the kernels")))
+}

@@ -1,0 +1,136 @@
+//! Optimiser updates as kernels, in place on a parameter and its state. Every update reads
+//! a one-element `grad_scale` on the device (1, or the global-norm clipping factor), so a
+//! step needs no host readback.
+
+use super::{expect_same_shape, expect_shape, kernel, to_u32};
+use crate::gpu::{grid_1d, Gpu, Kernel, Result, Tensor};
+
+const SGD: Kernel = kernel!("optim/sgd", "optim/sgd.wgsl");
+const ADAM: Kernel = kernel!("optim/adam", "optim/adam.wgsl");
+const RMSPROP: Kernel = kernel!("optim/rmsprop", "optim/rmsprop.wgsl");
+
+/// SGD with momentum (PyTorch's form) and L2 weight decay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdConfig {
+    pub lr: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+}
+
+/// Adam with L2 weight decay added to the gradient.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+}
+
+/// RMSProp with momentum in TensorFlow's form (the paper uses decay 0.9, momentum 0.9,
+/// eps 1.0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RmsPropConfig {
+    pub lr: f32,
+    pub decay: f32,
+    pub momentum: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SgdParams {
+    len: u32,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AdamParams {
+    len: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    bias_correction1: f32,
+    bias_correction2: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct RmsPropParams {
+    len: u32,
+    lr: f32,
+    decay: f32,
+    momentum: f32,
+    eps: f32,
+    weight_decay: f32,
+}
+
+fn check(op: &'static str, param: &Tensor, grad: &Tensor, grad_scale: &Tensor, state: &[&Tensor]) -> Result<u32> {
+    expect_same_shape(op, ("param", param), ("grad", grad))?;
+    expect_shape(op, "grad_scale", grad_scale, &[1])?;
+    for s in state {
+        expect_same_shape(op, ("param", param), ("optimiser state", s))?;
+    }
+    to_u32(op, param.len())
+}
+
+/// One SGD step on `param` with its `velocity`.
+pub fn sgd_update(gpu: &Gpu, param: &Tensor, grad: &Tensor, grad_scale: &Tensor, velocity: &Tensor, c: SgdConfig) -> Result<()> {
+    let len = check("sgd_update", param, grad, grad_scale, &[velocity])?;
+    let p = SgdParams { len, lr: c.lr, momentum: c.momentum, weight_decay: c.weight_decay };
+    let buffers = [param.buffer(), grad.buffer(), grad_scale.buffer(), velocity.buffer()];
+    gpu.dispatch(&SGD, bytemuck::bytes_of(&p), &buffers, grid_1d(gpu, param.len(), 256));
+    Ok(())
+}
+
+/// One Adam step; `step` counts from 1 (it sets the bias corrections).
+#[allow(clippy::too_many_arguments)]
+pub fn adam_update(
+    gpu: &Gpu,
+    param: &Tensor,
+    grad: &Tensor,
+    grad_scale: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    c: AdamConfig,
+    step: u32,
+) -> Result<()> {
+    let len = check("adam_update", param, grad, grad_scale, &[m, v])?;
+    let t = step.max(1) as i32;
+    let p = AdamParams {
+        len,
+        lr: c.lr,
+        beta1: c.beta1,
+        beta2: c.beta2,
+        eps: c.eps,
+        weight_decay: c.weight_decay,
+        bias_correction1: 1.0 - c.beta1.powi(t),
+        bias_correction2: 1.0 - c.beta2.powi(t),
+    };
+    let buffers = [param.buffer(), grad.buffer(), grad_scale.buffer(), m.buffer(), v.buffer()];
+    gpu.dispatch(&ADAM, bytemuck::bytes_of(&p), &buffers, grid_1d(gpu, param.len(), 256));
+    Ok(())
+}
+
+/// One RMSProp step on `param` with its `mean_square` and `momentum` state.
+pub fn rmsprop_update(
+    gpu: &Gpu,
+    param: &Tensor,
+    grad: &Tensor,
+    grad_scale: &Tensor,
+    mean_square: &Tensor,
+    momentum: &Tensor,
+    c: RmsPropConfig,
+) -> Result<()> {
+    let len = check("rmsprop_update", param, grad, grad_scale, &[mean_square, momentum])?;
+    let p = RmsPropParams { len, lr: c.lr, decay: c.decay, momentum: c.momentum, eps: c.eps, weight_decay: c.weight_decay };
+    let buffers = [param.buffer(), grad.buffer(), grad_scale.buffer(), mean_square.buffer(), momentum.buffer()];
+    gpu.dispatch(&RMSPROP, bytemuck::bytes_of(&p), &buffers, grid_1d(gpu, param.len(), 256));
+    Ok(())
+}

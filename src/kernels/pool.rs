@@ -1,0 +1,97 @@
+//! Max and average pooling, forward and backward. Max pooling saves the winning position
+//! of every window; its backward gathers through them (no atomics, deterministic).
+
+use super::{expect_shape, kernel, to_u32};
+use crate::geometry::{Pool2dGeometry, Pool2dSpec};
+use crate::gpu::{grid_1d, Gpu, Indices, Kernel, Result, Tensor};
+
+const MAX_FORWARD: Kernel = kernel!("pool/max_forward", "pool/pool_params.wgsl", "pool/max_forward.wgsl");
+const MAX_BACKWARD: Kernel = kernel!("pool/max_backward", "pool/pool_params.wgsl", "pool/max_backward.wgsl");
+const AVG_FORWARD: Kernel = kernel!("pool/avg_forward", "pool/pool_params.wgsl", "pool/avg_forward.wgsl");
+const AVG_BACKWARD: Kernel = kernel!("pool/avg_backward", "pool/pool_params.wgsl", "pool/avg_backward.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    planes: u32,
+    in_h: u32,
+    in_w: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_h: u32,
+    pad_w: u32,
+}
+
+fn params(op: &'static str, g: &Pool2dGeometry) -> Result<Params> {
+    Ok(Params {
+        planes: to_u32(op, g.batch * g.channels)?,
+        in_h: to_u32(op, g.in_h)?,
+        in_w: to_u32(op, g.in_w)?,
+        out_h: to_u32(op, g.out_h)?,
+        out_w: to_u32(op, g.out_w)?,
+        kernel_h: to_u32(op, g.kernel_h)?,
+        kernel_w: to_u32(op, g.kernel_w)?,
+        stride_h: to_u32(op, g.stride_h)?,
+        stride_w: to_u32(op, g.stride_w)?,
+        pad_h: to_u32(op, g.pad_h)?,
+        pad_w: to_u32(op, g.pad_w)?,
+    })
+}
+
+/// Max pooling's output and, per output element, the winning input position
+/// (`iy * in_w + ix` within its plane).
+pub struct MaxPoolOutput {
+    pub output: Tensor,
+    pub argmax: Indices,
+}
+
+/// Max pooling of `x` [N, C, H, W].
+pub fn max_pool2d(gpu: &Gpu, x: &Tensor, spec: Pool2dSpec) -> Result<MaxPoolOutput> {
+    const OP: &str = "max_pool2d";
+    let g = Pool2dGeometry::new(OP, x.shape(), spec)?;
+    let output = Tensor::uninit(gpu, OP, &g.output_shape())?;
+    let argmax = Indices::uninit(gpu, OP, output.len())?;
+    let p = params(OP, &g)?;
+    let grid = grid_1d(gpu, output.len(), 256);
+    gpu.dispatch(&MAX_FORWARD, bytemuck::bytes_of(&p), &[x.buffer(), output.buffer(), argmax.buffer()], grid);
+    Ok(MaxPoolOutput { output, argmax })
+}
+
+/// Backward of [`max_pool2d`]: dy [N, C, OH, OW] -> dx of `input_shape`.
+pub fn max_pool2d_backward(gpu: &Gpu, dy: &Tensor, argmax: &Indices, input_shape: &[usize], spec: Pool2dSpec) -> Result<Tensor> {
+    const OP: &str = "max_pool2d_backward";
+    let g = Pool2dGeometry::new(OP, input_shape, spec)?;
+    expect_shape(OP, "dy", dy, &g.output_shape())?;
+    if argmax.len() != dy.len() {
+        return Err(crate::gpu::GpuError::shape(OP, format!("{} argmax entries for {} gradients", argmax.len(), dy.len())));
+    }
+    let dx = Tensor::uninit(gpu, OP, input_shape)?;
+    let p = params(OP, &g)?;
+    gpu.dispatch(&MAX_BACKWARD, bytemuck::bytes_of(&p), &[dy.buffer(), argmax.buffer(), dx.buffer()], grid_1d(gpu, dx.len(), 256));
+    Ok(dx)
+}
+
+/// Average pooling of `x` [N, C, H, W]; the divisor is the full window, padding included.
+pub fn avg_pool2d(gpu: &Gpu, x: &Tensor, spec: Pool2dSpec) -> Result<Tensor> {
+    const OP: &str = "avg_pool2d";
+    let g = Pool2dGeometry::new(OP, x.shape(), spec)?;
+    let y = Tensor::uninit(gpu, OP, &g.output_shape())?;
+    let p = params(OP, &g)?;
+    gpu.dispatch(&AVG_FORWARD, bytemuck::bytes_of(&p), &[x.buffer(), y.buffer()], grid_1d(gpu, y.len(), 256));
+    Ok(y)
+}
+
+/// Backward of [`avg_pool2d`]: dy [N, C, OH, OW] -> dx of `input_shape`.
+pub fn avg_pool2d_backward(gpu: &Gpu, dy: &Tensor, input_shape: &[usize], spec: Pool2dSpec) -> Result<Tensor> {
+    const OP: &str = "avg_pool2d_backward";
+    let g = Pool2dGeometry::new(OP, input_shape, spec)?;
+    expect_shape(OP, "dy", dy, &g.output_shape())?;
+    let dx = Tensor::uninit(gpu, OP, input_shape)?;
+    let p = params(OP, &g)?;
+    gpu.dispatch(&AVG_BACKWARD, bytemuck::bytes_of(&p), &[dy.buffer(), dx.buffer()], grid_1d(gpu, dx.len(), 256));
+    Ok(dx)
+}

@@ -1,0 +1,120 @@
+//! Reductions over axes (sum, mean, sum of squares, per-channel sums, global average
+//! pooling) and their adjoint, broadcasting.
+
+use super::{kernel, to_u32};
+use crate::gpu::{grid_1d, shape_text, Gpu, GpuError, Kernel, Result, Tensor};
+
+const REDUCE: Kernel = kernel!("reduce/reduce_axes", "reduce/reduce_axes.wgsl");
+const BROADCAST: Kernel = kernel!("reduce/broadcast", "reduce/broadcast.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceParams {
+    outer: u32,
+    mid: u32,
+    inner: u32,
+    square: u32,
+    scale: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BroadcastParams {
+    outer: u32,
+    mid: u32,
+    inner: u32,
+    scale: f32,
+}
+
+/// `x` viewed as [outer, mid, inner] -> `scale * sum over outer and inner` (of x or x^2),
+/// written into a new tensor of `out_shape` (mid elements).
+fn reduce_axes(
+    gpu: &Gpu,
+    op: &'static str,
+    x: &Tensor,
+    [outer, mid, inner]: [usize; 3],
+    square: bool,
+    scale: f32,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    let out = Tensor::uninit(gpu, op, out_shape)?;
+    let params = ReduceParams {
+        outer: to_u32(op, outer)?,
+        mid: to_u32(op, mid)?,
+        inner: to_u32(op, inner)?,
+        square: square as u32,
+        scale,
+    };
+    gpu.dispatch(&REDUCE, bytemuck::bytes_of(&params), &[x.buffer(), out.buffer()], grid_1d(gpu, mid * 256, 256));
+    Ok(out)
+}
+
+/// Sum of all elements, as a 1-element tensor.
+pub fn sum(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    reduce_axes(gpu, "sum", x, [1, 1, x.len()], false, 1.0, &[1])
+}
+
+/// Mean of all elements, as a 1-element tensor (0 for an empty tensor).
+pub fn mean(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let scale = if x.is_empty() { 0.0 } else { 1.0 / x.len() as f32 };
+    reduce_axes(gpu, "mean", x, [1, 1, x.len()], false, scale, &[1])
+}
+
+/// Sum of squares of all elements (for gradient norms), as a 1-element tensor.
+pub fn sum_squares(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    reduce_axes(gpu, "sum_squares", x, [1, 1, x.len()], true, 1.0, &[1])
+}
+
+/// Per-channel sums of [N, C] or [N, C, H, W] (the bias gradient of dense and conv layers).
+pub fn channel_sums(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let (n, c, inner) = match *x.shape() {
+        [n, c] => (n, c, 1),
+        [n, c, h, w] => (n, c, h * w),
+        _ => {
+            return Err(GpuError::shape(
+                "channel_sums",
+                format!("expected [N, C] or [N, C, H, W], got {}", shape_text(x.shape())),
+            ))
+        }
+    };
+    reduce_axes(gpu, "channel_sums", x, [n, c, inner], false, 1.0, &[c])
+}
+
+fn expect_image(op: &'static str, x: &Tensor) -> Result<[usize; 4]> {
+    <[usize; 4]>::try_from(x.shape()).map_err(|_| {
+        GpuError::shape(op, format!("input must be [batch, channels, height, width], got {}", shape_text(x.shape())))
+    })
+}
+
+/// Global average pooling: [N, C, H, W] -> [N, C].
+pub fn global_avg_pool(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let [n, c, h, w] = expect_image("global_avg_pool", x)?;
+    if h * w == 0 {
+        return Err(GpuError::shape("global_avg_pool", format!("empty spatial size in {}", shape_text(x.shape()))));
+    }
+    reduce_axes(gpu, "global_avg_pool", x, [1, n * c, h * w], false, 1.0 / (h * w) as f32, &[n, c])
+}
+
+/// Backward of global average pooling: dy [N, C] -> dx of `input_shape` [N, C, H, W].
+pub fn global_avg_pool_backward(gpu: &Gpu, dy: &Tensor, input_shape: &[usize]) -> Result<Tensor> {
+    const OP: &str = "global_avg_pool_backward";
+    let [n, c, h, w] = <[usize; 4]>::try_from(input_shape)
+        .map_err(|_| GpuError::shape(OP, format!("input shape must be 4-D, got {}", shape_text(input_shape))))?;
+    super::expect_shape(OP, "dy", dy, &[n, c])?;
+    broadcast(gpu, OP, dy, [1, n * c, h * w], 1.0 / (h * w).max(1) as f32, input_shape)
+}
+
+/// `out[o, m, i] = scale * src[m]` as a new tensor of `out_shape`.
+fn broadcast(
+    gpu: &Gpu,
+    op: &'static str,
+    src: &Tensor,
+    [outer, mid, inner]: [usize; 3],
+    scale: f32,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    let out = Tensor::uninit(gpu, op, out_shape)?;
+    let params = BroadcastParams { outer: to_u32(op, outer)?, mid: to_u32(op, mid)?, inner: to_u32(op, inner)?, scale };
+    gpu.dispatch(&BROADCAST, bytemuck::bytes_of(&params), &[src.buffer(), out.buffer()], grid_1d(gpu, out.len(), 256));
+    Ok(out)
+}

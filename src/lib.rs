@@ -1,0 +1,11 @@
+//! facemtl: one convolutional network trained for face recognition and facial expression
+//! recognition at once, with dynamic task weights (Ming et al. 2019), on a from-scratch
+//! wgpu/WGSL compute engine.
+//!
+//! Layers, bottom up: [`gpu`] (device, buffer pool, tensors), [`kernels`] (the WGSL kernels'
+//! launchers, forward and backward), [`reference`] (the f64 CPU oracle of every kernel).
+
+pub mod geometry;
+pub mod gpu;
+pub mod kernels;
+pub mod reference;
