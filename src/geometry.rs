@@ -15,7 +15,12 @@ pub struct Padding {
 impl Padding {
     /// The same padding on all four sides.
     pub fn uniform(p: usize) -> Padding {
-        Padding { top: p, bottom: p, left: p, right: p }
+        Padding {
+            top: p,
+            bottom: p,
+            left: p,
+            right: p,
+        }
     }
 }
 
@@ -29,7 +34,10 @@ pub struct Conv2dSpec {
 
 impl Conv2dSpec {
     pub fn new(stride: usize, padding: usize) -> Conv2dSpec {
-        Conv2dSpec { stride: (stride, stride), padding: Padding::uniform(padding) }
+        Conv2dSpec {
+            stride: (stride, stride),
+            padding: Padding::uniform(padding),
+        }
     }
 }
 
@@ -53,7 +61,13 @@ pub struct Conv2dGeometry {
 }
 
 /// Output length along one axis, or None when the window does not fit.
-fn output_len(input: usize, pad_before: usize, pad_after: usize, kernel: usize, stride: usize) -> Option<usize> {
+fn output_len(
+    input: usize,
+    pad_before: usize,
+    pad_after: usize,
+    kernel: usize,
+    stride: usize,
+) -> Option<usize> {
     let padded = input + pad_before + pad_after;
     (stride > 0 && kernel > 0 && padded >= kernel).then(|| (padded - kernel) / stride + 1)
 }
@@ -64,20 +78,43 @@ impl Conv2dGeometry {
         const OP: &str = "conv2d";
         let ([batch, in_c, in_h, in_w], [out_c, w_in_c, kernel_h, kernel_w]) = (
             <[usize; 4]>::try_from(input).map_err(|_| {
-                GpuError::shape(OP, format!("input must be [batch, channels, height, width], got {}", shape_text(input)))
+                GpuError::shape(
+                    OP,
+                    format!(
+                        "input must be [batch, channels, height, width], got {}",
+                        shape_text(input)
+                    ),
+                )
             })?,
             <[usize; 4]>::try_from(weight).map_err(|_| {
-                GpuError::shape(OP, format!("weight must be [out_c, in_c, kh, kw], got {}", shape_text(weight)))
+                GpuError::shape(
+                    OP,
+                    format!(
+                        "weight must be [out_c, in_c, kh, kw], got {}",
+                        shape_text(weight)
+                    ),
+                )
             })?,
         );
         if w_in_c != in_c {
             return Err(GpuError::shape(
                 OP,
-                format!("input {} has {in_c} channels but weight {} expects {w_in_c}", shape_text(input), shape_text(weight)),
+                format!(
+                    "input {} has {in_c} channels but weight {} expects {w_in_c}",
+                    shape_text(input),
+                    shape_text(weight)
+                ),
             ));
         }
         if [batch, in_c, in_h, in_w, out_c, kernel_h, kernel_w].contains(&0) {
-            return Err(GpuError::shape(OP, format!("zero-sized input {} or weight {}", shape_text(input), shape_text(weight))));
+            return Err(GpuError::shape(
+                OP,
+                format!(
+                    "zero-sized input {} or weight {}",
+                    shape_text(input),
+                    shape_text(weight)
+                ),
+            ));
         }
         let (stride_h, stride_w) = spec.stride;
         let pad = spec.padding;
@@ -91,10 +128,15 @@ impl Conv2dGeometry {
             )
         };
         if stride_h == 0 || stride_w == 0 {
-            return Err(GpuError::invalid(OP, format!("stride must be >= 1, got {stride_h}x{stride_w}")));
+            return Err(GpuError::invalid(
+                OP,
+                format!("stride must be >= 1, got {stride_h}x{stride_w}"),
+            ));
         }
-        let out_h = output_len(in_h, pad.top, pad.bottom, kernel_h, stride_h).ok_or_else(too_small)?;
-        let out_w = output_len(in_w, pad.left, pad.right, kernel_w, stride_w).ok_or_else(too_small)?;
+        let out_h =
+            output_len(in_h, pad.top, pad.bottom, kernel_h, stride_h).ok_or_else(too_small)?;
+        let out_w =
+            output_len(in_w, pad.left, pad.right, kernel_w, stride_w).ok_or_else(too_small)?;
         Ok(Conv2dGeometry {
             batch,
             in_c,
@@ -135,7 +177,11 @@ pub struct Pool2dSpec {
 
 impl Pool2dSpec {
     pub fn new(kernel: usize, stride: usize, padding: usize) -> Pool2dSpec {
-        Pool2dSpec { kernel: (kernel, kernel), stride: (stride, stride), padding: (padding, padding) }
+        Pool2dSpec {
+            kernel: (kernel, kernel),
+            stride: (stride, stride),
+            padding: (padding, padding),
+        }
     }
 }
 
@@ -161,24 +207,57 @@ impl Pool2dGeometry {
     /// (as in PyTorch), so every window holds at least one real input.
     pub fn new(op: &'static str, input: &[usize], spec: Pool2dSpec) -> Result<Pool2dGeometry> {
         let [batch, channels, in_h, in_w] = <[usize; 4]>::try_from(input).map_err(|_| {
-            GpuError::shape(op, format!("input must be [batch, channels, height, width], got {}", shape_text(input)))
+            GpuError::shape(
+                op,
+                format!(
+                    "input must be [batch, channels, height, width], got {}",
+                    shape_text(input)
+                ),
+            )
         })?;
         let (kernel_h, kernel_w) = spec.kernel;
         let (stride_h, stride_w) = spec.stride;
         let (pad_h, pad_w) = spec.padding;
         if kernel_h == 0 || kernel_w == 0 || stride_h == 0 || stride_w == 0 {
-            return Err(GpuError::invalid(op, format!("kernel and stride must be >= 1, got {spec:?}")));
+            return Err(GpuError::invalid(
+                op,
+                format!("kernel and stride must be >= 1, got {spec:?}"),
+            ));
         }
         if 2 * pad_h > kernel_h || 2 * pad_w > kernel_w {
-            return Err(GpuError::invalid(op, format!("padding must be at most half the kernel, got {spec:?}")));
+            return Err(GpuError::invalid(
+                op,
+                format!("padding must be at most half the kernel, got {spec:?}"),
+            ));
         }
         if input.contains(&0) {
-            return Err(GpuError::shape(op, format!("zero-sized input {}", shape_text(input))));
+            return Err(GpuError::shape(
+                op,
+                format!("zero-sized input {}", shape_text(input)),
+            ));
         }
-        let too_small = || GpuError::shape(op, format!("window {spec:?} does not fit input {}", shape_text(input)));
+        let too_small = || {
+            GpuError::shape(
+                op,
+                format!("window {spec:?} does not fit input {}", shape_text(input)),
+            )
+        };
         let out_h = output_len(in_h, pad_h, pad_h, kernel_h, stride_h).ok_or_else(too_small)?;
         let out_w = output_len(in_w, pad_w, pad_w, kernel_w, stride_w).ok_or_else(too_small)?;
-        Ok(Pool2dGeometry { batch, channels, in_h, in_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w })
+        Ok(Pool2dGeometry {
+            batch,
+            channels,
+            in_h,
+            in_w,
+            kernel_h,
+            kernel_w,
+            stride_h,
+            stride_w,
+            pad_h,
+            pad_w,
+            out_h,
+            out_w,
+        })
     }
 
     pub fn input_shape(&self) -> [usize; 4] {

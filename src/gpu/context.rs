@@ -63,37 +63,54 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
 async fn adapters_for(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
     descriptor.backends = backends;
-    wgpu::Instance::new(descriptor).enumerate_adapters(backends).await
+    wgpu::Instance::new(descriptor)
+        .enumerate_adapters(backends)
+        .await
 }
 
 /// The adapter facemtl would choose: `WGPU_BACKEND` if set, else Vulkan/Metal/DX12, falling
 /// back to GL only when those find nothing (GL compiles large shaders slowly).
 async fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter> {
     let (mut adapters, tried) = match wgpu::Backends::from_env() {
-        Some(backends) => (adapters_for(backends).await, format!("{backends:?} (from WGPU_BACKEND)")),
+        Some(backends) => (
+            adapters_for(backends).await,
+            format!("{backends:?} (from WGPU_BACKEND)"),
+        ),
         None => {
             let primary = adapters_for(wgpu::Backends::PRIMARY).await;
             if primary.is_empty() {
-                (adapters_for(wgpu::Backends::GL).await, "Vulkan, Metal, DX12, GL".to_string())
+                (
+                    adapters_for(wgpu::Backends::GL).await,
+                    "Vulkan, Metal, DX12, GL".to_string(),
+                )
             } else {
                 (primary, "Vulkan, Metal, DX12".to_string())
             }
         }
     };
     if adapters.is_empty() {
-        return Err(GpuError::NoAdapter { tried, detail: String::new() });
+        return Err(GpuError::NoAdapter {
+            tried,
+            detail: String::new(),
+        });
     }
     if let Some(wanted) = &options.adapter {
         let available: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
         let needle = wanted.to_lowercase();
         adapters.retain(|a| a.get_info().name.to_lowercase().contains(&needle));
         if adapters.is_empty() {
-            return Err(GpuError::AdapterNotFound { wanted: wanted.clone(), available });
+            return Err(GpuError::AdapterNotFound {
+                wanted: wanted.clone(),
+                available,
+            });
         }
     }
     adapters.sort_by_key(|a| {
         let info = a.get_info();
-        (preference(info.device_type), info.backend != wgpu::Backend::Vulkan)
+        (
+            preference(info.device_type),
+            info.backend != wgpu::Backend::Vulkan,
+        )
     });
     Ok(adapters.remove(0))
 }
@@ -171,7 +188,10 @@ impl Gpu {
 
     /// Whether the device can time GPU work with timestamp queries.
     pub fn has_timestamps(&self) -> bool {
-        self.shared.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+        self.shared
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     /// Fill every kernel output with NaN before the kernel runs, so that an element a kernel
@@ -196,18 +216,29 @@ impl Gpu {
 
     /// Number of queue submissions and kernel dispatches so far (for tests and profiling).
     pub fn counters(&self) -> (u64, u64) {
-        (self.shared.submits.load(Ordering::Relaxed), self.shared.dispatches.load(Ordering::Relaxed))
+        (
+            self.shared.submits.load(Ordering::Relaxed),
+            self.shared.dispatches.load(Ordering::Relaxed),
+        )
     }
 
     /// Checks a buffer size against the adapter's binding and buffer limits.
     pub(crate) fn check_size(&self, what: impl Fn() -> String, bytes: u64) -> Result<()> {
         let limits = &self.shared.limits;
         for (limit, limit_name) in [
-            (limits.max_storage_buffer_binding_size, "max_storage_buffer_binding_size"),
+            (
+                limits.max_storage_buffer_binding_size,
+                "max_storage_buffer_binding_size",
+            ),
             (limits.max_buffer_size, "max_buffer_size"),
         ] {
             if bytes > limit {
-                return Err(GpuError::TooLarge { what: what(), bytes, limit, limit_name });
+                return Err(GpuError::TooLarge {
+                    what: what(),
+                    bytes,
+                    limit,
+                    limit_name,
+                });
             }
         }
         Ok(())
@@ -228,14 +259,16 @@ impl Gpu {
                 label: Some(kernel.name),
                 source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
             });
-            Arc::new(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            }))
+            Arc::new(
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(kernel.name),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                }),
+            )
         }))
     }
 
@@ -263,15 +296,23 @@ impl Gpu {
             binding: 0,
             resource: uniform.buffer().as_entire_binding(),
         }];
-        entries.extend(buffers.iter().enumerate().map(|(i, buffer)| wgpu::BindGroupEntry {
-            binding: i as u32 + 1,
-            resource: buffer.as_entire_binding(),
-        }));
-        let bind_group = self.shared.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(kernel.name),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
+        entries.extend(
+            buffers
+                .iter()
+                .enumerate()
+                .map(|(i, buffer)| wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: buffer.as_entire_binding(),
+                }),
+        );
+        let bind_group = self
+            .shared
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel.name),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
         self.record(|encoder| {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel.name),
@@ -288,21 +329,30 @@ impl Gpu {
     pub(crate) fn record(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) {
         let mut pending = self.shared.pending.lock().expect("encoder lock");
         let encoder = pending.get_or_insert_with(|| {
-            self.shared.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("facemtl step"),
-            })
+            self.shared
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("facemtl step"),
+                })
         });
         f(encoder);
     }
 
     /// Submits everything recorded so far as one command buffer. Does not wait.
     pub fn flush(&self) {
-        let encoder = self.shared.pending.lock().expect("encoder lock").take();
-        if let Some(encoder) = encoder {
+        // The encoder lock is held until the pool has recycled: otherwise another thread
+        // could record into a fresh encoder and drop a buffer that this flush would then
+        // wrongly treat as submitted.
+        let mut pending = self.shared.pending.lock().expect("encoder lock");
+        if let Some(encoder) = pending.take() {
             self.shared.queue.submit([encoder.finish()]);
             self.shared.submits.fetch_add(1, Ordering::Relaxed);
         }
-        self.shared.pool.lock().expect("buffer pool lock").after_submit();
+        self.shared
+            .pool
+            .lock()
+            .expect("buffer pool lock")
+            .after_submit();
     }
 
     /// Submits pending work and blocks until the device has finished all of it.
@@ -319,7 +369,10 @@ impl Gpu {
     /// The only way data comes back from the device; keep it rare.
     pub(crate) fn read_bytes(&self, source: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let size = bytes.max(4).next_multiple_of(4);
-        let staging = self.buffer(size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let staging = self.buffer(
+            size,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
         self.record(|encoder| encoder.copy_buffer_to_buffer(source, 0, staging.buffer(), 0, size));
         self.flush();
         let slice = staging.buffer().slice(..size);
@@ -336,7 +389,9 @@ impl Gpu {
             .map_err(|e| GpuError::Readback(e.to_string()))?
             .map_err(|e| GpuError::Readback(e.to_string()))?;
         let bytes = {
-            let view = slice.get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?;
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
             view[..bytes as usize].to_vec()
         };
         staging.buffer().unmap();

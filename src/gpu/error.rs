@@ -9,13 +9,21 @@ pub enum GpuError {
     /// No adapter was found on any backend that was tried.
     NoAdapter { tried: String, detail: String },
     /// `--adapter NAME` matched none of the adapters present.
-    AdapterNotFound { wanted: String, available: Vec<String> },
+    AdapterNotFound {
+        wanted: String,
+        available: Vec<String>,
+    },
     /// The adapter refused to create a device.
     RequestDevice(String),
     /// An op was given tensors whose shapes do not fit together.
     Shape { op: &'static str, detail: String },
     /// A buffer would exceed one of the adapter's limits.
-    TooLarge { what: String, bytes: u64, limit: u64, limit_name: &'static str },
+    TooLarge {
+        what: String,
+        bytes: u64,
+        limit: u64,
+        limit_name: &'static str,
+    },
     /// Reading a buffer back to the host failed.
     Readback(String),
     /// A bad argument that is not a shape (an unknown option, a zero stride, ...).
@@ -24,10 +32,16 @@ pub enum GpuError {
 
 impl GpuError {
     pub(crate) fn shape(op: &'static str, detail: impl Into<String>) -> Self {
-        GpuError::Shape { op, detail: detail.into() }
+        GpuError::Shape {
+            op,
+            detail: detail.into(),
+        }
     }
     pub(crate) fn invalid(op: &'static str, detail: impl Into<String>) -> Self {
-        GpuError::Invalid { op, detail: detail.into() }
+        GpuError::Invalid {
+            op,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -44,11 +58,20 @@ impl fmt::Display for GpuError {
             GpuError::AdapterNotFound { wanted, available } => write!(
                 f,
                 "no adapter name contains {wanted:?}; available adapters: {}",
-                if available.is_empty() { "none".to_string() } else { available.join("; ") }
+                if available.is_empty() {
+                    "none".to_string()
+                } else {
+                    available.join("; ")
+                }
             ),
             GpuError::RequestDevice(e) => write!(f, "the adapter refused to create a device: {e}"),
             GpuError::Shape { op, detail } => write!(f, "{op}: shape mismatch: {detail}"),
-            GpuError::TooLarge { what, bytes, limit, limit_name } => write!(
+            GpuError::TooLarge {
+                what,
+                bytes,
+                limit,
+                limit_name,
+            } => write!(
                 f,
                 "{what} needs {bytes} bytes, over this adapter's {limit_name} of {limit} bytes; \
                  use a smaller batch (--batch) or a smaller input size"

@@ -5,8 +5,8 @@ mod error;
 mod pool;
 mod tensor;
 
-pub use context::{Gpu, GpuOptions};
 pub(crate) use context::{grid_1d, Kernel};
+pub use context::{Gpu, GpuOptions};
 pub use error::{GpuError, Result};
 pub use pool::MemoryStats;
 pub use tensor::{shape_text, Indices, Tensor};

@@ -67,7 +67,10 @@ impl BufferPool {
     }
 
     pub(crate) fn stats(&self) -> MemoryStats {
-        MemoryStats { allocated_bytes: self.allocated_bytes, in_use_bytes: self.in_use_bytes }
+        MemoryStats {
+            allocated_bytes: self.allocated_bytes,
+            in_use_bytes: self.in_use_bytes,
+        }
     }
 }
 
@@ -86,12 +89,22 @@ impl PooledBuffer {
         size: u64,
         usage: wgpu::BufferUsages,
     ) -> Self {
-        let buffer = pool.lock().expect("buffer pool lock").acquire(device, size, usage);
-        PooledBuffer { buffer: Some(buffer), size, usage, pool: Arc::clone(pool) }
+        let buffer = pool
+            .lock()
+            .expect("buffer pool lock")
+            .acquire(device, size, usage);
+        PooledBuffer {
+            buffer: Some(buffer),
+            size,
+            usage,
+            pool: Arc::clone(pool),
+        }
     }
 
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
-        self.buffer.as_ref().expect("a pooled buffer is only taken on drop")
+        self.buffer
+            .as_ref()
+            .expect("a pooled buffer is only taken on drop")
     }
 
     pub(crate) fn size(&self) -> u64 {

@@ -34,13 +34,21 @@ impl Tensor {
     pub(crate) fn uninit(gpu: &Gpu, op: &'static str, shape: &[usize]) -> Result<Tensor> {
         let len = element_count(shape);
         let bytes = 4 * len as u64;
-        gpu.check_size(|| format!("{op}: tensor of shape {}", shape_text(shape)), bytes)?;
+        gpu.check_size(
+            || format!("{op}: tensor of shape {}", shape_text(shape)),
+            bytes,
+        )?;
         let storage = gpu.buffer(bytes, STORAGE);
         if gpu.poison_outputs() && len > 0 {
             let nan = vec![f32::NAN; len];
-            gpu.shared.queue.write_buffer(storage.buffer(), 0, bytemuck::cast_slice(&nan));
+            gpu.shared
+                .queue
+                .write_buffer(storage.buffer(), 0, bytemuck::cast_slice(&nan));
         }
-        Ok(Tensor { shape: shape.to_vec(), storage })
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            storage,
+        })
     }
 
     /// Uploads `data` (row-major) as a tensor of `shape`.
@@ -48,17 +56,30 @@ impl Tensor {
         if element_count(shape) != data.len() {
             return Err(GpuError::shape(
                 "upload",
-                format!("shape {} holds {} values, got {}", shape_text(shape), element_count(shape), data.len()),
+                format!(
+                    "shape {} holds {} values, got {}",
+                    shape_text(shape),
+                    element_count(shape),
+                    data.len()
+                ),
             ));
         }
         let bytes = 4 * data.len() as u64;
-        gpu.check_size(|| format!("upload: tensor of shape {}", shape_text(shape)), bytes)?;
+        gpu.check_size(
+            || format!("upload: tensor of shape {}", shape_text(shape)),
+            bytes,
+        )?;
         let storage = gpu.buffer(bytes, STORAGE);
         if !data.is_empty() {
             // Safe without a flush: a freshly acquired buffer is not used by pending commands.
-            gpu.shared.queue.write_buffer(storage.buffer(), 0, bytemuck::cast_slice(data));
+            gpu.shared
+                .queue
+                .write_buffer(storage.buffer(), 0, bytemuck::cast_slice(data));
         }
-        Ok(Tensor { shape: shape.to_vec(), storage })
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            storage,
+        })
     }
 
     /// A tensor of zeros.
@@ -70,8 +91,14 @@ impl Tensor {
     pub fn full(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
         let len = element_count(shape);
         let bytes = 4 * len as u64;
-        gpu.check_size(|| format!("full: tensor of shape {}", shape_text(shape)), bytes)?;
-        let tensor = Tensor { shape: shape.to_vec(), storage: gpu.buffer(bytes, STORAGE) };
+        gpu.check_size(
+            || format!("full: tensor of shape {}", shape_text(shape)),
+            bytes,
+        )?;
+        let tensor = Tensor {
+            shape: shape.to_vec(),
+            storage: gpu.buffer(bytes, STORAGE),
+        };
         tensor.fill(gpu, value);
         Ok(tensor)
     }
@@ -91,14 +118,21 @@ impl Tensor {
         if data.len() != self.len() {
             return Err(GpuError::shape(
                 "write",
-                format!("tensor {} holds {} values, got {}", shape_text(&self.shape), self.len(), data.len()),
+                format!(
+                    "tensor {} holds {} values, got {}",
+                    shape_text(&self.shape),
+                    self.len(),
+                    data.len()
+                ),
             ));
         }
         // Pending commands may read this buffer: submit them first so that queue order
         // puts the write after them.
         gpu.flush();
         if !data.is_empty() {
-            gpu.shared.queue.write_buffer(self.storage.buffer(), 0, bytemuck::cast_slice(data));
+            gpu.shared
+                .queue
+                .write_buffer(self.storage.buffer(), 0, bytemuck::cast_slice(data));
         }
         Ok(())
     }
@@ -114,10 +148,17 @@ impl Tensor {
         if element_count(shape) != self.len() {
             return Err(GpuError::shape(
                 "reshape",
-                format!("cannot view {} as {}", shape_text(&self.shape), shape_text(shape)),
+                format!(
+                    "cannot view {} as {}",
+                    shape_text(&self.shape),
+                    shape_text(shape)
+                ),
             ));
         }
-        Ok(Tensor { shape: shape.to_vec(), storage: self.storage })
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            storage: self.storage,
+        })
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -148,14 +189,19 @@ impl Indices {
     pub(crate) fn uninit(gpu: &Gpu, op: &'static str, len: usize) -> Result<Indices> {
         let bytes = 4 * len as u64;
         gpu.check_size(|| format!("{op}: {len} indices"), bytes)?;
-        Ok(Indices { len, storage: gpu.buffer(bytes, STORAGE) })
+        Ok(Indices {
+            len,
+            storage: gpu.buffer(bytes, STORAGE),
+        })
     }
 
     /// Uploads `data`.
     pub fn from_slice(gpu: &Gpu, data: &[u32]) -> Result<Indices> {
         let indices = Indices::uninit(gpu, "upload", data.len())?;
         if !data.is_empty() {
-            gpu.shared.queue.write_buffer(indices.storage.buffer(), 0, bytemuck::cast_slice(data));
+            gpu.shared
+                .queue
+                .write_buffer(indices.storage.buffer(), 0, bytemuck::cast_slice(data));
         }
         Ok(indices)
     }

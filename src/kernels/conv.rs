@@ -7,11 +7,24 @@ use super::{expect_shape, kernel, reduce, to_u32};
 use crate::geometry::{Conv2dGeometry, Conv2dSpec};
 use crate::gpu::{Gpu, Kernel, Result, Tensor};
 
-const FORWARD: Kernel = kernel!("gemm/conv_forward", "gemm/conv_params.wgsl", "gemm/conv_forward.wgsl", "gemm/core.wgsl");
-const BACKWARD_DATA: Kernel =
-    kernel!("gemm/conv_backward_data", "gemm/conv_params.wgsl", "gemm/conv_backward_data.wgsl", "gemm/core.wgsl");
-const BACKWARD_WEIGHT: Kernel =
-    kernel!("gemm/conv_backward_weight", "gemm/conv_params.wgsl", "gemm/conv_backward_weight.wgsl", "gemm/core.wgsl");
+const FORWARD: Kernel = kernel!(
+    "gemm/conv_forward",
+    "gemm/conv_params.wgsl",
+    "gemm/conv_forward.wgsl",
+    "gemm/core.wgsl"
+);
+const BACKWARD_DATA: Kernel = kernel!(
+    "gemm/conv_backward_data",
+    "gemm/conv_params.wgsl",
+    "gemm/conv_backward_data.wgsl",
+    "gemm/core.wgsl"
+);
+const BACKWARD_WEIGHT: Kernel = kernel!(
+    "gemm/conv_backward_weight",
+    "gemm/conv_params.wgsl",
+    "gemm/conv_backward_weight.wgsl",
+    "gemm/core.wgsl"
+);
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -35,7 +48,12 @@ struct Params {
     accumulate: u32,
 }
 
-fn params(op: &'static str, g: &Conv2dGeometry, [m, n, k]: [usize; 3], has_bias: bool) -> Result<Params> {
+fn params(
+    op: &'static str,
+    g: &Conv2dGeometry,
+    [m, n, k]: [usize; 3],
+    has_bias: bool,
+) -> Result<Params> {
     Ok(Params {
         m: to_u32(op, m)?,
         n: to_u32(op, n)?,
@@ -59,7 +77,13 @@ fn params(op: &'static str, g: &Conv2dGeometry, [m, n, k]: [usize; 3], has_bias:
 
 /// Convolution of `x` [N, Ci, H, W] with `w` [Co, Ci, KH, KW] plus `bias` [Co]:
 /// output [N, Co, OH, OW].
-pub fn conv2d(gpu: &Gpu, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: Conv2dSpec) -> Result<Tensor> {
+pub fn conv2d(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: Conv2dSpec,
+) -> Result<Tensor> {
     const OP: &str = "conv2d";
     let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
     if let Some(bias) = bias {
@@ -70,12 +94,22 @@ pub fn conv2d(gpu: &Gpu, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: Co
     let p = params(OP, &g, mnk, bias.is_some())?;
     let grid = gemm_grid(gpu, OP, mnk[0], mnk[1], g.batch)?;
     let bias = bias.map_or(&gpu.shared.placeholder, Tensor::buffer);
-    gpu.dispatch(&FORWARD, bytemuck::bytes_of(&p), &[x.buffer(), w.buffer(), bias, y.buffer()], grid);
+    gpu.dispatch(
+        &FORWARD,
+        bytemuck::bytes_of(&p),
+        &[x.buffer(), w.buffer(), bias, y.buffer()],
+        grid,
+    );
     Ok(y)
 }
 
 /// Gradient w.r.t. the input: dy [N, Co, OH, OW] -> dx [N, Ci, H, W].
-pub fn conv2d_backward_input(gpu: &Gpu, dy: &Tensor, w: &Tensor, g: &Conv2dGeometry) -> Result<Tensor> {
+pub fn conv2d_backward_input(
+    gpu: &Gpu,
+    dy: &Tensor,
+    w: &Tensor,
+    g: &Conv2dGeometry,
+) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_input";
     expect_shape(OP, "dy", dy, &g.output_shape())?;
     expect_shape(OP, "weight", w, &g.weight_shape())?;
@@ -83,20 +117,39 @@ pub fn conv2d_backward_input(gpu: &Gpu, dy: &Tensor, w: &Tensor, g: &Conv2dGeome
     let mnk = [g.in_c, g.in_h * g.in_w, g.out_c * g.kernel_h * g.kernel_w];
     let p = params(OP, g, mnk, false)?;
     let grid = gemm_grid(gpu, OP, mnk[0], mnk[1], g.batch)?;
-    gpu.dispatch(&BACKWARD_DATA, bytemuck::bytes_of(&p), &[dy.buffer(), w.buffer(), dx.buffer()], grid);
+    gpu.dispatch(
+        &BACKWARD_DATA,
+        bytemuck::bytes_of(&p),
+        &[dy.buffer(), w.buffer(), dx.buffer()],
+        grid,
+    );
     Ok(dx)
 }
 
 /// Gradient w.r.t. the weight: sums over the batch into dw [Co, Ci, KH, KW].
-pub fn conv2d_backward_weight(gpu: &Gpu, dy: &Tensor, x: &Tensor, g: &Conv2dGeometry) -> Result<Tensor> {
+pub fn conv2d_backward_weight(
+    gpu: &Gpu,
+    dy: &Tensor,
+    x: &Tensor,
+    g: &Conv2dGeometry,
+) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_weight";
     expect_shape(OP, "dy", dy, &g.output_shape())?;
     expect_shape(OP, "input", x, &g.input_shape())?;
     let dw = Tensor::uninit(gpu, OP, &g.weight_shape())?;
-    let mnk = [g.out_c, g.in_c * g.kernel_h * g.kernel_w, g.batch * g.out_h * g.out_w];
+    let mnk = [
+        g.out_c,
+        g.in_c * g.kernel_h * g.kernel_w,
+        g.batch * g.out_h * g.out_w,
+    ];
     let p = params(OP, g, mnk, false)?;
     let grid = gemm_grid(gpu, OP, mnk[0], mnk[1], 1)?;
-    gpu.dispatch(&BACKWARD_WEIGHT, bytemuck::bytes_of(&p), &[dy.buffer(), x.buffer(), dw.buffer()], grid);
+    gpu.dispatch(
+        &BACKWARD_WEIGHT,
+        bytemuck::bytes_of(&p),
+        &[dy.buffer(), x.buffer(), dw.buffer()],
+        grid,
+    );
     Ok(dw)
 }
 
@@ -108,7 +161,13 @@ pub struct Conv2dGrads {
 }
 
 /// All three gradients of [`conv2d`] for upstream gradient `dy`.
-pub fn conv2d_backward(gpu: &Gpu, x: &Tensor, w: &Tensor, dy: &Tensor, spec: Conv2dSpec) -> Result<Conv2dGrads> {
+pub fn conv2d_backward(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    spec: Conv2dSpec,
+) -> Result<Conv2dGrads> {
     let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
     Ok(Conv2dGrads {
         input: conv2d_backward_input(gpu, dy, w, &g)?,

@@ -26,16 +26,42 @@ enum Op {
     Fill = 5,
 }
 
-fn launch(gpu: &Gpu, op: Op, a: Option<&Tensor>, b: Option<&Tensor>, out: &Tensor, alpha: f32, beta: f32) -> Result<()> {
-    let params = Params { len: to_u32("elementwise", out.len())?, op: op as u32, alpha, beta };
+fn launch(
+    gpu: &Gpu,
+    op: Op,
+    a: Option<&Tensor>,
+    b: Option<&Tensor>,
+    out: &Tensor,
+    alpha: f32,
+    beta: f32,
+) -> Result<()> {
+    let params = Params {
+        len: to_u32("elementwise", out.len())?,
+        op: op as u32,
+        alpha,
+        beta,
+    };
     let placeholder = &gpu.shared.placeholder;
     let a = a.map_or(placeholder, Tensor::buffer);
     let b = b.map_or(placeholder, Tensor::buffer);
-    gpu.dispatch(&MAP, bytemuck::bytes_of(&params), &[a, b, out.buffer()], grid_1d(gpu, out.len(), 256));
+    gpu.dispatch(
+        &MAP,
+        bytemuck::bytes_of(&params),
+        &[a, b, out.buffer()],
+        grid_1d(gpu, out.len(), 256),
+    );
     Ok(())
 }
 
-fn binary(gpu: &Gpu, op_name: &'static str, op: Op, a: &Tensor, b: &Tensor, alpha: f32, beta: f32) -> Result<Tensor> {
+fn binary(
+    gpu: &Gpu,
+    op_name: &'static str,
+    op: Op,
+    a: &Tensor,
+    b: &Tensor,
+    alpha: f32,
+    beta: f32,
+) -> Result<Tensor> {
     expect_same_shape(op_name, ("a", a), ("b", b))?;
     let out = Tensor::uninit(gpu, op_name, a.shape())?;
     launch(gpu, op, Some(a), Some(b), &out, alpha, beta)?;

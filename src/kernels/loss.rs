@@ -4,7 +4,11 @@
 use super::{expect_matrix, expect_shape, kernel, to_u32};
 use crate::gpu::{grid_1d, Gpu, GpuError, Indices, Kernel, Result, Tensor};
 
-const ROWS: Kernel = kernel!("loss/softmax_ce_rows", "row_reduce.wgsl", "loss/softmax_ce_rows.wgsl");
+const ROWS: Kernel = kernel!(
+    "loss/softmax_ce_rows",
+    "row_reduce.wgsl",
+    "loss/softmax_ce_rows.wgsl"
+);
 const FINISH: Kernel = kernel!("loss/softmax_ce_finish", "loss/softmax_ce_finish.wgsl");
 const BACKWARD: Kernel = kernel!("loss/softmax_ce_backward", "loss/softmax_ce_backward.wgsl");
 
@@ -25,35 +29,67 @@ pub struct SoftmaxCrossEntropy {
     pub valid: Tensor,
 }
 
-fn check_inputs(op: &'static str, logits_shape: (usize, usize), labels: &Indices, mask: &Tensor) -> Result<()> {
+fn check_inputs(
+    op: &'static str,
+    logits_shape: (usize, usize),
+    labels: &Indices,
+    mask: &Tensor,
+) -> Result<()> {
     let (rows, classes) = logits_shape;
     if classes == 0 {
         return Err(GpuError::shape(op, "logits have zero classes"));
     }
     if labels.len() != rows {
-        return Err(GpuError::shape(op, format!("{} labels for {rows} rows of logits", labels.len())));
+        return Err(GpuError::shape(
+            op,
+            format!("{} labels for {rows} rows of logits", labels.len()),
+        ));
     }
     expect_shape(op, "mask", mask, &[rows])
 }
 
 /// Softmax cross-entropy of `logits` [batch, classes] against `labels` [batch], averaged
 /// over the samples with a non-zero `mask` [batch] (0/1; other values weight the sample).
-pub fn softmax_cross_entropy(gpu: &Gpu, logits: &Tensor, labels: &Indices, mask: &Tensor) -> Result<SoftmaxCrossEntropy> {
+pub fn softmax_cross_entropy(
+    gpu: &Gpu,
+    logits: &Tensor,
+    labels: &Indices,
+    mask: &Tensor,
+) -> Result<SoftmaxCrossEntropy> {
     const OP: &str = "softmax_cross_entropy";
     let (rows, classes) = expect_matrix(OP, "logits", logits)?;
     check_inputs(OP, (rows, classes), labels, mask)?;
-    let params = Params { rows: to_u32(OP, rows)?, classes: to_u32(OP, classes)? };
+    let params = Params {
+        rows: to_u32(OP, rows)?,
+        classes: to_u32(OP, classes)?,
+    };
     let probs = Tensor::uninit(gpu, OP, &[rows, classes])?;
     let row_loss = Tensor::uninit(gpu, OP, &[rows])?;
     gpu.dispatch(
         &ROWS,
         bytemuck::bytes_of(&params),
-        &[logits.buffer(), labels.buffer(), mask.buffer(), probs.buffer(), row_loss.buffer()],
+        &[
+            logits.buffer(),
+            labels.buffer(),
+            mask.buffer(),
+            probs.buffer(),
+            row_loss.buffer(),
+        ],
         grid_1d(gpu, rows * 256, 256),
     );
     let loss = Tensor::uninit(gpu, OP, &[1])?;
     let valid = Tensor::uninit(gpu, OP, &[1])?;
-    gpu.dispatch(&FINISH, bytemuck::bytes_of(&params), &[row_loss.buffer(), mask.buffer(), loss.buffer(), valid.buffer()], [1, 1, 1]);
+    gpu.dispatch(
+        &FINISH,
+        bytemuck::bytes_of(&params),
+        &[
+            row_loss.buffer(),
+            mask.buffer(),
+            loss.buffer(),
+            valid.buffer(),
+        ],
+        [1, 1, 1],
+    );
     Ok(SoftmaxCrossEntropy { loss, probs, valid })
 }
 
@@ -70,12 +106,22 @@ pub fn softmax_cross_entropy_backward(
     let (rows, classes) = expect_matrix(OP, "probs", &forward.probs)?;
     check_inputs(OP, (rows, classes), labels, mask)?;
     expect_shape(OP, "dloss", dloss, &[1])?;
-    let params = Params { rows: to_u32(OP, rows)?, classes: to_u32(OP, classes)? };
+    let params = Params {
+        rows: to_u32(OP, rows)?,
+        classes: to_u32(OP, classes)?,
+    };
     let dlogits = Tensor::uninit(gpu, OP, &[rows, classes])?;
     gpu.dispatch(
         &BACKWARD,
         bytemuck::bytes_of(&params),
-        &[forward.probs.buffer(), labels.buffer(), mask.buffer(), forward.valid.buffer(), dloss.buffer(), dlogits.buffer()],
+        &[
+            forward.probs.buffer(),
+            labels.buffer(),
+            mask.buffer(),
+            forward.valid.buffer(),
+            dloss.buffer(),
+            dlogits.buffer(),
+        ],
         grid_1d(gpu, dlogits.len(), 256),
     );
     Ok(dlogits)

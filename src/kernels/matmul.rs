@@ -10,7 +10,13 @@ const MATMUL: Kernel = kernel!("gemm/matmul", "gemm/matmul.wgsl", "gemm/core.wgs
 pub(crate) const GEMM_TILE: usize = 32;
 
 /// Workgroups for an m x n output over `batch` batches, within the adapter's limits.
-pub(crate) fn gemm_grid(gpu: &Gpu, op: &'static str, m: usize, n: usize, batch: usize) -> Result<[u32; 3]> {
+pub(crate) fn gemm_grid(
+    gpu: &Gpu,
+    op: &'static str,
+    m: usize,
+    n: usize,
+    batch: usize,
+) -> Result<[u32; 3]> {
     let grid = [n.div_ceil(GEMM_TILE), m.div_ceil(GEMM_TILE), batch];
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if grid.iter().any(|&g| g > max) {
@@ -51,7 +57,12 @@ impl<'a> Operand<'a> {
     /// A row-major [rows, cols] matrix (batches `rows*cols` apart), optionally transposed.
     fn dense(tensor: &'a Tensor, rows: usize, cols: usize, transposed: bool) -> Operand<'a> {
         let (row, col) = if transposed { (1, cols) } else { (cols, 1) };
-        Operand { tensor, row, col, batch_stride: rows * cols }
+        Operand {
+            tensor,
+            row,
+            col,
+            batch_stride: rows * cols,
+        }
     }
 }
 
@@ -96,13 +107,25 @@ fn batched_matrix(op: &'static str, what: &str, t: &Tensor) -> Result<(usize, us
     match *t.shape() {
         [r, c] => Ok((1, r, c)),
         [b, r, c] => Ok((b, r, c)),
-        _ => Err(GpuError::shape(op, format!("{what} must be [rows, cols] or [batch, rows, cols], got {}", shape_text(t.shape())))),
+        _ => Err(GpuError::shape(
+            op,
+            format!(
+                "{what} must be [rows, cols] or [batch, rows, cols], got {}",
+                shape_text(t.shape())
+            ),
+        )),
     }
 }
 
 /// `op(a) * op(b)`, where op transposes the last two axes when asked. Operands are 2-D, or
 /// 3-D with equal batch sizes (the output is then 3-D too).
-pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b: bool) -> Result<Tensor> {
+pub fn matmul(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    transpose_a: bool,
+    transpose_b: bool,
+) -> Result<Tensor> {
     const OP: &str = "matmul";
     let (batch_a, ra, ca) = batched_matrix(OP, "a", a)?;
     let (batch_b, rb, cb) = batched_matrix(OP, "b", b)?;
@@ -120,7 +143,11 @@ pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, transpose_a: bool, transpose_b:
             ),
         ));
     }
-    let out_shape: Vec<usize> = if a.shape().len() == 3 { vec![batch_a, m, n] } else { vec![m, n] };
+    let out_shape: Vec<usize> = if a.shape().len() == 3 {
+        vec![batch_a, m, n]
+    } else {
+        vec![m, n]
+    };
     let out = Tensor::uninit(gpu, OP, &out_shape)?;
     gemm(
         gpu,
@@ -144,7 +171,11 @@ pub fn linear(gpu: &Gpu, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Resul
     if w_in != features {
         return Err(GpuError::shape(
             OP,
-            format!("input {} has {features} features but weight {} expects {w_in}", shape_text(x.shape()), shape_text(w.shape())),
+            format!(
+                "input {} has {features} features but weight {} expects {w_in}",
+                shape_text(x.shape()),
+                shape_text(w.shape())
+            ),
         ));
     }
     if let Some(bias) = bias {
@@ -201,5 +232,9 @@ pub fn linear_backward(gpu: &Gpu, x: &Tensor, w: &Tensor, dy: &Tensor) -> Result
         false,
     )?;
     let bias = reduce::channel_sums(gpu, dy)?;
-    Ok(LinearGrads { input, weight, bias })
+    Ok(LinearGrads {
+        input,
+        weight,
+        bias,
+    })
 }

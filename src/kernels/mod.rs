@@ -28,23 +28,45 @@ macro_rules! kernel {
 pub(crate) use kernel;
 
 /// Fails with a shape error unless `b` has the shape of `a`.
-pub(crate) fn expect_same_shape(op: &'static str, a: (&str, &Tensor), b: (&str, &Tensor)) -> Result<()> {
+pub(crate) fn expect_same_shape(
+    op: &'static str,
+    a: (&str, &Tensor),
+    b: (&str, &Tensor),
+) -> Result<()> {
     if a.1.shape() == b.1.shape() {
         Ok(())
     } else {
         Err(GpuError::shape(
             op,
-            format!("{} is {} but {} is {}", a.0, shape_text(a.1.shape()), b.0, shape_text(b.1.shape())),
+            format!(
+                "{} is {} but {} is {}",
+                a.0,
+                shape_text(a.1.shape()),
+                b.0,
+                shape_text(b.1.shape())
+            ),
         ))
     }
 }
 
 /// Fails with a shape error unless `t` has exactly `shape`.
-pub(crate) fn expect_shape(op: &'static str, what: &str, t: &Tensor, shape: &[usize]) -> Result<()> {
+pub(crate) fn expect_shape(
+    op: &'static str,
+    what: &str,
+    t: &Tensor,
+    shape: &[usize],
+) -> Result<()> {
     if t.shape() == shape {
         Ok(())
     } else {
-        Err(GpuError::shape(op, format!("{what} must be {} but is {}", shape_text(shape), shape_text(t.shape()))))
+        Err(GpuError::shape(
+            op,
+            format!(
+                "{what} must be {} but is {}",
+                shape_text(shape),
+                shape_text(t.shape())
+            ),
+        ))
     }
 }
 
@@ -52,11 +74,22 @@ pub(crate) fn expect_shape(op: &'static str, what: &str, t: &Tensor, shape: &[us
 pub(crate) fn expect_matrix(op: &'static str, what: &str, t: &Tensor) -> Result<(usize, usize)> {
     match *t.shape() {
         [rows, cols] => Ok((rows, cols)),
-        _ => Err(GpuError::shape(op, format!("{what} must be 2-D [rows, cols], got {}", shape_text(t.shape())))),
+        _ => Err(GpuError::shape(
+            op,
+            format!(
+                "{what} must be 2-D [rows, cols], got {}",
+                shape_text(t.shape())
+            ),
+        )),
     }
 }
 
 /// Kernel parameters are u32 on the device; sizes past u32 are refused.
 pub(crate) fn to_u32(op: &'static str, value: usize) -> Result<u32> {
-    u32::try_from(value).map_err(|_| GpuError::invalid(op, format!("size {value} exceeds the u32 range of the kernels")))
+    u32::try_from(value).map_err(|_| {
+        GpuError::invalid(
+            op,
+            format!("size {value} exceeds the u32 range of the kernels"),
+        )
+    })
 }

@@ -71,7 +71,13 @@ struct RmsPropParams {
     weight_decay: f32,
 }
 
-fn check(op: &'static str, param: &Tensor, grad: &Tensor, grad_scale: &Tensor, state: &[&Tensor]) -> Result<u32> {
+fn check(
+    op: &'static str,
+    param: &Tensor,
+    grad: &Tensor,
+    grad_scale: &Tensor,
+    state: &[&Tensor],
+) -> Result<u32> {
     expect_same_shape(op, ("param", param), ("grad", grad))?;
     expect_shape(op, "grad_scale", grad_scale, &[1])?;
     for s in state {
@@ -81,11 +87,33 @@ fn check(op: &'static str, param: &Tensor, grad: &Tensor, grad_scale: &Tensor, s
 }
 
 /// One SGD step on `param` with its `velocity`.
-pub fn sgd_update(gpu: &Gpu, param: &Tensor, grad: &Tensor, grad_scale: &Tensor, velocity: &Tensor, c: SgdConfig) -> Result<()> {
+pub fn sgd_update(
+    gpu: &Gpu,
+    param: &Tensor,
+    grad: &Tensor,
+    grad_scale: &Tensor,
+    velocity: &Tensor,
+    c: SgdConfig,
+) -> Result<()> {
     let len = check("sgd_update", param, grad, grad_scale, &[velocity])?;
-    let p = SgdParams { len, lr: c.lr, momentum: c.momentum, weight_decay: c.weight_decay };
-    let buffers = [param.buffer(), grad.buffer(), grad_scale.buffer(), velocity.buffer()];
-    gpu.dispatch(&SGD, bytemuck::bytes_of(&p), &buffers, grid_1d(gpu, param.len(), 256));
+    let p = SgdParams {
+        len,
+        lr: c.lr,
+        momentum: c.momentum,
+        weight_decay: c.weight_decay,
+    };
+    let buffers = [
+        param.buffer(),
+        grad.buffer(),
+        grad_scale.buffer(),
+        velocity.buffer(),
+    ];
+    gpu.dispatch(
+        &SGD,
+        bytemuck::bytes_of(&p),
+        &buffers,
+        grid_1d(gpu, param.len(), 256),
+    );
     Ok(())
 }
 
@@ -113,8 +141,19 @@ pub fn adam_update(
         bias_correction1: 1.0 - c.beta1.powi(t),
         bias_correction2: 1.0 - c.beta2.powi(t),
     };
-    let buffers = [param.buffer(), grad.buffer(), grad_scale.buffer(), m.buffer(), v.buffer()];
-    gpu.dispatch(&ADAM, bytemuck::bytes_of(&p), &buffers, grid_1d(gpu, param.len(), 256));
+    let buffers = [
+        param.buffer(),
+        grad.buffer(),
+        grad_scale.buffer(),
+        m.buffer(),
+        v.buffer(),
+    ];
+    gpu.dispatch(
+        &ADAM,
+        bytemuck::bytes_of(&p),
+        &buffers,
+        grid_1d(gpu, param.len(), 256),
+    );
     Ok(())
 }
 
@@ -128,9 +167,33 @@ pub fn rmsprop_update(
     momentum: &Tensor,
     c: RmsPropConfig,
 ) -> Result<()> {
-    let len = check("rmsprop_update", param, grad, grad_scale, &[mean_square, momentum])?;
-    let p = RmsPropParams { len, lr: c.lr, decay: c.decay, momentum: c.momentum, eps: c.eps, weight_decay: c.weight_decay };
-    let buffers = [param.buffer(), grad.buffer(), grad_scale.buffer(), mean_square.buffer(), momentum.buffer()];
-    gpu.dispatch(&RMSPROP, bytemuck::bytes_of(&p), &buffers, grid_1d(gpu, param.len(), 256));
+    let len = check(
+        "rmsprop_update",
+        param,
+        grad,
+        grad_scale,
+        &[mean_square, momentum],
+    )?;
+    let p = RmsPropParams {
+        len,
+        lr: c.lr,
+        decay: c.decay,
+        momentum: c.momentum,
+        eps: c.eps,
+        weight_decay: c.weight_decay,
+    };
+    let buffers = [
+        param.buffer(),
+        grad.buffer(),
+        grad_scale.buffer(),
+        mean_square.buffer(),
+        momentum.buffer(),
+    ];
+    gpu.dispatch(
+        &RMSPROP,
+        bytemuck::bytes_of(&p),
+        &buffers,
+        grid_1d(gpu, param.len(), 256),
+    );
     Ok(())
 }

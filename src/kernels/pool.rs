@@ -5,10 +5,26 @@ use super::{expect_shape, kernel, to_u32};
 use crate::geometry::{Pool2dGeometry, Pool2dSpec};
 use crate::gpu::{grid_1d, Gpu, Indices, Kernel, Result, Tensor};
 
-const MAX_FORWARD: Kernel = kernel!("pool/max_forward", "pool/pool_params.wgsl", "pool/max_forward.wgsl");
-const MAX_BACKWARD: Kernel = kernel!("pool/max_backward", "pool/pool_params.wgsl", "pool/max_backward.wgsl");
-const AVG_FORWARD: Kernel = kernel!("pool/avg_forward", "pool/pool_params.wgsl", "pool/avg_forward.wgsl");
-const AVG_BACKWARD: Kernel = kernel!("pool/avg_backward", "pool/pool_params.wgsl", "pool/avg_backward.wgsl");
+const MAX_FORWARD: Kernel = kernel!(
+    "pool/max_forward",
+    "pool/pool_params.wgsl",
+    "pool/max_forward.wgsl"
+);
+const MAX_BACKWARD: Kernel = kernel!(
+    "pool/max_backward",
+    "pool/pool_params.wgsl",
+    "pool/max_backward.wgsl"
+);
+const AVG_FORWARD: Kernel = kernel!(
+    "pool/avg_forward",
+    "pool/pool_params.wgsl",
+    "pool/avg_forward.wgsl"
+);
+const AVG_BACKWARD: Kernel = kernel!(
+    "pool/avg_backward",
+    "pool/pool_params.wgsl",
+    "pool/avg_backward.wgsl"
+);
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -57,21 +73,40 @@ pub fn max_pool2d(gpu: &Gpu, x: &Tensor, spec: Pool2dSpec) -> Result<MaxPoolOutp
     let argmax = Indices::uninit(gpu, OP, output.len())?;
     let p = params(OP, &g)?;
     let grid = grid_1d(gpu, output.len(), 256);
-    gpu.dispatch(&MAX_FORWARD, bytemuck::bytes_of(&p), &[x.buffer(), output.buffer(), argmax.buffer()], grid);
+    gpu.dispatch(
+        &MAX_FORWARD,
+        bytemuck::bytes_of(&p),
+        &[x.buffer(), output.buffer(), argmax.buffer()],
+        grid,
+    );
     Ok(MaxPoolOutput { output, argmax })
 }
 
 /// Backward of [`max_pool2d`]: dy [N, C, OH, OW] -> dx of `input_shape`.
-pub fn max_pool2d_backward(gpu: &Gpu, dy: &Tensor, argmax: &Indices, input_shape: &[usize], spec: Pool2dSpec) -> Result<Tensor> {
+pub fn max_pool2d_backward(
+    gpu: &Gpu,
+    dy: &Tensor,
+    argmax: &Indices,
+    input_shape: &[usize],
+    spec: Pool2dSpec,
+) -> Result<Tensor> {
     const OP: &str = "max_pool2d_backward";
     let g = Pool2dGeometry::new(OP, input_shape, spec)?;
     expect_shape(OP, "dy", dy, &g.output_shape())?;
     if argmax.len() != dy.len() {
-        return Err(crate::gpu::GpuError::shape(OP, format!("{} argmax entries for {} gradients", argmax.len(), dy.len())));
+        return Err(crate::gpu::GpuError::shape(
+            OP,
+            format!("{} argmax entries for {} gradients", argmax.len(), dy.len()),
+        ));
     }
     let dx = Tensor::uninit(gpu, OP, input_shape)?;
     let p = params(OP, &g)?;
-    gpu.dispatch(&MAX_BACKWARD, bytemuck::bytes_of(&p), &[dy.buffer(), argmax.buffer(), dx.buffer()], grid_1d(gpu, dx.len(), 256));
+    gpu.dispatch(
+        &MAX_BACKWARD,
+        bytemuck::bytes_of(&p),
+        &[dy.buffer(), argmax.buffer(), dx.buffer()],
+        grid_1d(gpu, dx.len(), 256),
+    );
     Ok(dx)
 }
 
@@ -81,17 +116,32 @@ pub fn avg_pool2d(gpu: &Gpu, x: &Tensor, spec: Pool2dSpec) -> Result<Tensor> {
     let g = Pool2dGeometry::new(OP, x.shape(), spec)?;
     let y = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let p = params(OP, &g)?;
-    gpu.dispatch(&AVG_FORWARD, bytemuck::bytes_of(&p), &[x.buffer(), y.buffer()], grid_1d(gpu, y.len(), 256));
+    gpu.dispatch(
+        &AVG_FORWARD,
+        bytemuck::bytes_of(&p),
+        &[x.buffer(), y.buffer()],
+        grid_1d(gpu, y.len(), 256),
+    );
     Ok(y)
 }
 
 /// Backward of [`avg_pool2d`]: dy [N, C, OH, OW] -> dx of `input_shape`.
-pub fn avg_pool2d_backward(gpu: &Gpu, dy: &Tensor, input_shape: &[usize], spec: Pool2dSpec) -> Result<Tensor> {
+pub fn avg_pool2d_backward(
+    gpu: &Gpu,
+    dy: &Tensor,
+    input_shape: &[usize],
+    spec: Pool2dSpec,
+) -> Result<Tensor> {
     const OP: &str = "avg_pool2d_backward";
     let g = Pool2dGeometry::new(OP, input_shape, spec)?;
     expect_shape(OP, "dy", dy, &g.output_shape())?;
     let dx = Tensor::uninit(gpu, OP, input_shape)?;
     let p = params(OP, &g)?;
-    gpu.dispatch(&AVG_BACKWARD, bytemuck::bytes_of(&p), &[dy.buffer(), dx.buffer()], grid_1d(gpu, dx.len(), 256));
+    gpu.dispatch(
+        &AVG_BACKWARD,
+        bytemuck::bytes_of(&p),
+        &[dy.buffer(), dx.buffer()],
+        grid_1d(gpu, dx.len(), 256),
+    );
     Ok(dx)
 }

@@ -45,7 +45,12 @@ fn reduce_axes(
         square: square as u32,
         scale,
     };
-    gpu.dispatch(&REDUCE, bytemuck::bytes_of(&params), &[x.buffer(), out.buffer()], grid_1d(gpu, mid * 256, 256));
+    gpu.dispatch(
+        &REDUCE,
+        bytemuck::bytes_of(&params),
+        &[x.buffer(), out.buffer()],
+        grid_1d(gpu, mid * 256, 256),
+    );
     Ok(out)
 }
 
@@ -56,7 +61,11 @@ pub fn sum(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 
 /// Mean of all elements, as a 1-element tensor (0 for an empty tensor).
 pub fn mean(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
-    let scale = if x.is_empty() { 0.0 } else { 1.0 / x.len() as f32 };
+    let scale = if x.is_empty() {
+        0.0
+    } else {
+        1.0 / x.len() as f32
+    };
     reduce_axes(gpu, "mean", x, [1, 1, x.len()], false, scale, &[1])
 }
 
@@ -73,7 +82,10 @@ pub fn channel_sums(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
         _ => {
             return Err(GpuError::shape(
                 "channel_sums",
-                format!("expected [N, C] or [N, C, H, W], got {}", shape_text(x.shape())),
+                format!(
+                    "expected [N, C] or [N, C, H, W], got {}",
+                    shape_text(x.shape())
+                ),
             ))
         }
     };
@@ -82,7 +94,13 @@ pub fn channel_sums(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 
 fn expect_image(op: &'static str, x: &Tensor) -> Result<[usize; 4]> {
     <[usize; 4]>::try_from(x.shape()).map_err(|_| {
-        GpuError::shape(op, format!("input must be [batch, channels, height, width], got {}", shape_text(x.shape())))
+        GpuError::shape(
+            op,
+            format!(
+                "input must be [batch, channels, height, width], got {}",
+                shape_text(x.shape())
+            ),
+        )
     })
 }
 
@@ -90,18 +108,40 @@ fn expect_image(op: &'static str, x: &Tensor) -> Result<[usize; 4]> {
 pub fn global_avg_pool(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     let [n, c, h, w] = expect_image("global_avg_pool", x)?;
     if h * w == 0 {
-        return Err(GpuError::shape("global_avg_pool", format!("empty spatial size in {}", shape_text(x.shape()))));
+        return Err(GpuError::shape(
+            "global_avg_pool",
+            format!("empty spatial size in {}", shape_text(x.shape())),
+        ));
     }
-    reduce_axes(gpu, "global_avg_pool", x, [1, n * c, h * w], false, 1.0 / (h * w) as f32, &[n, c])
+    reduce_axes(
+        gpu,
+        "global_avg_pool",
+        x,
+        [1, n * c, h * w],
+        false,
+        1.0 / (h * w) as f32,
+        &[n, c],
+    )
 }
 
 /// Backward of global average pooling: dy [N, C] -> dx of `input_shape` [N, C, H, W].
 pub fn global_avg_pool_backward(gpu: &Gpu, dy: &Tensor, input_shape: &[usize]) -> Result<Tensor> {
     const OP: &str = "global_avg_pool_backward";
-    let [n, c, h, w] = <[usize; 4]>::try_from(input_shape)
-        .map_err(|_| GpuError::shape(OP, format!("input shape must be 4-D, got {}", shape_text(input_shape))))?;
+    let [n, c, h, w] = <[usize; 4]>::try_from(input_shape).map_err(|_| {
+        GpuError::shape(
+            OP,
+            format!("input shape must be 4-D, got {}", shape_text(input_shape)),
+        )
+    })?;
     super::expect_shape(OP, "dy", dy, &[n, c])?;
-    broadcast(gpu, OP, dy, [1, n * c, h * w], 1.0 / (h * w).max(1) as f32, input_shape)
+    broadcast(
+        gpu,
+        OP,
+        dy,
+        [1, n * c, h * w],
+        1.0 / (h * w).max(1) as f32,
+        input_shape,
+    )
 }
 
 /// `out[o, m, i] = scale * src[m]` as a new tensor of `out_shape`.
@@ -114,7 +154,17 @@ fn broadcast(
     out_shape: &[usize],
 ) -> Result<Tensor> {
     let out = Tensor::uninit(gpu, op, out_shape)?;
-    let params = BroadcastParams { outer: to_u32(op, outer)?, mid: to_u32(op, mid)?, inner: to_u32(op, inner)?, scale };
-    gpu.dispatch(&BROADCAST, bytemuck::bytes_of(&params), &[src.buffer(), out.buffer()], grid_1d(gpu, out.len(), 256));
+    let params = BroadcastParams {
+        outer: to_u32(op, outer)?,
+        mid: to_u32(op, mid)?,
+        inner: to_u32(op, inner)?,
+        scale,
+    };
+    gpu.dispatch(
+        &BROADCAST,
+        bytemuck::bytes_of(&params),
+        &[src.buffer(), out.buffer()],
+        grid_1d(gpu, out.len(), 256),
+    );
     Ok(out)
 }

@@ -3,7 +3,13 @@
 use crate::geometry::Conv2dGeometry;
 
 /// Input position seen by output (oh, ow) through tap (kh, kw), if inside the image.
-fn input_at(g: &Conv2dGeometry, oh: usize, ow: usize, kh: usize, kw: usize) -> Option<(usize, usize)> {
+fn input_at(
+    g: &Conv2dGeometry,
+    oh: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+) -> Option<(usize, usize)> {
     let y = (oh * g.stride_h + kh).checked_sub(g.pad_top)?;
     let x = (ow * g.stride_w + kw).checked_sub(g.pad_left)?;
     (y < g.in_h && x < g.in_w).then_some((y, x))
@@ -21,7 +27,8 @@ fn for_each_tap(g: &Conv2dGeometry, mut f: impl FnMut(usize, usize, usize)) {
                             for kw in 0..g.kernel_w {
                                 if let Some((iy, ix)) = input_at(g, oh, ow, kh, kw) {
                                     let xi = ((b * g.in_c + ci) * g.in_h + iy) * g.in_w + ix;
-                                    let wi = ((co * g.in_c + ci) * g.kernel_h + kh) * g.kernel_w + kw;
+                                    let wi =
+                                        ((co * g.in_c + ci) * g.kernel_h + kh) * g.kernel_w + kw;
                                     f(xi, wi, yi);
                                 }
                             }
@@ -44,7 +51,12 @@ pub fn conv2d(g: &Conv2dGeometry, x: &[f64], w: &[f64], bias: Option<&[f64]>) ->
 }
 
 /// Gradients (dx, dw, db) of [`conv2d`] for upstream gradient `dy`.
-pub fn conv2d_backward(g: &Conv2dGeometry, x: &[f64], w: &[f64], dy: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn conv2d_backward(
+    g: &Conv2dGeometry,
+    x: &[f64],
+    w: &[f64],
+    dy: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let mut dx = vec![0.0; x.len()];
     let mut dw = vec![0.0; w.len()];
     for_each_tap(g, |xi, wi, yi| {

@@ -13,7 +13,12 @@ pub fn softmax(logits: &[f64], classes: usize) -> Vec<f64> {
 }
 
 /// (mean loss over masked-in rows, probabilities, sum of mask).
-pub fn softmax_cross_entropy(logits: &[f64], classes: usize, labels: &[u32], mask: &[f64]) -> (f64, Vec<f64>, f64) {
+pub fn softmax_cross_entropy(
+    logits: &[f64],
+    classes: usize,
+    labels: &[u32],
+    mask: &[f64],
+) -> (f64, Vec<f64>, f64) {
     let probs = softmax(logits, classes);
     let valid: f64 = mask.iter().sum();
     let total: f64 = labels
@@ -27,14 +32,24 @@ pub fn softmax_cross_entropy(logits: &[f64], classes: usize, labels: &[u32], mas
 }
 
 /// Gradient w.r.t. the logits for upstream gradient `dloss`.
-pub fn softmax_cross_entropy_backward(probs: &[f64], classes: usize, labels: &[u32], mask: &[f64], dloss: f64) -> Vec<f64> {
+pub fn softmax_cross_entropy_backward(
+    probs: &[f64],
+    classes: usize,
+    labels: &[u32],
+    mask: &[f64],
+    dloss: f64,
+) -> Vec<f64> {
     let valid: f64 = mask.iter().sum();
     probs
         .iter()
         .enumerate()
         .map(|(i, &p)| {
             let row = i / classes;
-            let target = if (i % classes) as u32 == labels[row] { 1.0 } else { 0.0 };
+            let target = if (i % classes) as u32 == labels[row] {
+                1.0
+            } else {
+                0.0
+            };
             dloss * mask[row] * (p - target) / valid.max(1.0)
         })
         .collect()

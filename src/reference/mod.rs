@@ -16,12 +16,18 @@ pub fn relu(x: &[f64]) -> Vec<f64> {
 
 /// Gradient of ReLU: `dy` where `x > 0`.
 pub fn relu_backward(x: &[f64], dy: &[f64]) -> Vec<f64> {
-    x.iter().zip(dy).map(|(&x, &g)| if x > 0.0 { g } else { 0.0 }).collect()
+    x.iter()
+        .zip(dy)
+        .map(|(&x, &g)| if x > 0.0 { g } else { 0.0 })
+        .collect()
 }
 
 /// `alpha * a + beta * b`.
 pub fn axpby(alpha: f64, a: &[f64], beta: f64, b: &[f64]) -> Vec<f64> {
-    a.iter().zip(b).map(|(&a, &b)| alpha * a + beta * b).collect()
+    a.iter()
+        .zip(b)
+        .map(|(&a, &b)| alpha * a + beta * b)
+        .collect()
 }
 
 /// Elementwise product.
@@ -45,15 +51,27 @@ pub fn mean(x: &[f64]) -> f64 {
 
 /// Per-channel sums of `x` viewed as [n, c, inner].
 pub fn channel_sums(x: &[f64], n: usize, c: usize, inner: usize) -> Vec<f64> {
-    (0..c).map(|ch| (0..n).flat_map(|b| (0..inner).map(move |i| (b * c + ch) * inner + i)).map(|i| x[i]).sum()).collect()
+    (0..c)
+        .map(|ch| {
+            (0..n)
+                .flat_map(|b| (0..inner).map(move |i| (b * c + ch) * inner + i))
+                .map(|i| x[i])
+                .sum()
+        })
+        .collect()
 }
 
 /// Global average pooling of [n, c, h, w] -> [n, c].
 pub fn global_avg_pool(x: &[f64], n: usize, c: usize, hw: usize) -> Vec<f64> {
-    x.chunks(hw).take(n * c).map(|plane| plane.iter().sum::<f64>() / hw as f64).collect()
+    x.chunks(hw)
+        .take(n * c)
+        .map(|plane| plane.iter().sum::<f64>() / hw as f64)
+        .collect()
 }
 
 /// Backward of global average pooling: dy [n, c] -> dx [n, c, h, w].
 pub fn global_avg_pool_backward(dy: &[f64], hw: usize) -> Vec<f64> {
-    dy.iter().flat_map(|&g| std::iter::repeat_n(g / hw as f64, hw)).collect()
+    dy.iter()
+        .flat_map(|&g| std::iter::repeat_n(g / hw as f64, hw))
+        .collect()
 }

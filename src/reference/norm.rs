@@ -18,7 +18,16 @@ pub fn l2_normalize_rows_backward(x: &[f64], dy: &[f64], cols: usize, eps: f64) 
             let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
             let y: Vec<f64> = row.iter().map(|v| v / norm.max(eps)).collect();
             let dot: f64 = y.iter().zip(g).map(|(a, b)| a * b).sum();
-            y.into_iter().zip(g).map(move |(yi, gi)| if norm > eps { (gi - yi * dot) / norm } else { gi / eps }).collect::<Vec<_>>()
+            y.into_iter()
+                .zip(g)
+                .map(move |(yi, gi)| {
+                    if norm > eps {
+                        (gi - yi * dot) / norm
+                    } else {
+                        gi / eps
+                    }
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }

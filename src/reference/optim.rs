@@ -3,7 +3,13 @@
 use crate::kernels::optim::{AdamConfig, RmsPropConfig, SgdConfig};
 
 /// One SGD-with-momentum step.
-pub fn sgd_update(param: &mut [f64], grad: &[f64], grad_scale: f64, velocity: &mut [f64], c: SgdConfig) {
+pub fn sgd_update(
+    param: &mut [f64],
+    grad: &[f64],
+    grad_scale: f64,
+    velocity: &mut [f64],
+    c: SgdConfig,
+) {
     for i in 0..param.len() {
         let g = grad[i] * grad_scale + c.weight_decay as f64 * param[i];
         velocity[i] = c.momentum as f64 * velocity[i] + g;
@@ -12,7 +18,15 @@ pub fn sgd_update(param: &mut [f64], grad: &[f64], grad_scale: f64, velocity: &m
 }
 
 /// One Adam step (`step` counts from 1).
-pub fn adam_update(param: &mut [f64], grad: &[f64], grad_scale: f64, m: &mut [f64], v: &mut [f64], c: AdamConfig, step: u32) {
+pub fn adam_update(
+    param: &mut [f64],
+    grad: &[f64],
+    grad_scale: f64,
+    m: &mut [f64],
+    v: &mut [f64],
+    c: AdamConfig,
+    step: u32,
+) {
     let (b1, b2) = (c.beta1 as f64, c.beta2 as f64);
     let t = step.max(1) as i32;
     for i in 0..param.len() {
@@ -26,12 +40,20 @@ pub fn adam_update(param: &mut [f64], grad: &[f64], grad_scale: f64, m: &mut [f6
 }
 
 /// One RMSProp-with-momentum step (TensorFlow's form).
-pub fn rmsprop_update(param: &mut [f64], grad: &[f64], grad_scale: f64, mean_square: &mut [f64], momentum: &mut [f64], c: RmsPropConfig) {
+pub fn rmsprop_update(
+    param: &mut [f64],
+    grad: &[f64],
+    grad_scale: f64,
+    mean_square: &mut [f64],
+    momentum: &mut [f64],
+    c: RmsPropConfig,
+) {
     let decay = c.decay as f64;
     for i in 0..param.len() {
         let g = grad[i] * grad_scale + c.weight_decay as f64 * param[i];
         mean_square[i] = decay * mean_square[i] + (1.0 - decay) * g * g;
-        momentum[i] = c.momentum as f64 * momentum[i] + c.lr as f64 * g / (mean_square[i] + c.eps as f64).sqrt();
+        momentum[i] = c.momentum as f64 * momentum[i]
+            + c.lr as f64 * g / (mean_square[i] + c.eps as f64).sqrt();
         param[i] -= momentum[i];
     }
 }

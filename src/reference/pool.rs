@@ -37,7 +37,10 @@ pub fn max_pool2d(g: &Pool2dGeometry, x: &[f64]) -> (Vec<f64>, Vec<u32>) {
             best[o] = Some((v, at));
         }
     });
-    best.into_iter().map(|b| b.expect("every window holds an input")).map(|(v, at)| (v, at as u32)).unzip()
+    best.into_iter()
+        .map(|b| b.expect("every window holds an input"))
+        .map(|(v, at)| (v, at as u32))
+        .unzip()
 }
 
 /// Backward of [`max_pool2d`]: each dy goes to its window's argmax.

@@ -1,0 +1,109 @@
+//! Shared by the integration tests: one device per test binary (with output poisoning on),
+//! seeded random data, and the one tolerance check every kernel test uses.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use facemtl::gpu::{Gpu, GpuOptions, Tensor};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The device for this test binary. Every kernel output is filled with NaN before the
+/// kernel runs, so an element a kernel forgets to write fails the comparison.
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let gpu = Gpu::new(&GpuOptions {
+            adapter: None,
+            quiet: true,
+        })
+        .expect("tests need a GPU adapter (lavapipe is enough)");
+        gpu.set_poison_outputs(true);
+        gpu
+    })
+}
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// `n` values uniform in [-1, 1).
+pub fn random(rng: &mut StdRng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+pub fn widen(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+/// Uploads `data`; panics with the shape on failure (a test setup error).
+pub fn upload(shape: &[usize], data: &[f32]) -> Tensor {
+    Tensor::from_slice(gpu(), shape, data).unwrap_or_else(|e| panic!("upload {shape:?}: {e}"))
+}
+
+pub fn download(t: &Tensor) -> Vec<f32> {
+    t.to_vec(gpu()).expect("download")
+}
+
+/// |got - want| <= abs + rel * |want|, elementwise.
+#[derive(Debug, Clone, Copy)]
+pub struct Tolerance {
+    pub abs: f64,
+    pub rel: f64,
+}
+
+impl Tolerance {
+    /// One f32 rounding or a few: elementwise maps, copies, pooling.
+    pub const ELEMENTWISE: Tolerance = Tolerance {
+        abs: 1e-6,
+        rel: 1e-5,
+    };
+    /// f32 sums of up to a few thousand terms of magnitude ~1 (GEMM, conv, reductions). A
+    /// missing or doubled term (~0.1 or more) is far outside it.
+    pub const ACCUMULATED: Tolerance = Tolerance {
+        abs: 2e-4,
+        rel: 1e-4,
+    };
+    /// Transcendentals (exp, log, sqrt) on top of short sums.
+    pub const TRANSCENDENTAL: Tolerance = Tolerance {
+        abs: 1e-5,
+        rel: 1e-4,
+    };
+}
+
+/// Whether `got` is within `tol` of `want` (never for NaN).
+pub fn within(got: f32, want: f64, tol: Tolerance) -> bool {
+    (got as f64 - want).abs() <= tol.abs + tol.rel * want.abs()
+}
+
+/// Fails, naming `what` and the worst element, unless every element is within `tol`
+/// (NaN never is).
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: Tolerance) {
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: length {} vs reference {}",
+        got.len(),
+        want.len()
+    );
+    let bad: Vec<usize> = (0..got.len())
+        .filter(|&i| !within(got[i], want[i], tol))
+        .collect();
+    let error = |i: usize| {
+        let e = (got[i] as f64 - want[i]).abs();
+        if e.is_nan() {
+            f64::INFINITY
+        } else {
+            e
+        }
+    };
+    if let Some(&worst) = bad.iter().max_by(|&&a, &&b| error(a).total_cmp(&error(b))) {
+        panic!(
+            "{what}: {} of {} elements out of tolerance {tol:?}; worst at {worst}: gpu {} vs reference {}",
+            bad.len(),
+            got.len(),
+            got[worst],
+            want[worst]
+        );
+    }
+}

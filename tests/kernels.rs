@@ -1,0 +1,707 @@
+//! Every GPU kernel, forward and backward, against the f64 CPU reference on seeded random
+//! inputs, over shapes chosen to break tiling: batch 1 and > 1, one channel, odd sizes,
+//! sizes that are not multiples of the 32x32 GEMM tile, stride 2, padding 0/1/2 and
+//! asymmetric, non-square kernels, large K. Outputs are NaN-poisoned before each kernel.
+
+mod common;
+
+use common::{assert_close, download, gpu, random, rng, upload, widen, Tolerance};
+use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding, Pool2dGeometry, Pool2dSpec};
+use facemtl::gpu::{Indices, Tensor};
+use facemtl::kernels::{conv, elementwise, loss, matmul, norm, optim, pool, reduce};
+use facemtl::reference;
+
+#[test]
+fn elementwise_ops_match_reference() {
+    let g = gpu();
+    let mut r = rng(1);
+    for n in [1usize, 7, 256, 1000, 70_001] {
+        let (a, b) = (random(&mut r, n), random(&mut r, n));
+        let (ta, tb) = (upload(&[n], &a), upload(&[n], &b));
+        let (a64, b64) = (widen(&a), widen(&b));
+        let tol = Tolerance::ELEMENTWISE;
+        assert_close(
+            "add",
+            &download(&elementwise::add(g, &ta, &tb).unwrap()),
+            &reference::axpby(1.0, &a64, 1.0, &b64),
+            tol,
+        );
+        let axpby = elementwise::axpby(g, 0.5, &ta, -2.0, &tb).unwrap();
+        assert_close(
+            "axpby",
+            &download(&axpby),
+            &reference::axpby(0.5, &a64, -2.0, &b64),
+            tol,
+        );
+        assert_close(
+            "mul",
+            &download(&elementwise::mul(g, &ta, &tb).unwrap()),
+            &reference::mul(&a64, &b64),
+            tol,
+        );
+        let scaled = elementwise::scale(g, &ta, 3.0).unwrap();
+        assert_close(
+            "scale",
+            &download(&scaled),
+            &reference::axpby(3.0, &a64, 0.0, &b64),
+            tol,
+        );
+        assert_close(
+            "relu",
+            &download(&elementwise::relu(g, &ta).unwrap()),
+            &reference::relu(&a64),
+            tol,
+        );
+        let relu_back = elementwise::relu_backward(g, &ta, &tb).unwrap();
+        assert_close(
+            "relu_backward",
+            &download(&relu_back),
+            &reference::relu_backward(&a64, &b64),
+            tol,
+        );
+        let acc = upload(&[n], &a);
+        elementwise::accumulate(g, &acc, &tb, 0.25).unwrap();
+        assert_close(
+            "accumulate",
+            &download(&acc),
+            &reference::axpby(1.0, &a64, 0.25, &b64),
+            tol,
+        );
+        acc.fill(g, -1.5);
+        assert_close("fill", &download(&acc), &vec![-1.5; n], tol);
+        acc.fill(g, 0.0);
+        assert_close("fill zero", &download(&acc), &vec![0.0; n], tol);
+    }
+}
+
+#[test]
+fn reductions_match_reference() {
+    let g = gpu();
+    let mut r = rng(2);
+    for n in [1usize, 255, 257, 10_000] {
+        let x = random(&mut r, n);
+        let t = upload(&[n], &x);
+        let x64 = widen(&x);
+        let tol = Tolerance::ACCUMULATED;
+        assert_close(
+            "sum",
+            &download(&reduce::sum(g, &t).unwrap()),
+            &[reference::sum(&x64)],
+            tol,
+        );
+        assert_close(
+            "mean",
+            &download(&reduce::mean(g, &t).unwrap()),
+            &[reference::mean(&x64)],
+            tol,
+        );
+        let squares: Vec<f64> = x64.iter().map(|v| v * v).collect();
+        assert_close(
+            "sum_squares",
+            &download(&reduce::sum_squares(g, &t).unwrap()),
+            &[reference::sum(&squares)],
+            tol,
+        );
+    }
+    // Channel sums over [N, C, H, W] and [N, C]; C = 70 000 needs a 2-D workgroup grid.
+    for shape in [
+        vec![3usize, 5, 7, 9],
+        vec![1, 1, 1, 1],
+        vec![17, 33],
+        vec![2, 70_000],
+    ] {
+        let x = random(&mut r, shape.iter().product());
+        let (n, c, inner) = (shape[0], shape[1], shape[2..].iter().product());
+        let got = reduce::channel_sums(g, &upload(&shape, &x)).unwrap();
+        assert_eq!(got.shape(), &[c]);
+        assert_close(
+            &format!("channel_sums {shape:?}"),
+            &download(&got),
+            &reference::channel_sums(&widen(&x), n, c, inner),
+            Tolerance::ACCUMULATED,
+        );
+    }
+}
+
+#[test]
+fn global_avg_pool_forward_and_backward_match_reference() {
+    let g = gpu();
+    let mut r = rng(3);
+    for [n, c, h, w] in [
+        [1usize, 1, 1, 1],
+        [2, 3, 5, 7],
+        [4, 16, 8, 8],
+        [1, 2, 31, 17],
+    ] {
+        let x = random(&mut r, n * c * h * w);
+        let y = reduce::global_avg_pool(g, &upload(&[n, c, h, w], &x)).unwrap();
+        assert_eq!(y.shape(), &[n, c]);
+        assert_close(
+            "global_avg_pool",
+            &download(&y),
+            &reference::global_avg_pool(&widen(&x), n, c, h * w),
+            Tolerance::ACCUMULATED,
+        );
+        let dy = random(&mut r, n * c);
+        let dx = reduce::global_avg_pool_backward(g, &upload(&[n, c], &dy), &[n, c, h, w]).unwrap();
+        assert_close(
+            "global_avg_pool_backward",
+            &download(&dx),
+            &reference::global_avg_pool_backward(&widen(&dy), h * w),
+            Tolerance::ELEMENTWISE,
+        );
+    }
+}
+
+#[test]
+fn matmul_matches_reference_for_all_transposes() {
+    let g = gpu();
+    let mut r = rng(4);
+    for (m, k, n) in [
+        (1usize, 1usize, 1usize),
+        (5, 7, 3),
+        (33, 65, 31),
+        (64, 300, 17),
+        (3, 2000, 40),
+        (97, 1, 129),
+    ] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a_shape = if ta { [k, m] } else { [m, k] };
+            let b_shape = if tb { [n, k] } else { [k, n] };
+            let a = random(&mut r, m * k);
+            let b = random(&mut r, k * n);
+            let got =
+                matmul::matmul(g, &upload(&a_shape, &a), &upload(&b_shape, &b), ta, tb).unwrap();
+            assert_eq!(got.shape(), &[m, n]);
+            let want = reference::dense::matmul(
+                &widen(&a),
+                (a_shape[0], a_shape[1]),
+                ta,
+                &widen(&b),
+                (b_shape[0], b_shape[1]),
+                tb,
+            );
+            assert_close(
+                &format!("matmul {m}x{k}x{n} ta={ta} tb={tb}"),
+                &download(&got),
+                &want,
+                Tolerance::ACCUMULATED,
+            );
+        }
+    }
+}
+
+#[test]
+fn batched_matmul_matches_reference() {
+    let g = gpu();
+    let mut r = rng(5);
+    let (batch, m, k, n) = (3usize, 9usize, 35usize, 34usize);
+    let a = random(&mut r, batch * m * k);
+    let b = random(&mut r, batch * n * k);
+    let got = matmul::matmul(
+        g,
+        &upload(&[batch, m, k], &a),
+        &upload(&[batch, n, k], &b),
+        false,
+        true,
+    )
+    .unwrap();
+    assert_eq!(got.shape(), &[batch, m, n]);
+    let got = download(&got);
+    for i in 0..batch {
+        let want = reference::dense::matmul(
+            &widen(&a[i * m * k..][..m * k]),
+            (m, k),
+            false,
+            &widen(&b[i * n * k..][..n * k]),
+            (n, k),
+            true,
+        );
+        assert_close(
+            &format!("batched matmul, batch {i}"),
+            &got[i * m * n..][..m * n],
+            &want,
+            Tolerance::ACCUMULATED,
+        );
+    }
+}
+
+#[test]
+fn linear_forward_and_backward_match_reference() {
+    let g = gpu();
+    let mut r = rng(6);
+    for (batch, inputs, outputs) in [
+        (1usize, 1usize, 1usize),
+        (5, 17, 3),
+        (90, 128, 40),
+        (33, 257, 7),
+    ] {
+        let x = random(&mut r, batch * inputs);
+        let w = random(&mut r, outputs * inputs);
+        let b = random(&mut r, outputs);
+        let dy = random(&mut r, batch * outputs);
+        let (tx, tw, tb) = (
+            upload(&[batch, inputs], &x),
+            upload(&[outputs, inputs], &w),
+            upload(&[outputs], &b),
+        );
+        let (x64, w64, b64, dy64) = (widen(&x), widen(&w), widen(&b), widen(&dy));
+        let case = format!("linear {batch}x{inputs}->{outputs}");
+        let y = matmul::linear(g, &tx, &tw, Some(&tb)).unwrap();
+        assert_close(
+            &case,
+            &download(&y),
+            &reference::dense::linear(&x64, &w64, Some(&b64), batch, inputs, outputs),
+            Tolerance::ACCUMULATED,
+        );
+        let y = matmul::linear(g, &tx, &tw, None).unwrap();
+        assert_close(
+            &format!("{case} no bias"),
+            &download(&y),
+            &reference::dense::linear(&x64, &w64, None, batch, inputs, outputs),
+            Tolerance::ACCUMULATED,
+        );
+        let grads = matmul::linear_backward(g, &tx, &tw, &upload(&[batch, outputs], &dy)).unwrap();
+        let (dx, dw, db) =
+            reference::dense::linear_backward(&x64, &w64, &dy64, batch, inputs, outputs);
+        assert_close(
+            &format!("{case} dx"),
+            &download(&grads.input),
+            &dx,
+            Tolerance::ACCUMULATED,
+        );
+        assert_close(
+            &format!("{case} dw"),
+            &download(&grads.weight),
+            &dw,
+            Tolerance::ACCUMULATED,
+        );
+        assert_close(
+            &format!("{case} db"),
+            &download(&grads.bias),
+            &db,
+            Tolerance::ACCUMULATED,
+        );
+    }
+}
+
+/// (input [N, C, H, W], weight [Co, Ci, KH, KW], spec)
+fn conv_cases() -> Vec<([usize; 4], [usize; 4], Conv2dSpec)> {
+    let asymmetric = Padding {
+        top: 1,
+        bottom: 0,
+        left: 2,
+        right: 1,
+    };
+    vec![
+        ([1, 1, 5, 5], [1, 1, 3, 3], Conv2dSpec::new(1, 0)),
+        ([2, 3, 7, 9], [4, 3, 3, 3], Conv2dSpec::new(1, 1)),
+        ([3, 2, 8, 8], [5, 2, 5, 5], Conv2dSpec::new(2, 2)),
+        (
+            [2, 3, 11, 6],
+            [2, 3, 1, 7],
+            Conv2dSpec {
+                stride: (1, 1),
+                padding: Padding {
+                    top: 0,
+                    bottom: 0,
+                    left: 3,
+                    right: 3,
+                },
+            },
+        ),
+        (
+            [2, 2, 9, 7],
+            [3, 2, 7, 1],
+            Conv2dSpec {
+                stride: (2, 1),
+                padding: Padding {
+                    top: 3,
+                    bottom: 3,
+                    left: 0,
+                    right: 0,
+                },
+            },
+        ),
+        ([1, 4, 6, 6], [8, 4, 1, 1], Conv2dSpec::new(1, 0)),
+        ([2, 5, 13, 13], [33, 5, 3, 3], Conv2dSpec::new(2, 1)),
+        ([1, 64, 6, 6], [3, 64, 3, 3], Conv2dSpec::new(1, 1)),
+        (
+            [4, 3, 16, 16],
+            [6, 3, 3, 3],
+            Conv2dSpec {
+                stride: (2, 2),
+                padding: asymmetric,
+            },
+        ),
+        ([2, 1, 31, 29], [35, 1, 3, 3], Conv2dSpec::new(1, 1)),
+    ]
+}
+
+#[test]
+fn conv2d_forward_matches_reference() {
+    let g = gpu();
+    let mut r = rng(7);
+    for (input, weight, spec) in conv_cases() {
+        let geom = Conv2dGeometry::new(&input, &weight, spec).unwrap();
+        let x = random(&mut r, input.iter().product());
+        let w = random(&mut r, weight.iter().product());
+        let b = random(&mut r, weight[0]);
+        let case = format!("conv2d {input:?} * {weight:?} {spec:?}");
+        let y = conv::conv2d(
+            g,
+            &upload(&input, &x),
+            &upload(&weight, &w),
+            Some(&upload(&[weight[0]], &b)),
+            spec,
+        )
+        .unwrap();
+        assert_eq!(y.shape(), &geom.output_shape(), "{case}");
+        let want = reference::conv::conv2d(&geom, &widen(&x), &widen(&w), Some(&widen(&b)));
+        assert_close(&case, &download(&y), &want, Tolerance::ACCUMULATED);
+        let y = conv::conv2d(g, &upload(&input, &x), &upload(&weight, &w), None, spec).unwrap();
+        let want = reference::conv::conv2d(&geom, &widen(&x), &widen(&w), None);
+        assert_close(
+            &format!("{case} no bias"),
+            &download(&y),
+            &want,
+            Tolerance::ACCUMULATED,
+        );
+    }
+}
+
+#[test]
+fn conv2d_backward_matches_reference() {
+    let g = gpu();
+    let mut r = rng(8);
+    for (input, weight, spec) in conv_cases() {
+        let geom = Conv2dGeometry::new(&input, &weight, spec).unwrap();
+        let x = random(&mut r, input.iter().product());
+        let w = random(&mut r, weight.iter().product());
+        let dy = random(&mut r, geom.output_shape().iter().product());
+        let grads = conv::conv2d_backward(
+            g,
+            &upload(&input, &x),
+            &upload(&weight, &w),
+            &upload(&geom.output_shape(), &dy),
+            spec,
+        )
+        .unwrap();
+        let (dx, dw, db) =
+            reference::conv::conv2d_backward(&geom, &widen(&x), &widen(&w), &widen(&dy));
+        let case = format!("conv2d backward {input:?} * {weight:?} {spec:?}");
+        assert_close(
+            &format!("{case} dx"),
+            &download(&grads.input),
+            &dx,
+            Tolerance::ACCUMULATED,
+        );
+        assert_close(
+            &format!("{case} dw"),
+            &download(&grads.weight),
+            &dw,
+            Tolerance::ACCUMULATED,
+        );
+        assert_close(
+            &format!("{case} db"),
+            &download(&grads.bias),
+            &db,
+            Tolerance::ACCUMULATED,
+        );
+    }
+}
+
+fn pool_cases() -> Vec<([usize; 4], Pool2dSpec)> {
+    vec![
+        ([1, 1, 4, 4], Pool2dSpec::new(2, 2, 0)),
+        ([2, 3, 7, 9], Pool2dSpec::new(3, 2, 1)),
+        ([2, 2, 8, 8], Pool2dSpec::new(3, 1, 1)),
+        ([1, 4, 9, 7], Pool2dSpec::new(2, 1, 0)),
+        (
+            [3, 2, 11, 10],
+            Pool2dSpec {
+                kernel: (3, 2),
+                stride: (2, 1),
+                padding: (1, 0),
+            },
+        ),
+        ([2, 1, 13, 13], Pool2dSpec::new(5, 3, 2)),
+    ]
+}
+
+#[test]
+fn max_pool_forward_and_backward_match_reference() {
+    let g = gpu();
+    let mut r = rng(9);
+    for (input, spec) in pool_cases() {
+        let geom = Pool2dGeometry::new("test", &input, spec).unwrap();
+        let x = random(&mut r, input.iter().product());
+        let out = pool::max_pool2d(g, &upload(&input, &x), spec).unwrap();
+        let (want_y, want_arg) = reference::pool::max_pool2d(&geom, &widen(&x));
+        let case = format!("max_pool2d {input:?} {spec:?}");
+        assert_close(
+            &case,
+            &download(&out.output),
+            &want_y,
+            Tolerance::ELEMENTWISE,
+        );
+        assert_eq!(out.argmax.to_vec(g).unwrap(), want_arg, "{case} argmax");
+        let dy = random(&mut r, out.output.len());
+        let dx = pool::max_pool2d_backward(
+            g,
+            &upload(&geom.output_shape(), &dy),
+            &out.argmax,
+            &input,
+            spec,
+        )
+        .unwrap();
+        let want_dx = reference::pool::max_pool2d_backward(&geom, &want_arg, &widen(&dy));
+        assert_close(
+            &format!("{case} backward"),
+            &download(&dx),
+            &want_dx,
+            Tolerance::ELEMENTWISE,
+        );
+    }
+}
+
+#[test]
+fn max_pool_ties_go_to_the_first_tap_deterministically() {
+    let g = gpu();
+    let input = [1usize, 2, 6, 6];
+    let spec = Pool2dSpec::new(3, 2, 1);
+    let geom = Pool2dGeometry::new("test", &input, spec).unwrap();
+    let x = vec![0.5f32; input.iter().product()];
+    let (_, want_arg) = reference::pool::max_pool2d(&geom, &widen(&x));
+    for _ in 0..3 {
+        let out = pool::max_pool2d(g, &upload(&input, &x), spec).unwrap();
+        assert_eq!(out.argmax.to_vec(g).unwrap(), want_arg);
+    }
+}
+
+#[test]
+fn avg_pool_forward_and_backward_match_reference() {
+    let g = gpu();
+    let mut r = rng(10);
+    for (input, spec) in pool_cases() {
+        let geom = Pool2dGeometry::new("test", &input, spec).unwrap();
+        let x = random(&mut r, input.iter().product());
+        let y = pool::avg_pool2d(g, &upload(&input, &x), spec).unwrap();
+        let case = format!("avg_pool2d {input:?} {spec:?}");
+        assert_close(
+            &case,
+            &download(&y),
+            &reference::pool::avg_pool2d(&geom, &widen(&x)),
+            Tolerance::ELEMENTWISE,
+        );
+        let dy = random(&mut r, y.len());
+        let dx =
+            pool::avg_pool2d_backward(g, &upload(&geom.output_shape(), &dy), &input, spec).unwrap();
+        assert_close(
+            &format!("{case} backward"),
+            &download(&dx),
+            &reference::pool::avg_pool2d_backward(&geom, &widen(&dy)),
+            Tolerance::ELEMENTWISE,
+        );
+    }
+}
+
+#[test]
+fn softmax_cross_entropy_matches_reference_with_masks() {
+    let g = gpu();
+    let mut r = rng(11);
+    for (rows, classes, masked_out) in [
+        (1usize, 1usize, 0usize),
+        (5, 7, 2),
+        (90, 40, 30),
+        (3, 300, 1),
+        (4, 6, 4),
+    ] {
+        let logits: Vec<f32> = random(&mut r, rows * classes)
+            .iter()
+            .map(|v| 4.0 * v)
+            .collect();
+        let labels: Vec<u32> = (0..rows).map(|i| ((i * 7 + 3) % classes) as u32).collect();
+        let mask: Vec<f32> = (0..rows)
+            .map(|i| {
+                if i % rows.max(1) < masked_out {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let (tl, tm) = (
+            Indices::from_slice(g, &labels).unwrap(),
+            upload(&[rows], &mask),
+        );
+        let fwd =
+            loss::softmax_cross_entropy(g, &upload(&[rows, classes], &logits), &tl, &tm).unwrap();
+        let (want_loss, want_probs, want_valid) = reference::loss::softmax_cross_entropy(
+            &widen(&logits),
+            classes,
+            &labels,
+            &widen(&mask),
+        );
+        let case = format!("softmax_ce {rows}x{classes}, {masked_out} unlabelled");
+        assert_close(
+            &format!("{case} loss"),
+            &download(&fwd.loss),
+            &[want_loss],
+            Tolerance::TRANSCENDENTAL,
+        );
+        assert_close(
+            &format!("{case} probs"),
+            &download(&fwd.probs),
+            &want_probs,
+            Tolerance::TRANSCENDENTAL,
+        );
+        assert_close(
+            &format!("{case} valid"),
+            &download(&fwd.valid),
+            &[want_valid],
+            Tolerance::ELEMENTWISE,
+        );
+        let dloss = 0.7;
+        let dlogits =
+            loss::softmax_cross_entropy_backward(g, &fwd, &tl, &tm, &upload(&[1], &[dloss]))
+                .unwrap();
+        let want = reference::loss::softmax_cross_entropy_backward(
+            &want_probs,
+            classes,
+            &labels,
+            &widen(&mask),
+            dloss as f64,
+        );
+        assert_close(
+            &format!("{case} backward"),
+            &download(&dlogits),
+            &want,
+            Tolerance::TRANSCENDENTAL,
+        );
+    }
+}
+
+#[test]
+fn l2_normalize_matches_reference_including_zero_rows() {
+    let g = gpu();
+    let mut r = rng(12);
+    let eps = 1e-6f32;
+    for (rows, cols) in [(1usize, 1usize), (4, 128), (3, 1), (2, 300), (5, 63)] {
+        let mut x = random(&mut r, rows * cols);
+        x[..cols].fill(0.0); // a zero row takes the clamped branch
+        let fwd = norm::l2_normalize_rows(g, &upload(&[rows, cols], &x), eps).unwrap();
+        let case = format!("l2_normalize {rows}x{cols}");
+        assert_close(
+            &case,
+            &download(&fwd.output),
+            &reference::norm::l2_normalize_rows(&widen(&x), cols, eps as f64),
+            Tolerance::TRANSCENDENTAL,
+        );
+        let dy = random(&mut r, rows * cols);
+        let dx =
+            norm::l2_normalize_rows_backward(g, &fwd, &upload(&[rows, cols], &dy), eps).unwrap();
+        let want =
+            reference::norm::l2_normalize_rows_backward(&widen(&x), &widen(&dy), cols, eps as f64);
+        assert_close(
+            &format!("{case} backward"),
+            &download(&dx),
+            &want,
+            Tolerance::TRANSCENDENTAL,
+        );
+    }
+}
+
+/// Runs `steps` updates of one optimiser on the GPU and the reference, from the same start.
+fn check_optimizer(
+    name: &str,
+    state_count: usize,
+    gpu_step: impl Fn(&Tensor, &Tensor, &Tensor, &[Tensor], u32),
+    ref_step: impl Fn(&mut [f64], &[f64], f64, &mut [Vec<f64>], u32),
+) {
+    let g = gpu();
+    let mut r = rng(13);
+    let n = 1000;
+    let p0 = random(&mut r, n);
+    let param = upload(&[n], &p0);
+    let mut p_ref = widen(&p0);
+    let state: Vec<Tensor> = (0..state_count)
+        .map(|_| Tensor::zeros(g, &[n]).unwrap())
+        .collect();
+    let mut s_ref = vec![vec![0.0; n]; state_count];
+    let grad_scale = 0.5f32;
+    let scale = upload(&[1], &[grad_scale]);
+    for step in 1..=3 {
+        let grad = random(&mut r, n);
+        gpu_step(&param, &upload(&[n], &grad), &scale, &state, step);
+        ref_step(
+            &mut p_ref,
+            &widen(&grad),
+            grad_scale as f64,
+            &mut s_ref,
+            step,
+        );
+    }
+    assert_close(
+        &format!("{name} params after 3 steps"),
+        &download(&param),
+        &p_ref,
+        Tolerance::TRANSCENDENTAL,
+    );
+    for (i, (s, want)) in state.iter().zip(&s_ref).enumerate() {
+        assert_close(
+            &format!("{name} state {i}"),
+            &download(s),
+            want,
+            Tolerance::TRANSCENDENTAL,
+        );
+    }
+}
+
+#[test]
+fn optimizer_updates_match_reference() {
+    let g = gpu();
+    let sgd = optim::SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        weight_decay: 1e-2,
+    };
+    check_optimizer(
+        "sgd",
+        1,
+        |p, gr, s, st, _| optim::sgd_update(g, p, gr, s, &st[0], sgd).unwrap(),
+        |p, gr, s, st, _| reference::optim::sgd_update(p, gr, s, &mut st[0], sgd),
+    );
+    let adam = optim::AdamConfig {
+        lr: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 1e-3,
+    };
+    check_optimizer(
+        "adam",
+        2,
+        |p, gr, s, st, t| optim::adam_update(g, p, gr, s, &st[0], &st[1], adam, t).unwrap(),
+        |p, gr, s, st, t| {
+            let (m, v) = st.split_at_mut(1);
+            reference::optim::adam_update(p, gr, s, &mut m[0], &mut v[0], adam, t)
+        },
+    );
+    let rms = optim::RmsPropConfig {
+        lr: 0.01,
+        decay: 0.9,
+        momentum: 0.9,
+        eps: 1.0,
+        weight_decay: 1e-4,
+    };
+    check_optimizer(
+        "rmsprop",
+        2,
+        |p, gr, s, st, _| optim::rmsprop_update(g, p, gr, s, &st[0], &st[1], rms).unwrap(),
+        |p, gr, s, st, _| {
+            let (ms, mom) = st.split_at_mut(1);
+            reference::optim::rmsprop_update(p, gr, s, &mut ms[0], &mut mom[0], rms)
+        },
+    );
+}
