@@ -705,3 +705,263 @@ fn optimizer_updates_match_reference() {
         },
     );
 }
+
+#[test]
+fn batch_norm_matches_reference_in_training_and_eval() {
+    let g = gpu();
+    let mut r = rng(14);
+    let eps = 1e-5f32;
+    for shape in [
+        vec![2usize, 3, 5, 7],
+        vec![1, 1, 1, 3],
+        vec![8, 4, 4, 4],
+        vec![16, 5],
+        vec![3, 300, 2, 2],
+    ] {
+        let (n, c, inner): (usize, usize, usize) =
+            (shape[0], shape[1], shape[2..].iter().product());
+        let x: Vec<f32> = random(&mut r, shape.iter().product())
+            .iter()
+            .map(|v| 3.0 * v + 0.5)
+            .collect();
+        let (gamma, beta, dy) = (
+            random(&mut r, c),
+            random(&mut r, c),
+            random(&mut r, x.len()),
+        );
+        let (rm0, rv0) = (random(&mut r, c), vec![1.0f32; c]);
+        let (tx, tg, tb) = (
+            upload(&shape, &x),
+            upload(&[c], &gamma),
+            upload(&[c], &beta),
+        );
+        let (rm, rv) = (upload(&[c], &rm0), upload(&[c], &rv0));
+        let momentum = 0.1;
+        let case = format!("batch_norm {shape:?}");
+        let stats = norm::batch_norm_stats(
+            g,
+            &tx,
+            Some(norm::RunningStats {
+                mean: &rm,
+                var: &rv,
+                momentum,
+            }),
+        )
+        .unwrap();
+        let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
+        assert_close(
+            &format!("{case} mean"),
+            &download(&stats.mean),
+            &mean,
+            Tolerance::ACCUMULATED,
+        );
+        assert_close(
+            &format!("{case} var"),
+            &download(&stats.var),
+            &var,
+            Tolerance::ACCUMULATED,
+        );
+        let count = (n * inner) as f64;
+        let unbiased = |v: f64| {
+            if count > 1.0 {
+                v * count / (count - 1.0)
+            } else {
+                v
+            }
+        };
+        let want_rm: Vec<f64> = rm0
+            .iter()
+            .zip(&mean)
+            .map(|(&a, &m)| 0.9 * a as f64 + 0.1 * m)
+            .collect();
+        let want_rv: Vec<f64> = rv0
+            .iter()
+            .zip(&var)
+            .map(|(&a, &v)| 0.9 * a as f64 + 0.1 * unbiased(v))
+            .collect();
+        assert_close(
+            &format!("{case} running mean"),
+            &download(&rm),
+            &want_rm,
+            Tolerance::ACCUMULATED,
+        );
+        assert_close(
+            &format!("{case} running var"),
+            &download(&rv),
+            &want_rv,
+            Tolerance::ACCUMULATED,
+        );
+        let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps).unwrap();
+        let (g64, b64) = (widen(&gamma), widen(&beta));
+        let want_y = reference::batch_norm::batch_norm(
+            &widen(&x),
+            c,
+            inner,
+            &mean,
+            &var,
+            &g64,
+            &b64,
+            eps as f64,
+        );
+        // Shapes with one value per channel normalise 0/0-ish quantities: only compare
+        // where the variance is not degenerate.
+        if count > 1.0 {
+            assert_close(&case, &download(&y), &want_y, Tolerance::ACCUMULATED);
+        }
+        for batch_stats in [true, false] {
+            let grads = norm::batch_norm_backward(
+                g,
+                &tx,
+                &upload(&shape, &dy),
+                &stats,
+                &tg,
+                eps,
+                batch_stats,
+            )
+            .unwrap();
+            let (dx, dgamma, dbeta) = reference::batch_norm::batch_norm_backward(
+                &widen(&x),
+                &widen(&dy),
+                n,
+                c,
+                inner,
+                &mean,
+                &var,
+                &g64,
+                eps as f64,
+                batch_stats,
+            );
+            if count > 1.0 {
+                assert_close(
+                    &format!("{case} dx batch_stats={batch_stats}"),
+                    &download(&grads.input),
+                    &dx,
+                    Tolerance::ACCUMULATED,
+                );
+                assert_close(
+                    &format!("{case} dgamma"),
+                    &download(&grads.gamma),
+                    &dgamma,
+                    Tolerance::ACCUMULATED,
+                );
+            }
+            assert_close(
+                &format!("{case} dbeta"),
+                &download(&grads.beta),
+                &dbeta,
+                Tolerance::ACCUMULATED,
+            );
+        }
+        // Evaluation: running statistics, no update.
+        let fixed = norm::BatchStats {
+            mean: rm.clone(),
+            var: rv.clone(),
+        };
+        let y_eval = norm::batch_norm_apply(g, &tx, &fixed, &tg, &tb, eps).unwrap();
+        let want_eval = reference::batch_norm::batch_norm(
+            &widen(&x),
+            c,
+            inner,
+            &want_rm,
+            &want_rv,
+            &g64,
+            &b64,
+            eps as f64,
+        );
+        assert_close(
+            &format!("{case} eval"),
+            &download(&y_eval),
+            &want_eval,
+            Tolerance::ACCUMULATED,
+        );
+    }
+}
+
+#[test]
+fn dropout_matches_reference_and_is_its_own_backward() {
+    let g = gpu();
+    let mut r = rng(15);
+    let n = 10_000;
+    let x = random(&mut r, n);
+    for (keep, seed) in [(0.5f32, 1u32), (0.8, 12345), (1.0, 7)] {
+        let y = download(&elementwise::dropout(g, &upload(&[n], &x), keep, seed).unwrap());
+        let want = reference::dropout(&widen(&x), keep as f64, seed);
+        assert_close(
+            &format!("dropout keep={keep}"),
+            &y,
+            &want,
+            Tolerance::ELEMENTWISE,
+        );
+        let kept = want.iter().filter(|v| **v != 0.0).count() as f64 / n as f64;
+        assert!(
+            (kept - keep as f64).abs() < 0.03,
+            "dropout keep={keep} kept {kept}"
+        );
+    }
+    let a = download(&elementwise::dropout(g, &upload(&[n], &x), 0.5, 1).unwrap());
+    let b = download(&elementwise::dropout(g, &upload(&[n], &x), 0.5, 2).unwrap());
+    assert_ne!(a, b, "different seeds must drop different elements");
+    assert!(elementwise::dropout(g, &upload(&[n], &x), 0.0, 1).is_err());
+}
+
+#[test]
+fn softmax_rows_and_mean_rows_match_reference() {
+    let g = gpu();
+    let mut r = rng(16);
+    for (rows, cols) in [(1usize, 1usize), (90, 2), (7, 130)] {
+        let z: Vec<f32> = random(&mut r, rows * cols)
+            .iter()
+            .map(|v| 5.0 * v)
+            .collect();
+        let p = loss::softmax_rows(g, &upload(&[rows, cols], &z)).unwrap();
+        let want = reference::loss::softmax(&widen(&z), cols);
+        let case = format!("softmax_rows {rows}x{cols}");
+        assert_close(&case, &download(&p), &want, Tolerance::TRANSCENDENTAL);
+        let dp = random(&mut r, rows * cols);
+        let dz = loss::softmax_rows_backward(g, &p, &upload(&[rows, cols], &dp)).unwrap();
+        assert_close(
+            &format!("{case} backward"),
+            &download(&dz),
+            &reference::loss::softmax_backward(&want, &widen(&dp), cols),
+            Tolerance::TRANSCENDENTAL,
+        );
+        let m = reduce::mean_rows(g, &p).unwrap();
+        assert_close(
+            &format!("{case} mean_rows"),
+            &download(&m),
+            &reference::mean_rows(&want, rows, cols),
+            Tolerance::ACCUMULATED,
+        );
+        let dm = random(&mut r, cols);
+        let back = reduce::mean_rows_backward(g, &upload(&[cols], &dm), rows).unwrap();
+        let want_back: Vec<f64> = (0..rows * cols)
+            .map(|i| dm[i % cols] as f64 / rows as f64)
+            .collect();
+        assert_close(
+            &format!("{case} mean_rows backward"),
+            &download(&back),
+            &want_back,
+            Tolerance::ELEMENTWISE,
+        );
+    }
+}
+
+#[test]
+fn clip_scale_slices_and_concat() {
+    let g = gpu();
+    let scale = |sq: f32, max: f32| {
+        download(&elementwise::clip_scale(g, &upload(&[1], &[sq]), max).unwrap())[0]
+    };
+    assert_eq!(scale(4.0, 5.0), 1.0);
+    assert!((scale(100.0, 5.0) - 0.5).abs() < 1e-6);
+    let t = upload(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(download(&t.slice(g, 2, 3).unwrap()), vec![3.0, 4.0, 5.0]);
+    assert!(t.slice(g, 4, 3).is_err());
+    let joined = Tensor::concat(g, &[&upload(&[1], &[9.0]), &t, &upload(&[1], &[7.0])]).unwrap();
+    assert_eq!(
+        download(&joined),
+        vec![9.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    );
+    let s = reduce::sum_backward(g, &upload(&[1], &[2.5]), &[2, 2]).unwrap();
+    assert_eq!(download(&s), vec![2.5; 4]);
+}

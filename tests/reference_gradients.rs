@@ -183,3 +183,55 @@ fn l2_normalize() {
         dot(&proj, &norm::l2_normalize_rows(x, cols, 1e-12))
     });
 }
+
+#[test]
+fn batch_norm_with_batch_statistics() {
+    use facemtl::reference::batch_norm as bn;
+    let mut r = rng(106);
+    let (n, c, inner, eps) = (3, 2, 4, 1e-5);
+    let x = random64(&mut r, n * c * inner);
+    let gamma = random64(&mut r, c);
+    let beta = random64(&mut r, c);
+    let proj = random64(&mut r, x.len());
+    let forward = |x: &[f64], gamma: &[f64], beta: &[f64]| {
+        let (mean, var) = bn::batch_stats(x, n, c, inner);
+        dot(
+            &proj,
+            &bn::batch_norm(x, c, inner, &mean, &var, gamma, beta, eps),
+        )
+    };
+    let (mean, var) = bn::batch_stats(&x, n, c, inner);
+    let (dx, dgamma, dbeta) =
+        bn::batch_norm_backward(&x, &proj, n, c, inner, &mean, &var, &gamma, eps, true);
+    check_gradient("batch_norm dx", &x, &dx, |x| forward(x, &gamma, &beta));
+    check_gradient("batch_norm dgamma", &gamma, &dgamma, |g| {
+        forward(&x, g, &beta)
+    });
+    check_gradient("batch_norm dbeta", &beta, &dbeta, |b| {
+        forward(&x, &gamma, b)
+    });
+    // With fixed statistics the mean and variance are constants.
+    let (dx_fixed, _, _) =
+        bn::batch_norm_backward(&x, &proj, n, c, inner, &mean, &var, &gamma, eps, false);
+    check_gradient("batch_norm dx (fixed stats)", &x, &dx_fixed, |x| {
+        dot(
+            &proj,
+            &bn::batch_norm(x, c, inner, &mean, &var, &gamma, &beta, eps),
+        )
+    });
+}
+
+#[test]
+fn softmax_rows() {
+    let mut r = rng(107);
+    let (rows, cols) = (3, 4);
+    let z = random64(&mut r, rows * cols);
+    let proj = random64(&mut r, rows * cols);
+    let p = loss::softmax(&z, cols);
+    check_gradient(
+        "softmax",
+        &z,
+        &loss::softmax_backward(&p, &proj, cols),
+        |z| dot(&proj, &loss::softmax(z, cols)),
+    );
+}

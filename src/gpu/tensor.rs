@@ -2,6 +2,8 @@
 
 use super::context::Gpu;
 use super::error::{GpuError, Result};
+use std::sync::Arc;
+
 use super::pool::PooledBuffer;
 
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -17,10 +19,12 @@ fn element_count(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
-/// A dense f32 tensor on the device, row-major (NCHW for images).
+/// A dense f32 tensor on the device, row-major (NCHW for images). Cloning is cheap and
+/// shares the device buffer (a clone is another handle, not a copy).
+#[derive(Clone)]
 pub struct Tensor {
     shape: Vec<usize>,
-    storage: PooledBuffer,
+    storage: Arc<PooledBuffer>,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -38,7 +42,7 @@ impl Tensor {
             || format!("{op}: tensor of shape {}", shape_text(shape)),
             bytes,
         )?;
-        let storage = gpu.buffer(bytes, STORAGE);
+        let storage = Arc::new(gpu.buffer(bytes, STORAGE));
         if gpu.poison_outputs() && len > 0 {
             let nan = vec![f32::NAN; len];
             gpu.shared
@@ -69,7 +73,7 @@ impl Tensor {
             || format!("upload: tensor of shape {}", shape_text(shape)),
             bytes,
         )?;
-        let storage = gpu.buffer(bytes, STORAGE);
+        let storage = Arc::new(gpu.buffer(bytes, STORAGE));
         if !data.is_empty() {
             // Safe without a flush: a freshly acquired buffer is not used by pending commands.
             gpu.shared
@@ -97,7 +101,7 @@ impl Tensor {
         )?;
         let tensor = Tensor {
             shape: shape.to_vec(),
-            storage: gpu.buffer(bytes, STORAGE),
+            storage: Arc::new(gpu.buffer(bytes, STORAGE)),
         };
         tensor.fill(gpu, value);
         Ok(tensor)
@@ -143,8 +147,9 @@ impl Tensor {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
-    /// Same data, another shape with the same number of elements.
-    pub fn reshape(self, shape: &[usize]) -> Result<Tensor> {
+    /// The same data seen with another shape of the same number of elements (shares the
+    /// buffer).
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         if element_count(shape) != self.len() {
             return Err(GpuError::shape(
                 "reshape",
@@ -157,7 +162,7 @@ impl Tensor {
         }
         Ok(Tensor {
             shape: shape.to_vec(),
-            storage: self.storage,
+            storage: Arc::clone(&self.storage),
         })
     }
 
@@ -174,15 +179,69 @@ impl Tensor {
         self.len() == 0
     }
 
+    /// Copies elements `[offset, offset + len)` into a new 1-D tensor, in order with the
+    /// recorded kernels.
+    pub fn slice(&self, gpu: &Gpu, offset: usize, len: usize) -> Result<Tensor> {
+        if offset + len > self.len() {
+            return Err(GpuError::shape(
+                "slice",
+                format!(
+                    "elements {offset}..{} of a tensor {} with {}",
+                    offset + len,
+                    shape_text(&self.shape),
+                    self.len()
+                ),
+            ));
+        }
+        let out = Tensor::uninit(gpu, "slice", &[len])?;
+        copy_elements(gpu, self.buffer(), offset, out.buffer(), 0, len);
+        Ok(out)
+    }
+
+    /// Concatenates flat tensors into one 1-D tensor (device-side copies).
+    pub fn concat(gpu: &Gpu, parts: &[&Tensor]) -> Result<Tensor> {
+        let total = parts.iter().map(|p| p.len()).sum();
+        let out = Tensor::uninit(gpu, "concat", &[total])?;
+        let mut offset = 0;
+        for part in parts {
+            copy_elements(gpu, part.buffer(), 0, out.buffer(), offset, part.len());
+            offset += part.len();
+        }
+        Ok(out)
+    }
+
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
         self.storage.buffer()
     }
 }
 
-/// A vector of u32 on the device: class labels, or max-pool argmax positions.
+fn copy_elements(
+    gpu: &Gpu,
+    src: &wgpu::Buffer,
+    src_offset: usize,
+    dst: &wgpu::Buffer,
+    dst_offset: usize,
+    len: usize,
+) {
+    if len > 0 {
+        gpu.record(|encoder| {
+            encoder.copy_buffer_to_buffer(
+                src,
+                4 * src_offset as u64,
+                dst,
+                4 * dst_offset as u64,
+                4 * len as u64,
+            )
+        });
+    }
+}
+
+/// A vector of u32 on the device: class labels, or max-pool argmax positions. Clones
+/// share the buffer.
+#[derive(Clone)]
 pub struct Indices {
     len: usize,
-    storage: PooledBuffer,
+    storage: Arc<PooledBuffer>,
 }
 
 impl Indices {
@@ -191,7 +250,7 @@ impl Indices {
         gpu.check_size(|| format!("{op}: {len} indices"), bytes)?;
         Ok(Indices {
             len,
-            storage: gpu.buffer(bytes, STORAGE),
+            storage: Arc::new(gpu.buffer(bytes, STORAGE)),
         })
     }
 

@@ -13,6 +13,7 @@ struct Params {
     op: u32,
     alpha: f32,
     beta: f32,
+    seed: u32,
 }
 
 /// Must match the op codes in shaders/elementwise/map.wgsl.
@@ -24,6 +25,8 @@ enum Op {
     ReluBackward = 3,
     Accumulate = 4,
     Fill = 5,
+    Dropout = 6,
+    ClipScale = 7,
 }
 
 fn launch(
@@ -35,11 +38,26 @@ fn launch(
     alpha: f32,
     beta: f32,
 ) -> Result<()> {
+    launch_seeded(gpu, op, a, b, out, alpha, beta, 0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn launch_seeded(
+    gpu: &Gpu,
+    op: Op,
+    a: Option<&Tensor>,
+    b: Option<&Tensor>,
+    out: &Tensor,
+    alpha: f32,
+    beta: f32,
+    seed: u32,
+) -> Result<()> {
     let params = Params {
         len: to_u32("elementwise", out.len())?,
         op: op as u32,
         alpha,
         beta,
+        seed,
     };
     let placeholder = &gpu.shared.placeholder;
     let a = a.map_or(placeholder, Tensor::buffer);
@@ -112,4 +130,44 @@ pub fn accumulate(gpu: &Gpu, acc: &Tensor, g: &Tensor, alpha: f32) -> Result<()>
 pub(crate) fn fill(gpu: &Gpu, t: &Tensor, value: f32) {
     // A tensor's length already passed `check_size`, so it fits in u32.
     let _ = launch(gpu, Op::Fill, None, None, t, value, 0.0);
+}
+
+/// Inverted dropout: keeps each element with probability `keep_prob` (scaling it by
+/// `1 / keep_prob`), chosen by a hash of (`seed`, index). The same call on the upstream
+/// gradient is its backward pass.
+pub fn dropout(gpu: &Gpu, x: &Tensor, keep_prob: f32, seed: u32) -> Result<Tensor> {
+    if !(keep_prob > 0.0 && keep_prob <= 1.0) {
+        return Err(crate::gpu::GpuError::invalid(
+            "dropout",
+            format!("keep probability must be in (0, 1], got {keep_prob}"),
+        ));
+    }
+    let out = Tensor::uninit(gpu, "dropout", x.shape())?;
+    launch_seeded(
+        gpu,
+        Op::Dropout,
+        Some(x),
+        Some(x),
+        &out,
+        keep_prob,
+        0.0,
+        seed,
+    )?;
+    Ok(out)
+}
+
+/// Global-norm clipping factor `min(1, max_norm / (sqrt(squared_norm) + 1e-6))`, [1] -> [1].
+pub fn clip_scale(gpu: &Gpu, squared_norm: &Tensor, max_norm: f32) -> Result<Tensor> {
+    super::expect_shape("clip_scale", "squared norm", squared_norm, &[1])?;
+    let out = Tensor::uninit(gpu, "clip_scale", &[1])?;
+    launch(
+        gpu,
+        Op::ClipScale,
+        Some(squared_norm),
+        Some(squared_norm),
+        &out,
+        max_norm,
+        0.0,
+    )?;
+    Ok(out)
 }

@@ -11,6 +11,16 @@ const ROWS: Kernel = kernel!(
 );
 const FINISH: Kernel = kernel!("loss/softmax_ce_finish", "loss/softmax_ce_finish.wgsl");
 const BACKWARD: Kernel = kernel!("loss/softmax_ce_backward", "loss/softmax_ce_backward.wgsl");
+const SOFTMAX: Kernel = kernel!(
+    "loss/softmax_rows",
+    "row_reduce.wgsl",
+    "loss/softmax_rows.wgsl"
+);
+const SOFTMAX_BACKWARD: Kernel = kernel!(
+    "loss/softmax_rows_backward",
+    "row_reduce.wgsl",
+    "loss/softmax_rows_backward.wgsl"
+);
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -125,4 +135,41 @@ pub fn softmax_cross_entropy_backward(
         grid_1d(gpu, dlogits.len(), 256),
     );
     Ok(dlogits)
+}
+
+/// Softmax of each row of `z` [rows, cols].
+pub fn softmax_rows(gpu: &Gpu, z: &Tensor) -> Result<Tensor> {
+    const OP: &str = "softmax_rows";
+    let (rows, cols) = expect_matrix(OP, "input", z)?;
+    let params = Params {
+        rows: to_u32(OP, rows)?,
+        classes: to_u32(OP, cols)?,
+    };
+    let probs = Tensor::uninit(gpu, OP, &[rows, cols])?;
+    gpu.dispatch(
+        &SOFTMAX,
+        bytemuck::bytes_of(&params),
+        &[z.buffer(), probs.buffer()],
+        grid_1d(gpu, rows * 256, 256),
+    );
+    Ok(probs)
+}
+
+/// Backward of [`softmax_rows`] from its output `probs` and upstream gradient `dprobs`.
+pub fn softmax_rows_backward(gpu: &Gpu, probs: &Tensor, dprobs: &Tensor) -> Result<Tensor> {
+    const OP: &str = "softmax_rows_backward";
+    let (rows, cols) = expect_matrix(OP, "probs", probs)?;
+    expect_shape(OP, "dprobs", dprobs, &[rows, cols])?;
+    let params = Params {
+        rows: to_u32(OP, rows)?,
+        classes: to_u32(OP, cols)?,
+    };
+    let dz = Tensor::uninit(gpu, OP, &[rows, cols])?;
+    gpu.dispatch(
+        &SOFTMAX_BACKWARD,
+        bytemuck::bytes_of(&params),
+        &[probs.buffer(), dprobs.buffer(), dz.buffer()],
+        grid_1d(gpu, rows * 256, 256),
+    );
+    Ok(dz)
 }

@@ -76,3 +76,238 @@ pub fn l2_normalize_rows_backward(
     );
     Ok(dx)
 }
+
+const BN_STATS: Kernel = kernel!(
+    "norm/batch_norm_stats",
+    "group_reduce.wgsl",
+    "norm/batch_norm_stats.wgsl"
+);
+const BN_APPLY: Kernel = kernel!("norm/batch_norm_apply", "norm/batch_norm_apply.wgsl");
+const BN_BACKWARD_REDUCE: Kernel = kernel!(
+    "norm/batch_norm_backward_reduce",
+    "group_reduce.wgsl",
+    "norm/batch_norm_backward_reduce.wgsl"
+);
+const BN_BACKWARD_INPUT: Kernel = kernel!(
+    "norm/batch_norm_backward_input",
+    "norm/batch_norm_backward_input.wgsl"
+);
+
+/// [N, C, H, W] or [N, C] -> (N, C, H*W).
+fn channel_layout(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize)> {
+    match *x.shape() {
+        [n, c] => Ok((n, c, 1)),
+        [n, c, h, w] => Ok((n, c, h * w)),
+        _ => Err(crate::gpu::GpuError::shape(
+            op,
+            format!(
+                "input must be [N, C] or [N, C, H, W], got {}",
+                crate::gpu::shape_text(x.shape())
+            ),
+        )),
+    }
+}
+
+/// Per-channel mean and biased variance of a batch, each [C].
+pub struct BatchStats {
+    pub mean: Tensor,
+    pub var: Tensor,
+}
+
+/// Running statistics that a training-mode batch norm moves toward the batch's.
+pub struct RunningStats<'a> {
+    pub mean: &'a Tensor,
+    pub var: &'a Tensor,
+    pub momentum: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct StatsParams {
+    batch: u32,
+    channels: u32,
+    inner: u32,
+    update_running: u32,
+    momentum: f32,
+}
+
+/// Batch statistics of `x` [N, C(, H, W)], updating `running` in place when given.
+pub fn batch_norm_stats(
+    gpu: &Gpu,
+    x: &Tensor,
+    running: Option<RunningStats>,
+) -> Result<BatchStats> {
+    const OP: &str = "batch_norm_stats";
+    let (n, c, inner) = channel_layout(OP, x)?;
+    if let Some(r) = &running {
+        expect_shape(OP, "running mean", r.mean, &[c])?;
+        expect_shape(OP, "running var", r.var, &[c])?;
+    }
+    let mean = Tensor::uninit(gpu, OP, &[c])?;
+    let var = Tensor::uninit(gpu, OP, &[c])?;
+    let params = StatsParams {
+        batch: to_u32(OP, n)?,
+        channels: to_u32(OP, c)?,
+        inner: to_u32(OP, inner)?,
+        update_running: running.is_some() as u32,
+        momentum: running.as_ref().map_or(0.0, |r| r.momentum),
+    };
+    // Without running statistics the kernel still binds two buffers there; the batch
+    // outputs' own buffers stand in (they are not written through those bindings).
+    let scratch_mean = Tensor::uninit(gpu, OP, &[c])?;
+    let scratch_var = Tensor::uninit(gpu, OP, &[c])?;
+    let (running_mean, running_var) = match &running {
+        Some(r) => (r.mean.buffer(), r.var.buffer()),
+        None => (scratch_mean.buffer(), scratch_var.buffer()),
+    };
+    gpu.dispatch(
+        &BN_STATS,
+        bytemuck::bytes_of(&params),
+        &[
+            x.buffer(),
+            mean.buffer(),
+            var.buffer(),
+            running_mean,
+            running_var,
+        ],
+        grid_1d(gpu, c * 256, 256),
+    );
+    Ok(BatchStats { mean, var })
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ApplyParams {
+    len: u32,
+    channels: u32,
+    inner: u32,
+    eps: f32,
+}
+
+/// `y = (x - mean) / sqrt(var + eps) * gamma + beta`, per channel.
+pub fn batch_norm_apply(
+    gpu: &Gpu,
+    x: &Tensor,
+    stats: &BatchStats,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f32,
+) -> Result<Tensor> {
+    const OP: &str = "batch_norm";
+    let (_, c, inner) = channel_layout(OP, x)?;
+    for (what, t) in [
+        ("mean", &stats.mean),
+        ("var", &stats.var),
+        ("gamma", gamma),
+        ("beta", beta),
+    ] {
+        expect_shape(OP, what, t, &[c])?;
+    }
+    let y = Tensor::uninit(gpu, OP, x.shape())?;
+    let params = ApplyParams {
+        len: to_u32(OP, x.len())?,
+        channels: to_u32(OP, c)?,
+        inner: to_u32(OP, inner)?,
+        eps,
+    };
+    gpu.dispatch(
+        &BN_APPLY,
+        bytemuck::bytes_of(&params),
+        &[
+            x.buffer(),
+            stats.mean.buffer(),
+            stats.var.buffer(),
+            gamma.buffer(),
+            beta.buffer(),
+            y.buffer(),
+        ],
+        grid_1d(gpu, x.len(), 256),
+    );
+    Ok(y)
+}
+
+/// Gradients of batch norm.
+pub struct BatchNormGrads {
+    pub input: Tensor,
+    pub gamma: Tensor,
+    pub beta: Tensor,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BackwardInputParams {
+    len: u32,
+    channels: u32,
+    inner: u32,
+    eps: f32,
+    count: f32,
+    batch_stats: u32,
+}
+
+/// Backward of [`batch_norm_apply`]. `batch_stats`: whether `stats` were the batch's own
+/// (training; the gradient then flows through the mean and variance too) or fixed running
+/// statistics (evaluation).
+pub fn batch_norm_backward(
+    gpu: &Gpu,
+    x: &Tensor,
+    dy: &Tensor,
+    stats: &BatchStats,
+    gamma: &Tensor,
+    eps: f32,
+    batch_stats: bool,
+) -> Result<BatchNormGrads> {
+    const OP: &str = "batch_norm_backward";
+    let (n, c, inner) = channel_layout(OP, x)?;
+    expect_shape(OP, "dy", dy, x.shape())?;
+    expect_shape(OP, "gamma", gamma, &[c])?;
+    let dgamma = Tensor::uninit(gpu, OP, &[c])?;
+    let dbeta = Tensor::uninit(gpu, OP, &[c])?;
+    let reduce = ApplyParams {
+        len: to_u32(OP, n)?,
+        channels: to_u32(OP, c)?,
+        inner: to_u32(OP, inner)?,
+        eps,
+    };
+    gpu.dispatch(
+        &BN_BACKWARD_REDUCE,
+        bytemuck::bytes_of(&reduce),
+        &[
+            x.buffer(),
+            dy.buffer(),
+            stats.mean.buffer(),
+            stats.var.buffer(),
+            dgamma.buffer(),
+            dbeta.buffer(),
+        ],
+        grid_1d(gpu, c * 256, 256),
+    );
+    let dx = Tensor::uninit(gpu, OP, x.shape())?;
+    let params = BackwardInputParams {
+        len: to_u32(OP, x.len())?,
+        channels: reduce.channels,
+        inner: reduce.inner,
+        eps,
+        count: (n * inner) as f32,
+        batch_stats: batch_stats as u32,
+    };
+    gpu.dispatch(
+        &BN_BACKWARD_INPUT,
+        bytemuck::bytes_of(&params),
+        &[
+            x.buffer(),
+            dy.buffer(),
+            stats.mean.buffer(),
+            stats.var.buffer(),
+            gamma.buffer(),
+            dgamma.buffer(),
+            dbeta.buffer(),
+            dx.buffer(),
+        ],
+        grid_1d(gpu, x.len(), 256),
+    );
+    Ok(BatchNormGrads {
+        input: dx,
+        gamma: dgamma,
+        beta: dbeta,
+    })
+}

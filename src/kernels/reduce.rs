@@ -168,3 +168,43 @@ fn broadcast(
     );
     Ok(out)
 }
+
+/// Mean over the rows of `x` [rows, cols] -> [cols] (the weight unit's batch mean).
+pub fn mean_rows(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    let (rows, cols) = super::expect_matrix("mean_rows", "input", x)?;
+    reduce_axes(
+        gpu,
+        "mean_rows",
+        x,
+        [rows, cols, 1],
+        false,
+        1.0 / rows.max(1) as f32,
+        &[cols],
+    )
+}
+
+/// Backward of [`mean_rows`]: dy [cols] -> dx [rows, cols] = dy / rows.
+pub fn mean_rows_backward(gpu: &Gpu, dy: &Tensor, rows: usize) -> Result<Tensor> {
+    let cols = dy.len();
+    broadcast(
+        gpu,
+        "mean_rows_backward",
+        dy,
+        [rows, cols, 1],
+        1.0 / rows.max(1) as f32,
+        &[rows, cols],
+    )
+}
+
+/// Backward of [`sum`]: dy [1] -> a tensor of `shape` filled with dy.
+pub fn sum_backward(gpu: &Gpu, dy: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    super::expect_shape("sum_backward", "dy", dy, &[1])?;
+    broadcast(
+        gpu,
+        "sum_backward",
+        dy,
+        [1, 1, shape.iter().product()],
+        1.0,
+        shape,
+    )
+}

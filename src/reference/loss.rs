@@ -54,3 +54,18 @@ pub fn softmax_cross_entropy_backward(
         })
         .collect()
 }
+
+/// Backward of [`softmax`] from its output `probs` and upstream `dprobs`.
+pub fn softmax_backward(probs: &[f64], dprobs: &[f64], classes: usize) -> Vec<f64> {
+    probs
+        .chunks(classes)
+        .zip(dprobs.chunks(classes))
+        .flat_map(|(p, g)| {
+            let dot: f64 = p.iter().zip(g).map(|(a, b)| a * b).sum();
+            p.iter()
+                .zip(g)
+                .map(move |(pi, gi)| pi * (gi - dot))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}

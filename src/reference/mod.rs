@@ -2,6 +2,7 @@
 //! It is the oracle for the GPU kernels (and later for whole networks), so it is written
 //! for obviousness, not speed. Layouts match the GPU's (row-major, NCHW).
 
+pub mod batch_norm;
 pub mod conv;
 pub mod dense;
 pub mod loss;
@@ -73,5 +74,36 @@ pub fn global_avg_pool(x: &[f64], n: usize, c: usize, hw: usize) -> Vec<f64> {
 pub fn global_avg_pool_backward(dy: &[f64], hw: usize) -> Vec<f64> {
     dy.iter()
         .flat_map(|&g| std::iter::repeat_n(g / hw as f64, hw))
+        .collect()
+}
+
+/// The integer hash of shaders/elementwise/map.wgsl (PCG output permutation).
+pub fn hash(x: u32) -> u32 {
+    let state = x.wrapping_mul(747796405).wrapping_add(2891336453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
+    (word >> 22) ^ word
+}
+
+/// Inverted dropout as the GPU draws it: element i survives when a uniform draw from
+/// (seed, i) falls below `keep_prob`, and is then scaled by 1 / keep_prob.
+pub fn dropout(x: &[f64], keep_prob: f64, seed: u32) -> Vec<f64> {
+    let seed_hash = hash(seed);
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let draw = (hash(i as u32 ^ seed_hash) >> 8) as f32 * (1.0 / 16_777_216.0);
+            if (draw as f64) < keep_prob {
+                v / keep_prob
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Mean over rows of [rows, cols] -> [cols].
+pub fn mean_rows(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    (0..cols)
+        .map(|c| (0..rows).map(|r| x[r * cols + c]).sum::<f64>() / rows as f64)
         .collect()
 }

@@ -1,0 +1,28 @@
+// Backward of row-wise softmax: dz = p * (dp - <p, dp>) per row.
+struct Params {
+    rows: u32,
+    cols: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> probs: array<f32>;
+@group(0) @binding(2) var<storage, read> dprobs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dz: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) local: u32) {
+    let row = flat_group(wg, groups);
+    if (row >= p.rows) {
+        return;
+    }
+    let base = row * p.cols;
+    var partial = 0.0;
+    for (var c = local; c < p.cols; c = c + LANES) {
+        partial = partial + probs[base + c] * dprobs[base + c];
+    }
+    let dot = row_reduce(local, partial, SUM);
+    for (var c = local; c < p.cols; c = c + LANES) {
+        dz[base + c] = probs[base + c] * (dprobs[base + c] - dot);
+    }
+}

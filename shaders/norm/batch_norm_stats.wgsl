@@ -1,0 +1,50 @@
+// Batch statistics of x [batch, channels, inner], one workgroup per channel: mean and
+// biased variance (two passes, for accuracy). In training the running statistics move
+// toward them: running = (1 - momentum) * running + momentum * batch, with the unbiased
+// variance for running_var (as PyTorch).
+struct Params {
+    batch: u32,
+    channels: u32,
+    inner: u32,
+    update_running: u32,
+    momentum: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(3) var<storage, read_write> variance: array<f32>;
+@group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) local: u32) {
+    let c = flat_group(wg, groups);
+    if (c >= p.channels) {
+        return;
+    }
+    let count = p.batch * p.inner;
+    var s = 0.0;
+    for (var j = local; j < count; j = j + GROUP) {
+        let n = j / p.inner;
+        s = s + x[(n * p.channels + c) * p.inner + (j - n * p.inner)];
+    }
+    let m = group_sum2(local, vec2<f32>(s, 0.0)).x / f32(count);
+    var ss = 0.0;
+    for (var j = local; j < count; j = j + GROUP) {
+        let n = j / p.inner;
+        let d = x[(n * p.channels + c) * p.inner + (j - n * p.inner)] - m;
+        ss = ss + d * d;
+    }
+    let v = group_sum2(local, vec2<f32>(ss, 0.0)).x / f32(count);
+    if (local == 0u) {
+        mean[c] = m;
+        variance[c] = v;
+        if (p.update_running != 0u) {
+            let unbiased = v * f32(count) / f32(max(count, 2u) - 1u);
+            running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * m;
+            running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * unbiased;
+        }
+    }
+}
