@@ -20,6 +20,7 @@ pub fn batch_stats(x: &[f64], batch: usize, channels: usize, inner: usize) -> (V
 }
 
 /// `(x - mean) / sqrt(var + eps) * gamma + beta`.
+#[allow(clippy::too_many_arguments)]
 pub fn batch_norm(
     x: &[f64],
     channels: usize,
