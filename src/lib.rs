@@ -3,9 +3,13 @@
 //! wgpu/WGSL compute engine.
 //!
 //! Layers, bottom up: [`gpu`] (device, buffer pool, tensors), [`kernels`] (the WGSL kernels'
-//! launchers, forward and backward), [`reference`] (the f64 CPU oracle of every kernel).
+//! launchers, forward and backward), [`reference`] (the f64 CPU oracle of every kernel),
+//! [`autodiff`] (the tape and named parameters), [`nn`] (layers), [`optim`] (optimisers).
 
+pub mod autodiff;
 pub mod geometry;
 pub mod gpu;
 pub mod kernels;
+pub mod nn;
+pub mod optim;
 pub mod reference;

@@ -4,36 +4,10 @@
 
 mod common;
 
-use common::{random, rng, widen};
+use common::{check_gradient, dot, random, rng, widen};
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding, Pool2dGeometry, Pool2dSpec};
 use facemtl::reference::{self, conv, dense, loss, norm, pool};
 use rand::rngs::StdRng;
-
-const H: f64 = 1e-6;
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Compares `analytic` with the central difference of `objective` at every element of `x`.
-fn check_gradient(what: &str, x: &[f64], analytic: &[f64], objective: impl Fn(&[f64]) -> f64) {
-    assert_eq!(x.len(), analytic.len(), "{what}: gradient length");
-    let mut probe = x.to_vec();
-    for i in 0..x.len() {
-        probe[i] = x[i] + H;
-        let up = objective(&probe);
-        probe[i] = x[i] - H;
-        let down = objective(&probe);
-        probe[i] = x[i];
-        let numeric = (up - down) / (2.0 * H);
-        let err = (numeric - analytic[i]).abs();
-        assert!(
-            err <= 1e-6 + 1e-5 * numeric.abs(),
-            "{what}: element {i}: analytic {} vs finite difference {numeric}",
-            analytic[i]
-        );
-    }
-}
 
 fn random64(r: &mut StdRng, n: usize) -> Vec<f64> {
     widen(&random(r, n))

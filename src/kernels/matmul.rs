@@ -202,6 +202,68 @@ pub struct LinearGrads {
     pub bias: Tensor,
 }
 
+/// Gradient of [`linear`] w.r.t. its input: dx [batch, in] = dy [batch, out] * w [out, in].
+pub fn linear_backward_input(gpu: &Gpu, dy: &Tensor, w: &Tensor) -> Result<Tensor> {
+    const OP: &str = "linear_backward_input";
+    let (batch, outputs) = expect_matrix(OP, "dy", dy)?;
+    let (w_out, features) = expect_matrix(OP, "weight", w)?;
+    if w_out != outputs {
+        return Err(GpuError::shape(
+            OP,
+            format!(
+                "dy {} does not match weight {}",
+                shape_text(dy.shape()),
+                shape_text(w.shape())
+            ),
+        ));
+    }
+    let input = Tensor::uninit(gpu, OP, &[batch, features])?;
+    let a = Operand::dense(dy, batch, outputs, false);
+    let b = Operand::dense(w, outputs, features, false);
+    gemm(
+        gpu,
+        OP,
+        a,
+        b,
+        [batch, features, outputs, 1],
+        None,
+        &input,
+        false,
+    )?;
+    Ok(input)
+}
+
+/// Gradient of [`linear`] w.r.t. its weight: dw [out, in] = dy^T [out, batch] * x [batch, in].
+pub fn linear_backward_weight(gpu: &Gpu, dy: &Tensor, x: &Tensor) -> Result<Tensor> {
+    const OP: &str = "linear_backward_weight";
+    let (batch, outputs) = expect_matrix(OP, "dy", dy)?;
+    let (x_batch, features) = expect_matrix(OP, "input", x)?;
+    if x_batch != batch {
+        return Err(GpuError::shape(
+            OP,
+            format!(
+                "dy {} and input {} differ in batch",
+                shape_text(dy.shape()),
+                shape_text(x.shape())
+            ),
+        ));
+    }
+    let weight = Tensor::uninit(gpu, OP, &[outputs, features])?;
+    let a = Operand::dense(dy, batch, outputs, true);
+    let b = Operand::dense(x, batch, features, false);
+    gemm(
+        gpu,
+        OP,
+        a,
+        b,
+        [outputs, features, batch, 1],
+        None,
+        &weight,
+        false,
+    )?;
+    Ok(weight)
+}
+
 /// Backward of [`linear`]: dx = dy w, dw = dy^T x, db = column sums of dy.
 pub fn linear_backward(gpu: &Gpu, x: &Tensor, w: &Tensor, dy: &Tensor) -> Result<LinearGrads> {
     const OP: &str = "linear_backward";
@@ -209,32 +271,9 @@ pub fn linear_backward(gpu: &Gpu, x: &Tensor, w: &Tensor, dy: &Tensor) -> Result
     let (outputs, _) = expect_matrix(OP, "weight", w)?;
     expect_shape(OP, "weight", w, &[outputs, features])?;
     expect_shape(OP, "dy", dy, &[batch, outputs])?;
-    let input = Tensor::uninit(gpu, OP, &[batch, features])?;
-    gemm(
-        gpu,
-        OP,
-        Operand::dense(dy, batch, outputs, false),
-        Operand::dense(w, outputs, features, false),
-        [batch, features, outputs, 1],
-        None,
-        &input,
-        false,
-    )?;
-    let weight = Tensor::uninit(gpu, OP, &[outputs, features])?;
-    gemm(
-        gpu,
-        OP,
-        Operand::dense(dy, batch, outputs, true),
-        Operand::dense(x, batch, features, false),
-        [outputs, features, batch, 1],
-        None,
-        &weight,
-        false,
-    )?;
-    let bias = reduce::channel_sums(gpu, dy)?;
     Ok(LinearGrads {
-        input,
-        weight,
-        bias,
+        input: linear_backward_input(gpu, dy, w)?,
+        weight: linear_backward_weight(gpu, dy, x)?,
+        bias: reduce::channel_sums(gpu, dy)?,
     })
 }

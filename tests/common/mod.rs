@@ -2,6 +2,8 @@
 //! seeded random data, and the one tolerance check every kernel test uses.
 #![allow(dead_code)]
 
+pub mod toy;
+
 use std::sync::OnceLock;
 
 use facemtl::gpu::{Gpu, GpuOptions, Tensor};
@@ -104,6 +106,32 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: Tolerance) {
             got.len(),
             got[worst],
             want[worst]
+        );
+    }
+}
+
+const H: f64 = 1e-6;
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Compares `analytic` (a gradient) with the central difference of `objective` at every element of `x`.
+pub fn check_gradient(what: &str, x: &[f64], analytic: &[f64], objective: impl Fn(&[f64]) -> f64) {
+    assert_eq!(x.len(), analytic.len(), "{what}: gradient length");
+    let mut probe = x.to_vec();
+    for i in 0..x.len() {
+        probe[i] = x[i] + H;
+        let up = objective(&probe);
+        probe[i] = x[i] - H;
+        let down = objective(&probe);
+        probe[i] = x[i];
+        let numeric = (up - down) / (2.0 * H);
+        let err = (numeric - analytic[i]).abs();
+        assert!(
+            err <= 1e-6 + 1e-5 * numeric.abs(),
+            "{what}: element {i}: analytic {} vs finite difference {numeric}",
+            analytic[i]
         );
     }
 }

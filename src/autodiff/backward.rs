@@ -1,0 +1,264 @@
+//! The backward pass: one exhaustive match over the recorded ops, walking the tape in
+//! reverse. Only nodes that lead to a requested parameter are visited, so one tape can
+//! serve several backward passes for separate parameter groups (the main network and the
+//! task-weight unit) without one touching the other's parameters.
+
+use std::collections::HashSet;
+
+use super::params::ParamId;
+use super::tape::{Op, Tape, Var};
+use crate::gpu::{shape_text, GpuError, Result, Tensor};
+use crate::kernels::{conv, elementwise, loss, matmul, norm, pool, reduce};
+
+/// Gradients of the requested parameters (a parameter the seeds do not reach has none).
+#[derive(Default)]
+pub struct Gradients {
+    grads: Vec<(ParamId, Tensor)>,
+}
+
+impl Gradients {
+    pub fn get(&self, id: ParamId) -> Option<&Tensor> {
+        self.grads.iter().find(|(p, _)| *p == id).map(|(_, g)| g)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (ParamId, &Tensor)> {
+        self.grads.iter().map(|(p, g)| (*p, g))
+    }
+
+    pub fn len(&self) -> usize {
+        self.grads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.grads.is_empty()
+    }
+}
+
+/// Inputs of an op (the vars its gradient flows into).
+fn inputs(op: &Op) -> Vec<Var> {
+    match op {
+        Op::Input | Op::Param(_) | Op::Detach => vec![],
+        Op::Conv2d { x, w, b, .. } | Op::Linear { x, w, b } => {
+            [Some(*x), Some(*w), *b].into_iter().flatten().collect()
+        }
+        Op::BatchNorm { x, gamma, beta, .. } => vec![*x, *gamma, *beta],
+        Op::Relu(x)
+        | Op::MaxPool { x, .. }
+        | Op::AvgPool { x, .. }
+        | Op::GlobalAvgPool(x)
+        | Op::Reshape(x)
+        | Op::L2Normalize { x, .. }
+        | Op::Dropout { x, .. }
+        | Op::SoftmaxRows(x)
+        | Op::MeanRows(x)
+        | Op::Scale(x, _)
+        | Op::Sum(x) => vec![*x],
+        Op::SoftmaxCrossEntropy { logits, .. } => vec![*logits],
+        Op::Add(a, b) | Op::Mul(a, b) => vec![*a, *b],
+        Op::Concat(parts) => parts.clone(),
+    }
+}
+
+struct Accumulator<'t> {
+    tape: &'t Tape<'t>,
+    needed: Vec<bool>,
+    grads: Vec<Option<Tensor>>,
+}
+
+impl Accumulator<'_> {
+    /// Adds `g` to the gradient of `v` (if `v` leads to a requested parameter).
+    fn add(&mut self, v: Var, g: Tensor) -> Result<()> {
+        if !self.needed[v.0] {
+            return Ok(());
+        }
+        let expected = self.tape.value(v).shape();
+        if g.shape() != expected {
+            return Err(GpuError::shape(
+                "backward",
+                format!(
+                    "gradient {} for a value of shape {}",
+                    shape_text(g.shape()),
+                    shape_text(expected)
+                ),
+            ));
+        }
+        self.grads[v.0] = Some(match self.grads[v.0].take() {
+            None => g,
+            Some(acc) => elementwise::add(&self.tape.gpu, &acc, &g)?,
+        });
+        Ok(())
+    }
+
+    fn wants(&self, v: Var) -> bool {
+        self.needed[v.0]
+    }
+}
+
+impl Tape<'_> {
+    /// Back-propagates `seeds` (each a value and the gradient of the objective w.r.t. it,
+    /// e.g. a loss and its task weight as a [1] tensor) into the parameters `wrt`.
+    /// Everything is recorded into the device's pending encoder; nothing is read back.
+    pub fn backward(&self, seeds: &[(Var, Tensor)], wrt: &[ParamId]) -> Result<Gradients> {
+        let wanted: HashSet<ParamId> = wrt.iter().copied().collect();
+        let mut needed = vec![false; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            needed[i] = match node.op {
+                Op::Param(id) => wanted.contains(&id),
+                _ => inputs(&node.op).iter().any(|v| needed[v.0]),
+            };
+        }
+        let mut acc = Accumulator {
+            tape: self,
+            needed,
+            grads: vec![None; self.nodes.len()],
+        };
+        for (v, g) in seeds {
+            acc.add(*v, g.clone())?;
+        }
+        let gpu = &self.gpu;
+        let mut result = Gradients::default();
+        for i in (0..self.nodes.len()).rev() {
+            let Some(dy) = acc.grads[i].take() else {
+                continue;
+            };
+            let node = &self.nodes[i];
+            match &node.op {
+                Op::Input | Op::Detach => {}
+                Op::Param(id) => result.grads.push((*id, dy)),
+                Op::Conv2d { x, w, b, geometry } => {
+                    if acc.wants(*x) {
+                        acc.add(
+                            *x,
+                            conv::conv2d_backward_input(gpu, &dy, self.value(*w), geometry)?,
+                        )?;
+                    }
+                    if acc.wants(*w) {
+                        acc.add(
+                            *w,
+                            conv::conv2d_backward_weight(gpu, &dy, self.value(*x), geometry)?,
+                        )?;
+                    }
+                    if let Some(b) = b.filter(|b| acc.wants(*b)) {
+                        acc.add(b, reduce::channel_sums(gpu, &dy)?)?;
+                    }
+                }
+                Op::Linear { x, w, b } => {
+                    if acc.wants(*x) {
+                        acc.add(*x, matmul::linear_backward_input(gpu, &dy, self.value(*w))?)?;
+                    }
+                    if acc.wants(*w) {
+                        acc.add(
+                            *w,
+                            matmul::linear_backward_weight(gpu, &dy, self.value(*x))?,
+                        )?;
+                    }
+                    if let Some(b) = b.filter(|b| acc.wants(*b)) {
+                        acc.add(b, reduce::channel_sums(gpu, &dy)?)?;
+                    }
+                }
+                Op::Relu(x) => {
+                    acc.add(*x, elementwise::relu_backward(gpu, self.value(*x), &dy)?)?
+                }
+                Op::MaxPool { x, argmax, spec } => acc.add(
+                    *x,
+                    pool::max_pool2d_backward(gpu, &dy, argmax, self.value(*x).shape(), *spec)?,
+                )?,
+                Op::AvgPool { x, spec } => acc.add(
+                    *x,
+                    pool::avg_pool2d_backward(gpu, &dy, self.value(*x).shape(), *spec)?,
+                )?,
+                Op::GlobalAvgPool(x) => acc.add(
+                    *x,
+                    reduce::global_avg_pool_backward(gpu, &dy, self.value(*x).shape())?,
+                )?,
+                Op::Reshape(x) => acc.add(*x, dy.reshape(self.value(*x).shape())?)?,
+                Op::L2Normalize { x, norms, eps } => {
+                    let forward = norm::L2Normalized {
+                        output: node.value.clone(),
+                        norms: norms.clone(),
+                    };
+                    acc.add(
+                        *x,
+                        norm::l2_normalize_rows_backward(gpu, &forward, &dy, *eps)?,
+                    )?
+                }
+                Op::Dropout { x, keep, seed } => {
+                    acc.add(*x, elementwise::dropout(gpu, &dy, *keep, *seed)?)?
+                }
+                Op::BatchNorm {
+                    x,
+                    gamma,
+                    beta,
+                    stats,
+                    eps,
+                    batch_stats,
+                } => {
+                    let grads = norm::batch_norm_backward(
+                        gpu,
+                        self.value(*x),
+                        &dy,
+                        stats,
+                        self.value(*gamma),
+                        *eps,
+                        *batch_stats,
+                    )?;
+                    acc.add(*x, grads.input)?;
+                    acc.add(*gamma, grads.gamma)?;
+                    acc.add(*beta, grads.beta)?;
+                }
+                Op::SoftmaxRows(x) => {
+                    acc.add(*x, loss::softmax_rows_backward(gpu, &node.value, &dy)?)?
+                }
+                Op::MeanRows(x) => acc.add(
+                    *x,
+                    reduce::mean_rows_backward(gpu, &dy, self.value(*x).shape()[0])?,
+                )?,
+                Op::Add(a, b) => {
+                    acc.add(*a, dy.clone())?;
+                    acc.add(*b, dy)?;
+                }
+                Op::Mul(a, b) => {
+                    if acc.wants(*a) {
+                        acc.add(*a, elementwise::mul(gpu, &dy, self.value(*b))?)?;
+                    }
+                    if acc.wants(*b) {
+                        acc.add(*b, elementwise::mul(gpu, &dy, self.value(*a))?)?;
+                    }
+                }
+                Op::Scale(a, alpha) => acc.add(*a, elementwise::scale(gpu, &dy, *alpha)?)?,
+                Op::Sum(a) => {
+                    acc.add(*a, reduce::sum_backward(gpu, &dy, self.value(*a).shape())?)?
+                }
+                Op::Concat(parts) => {
+                    let mut offset = 0;
+                    for part in parts {
+                        let shape = self.value(*part).shape();
+                        let len = self.value(*part).len();
+                        if acc.wants(*part) {
+                            acc.add(*part, dy.slice(gpu, offset, len)?.reshape(shape)?)?;
+                        }
+                        offset += len;
+                    }
+                }
+                Op::SoftmaxCrossEntropy {
+                    logits,
+                    labels,
+                    mask,
+                    probs,
+                    valid,
+                } => {
+                    let forward = loss::SoftmaxCrossEntropy {
+                        loss: node.value.clone(),
+                        probs: probs.clone(),
+                        valid: valid.clone(),
+                    };
+                    acc.add(
+                        *logits,
+                        loss::softmax_cross_entropy_backward(gpu, &forward, labels, mask, &dy)?,
+                    )?
+                }
+            }
+        }
+        Ok(result)
+    }
+}

@@ -1,0 +1,356 @@
+//! Recording the forward pass. Every op runs its forward kernel at once (recorded into the
+//! device's pending encoder) and appends a node; node ids grow in recording order, so the
+//! reverse of that order is a valid order for the backward pass.
+
+use std::collections::HashMap;
+
+use super::params::{ParamId, ParamStore};
+use crate::geometry::{Conv2dGeometry, Conv2dSpec, Pool2dSpec};
+use crate::gpu::{Gpu, GpuError, Indices, Result, Tensor};
+use crate::kernels::norm::{BatchStats, RunningStats};
+use crate::kernels::{conv, elementwise, loss, matmul, norm, pool, reduce};
+
+/// A value recorded on a tape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Var(pub(crate) usize);
+
+/// One recorded op, holding its inputs and the state its backward rule needs.
+pub(crate) enum Op {
+    /// Data: no gradient.
+    Input,
+    Param(ParamId),
+    /// The same value with the gradient stopped.
+    Detach,
+    Conv2d {
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        geometry: Conv2dGeometry,
+    },
+    Linear {
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+    },
+    Relu(Var),
+    MaxPool {
+        x: Var,
+        argmax: Indices,
+        spec: Pool2dSpec,
+    },
+    AvgPool {
+        x: Var,
+        spec: Pool2dSpec,
+    },
+    GlobalAvgPool(Var),
+    Reshape(Var),
+    L2Normalize {
+        x: Var,
+        norms: Tensor,
+        eps: f32,
+    },
+    Dropout {
+        x: Var,
+        keep: f32,
+        seed: u32,
+    },
+    BatchNorm {
+        x: Var,
+        gamma: Var,
+        beta: Var,
+        stats: BatchStats,
+        eps: f32,
+        batch_stats: bool,
+    },
+    SoftmaxRows(Var),
+    MeanRows(Var),
+    Add(Var, Var),
+    Mul(Var, Var),
+    Scale(Var, f32),
+    Sum(Var),
+    Concat(Vec<Var>),
+    SoftmaxCrossEntropy {
+        logits: Var,
+        labels: Indices,
+        mask: Tensor,
+        probs: Tensor,
+        valid: Tensor,
+    },
+}
+
+pub(crate) struct Node {
+    pub op: Op,
+    pub value: Tensor,
+}
+
+/// The record of one forward pass. Create one per step; dropping it frees every
+/// activation it holds (back to the device's buffer pool).
+pub struct Tape<'s> {
+    pub(crate) gpu: Gpu,
+    pub(crate) store: &'s ParamStore,
+    pub(crate) nodes: Vec<Node>,
+    params: HashMap<ParamId, Var>,
+    training: bool,
+    seed: u32,
+    dropouts: u32,
+}
+
+impl<'s> Tape<'s> {
+    /// A tape over `store`'s parameters. `training` turns dropout on and makes batch norm
+    /// use (and update) batch statistics; `seed` picks this step's dropout masks.
+    pub fn new(gpu: &Gpu, store: &'s ParamStore, training: bool, seed: u32) -> Tape<'s> {
+        Tape {
+            gpu: gpu.clone(),
+            store,
+            nodes: Vec::new(),
+            params: HashMap::new(),
+            training,
+            seed,
+            dropouts: 0,
+        }
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.training
+    }
+
+    fn push(&mut self, op: Op, value: Tensor) -> Var {
+        self.nodes.push(Node { op, value });
+        Var(self.nodes.len() - 1)
+    }
+
+    /// The value of `v`.
+    pub fn value(&self, v: Var) -> &Tensor {
+        &self.nodes[v.0].value
+    }
+
+    /// Records data (an image batch, say): no gradient flows into it.
+    pub fn input(&mut self, value: Tensor) -> Var {
+        self.push(Op::Input, value)
+    }
+
+    /// The parameter `id` as a value on the tape (recorded once per tape).
+    pub fn param(&mut self, id: ParamId) -> Var {
+        if let Some(&v) = self.params.get(&id) {
+            return v;
+        }
+        let v = self.push(Op::Param(id), self.store.get(id).clone());
+        self.params.insert(id, v);
+        v
+    }
+
+    /// `x` with its gradient stopped.
+    pub fn detach(&mut self, x: Var) -> Var {
+        let value = self.value(x).clone();
+        self.push(Op::Detach, value)
+    }
+
+    pub fn conv2d(&mut self, x: Var, w: Var, b: Option<Var>, spec: Conv2dSpec) -> Result<Var> {
+        let geometry = Conv2dGeometry::new(self.value(x).shape(), self.value(w).shape(), spec)?;
+        let y = conv::conv2d(
+            &self.gpu,
+            self.value(x),
+            self.value(w),
+            b.map(|b| self.value(b)),
+            spec,
+        )?;
+        Ok(self.push(Op::Conv2d { x, w, b, geometry }, y))
+    }
+
+    /// `x [batch, in] * w^T + b`, w [out, in].
+    pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        let y = matmul::linear(
+            &self.gpu,
+            self.value(x),
+            self.value(w),
+            b.map(|b| self.value(b)),
+        )?;
+        Ok(self.push(Op::Linear { x, w, b }, y))
+    }
+
+    pub fn relu(&mut self, x: Var) -> Result<Var> {
+        let y = elementwise::relu(&self.gpu, self.value(x))?;
+        Ok(self.push(Op::Relu(x), y))
+    }
+
+    pub fn max_pool2d(&mut self, x: Var, spec: Pool2dSpec) -> Result<Var> {
+        let out = pool::max_pool2d(&self.gpu, self.value(x), spec)?;
+        Ok(self.push(
+            Op::MaxPool {
+                x,
+                argmax: out.argmax,
+                spec,
+            },
+            out.output,
+        ))
+    }
+
+    pub fn avg_pool2d(&mut self, x: Var, spec: Pool2dSpec) -> Result<Var> {
+        let y = pool::avg_pool2d(&self.gpu, self.value(x), spec)?;
+        Ok(self.push(Op::AvgPool { x, spec }, y))
+    }
+
+    /// [N, C, H, W] -> [N, C].
+    pub fn global_avg_pool(&mut self, x: Var) -> Result<Var> {
+        let y = reduce::global_avg_pool(&self.gpu, self.value(x))?;
+        Ok(self.push(Op::GlobalAvgPool(x), y))
+    }
+
+    /// The same values with another shape (no copy).
+    pub fn reshape(&mut self, x: Var, shape: &[usize]) -> Result<Var> {
+        let y = self.value(x).reshape(shape)?;
+        Ok(self.push(Op::Reshape(x), y))
+    }
+
+    /// [N, ...] -> [N, rest].
+    pub fn flatten(&mut self, x: Var) -> Result<Var> {
+        let shape = self.value(x).shape();
+        let batch = shape.first().copied().unwrap_or(1);
+        let rest = shape.iter().skip(1).product();
+        self.reshape(x, &[batch, rest])
+    }
+
+    /// Each row divided by max(its L2 norm, eps).
+    pub fn l2_normalize(&mut self, x: Var, eps: f32) -> Result<Var> {
+        let out = norm::l2_normalize_rows(&self.gpu, self.value(x), eps)?;
+        Ok(self.push(
+            Op::L2Normalize {
+                x,
+                norms: out.norms,
+                eps,
+            },
+            out.output,
+        ))
+    }
+
+    /// Inverted dropout keeping each element with probability `keep` in training; the
+    /// identity in evaluation.
+    pub fn dropout(&mut self, x: Var, keep: f32) -> Result<Var> {
+        if !self.training || keep >= 1.0 {
+            return Ok(x);
+        }
+        self.dropouts += 1;
+        let seed = crate::reference::hash(self.seed ^ crate::reference::hash(self.dropouts));
+        let y = elementwise::dropout(&self.gpu, self.value(x), keep, seed)?;
+        Ok(self.push(Op::Dropout { x, keep, seed }, y))
+    }
+
+    /// Batch normalisation: batch statistics (moving `running_mean` / `running_var` by
+    /// `momentum`) in training, the running statistics in evaluation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm(
+        &mut self,
+        x: Var,
+        gamma: Var,
+        beta: Var,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        momentum: f32,
+        eps: f32,
+    ) -> Result<Var> {
+        let stats = if self.training {
+            let running = RunningStats {
+                mean: running_mean,
+                var: running_var,
+                momentum,
+            };
+            norm::batch_norm_stats(&self.gpu, self.value(x), Some(running))?
+        } else {
+            BatchStats {
+                mean: running_mean.clone(),
+                var: running_var.clone(),
+            }
+        };
+        let y = norm::batch_norm_apply(
+            &self.gpu,
+            self.value(x),
+            &stats,
+            self.value(gamma),
+            self.value(beta),
+            eps,
+        )?;
+        let batch_stats = self.training;
+        Ok(self.push(
+            Op::BatchNorm {
+                x,
+                gamma,
+                beta,
+                stats,
+                eps,
+                batch_stats,
+            },
+            y,
+        ))
+    }
+
+    /// Softmax of each row.
+    pub fn softmax_rows(&mut self, x: Var) -> Result<Var> {
+        let y = loss::softmax_rows(&self.gpu, self.value(x))?;
+        Ok(self.push(Op::SoftmaxRows(x), y))
+    }
+
+    /// Mean over rows: [rows, cols] -> [cols].
+    pub fn mean_rows(&mut self, x: Var) -> Result<Var> {
+        let y = reduce::mean_rows(&self.gpu, self.value(x))?;
+        Ok(self.push(Op::MeanRows(x), y))
+    }
+
+    pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {
+        let y = elementwise::add(&self.gpu, self.value(a), self.value(b))?;
+        Ok(self.push(Op::Add(a, b), y))
+    }
+
+    /// Elementwise product.
+    pub fn mul(&mut self, a: Var, b: Var) -> Result<Var> {
+        let y = elementwise::mul(&self.gpu, self.value(a), self.value(b))?;
+        Ok(self.push(Op::Mul(a, b), y))
+    }
+
+    pub fn scale(&mut self, a: Var, alpha: f32) -> Result<Var> {
+        let y = elementwise::scale(&self.gpu, self.value(a), alpha)?;
+        Ok(self.push(Op::Scale(a, alpha), y))
+    }
+
+    /// Sum of all elements -> [1].
+    pub fn sum(&mut self, a: Var) -> Result<Var> {
+        let y = reduce::sum(&self.gpu, self.value(a))?;
+        Ok(self.push(Op::Sum(a), y))
+    }
+
+    /// Flat concatenation -> [total] (e.g. several [1] losses into one vector).
+    pub fn concat(&mut self, parts: &[Var]) -> Result<Var> {
+        if parts.is_empty() {
+            return Err(GpuError::invalid("concat", "nothing to concatenate"));
+        }
+        let values: Vec<&Tensor> = parts.iter().map(|&p| self.value(p)).collect();
+        let y = Tensor::concat(&self.gpu, &values)?;
+        Ok(self.push(Op::Concat(parts.to_vec()), y))
+    }
+
+    /// Masked mean softmax cross-entropy of `logits` [batch, classes] -> [1]; samples
+    /// whose `mask` is 0 take no part.
+    pub fn softmax_cross_entropy(
+        &mut self,
+        logits: Var,
+        labels: &Indices,
+        mask: &Tensor,
+    ) -> Result<Var> {
+        let out = loss::softmax_cross_entropy(&self.gpu, self.value(logits), labels, mask)?;
+        let op = Op::SoftmaxCrossEntropy {
+            logits,
+            labels: labels.clone(),
+            mask: mask.clone(),
+            probs: out.probs,
+            valid: out.valid,
+        };
+        Ok(self.push(op, out.loss))
+    }
+
+    /// The softmax probabilities a cross-entropy node computed (for accuracy, prediction).
+    pub fn probabilities(&self, loss: Var) -> Option<&Tensor> {
+        match &self.nodes[loss.0].op {
+            Op::SoftmaxCrossEntropy { probs, .. } => Some(probs),
+            _ => None,
+        }
+    }
+}
