@@ -7,6 +7,7 @@
 //! [`autodiff`] (the tape and named parameters), [`nn`] (layers), [`optim`] (optimisers).
 
 pub mod autodiff;
+pub mod data;
 pub mod geometry;
 pub mod gpu;
 pub mod kernels;

@@ -1,7 +1,10 @@
 //! The `facemtl` command line.
 
 use clap::{Parser, Subcommand};
+use facemtl::data::synthetic::SyntheticConfig;
 use facemtl::gpu::{Gpu, GpuOptions};
+
+mod gen_data;
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +25,35 @@ struct Cli {
 enum Command {
     /// Print the chosen GPU adapter and its limits.
     Info,
+    /// Write the built-in synthetic faces as PNGs, a manifest CSV and a montage.
+    GenData(GenDataArgs),
+}
+
+#[derive(clap::Args)]
+struct GenDataArgs {
+    /// Output folder (created if missing): images/, manifest.csv, montage.png.
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Number of subjects.
+    #[arg(long, default_value_t = SyntheticConfig::default().subjects)]
+    subjects: usize,
+    /// Images per subject and expression.
+    #[arg(long, default_value_t = SyntheticConfig::default().images_per_expression)]
+    per_expression: usize,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = SyntheticConfig::default().size)]
+    size: usize,
+    #[arg(long, default_value_t = SyntheticConfig::default().seed)]
+    seed: u64,
+    /// Variety between subjects (1 default; smaller makes face recognition harder).
+    #[arg(long, default_value_t = 1.0)]
+    identity_spread: f32,
+    /// Expression strength (1 default; smaller makes expression recognition harder).
+    #[arg(long, default_value_t = 1.0)]
+    expression_strength: f32,
+    /// Pose, lighting and noise (1 default, 0 none).
+    #[arg(long, default_value_t = 1.0)]
+    nuisance: f32,
 }
 
 fn info(gpu: &Gpu) {
@@ -75,6 +107,9 @@ fn main() -> std::process::ExitCode {
         std::env::set_var("NODEVICE_SELECT", "1");
     }
     let cli = Cli::parse();
+    if let Command::GenData(args) = &cli.command {
+        return report(gen_data::run(args));
+    }
     let gpu = match Gpu::new(&GpuOptions {
         adapter: cli.adapter.clone(),
         quiet: false,
@@ -87,6 +122,18 @@ fn main() -> std::process::ExitCode {
     };
     match cli.command {
         Command::Info => info(&gpu),
+        Command::GenData(_) => unreachable!("handled before the device is opened"),
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// Prints an error as `facemtl: error: ...` and turns it into the exit status.
+fn report(result: Result<(), String>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("facemtl: error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

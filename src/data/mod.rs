@@ -1,0 +1,133 @@
+//! Face data: the built-in synthetic faces, loaders for the standard datasets, image
+//! preprocessing and augmentation, the paper's subject-independent protocol, and batches
+//! assembled off the training thread.
+
+pub mod augment;
+pub mod batches;
+mod csv;
+mod error;
+pub mod expression;
+pub mod formats;
+pub mod image;
+pub mod protocol;
+pub mod synthetic;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::{DataError, Result, Skipped};
+pub use expression::Expression;
+
+/// Where a sample's pixels come from.
+#[derive(Debug, Clone)]
+pub enum Pixels {
+    /// Already decoded and standardised, `size * size` values.
+    Ready(Arc<[f32]>),
+    /// An image file, decoded when needed.
+    File(PathBuf),
+}
+
+/// Position of a frame in a video sequence (CK+, Oulu-CASIA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    pub index: usize,
+    pub count: usize,
+}
+
+/// One labelled image. Either label may be missing: a sample takes part only in the tasks
+/// it is labelled for.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub pixels: Pixels,
+    /// Index into [`Dataset::subjects`].
+    pub subject: Option<usize>,
+    pub expression: Option<Expression>,
+    pub frame: Option<Frame>,
+    /// A verification reference: a neutral face, a sequence's first frame, or (for
+    /// identity-only sets) a subject's first image.
+    pub reference: bool,
+    /// File (and line) it came from, for messages.
+    pub origin: String,
+}
+
+/// A loaded dataset.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    pub samples: Vec<Sample>,
+    /// Subject names; samples refer to them by index.
+    pub subjects: Vec<String>,
+    /// Side of the square network input.
+    pub image_size: usize,
+    /// What `--skip-bad` skipped while loading.
+    pub skipped: Vec<String>,
+}
+
+impl Dataset {
+    /// The expression classes present, in [`Expression::ALL`] order: label i of the FER
+    /// head is `expression_classes()[i]`.
+    pub fn expression_classes(&self) -> Vec<Expression> {
+        Expression::ALL
+            .into_iter()
+            .filter(|e| self.samples.iter().any(|s| s.expression == Some(*e)))
+            .collect()
+    }
+
+    /// Decoded, standardised pixels of sample `i`.
+    pub fn pixels(&self, i: usize) -> Result<Arc<[f32]>> {
+        match &self.samples[i].pixels {
+            Pixels::Ready(p) => Ok(Arc::clone(p)),
+            Pixels::File(path) => Ok(image::load_input(path, self.image_size)?.into()),
+        }
+    }
+
+    /// Decodes every file-backed sample now if all of them fit in `budget_bytes`, so
+    /// training never waits on decoding; otherwise they stay on disk and the batch
+    /// thread decodes them as needed.
+    pub fn cache_if_fits(&mut self, budget_bytes: usize, skip_bad: bool) -> Result<()> {
+        let bytes = self.samples.len() * self.image_size * self.image_size * 4;
+        if bytes > budget_bytes {
+            return Ok(());
+        }
+        let mut skipped = Skipped::default();
+        let mut kept = Vec::with_capacity(self.samples.len());
+        for (i, sample) in self.samples.iter().enumerate() {
+            if let Some(p) = skipped.handle(skip_bad, self.pixels(i))? {
+                kept.push(Sample {
+                    pixels: Pixels::Ready(p),
+                    ..sample.clone()
+                });
+            }
+        }
+        self.samples = kept;
+        self.skipped.extend(skipped.problems);
+        Ok(())
+    }
+
+    /// Fails with a clear message when there is nothing to train on.
+    pub fn check_usable(&self, source: &str) -> Result<()> {
+        if self.samples.is_empty() {
+            return Err(DataError::Unusable(format!("{source}: no images found")));
+        }
+        if self
+            .samples
+            .iter()
+            .all(|s| s.subject.is_none() && s.expression.is_none())
+        {
+            return Err(DataError::Unusable(format!(
+                "{source}: no image has a subject or an expression label"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds `name` to the subject list if new; returns its index.
+    pub(crate) fn subject_index(&mut self, name: &str) -> usize {
+        match self.subjects.iter().position(|s| s == name) {
+            Some(i) => i,
+            None => {
+                self.subjects.push(name.to_string());
+                self.subjects.len() - 1
+            }
+        }
+    }
+}

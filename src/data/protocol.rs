@@ -1,0 +1,250 @@
+//! The paper's protocol: k-fold cross-validation with folds split by subject (test subjects
+//! are never seen in training), FR identification on held-out images of the training
+//! subjects, and FR verification pairs from the test subjects (a neutral / first-frame
+//! reference against an expressive probe, same and different subject, balanced).
+//! Samples without a subject label are their own group, so they still fall in one fold.
+
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::SeedableRng;
+
+use super::error::{DataError, Result};
+use super::{Dataset, Expression};
+
+/// The subject groups of each fold: `folds[i]` holds the groups tested in fold i.
+fn group_folds(groups: usize, k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..groups).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    let mut folds = vec![Vec::new(); k];
+    for (i, g) in order.into_iter().enumerate() {
+        folds[i % k].push(g);
+    }
+    folds
+}
+
+/// Which samples train, which test, and how labels map to the two heads' classes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// The number of folds actually used (fewer than asked when there are fewer subjects).
+    pub folds: usize,
+    pub fold: usize,
+    /// Training samples.
+    pub train: Vec<usize>,
+    /// Held-out images of training subjects: FR identification test.
+    pub identification: Vec<usize>,
+    /// Every sample of the test fold's subjects: FER test and FR verification pairs.
+    pub test: Vec<usize>,
+    /// Training subjects; FR class c is subject `train_subjects[c]`.
+    pub train_subjects: Vec<usize>,
+    pub test_subjects: Vec<usize>,
+    /// FER class c is `expressions[c]`.
+    pub expressions: Vec<Expression>,
+}
+
+impl Split {
+    /// The FR class of sample `i` (None: no subject, or a test subject).
+    pub fn fr_label(&self, dataset: &Dataset, i: usize) -> Option<u32> {
+        let subject = dataset.samples[i].subject?;
+        self.train_subjects
+            .iter()
+            .position(|&s| s == subject)
+            .map(|c| c as u32)
+    }
+
+    /// The FER class of sample `i`.
+    pub fn fer_label(&self, dataset: &Dataset, i: usize) -> Option<u32> {
+        let e = dataset.samples[i].expression?;
+        self.expressions
+            .iter()
+            .position(|&x| x == e)
+            .map(|c| c as u32)
+    }
+}
+
+/// Fold `fold` of `k` subject-independent folds (k shrinks to the number of subjects).
+/// `identification_fraction` of each training subject's images (at least one when above 0,
+/// never all) are held out for FR identification.
+pub fn split(
+    dataset: &Dataset,
+    k: usize,
+    fold: usize,
+    seed: u64,
+    identification_fraction: f32,
+) -> Result<Split> {
+    if dataset.samples.is_empty() {
+        return Err(DataError::Unusable("the dataset is empty".into()));
+    }
+    // Group key: the subject, or a group of one for a sample without subject.
+    let subjects = dataset.subjects.len();
+    let group_of = |i: usize| dataset.samples[i].subject.unwrap_or(subjects + i);
+    let mut keys: Vec<usize> = (0..dataset.samples.len()).map(group_of).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.len() < 2 {
+        return Err(DataError::Unusable(format!(
+            "subject-independent folds need at least 2 subjects; the data has {}",
+            keys.len()
+        )));
+    }
+    if k < 2 {
+        return Err(DataError::Unusable(format!(
+            "--folds must be at least 2, got {k}"
+        )));
+    }
+    let folds = k.min(keys.len());
+    if fold >= folds {
+        return Err(DataError::Unusable(format!(
+            "--fold {fold} does not exist: the data gives {folds} folds (0 to {}){}",
+            folds - 1,
+            if folds < k {
+                format!(
+                    ", fewer than the {k} asked because there are only {} subjects",
+                    keys.len()
+                )
+            } else {
+                String::new()
+            }
+        )));
+    }
+    let test_groups: Vec<usize> = group_folds(keys.len(), folds, seed)[fold]
+        .iter()
+        .map(|&g| keys[g])
+        .collect();
+    let is_test = |i: usize| test_groups.contains(&group_of(i));
+    let test: Vec<usize> = (0..dataset.samples.len()).filter(|&i| is_test(i)).collect();
+    if test.is_empty() {
+        return Err(DataError::Unusable(format!(
+            "fold {fold} has no test subjects"
+        )));
+    }
+    let mut train_subjects: Vec<usize> = (0..dataset.samples.len())
+        .filter(|&i| !is_test(i))
+        .filter_map(|i| dataset.samples[i].subject)
+        .collect();
+    train_subjects.sort_unstable();
+    train_subjects.dedup();
+    let test_subjects: Vec<usize> = test_groups
+        .iter()
+        .copied()
+        .filter(|&g| g < subjects)
+        .collect();
+
+    // Hold out part of each training subject's images for identification.
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x1D_E471_F1CA);
+    let mut train = Vec::new();
+    let mut identification = Vec::new();
+    for &subject in &train_subjects {
+        let mut own: Vec<usize> = (0..dataset.samples.len())
+            .filter(|&i| dataset.samples[i].subject == Some(subject))
+            .collect();
+        own.shuffle(&mut rng);
+        let held = if own.len() >= 2 && identification_fraction > 0.0 {
+            ((own.len() as f32 * identification_fraction).round() as usize).clamp(1, own.len() - 1)
+        } else {
+            0
+        };
+        identification.extend_from_slice(&own[..held]);
+        train.extend_from_slice(&own[held..]);
+    }
+    train.extend(
+        (0..dataset.samples.len()).filter(|&i| !is_test(i) && dataset.samples[i].subject.is_none()),
+    );
+    train.sort_unstable();
+    identification.sort_unstable();
+
+    let expressions = dataset.expression_classes();
+    for e in &expressions {
+        if !train
+            .iter()
+            .any(|&i| dataset.samples[i].expression == Some(*e))
+        {
+            return Err(DataError::Unusable(format!(
+                "expression class {e} has no training images in fold {fold}; use fewer folds or more subjects"
+            )));
+        }
+    }
+    if train.is_empty() {
+        return Err(DataError::Unusable(format!(
+            "fold {fold} leaves no training images"
+        )));
+    }
+    Ok(Split {
+        folds,
+        fold,
+        train,
+        identification,
+        test,
+        train_subjects,
+        test_subjects,
+        expressions,
+    })
+}
+
+/// A verification pair: a reference image and a probe, of the same subject or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pair {
+    pub reference: usize,
+    pub probe: usize,
+    pub same: bool,
+}
+
+/// Balanced verification pairs among `samples`: each reference (neutral / first frame)
+/// against probes (the other images) of the same subject, and as many pairs with probes of
+/// other subjects; at most `max_same` same-subject pairs, subsampled with `seed`.
+pub fn verification_pairs(
+    dataset: &Dataset,
+    samples: &[usize],
+    seed: u64,
+    max_same: usize,
+) -> Vec<Pair> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let subject = |i: usize| dataset.samples[i].subject;
+    let references: Vec<usize> = samples
+        .iter()
+        .copied()
+        .filter(|&i| dataset.samples[i].reference && subject(i).is_some())
+        .collect();
+    let probes: Vec<usize> = samples
+        .iter()
+        .copied()
+        .filter(|&i| !dataset.samples[i].reference && subject(i).is_some())
+        .collect();
+    let mut same: Vec<Pair> = references
+        .iter()
+        .flat_map(|&r| {
+            probes
+                .iter()
+                .filter(move |&&p| subject(p) == subject(r))
+                .map(move |&p| Pair {
+                    reference: r,
+                    probe: p,
+                    same: true,
+                })
+        })
+        .collect();
+    same.shuffle(&mut rng);
+    same.truncate(max_same);
+    let mut pairs = same.clone();
+    for pair in &same {
+        let others: Vec<usize> = probes
+            .iter()
+            .copied()
+            .filter(|&p| subject(p) != subject(pair.reference))
+            .collect();
+        if let Some(&probe) = others.choose(&mut rng) {
+            pairs.push(Pair {
+                reference: pair.reference,
+                probe,
+                same: false,
+            });
+        }
+    }
+    let different = pairs.len() - same.len();
+    // Keep the two kinds balanced even when few different-subject probes exist.
+    if different < same.len() {
+        pairs.retain(|p| !p.same);
+        pairs.extend(same.into_iter().take(different));
+    }
+    pairs.sort_by_key(|p| (p.reference, p.probe, p.same));
+    pairs
+}
