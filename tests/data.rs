@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use facemtl::data::augment::Augmentation;
-use facemtl::data::batches::{assemble, Prefetcher};
+use facemtl::data::batches::{assemble, batch_rng, Prefetcher};
 use facemtl::data::formats::{ckplus, fer2013, jaffe, Format};
 use facemtl::data::protocol::{split, verification_pairs};
 use facemtl::data::synthetic::{self, SyntheticConfig};
@@ -552,29 +552,42 @@ fn batches_carry_labels_masks_and_prefetch_matches_assembly() {
     let d = Arc::new(synthetic::generate(&small_config()));
     let s = Arc::new(split(&d, 3, 1, 0, 0.2).unwrap());
     let order: Vec<usize> = s.train.iter().rev().copied().collect();
-    let prefetched: Vec<_> = Prefetcher::start(
-        d.clone(),
-        s.clone(),
-        order.clone(),
-        7,
-        Some(Augmentation::DEFAULT),
-        5,
-        2,
-    )
-    .map(Result::unwrap)
-    .collect();
-    let mut rng = StdRng::seed_from_u64(5);
+    let start = |first: usize| {
+        Prefetcher::start(
+            d.clone(),
+            s.clone(),
+            order.clone(),
+            7,
+            first,
+            Some(Augmentation::DEFAULT),
+            5,
+            2,
+        )
+    };
+    let prefetched: Vec<_> = start(0).map(Result::unwrap).collect();
     let direct: Vec<_> = order
         .chunks(7)
-        .map(|c| assemble(&d, &s, c, Some((&Augmentation::DEFAULT, &mut rng))).unwrap())
+        .enumerate()
+        .map(|(b, c)| {
+            assemble(
+                &d,
+                &s,
+                c,
+                Some((&Augmentation::DEFAULT, &mut batch_rng(5, b))),
+            )
+            .unwrap()
+        })
         .collect();
     assert_eq!(prefetched, direct);
     assert_eq!(
         prefetched.iter().map(|b| b.len()).sum::<usize>(),
         order.len()
     );
+    // A pass started at batch 2 yields exactly the later batches of a full pass.
+    let resumed: Vec<_> = start(2).map(Result::unwrap).collect();
+    assert_eq!(resumed, direct[2..].to_vec());
     // Dropping a prefetcher part-way stops its thread.
-    let mut partial = Prefetcher::start(d, s, order, 1, None, 0, 1);
+    let mut partial = Prefetcher::start(d, s, order, 1, 0, None, 0, 1);
     assert!(partial.next().is_some());
     drop(partial);
 }

@@ -965,3 +965,22 @@ fn clip_scale_slices_and_concat() {
     let s = reduce::sum_backward(g, &upload(&[1], &[2.5]), &[2, 2]).unwrap();
     assert_eq!(download(&s), vec![2.5; 4]);
 }
+
+#[test]
+fn sum_rows_matches_reference() {
+    let g = gpu();
+    let mut r = rng(17);
+    for (rows, cols) in [(1usize, 1usize), (7, 300), (64, 18_432), (3, 70_000)] {
+        let x = random(&mut r, rows * cols);
+        let got = reduce::sum_rows(g, &upload(&[rows, cols], &x)).unwrap();
+        let want: Vec<f64> = (0..cols)
+            .map(|c| (0..rows).map(|row| x[row * cols + c] as f64).sum())
+            .collect();
+        assert_close(
+            &format!("sum_rows {rows}x{cols}"),
+            &download(&got),
+            &want,
+            Tolerance::ACCUMULATED,
+        );
+    }
+}

@@ -1,27 +1,54 @@
-// dx[b] (in_c x in_h*in_w) = W^T-like gather: sum over (co, kh, kw) of
-// W[co, ci, kh, kw] * dy[b, co, oh, ow] where oh*stride + kh - pad = iy (same for x).
+// dx[b] (in_c x in_h*in_w) = sum over (co, kh, kw) of W[co, ci, kh, kw] * dy[b, co, oh, ow]
+// where oh * stride + kh - pad = iy (and likewise for x): implicit GEMM with
+// M = in_c, N = in_h*in_w, K = out_c*kh*kw.
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
-fn read_a(batch: u32, row: u32, k: u32) -> f32 {
-    // row = ci, k = (co, kh, kw); w is [out_c, in_c, kh, kw].
-    let taps = p.kernel_h * p.kernel_w;
-    let co = k / taps;
-    let tap = k - co * taps;
-    return w[(co * p.in_c + row) * taps + tap];
+struct RowInfo {
+    offset: u32,
 }
 
-fn read_b(batch: u32, k: u32, col: u32) -> f32 {
+// An input pixel: its image's dy offset and its padded position.
+struct ColInfo {
+    base: u32,
+    ty: i32,
+    tx: i32,
+}
+
+// A k = (co, kh, kw): the weight's offset for ci = 0, dy's channel offset, the tap.
+struct KInfo {
+    weight: u32,
+    channel: u32,
+    kh: i32,
+    kw: i32,
+}
+
+fn row_info(batch: u32, row: u32) -> RowInfo {
+    return RowInfo(row * p.kernel_h * p.kernel_w);
+}
+
+fn col_info(batch: u32, col: u32) -> ColInfo {
+    let iy = col / p.in_w;
+    let ix = col - iy * p.in_w;
+    return ColInfo(batch * p.out_c * p.out_h * p.out_w, i32(iy + p.pad_top), i32(ix + p.pad_left));
+}
+
+fn k_info(batch: u32, k: u32) -> KInfo {
     let taps = p.kernel_h * p.kernel_w;
     let co = k / taps;
     let tap = k - co * taps;
     let kh = tap / p.kernel_w;
-    let kw = tap - kh * p.kernel_w;
-    let iy = col / p.in_w;
-    let ix = col - iy * p.in_w;
-    let ty = i32(iy + p.pad_top) - i32(kh);
-    let tx = i32(ix + p.pad_left) - i32(kw);
+    return KInfo(co * p.in_c * taps + tap, co * p.out_h * p.out_w, i32(kh), i32(tap - kh * p.kernel_w));
+}
+
+fn read_a(r: RowInfo, kk: KInfo) -> f32 {
+    return w[kk.weight + r.offset];
+}
+
+fn read_b(kk: KInfo, c: ColInfo) -> f32 {
+    let ty = c.ty - kk.kh;
+    let tx = c.tx - kk.kw;
     if (ty < 0 || tx < 0) {
         return 0.0;
     }
@@ -35,7 +62,7 @@ fn read_b(batch: u32, k: u32, col: u32) -> f32 {
     if (oh >= p.out_h || ow >= p.out_w) {
         return 0.0;
     }
-    return dy[((batch * p.out_c + co) * p.out_h + oh) * p.out_w + ow];
+    return dy[c.base + kk.channel + oh * p.out_w + ow];
 }
 
 fn write_c(batch: u32, row: u32, col: u32, value: f32) {

@@ -4,24 +4,54 @@
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-fn read_a(batch: u32, row: u32, k: u32) -> f32 {
-    return w[row * p.k + k];
+struct RowInfo {
+    base: u32,
 }
 
-fn read_b(batch: u32, k: u32, col: u32) -> f32 {
+// An output pixel: its image's offset and the input position of its window's corner.
+struct ColInfo {
+    base: u32,
+    y0: i32,
+    x0: i32,
+}
+
+// A k = (ci, kh, kw): the channel's offset and the tap.
+struct KInfo {
+    k: u32,
+    channel: u32,
+    kh: i32,
+    kw: i32,
+}
+
+fn row_info(batch: u32, row: u32) -> RowInfo {
+    return RowInfo(row * p.k);
+}
+
+fn col_info(batch: u32, col: u32) -> ColInfo {
+    let oh = col / p.out_w;
+    let ow = col - oh * p.out_w;
+    return ColInfo(batch * p.in_c * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u));
+}
+
+fn k_info(batch: u32, k: u32) -> KInfo {
     let taps = p.kernel_h * p.kernel_w;
     let ci = k / taps;
     let tap = k - ci * taps;
     let kh = tap / p.kernel_w;
-    let kw = tap - kh * p.kernel_w;
-    let oh = col / p.out_w;
-    let ow = col - oh * p.out_w;
-    let iy = input_y(oh, kh);
-    let ix = input_x(ow, kw);
+    return KInfo(k, ci * p.in_h * p.in_w, i32(kh), i32(tap - kh * p.kernel_w));
+}
+
+fn read_a(r: RowInfo, kk: KInfo) -> f32 {
+    return w[r.base + kk.k];
+}
+
+fn read_b(kk: KInfo, c: ColInfo) -> f32 {
+    let iy = c.y0 + kk.kh;
+    let ix = c.x0 + kk.kw;
     if (!inside(iy, ix)) {
         return 0.0;
     }
-    return x[((batch * p.in_c + ci) * p.in_h + u32(iy)) * p.in_w + u32(ix)];
+    return x[c.base + kk.channel + u32(iy) * p.in_w + u32(ix)];
 }
 
 fn write_c(batch: u32, row: u32, col: u32, value: f32) {

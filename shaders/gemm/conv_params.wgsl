@@ -17,6 +17,8 @@ struct Params {
     pad_left: u32,
     has_bias: u32,
     accumulate: u32,
+    // Backward-weight only: the full K that the split slices share.
+    k_total: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -1,7 +1,10 @@
 // Register-blocked GEMM core: C[batch] (m x n) = A[batch] (m x k) * B[batch] (k x n).
-// A variant file defines `Params` (with fields m, n, k), `read_a(batch, row, k)`,
-// `read_b(batch, k, col)` and `write_c(batch, row, col, value)`; matmul, conv forward,
-// conv backward-data and conv backward-weight are all this core with other loaders.
+// A variant file defines `Params` (with fields m, n, k) and its loaders. Index work is
+// hoisted out of the k loop: `row_info(batch, row)` and `col_info(batch, col)` are computed
+// once per output row / column, `k_info(batch, k)` once per k (shared by the block's four
+// rows and four columns), and `read_a(RowInfo, KInfo)`, `read_b(KInfo, ColInfo)` only
+// combine them. `write_c(batch, row, col, value)` stores. matmul and the three convolution
+// passes are this core with other loaders (implicit GEMM: no im2col buffer).
 // Each invocation owns a 4x4 block of C in four vec4 registers; a workgroup of 8x8
 // invocations covers a 32x32 tile. Rows and columns past the edge are clamped when read
 // and skipped when written, so any m, n, k works.
@@ -29,24 +32,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     let last_row = p.m - 1u;
     let last_col = p.n - 1u;
-    let r0 = row0;
-    let r1 = min(row0 + 1u, last_row);
-    let r2 = min(row0 + 2u, last_row);
-    let r3 = min(row0 + 3u, last_row);
-    let c0 = col0;
-    let c1 = min(col0 + 1u, last_col);
-    let c2 = min(col0 + 2u, last_col);
-    let c3 = min(col0 + 3u, last_col);
+    let a0 = row_info(batch, row0);
+    let a1 = row_info(batch, min(row0 + 1u, last_row));
+    let a2 = row_info(batch, min(row0 + 2u, last_row));
+    let a3 = row_info(batch, min(row0 + 3u, last_row));
+    let b0 = col_info(batch, col0);
+    let b1 = col_info(batch, min(col0 + 1u, last_col));
+    let b2 = col_info(batch, min(col0 + 2u, last_col));
+    let b3 = col_info(batch, min(col0 + 3u, last_col));
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
     for (var k = 0u; k < p.k; k = k + 1u) {
-        let b = vec4<f32>(read_b(batch, k, c0), read_b(batch, k, c1), read_b(batch, k, c2), read_b(batch, k, c3));
-        acc0 = fma(vec4<f32>(read_a(batch, r0, k)), b, acc0);
-        acc1 = fma(vec4<f32>(read_a(batch, r1, k)), b, acc1);
-        acc2 = fma(vec4<f32>(read_a(batch, r2, k)), b, acc2);
-        acc3 = fma(vec4<f32>(read_a(batch, r3, k)), b, acc3);
+        let kk = k_info(batch, k);
+        let b = vec4<f32>(read_b(kk, b0), read_b(kk, b1), read_b(kk, b2), read_b(kk, b3));
+        acc0 = fma(vec4<f32>(read_a(a0, kk)), b, acc0);
+        acc1 = fma(vec4<f32>(read_a(a1, kk)), b, acc1);
+        acc2 = fma(vec4<f32>(read_a(a2, kk)), b, acc2);
+        acc3 = fma(vec4<f32>(read_a(a3, kk)), b, acc3);
     }
     store_row(batch, row0, col0, acc0);
     store_row(batch, row0 + 1u, col0, acc1);

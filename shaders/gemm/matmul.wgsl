@@ -22,12 +22,37 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-fn read_a(batch: u32, row: u32, k: u32) -> f32 {
-    return a[batch * p.a_batch + row * p.a_row + k * p.a_col];
+struct RowInfo {
+    base: u32,
 }
 
-fn read_b(batch: u32, k: u32, col: u32) -> f32 {
-    return b[batch * p.b_batch + k * p.b_row + col * p.b_col];
+struct ColInfo {
+    base: u32,
+}
+
+struct KInfo {
+    a: u32,
+    b: u32,
+}
+
+fn row_info(batch: u32, row: u32) -> RowInfo {
+    return RowInfo(batch * p.a_batch + row * p.a_row);
+}
+
+fn col_info(batch: u32, col: u32) -> ColInfo {
+    return ColInfo(batch * p.b_batch + col * p.b_col);
+}
+
+fn k_info(batch: u32, k: u32) -> KInfo {
+    return KInfo(k * p.a_col, k * p.b_row);
+}
+
+fn read_a(r: RowInfo, kk: KInfo) -> f32 {
+    return a[r.base + kk.a];
+}
+
+fn read_b(kk: KInfo, c: ColInfo) -> f32 {
+    return b[c.base + kk.b];
 }
 
 fn write_c(batch: u32, row: u32, col: u32, value: f32) {

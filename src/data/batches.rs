@@ -68,6 +68,12 @@ pub fn assemble(
     Ok(batch)
 }
 
+/// The augmentation RNG of batch `index` of a pass: derived from the pass's seed and the
+/// batch's position, so a pass resumed part-way draws the same augmentations.
+pub fn batch_rng(seed: u64, index: usize) -> StdRng {
+    StdRng::seed_from_u64(seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 /// Batches of one pass over `order`, built ahead on a background thread.
 pub struct Prefetcher {
     receiver: Receiver<Result<Batch>>,
@@ -76,20 +82,26 @@ pub struct Prefetcher {
 
 impl Prefetcher {
     /// Starts assembling batches of `batch_size` over `order` (the last one may be
-    /// smaller), keeping up to `ahead` ready.
+    /// smaller), from batch number `first_batch` on, keeping up to `ahead` ready.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         dataset: Arc<Dataset>,
         split: Arc<Split>,
         order: Vec<usize>,
         batch_size: usize,
+        first_batch: usize,
         augmentation: Option<Augmentation>,
         seed: u64,
         ahead: usize,
     ) -> Prefetcher {
         let (sender, receiver) = sync_channel(ahead.max(1));
         let worker = std::thread::spawn(move || {
-            let mut rng = StdRng::seed_from_u64(seed);
-            for chunk in order.chunks(batch_size.max(1)) {
+            for (index, chunk) in order
+                .chunks(batch_size.max(1))
+                .enumerate()
+                .skip(first_batch)
+            {
+                let mut rng = batch_rng(seed, index);
                 let batch = assemble(
                     &dataset,
                     &split,

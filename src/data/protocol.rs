@@ -42,6 +42,42 @@ pub struct Split {
 }
 
 impl Split {
+    /// Every sample of `dataset` as test data for a model trained elsewhere, with labels
+    /// mapped to its classes by name: FR identification runs on the images of subjects the
+    /// model knows, FER on expressions it knows, verification on every subject.
+    pub fn all_test(dataset: &Dataset, fr_classes: &[String], fer_classes: &[String]) -> Split {
+        let train_subjects: Vec<usize> = fr_classes
+            .iter()
+            .map(|name| {
+                dataset
+                    .subjects
+                    .iter()
+                    .position(|s| s == name)
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
+        let identification = (0..dataset.samples.len())
+            .filter(|&i| {
+                dataset.samples[i]
+                    .subject
+                    .is_some_and(|s| train_subjects.contains(&s))
+            })
+            .collect();
+        Split {
+            folds: 1,
+            fold: 0,
+            train: Vec::new(),
+            identification,
+            test: (0..dataset.samples.len()).collect(),
+            train_subjects,
+            test_subjects: (0..dataset.subjects.len()).collect(),
+            expressions: fer_classes
+                .iter()
+                .filter_map(|name| Expression::parse(name))
+                .collect(),
+        }
+    }
+
     /// The FR class of sample `i` (None: no subject, or a test subject).
     pub fn fr_label(&self, dataset: &Dataset, i: usize) -> Option<u32> {
         let subject = dataset.samples[i].subject?;

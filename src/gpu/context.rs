@@ -43,6 +43,9 @@ pub(crate) struct Shared {
     dispatches: AtomicU64,
     /// Bound where a kernel's optional input (e.g. a bias) is absent.
     pub placeholder: wgpu::Buffer,
+    /// With FACEMTL_PROFILE set: per kernel, (dispatches, seconds), each dispatch timed
+    /// alone (submitted and waited for, so only for finding hot spots).
+    profile: Option<Mutex<HashMap<&'static str, (u64, f64)>>>,
 }
 
 /// Rank of a device type: discrete GPUs first, software adapters last.
@@ -167,6 +170,7 @@ impl Gpu {
                 submits: AtomicU64::new(0),
                 dispatches: AtomicU64::new(0),
                 placeholder,
+                profile: std::env::var_os("FACEMTL_PROFILE").map(|_| Mutex::default()),
             }),
         })
     }
@@ -323,6 +327,29 @@ impl Gpu {
             pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
         });
         self.shared.dispatches.fetch_add(1, Ordering::Relaxed);
+        if let Some(profile) = &self.shared.profile {
+            let started = std::time::Instant::now();
+            let _ = self.synchronize();
+            let mut table = profile.lock().expect("profile lock");
+            let entry = table.entry(kernel.name).or_default();
+            entry.0 += 1;
+            entry.1 += started.elapsed().as_secs_f64();
+        }
+    }
+
+    /// With FACEMTL_PROFILE set, the kernels by total time: (name, dispatches, seconds).
+    pub fn profile(&self) -> Vec<(&'static str, u64, f64)> {
+        let Some(profile) = &self.shared.profile else {
+            return Vec::new();
+        };
+        let mut rows: Vec<_> = profile
+            .lock()
+            .expect("profile lock")
+            .iter()
+            .map(|(k, (n, s))| (*k, *n, *s))
+            .collect();
+        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+        rows
     }
 
     /// Runs `f` on the pending command encoder (created on first use).

@@ -46,6 +46,7 @@ struct Params {
     pad_left: u32,
     has_bias: u32,
     accumulate: u32,
+    k_total: u32,
 }
 
 fn params(
@@ -72,6 +73,7 @@ fn params(
         pad_left: to_u32(op, g.pad_left)?,
         has_bias: has_bias as u32,
         accumulate: 0,
+        k_total: to_u32(op, k)?,
     })
 }
 
@@ -126,7 +128,18 @@ pub fn conv2d_backward_input(
     Ok(dx)
 }
 
-/// Gradient w.r.t. the weight: sums over the batch into dw [Co, Ci, KH, KW].
+/// How many slices to split a backward-weight GEMM's K into: enough workgroups to fill
+/// the device, slices of at least a few hundred terms.
+fn k_splits(tiles: usize, k: usize) -> usize {
+    const TARGET_WORKGROUPS: usize = 64;
+    const MIN_CHUNK: usize = 256;
+    TARGET_WORKGROUPS
+        .div_ceil(tiles)
+        .clamp(1, (k / MIN_CHUNK).max(1))
+}
+
+/// Gradient w.r.t. the weight: sums over the batch into dw [Co, Ci, KH, KW]. K (batch x
+/// output pixels) is split over workgroups and the partial sums are added afterwards.
 pub fn conv2d_backward_weight(
     gpu: &Gpu,
     dy: &Tensor,
@@ -136,21 +149,27 @@ pub fn conv2d_backward_weight(
     const OP: &str = "conv2d_backward_weight";
     expect_shape(OP, "dy", dy, &g.output_shape())?;
     expect_shape(OP, "input", x, &g.input_shape())?;
-    let dw = Tensor::uninit(gpu, OP, &g.weight_shape())?;
-    let mnk = [
+    let (m, n, k) = (
         g.out_c,
         g.in_c * g.kernel_h * g.kernel_w,
         g.batch * g.out_h * g.out_w,
-    ];
-    let p = params(OP, g, mnk, false)?;
-    let grid = gemm_grid(gpu, OP, mnk[0], mnk[1], 1)?;
+    );
+    let splits = k_splits(
+        m.div_ceil(super::matmul::GEMM_TILE) * n.div_ceil(super::matmul::GEMM_TILE),
+        k,
+    );
+    let chunk = k.div_ceil(splits);
+    let mut p = params(OP, g, [m, n, chunk], false)?;
+    p.k_total = to_u32(OP, k)?;
+    let grid = gemm_grid(gpu, OP, m, n, splits)?;
+    let partial = Tensor::uninit(gpu, OP, &[splits, m * n])?;
     gpu.dispatch(
         &BACKWARD_WEIGHT,
         bytemuck::bytes_of(&p),
-        &[dy.buffer(), x.buffer(), dw.buffer()],
+        &[dy.buffer(), x.buffer(), partial.buffer()],
         grid,
     );
-    Ok(dw)
+    reduce::sum_rows(gpu, &partial)?.reshape(&g.weight_shape())
 }
 
 /// Gradients of [`conv2d`].

@@ -6,6 +6,7 @@ use crate::gpu::{grid_1d, shape_text, Gpu, GpuError, Kernel, Result, Tensor};
 
 const REDUCE: Kernel = kernel!("reduce/reduce_axes", "reduce/reduce_axes.wgsl");
 const BROADCAST: Kernel = kernel!("reduce/broadcast", "reduce/broadcast.wgsl");
+const SUM_ROWS: Kernel = kernel!("reduce/sum_rows", "reduce/sum_rows.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -207,4 +208,20 @@ pub fn sum_backward(gpu: &Gpu, dy: &Tensor, shape: &[usize]) -> Result<Tensor> {
         1.0,
         shape,
     )
+}
+
+/// Sum over the rows of `x` [rows, cols] -> [cols], one invocation per column (for few
+/// rows and many columns).
+pub fn sum_rows(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    const OP: &str = "sum_rows";
+    let (rows, cols) = super::expect_matrix(OP, "input", x)?;
+    let out = Tensor::uninit(gpu, OP, &[cols])?;
+    let params = [to_u32(OP, rows)?, to_u32(OP, cols)?];
+    gpu.dispatch(
+        &SUM_ROWS,
+        bytemuck::cast_slice(&params),
+        &[x.buffer(), out.buffer()],
+        grid_1d(gpu, cols, 256),
+    );
+    Ok(out)
 }

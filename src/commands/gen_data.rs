@@ -7,7 +7,7 @@ use facemtl::data::formats::manifest::HEADER;
 use facemtl::data::image::save_png;
 use facemtl::data::synthetic::{self, SyntheticConfig};
 
-use crate::GenDataArgs;
+use super::GenDataArgs;
 
 pub fn run(args: &GenDataArgs) -> Result<(), String> {
     let config = SyntheticConfig {

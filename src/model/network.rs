@@ -1,0 +1,302 @@
+//! The multi-task network (PAPER.md): a shared convolutional trunk, an FR branch (conv
+//! block, global average pool, dropout, 128-d embedding, identity FC), an FER branch (conv
+//! block, global average pool, dropout, FC, ReLU, dropout, FC), and the weight unit (FC over
+//! the L2-normalised flattened trunk output, one output per task, softmax, batch mean).
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::preset::{Architecture, Preset};
+use crate::autodiff::{ParamId, ParamStore, Tape, Var};
+use crate::geometry::{Conv2dSpec, Pool2dSpec};
+use crate::gpu::{Gpu, Result, Tensor};
+use crate::nn::{BatchNorm2d, Conv2d, Init, Linear};
+
+/// 3x3 conv + batch norm + ReLU.
+struct ConvBnRelu {
+    conv: Conv2d,
+    bn: BatchNorm2d,
+}
+
+impl ConvBnRelu {
+    fn new(
+        gpu: &Gpu,
+        store: &mut ParamStore,
+        rng: &mut StdRng,
+        name: &str,
+        in_c: usize,
+        out_c: usize,
+    ) -> Result<Self> {
+        Ok(ConvBnRelu {
+            conv: Conv2d::new(
+                gpu,
+                store,
+                rng,
+                &format!("{name}.conv"),
+                in_c,
+                out_c,
+                (3, 3),
+                Conv2dSpec::new(1, 1),
+                false,
+                Init::He,
+            )?,
+            bn: BatchNorm2d::new(gpu, store, &format!("{name}.bn"), out_c)?,
+        })
+    }
+
+    fn forward(&self, tape: &mut Tape, x: Var) -> Result<Var> {
+        let h = self.conv.forward(tape, x)?;
+        let h = self.bn.forward(tape, h)?;
+        tape.relu(h)
+    }
+}
+
+fn conv_stack(
+    gpu: &Gpu,
+    store: &mut ParamStore,
+    rng: &mut StdRng,
+    name: &str,
+    in_c: usize,
+    out_c: usize,
+    n: usize,
+) -> Result<Vec<ConvBnRelu>> {
+    (0..n)
+        .map(|i| {
+            ConvBnRelu::new(
+                gpu,
+                store,
+                rng,
+                &format!("{name}.{}", i + 1),
+                if i == 0 { in_c } else { out_c },
+                out_c,
+            )
+        })
+        .collect()
+}
+
+fn run_stack(stack: &[ConvBnRelu], tape: &mut Tape, mut x: Var) -> Result<Var> {
+    for layer in stack {
+        x = layer.forward(tape, x)?;
+    }
+    Ok(x)
+}
+
+/// Options of one forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardOptions {
+    /// Run the weight unit.
+    pub unit: bool,
+    /// Feed the unit a detached copy of the trunk output, so that no gradient reaches the
+    /// trunk through the task weights (the default; false reproduces the authors' code).
+    pub detach_unit_input: bool,
+}
+
+/// What one forward pass yields.
+pub struct Outputs {
+    pub fr_logits: Var,
+    pub fer_logits: Var,
+    /// The FR embedding before normalisation (centre loss works on it).
+    pub embedding: Var,
+    /// The L2-normalised embedding (verification compares these).
+    pub normalized_embedding: Var,
+    /// The task weights w = mean over the batch of softmax(unit logits), [2]: (w_FR, w_FER).
+    pub task_weights: Option<Var>,
+}
+
+/// The network's layers; its parameters live in a [`ParamStore`] under `trunk.`, `fr.`,
+/// `fer.` and `unit.`.
+pub struct MultiTaskNet {
+    pub preset: Preset,
+    pub architecture: Architecture,
+    pub fr_classes: usize,
+    pub fer_classes: usize,
+    trunk: Vec<Vec<ConvBnRelu>>,
+    fr_convs: Vec<ConvBnRelu>,
+    fr_embedding: Linear,
+    fr_logits: Linear,
+    fer_convs: Vec<ConvBnRelu>,
+    fer_hidden: Linear,
+    fer_logits: Linear,
+    unit: Linear,
+    /// Keep probability of the dropout before the branch FCs (the paper: 0.5).
+    pub keep: f32,
+    /// Softmax over L2-normalised unit logits (bounds two-task weights to ~[0.2, 0.8]).
+    pub normalize_unit_logits: bool,
+}
+
+impl MultiTaskNet {
+    /// Builds the network, registering its parameters in `store` (initialised from `seed`).
+    pub fn new(
+        gpu: &Gpu,
+        store: &mut ParamStore,
+        preset: Preset,
+        fr_classes: usize,
+        fer_classes: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        let a = preset.architecture();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut trunk = Vec::new();
+        let mut channels = 1;
+        for (b, &out_c) in a.trunk.iter().enumerate() {
+            trunk.push(conv_stack(
+                gpu,
+                store,
+                &mut rng,
+                &format!("trunk.block{}", b + 1),
+                channels,
+                out_c,
+                a.convs_per_block,
+            )?);
+            channels = out_c;
+        }
+        let side = a.input >> a.trunk.len();
+        let unit_inputs = channels * side * side;
+        Ok(MultiTaskNet {
+            fr_convs: conv_stack(
+                gpu,
+                store,
+                &mut rng,
+                "fr.block",
+                channels,
+                a.branch,
+                a.convs_per_block,
+            )?,
+            fr_embedding: Linear::new(
+                gpu,
+                store,
+                &mut rng,
+                "fr.embedding",
+                a.branch,
+                a.embedding,
+                true,
+                Init::Xavier,
+            )?,
+            fr_logits: Linear::new(
+                gpu,
+                store,
+                &mut rng,
+                "fr.logits",
+                a.embedding,
+                fr_classes.max(1),
+                true,
+                Init::Xavier,
+            )?,
+            fer_convs: conv_stack(
+                gpu,
+                store,
+                &mut rng,
+                "fer.block",
+                channels,
+                a.branch,
+                a.convs_per_block,
+            )?,
+            fer_hidden: Linear::new(
+                gpu,
+                store,
+                &mut rng,
+                "fer.hidden",
+                a.branch,
+                a.fer_hidden,
+                true,
+                Init::He,
+            )?,
+            fer_logits: Linear::new(
+                gpu,
+                store,
+                &mut rng,
+                "fer.logits",
+                a.fer_hidden,
+                fer_classes.max(1),
+                true,
+                Init::Xavier,
+            )?,
+            unit: Linear::new(
+                gpu,
+                store,
+                &mut rng,
+                "unit.fc",
+                unit_inputs,
+                2,
+                true,
+                Init::Xavier,
+            )?,
+            trunk,
+            preset,
+            architecture: a,
+            fr_classes,
+            fer_classes,
+            keep: 0.5,
+            normalize_unit_logits: true,
+        })
+    }
+
+    /// Trainable parameters of the network proper (everything but the weight unit).
+    pub fn main_params(store: &ParamStore) -> Vec<ParamId> {
+        store
+            .trainable_with_prefix("")
+            .into_iter()
+            .filter(|&id| !store.name(id).starts_with("unit."))
+            .collect()
+    }
+
+    /// Trainable parameters of the weight unit.
+    pub fn unit_params(store: &ParamStore) -> Vec<ParamId> {
+        store.trainable_with_prefix("unit.")
+    }
+
+    /// Records the forward pass of `images` [N, 1, input, input].
+    pub fn forward(
+        &self,
+        tape: &mut Tape,
+        images: Tensor,
+        options: ForwardOptions,
+    ) -> Result<Outputs> {
+        let mut h = tape.input(images);
+        for block in &self.trunk {
+            h = run_stack(block, tape, h)?;
+            h = tape.max_pool2d(h, Pool2dSpec::new(2, 2, 0))?;
+        }
+        let trunk = h;
+
+        let f = run_stack(&self.fr_convs, tape, trunk)?;
+        let f = tape.global_avg_pool(f)?;
+        let f = tape.dropout(f, self.keep)?;
+        let embedding = self.fr_embedding.forward(tape, f)?;
+        let normalized_embedding = tape.l2_normalize(embedding, 1e-10)?;
+        let fr_logits = self.fr_logits.forward(tape, embedding)?;
+
+        let e = run_stack(&self.fer_convs, tape, trunk)?;
+        let e = tape.global_avg_pool(e)?;
+        let e = tape.dropout(e, self.keep)?;
+        let e = self.fer_hidden.forward(tape, e)?;
+        let e = tape.relu(e)?;
+        let e = tape.dropout(e, self.keep)?;
+        let fer_logits = self.fer_logits.forward(tape, e)?;
+
+        let task_weights = if options.unit {
+            let u = if options.detach_unit_input {
+                tape.detach(trunk)
+            } else {
+                trunk
+            };
+            let u = tape.flatten(u)?;
+            let u = tape.l2_normalize(u, 1e-10)?;
+            let mut z = self.unit.forward(tape, u)?;
+            if self.normalize_unit_logits {
+                z = tape.l2_normalize(z, 1e-10)?;
+            }
+            let w = tape.softmax_rows(z)?;
+            Some(tape.mean_rows(w)?)
+        } else {
+            None
+        };
+        Ok(Outputs {
+            fr_logits,
+            fer_logits,
+            embedding,
+            normalized_embedding,
+            task_weights,
+        })
+    }
+}

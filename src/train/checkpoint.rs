@@ -1,0 +1,280 @@
+//! Checkpoints. `checkpoint.safetensors` holds the model: every parameter and buffer by its
+//! dotted name, in PyTorch's layouts (conv weight [out, in, kh, kw], linear weight
+//! [out, in]), so `safetensors.torch.load_file` reads it. The sidecar
+//! `checkpoint.state.safetensors` holds the optimiser state tensors and, in its metadata,
+//! the run's config, position (epoch, batch, step) and class names; `checkpoint.json` is a
+//! readable copy of that. Files are written to a temporary name and renamed, and the
+//! previous state file is kept until the new weights are in place, so a crash at any point
+//! leaves a matching (weights, state) pair.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use crate::autodiff::ParamStore;
+use crate::gpu::{Gpu, Tensor};
+use crate::optim::Optimizer;
+
+pub const WEIGHTS: &str = "checkpoint.safetensors";
+pub const STATE: &str = "checkpoint.state.safetensors";
+const PREVIOUS_STATE: &str = "checkpoint.state.previous.safetensors";
+pub const SIDECAR_JSON: &str = "checkpoint.json";
+
+/// Where a run stands, and what it needs to go on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub format_version: u32,
+    pub config: TrainConfig,
+    /// FR class names (training subjects), in logit order.
+    pub fr_classes: Vec<String>,
+    /// FER class names, in logit order.
+    pub fer_classes: Vec<String>,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Batches completed of the epoch under way (0 at an epoch boundary).
+    pub batch: usize,
+    /// Training steps completed in all.
+    pub step: u64,
+    pub main_optimizer_steps: u64,
+    pub unit_optimizer_steps: u64,
+    /// Seconds of training so far (for images/s over resumed runs).
+    pub train_seconds: f64,
+    pub images_seen: u64,
+}
+
+/// A checkpoint read from disk.
+pub struct Checkpoint {
+    pub sidecar: Sidecar,
+    weights: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    state: HashMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+fn error(path: &Path, message: impl std::fmt::Display) -> String {
+    format!("{}: {message}", path.display())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let temp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    write().map_err(|e| error(&temp, format!("cannot write: {e}")))?;
+    std::fs::rename(&temp, path).map_err(|e| error(path, format!("cannot replace: {e}")))
+}
+
+fn serialize(
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, String> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, data)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytemuck::cast_slice(data))
+                .map(|view| (name.clone(), view))
+                .map_err(|e| format!("tensor {name}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| e.to_string())
+}
+
+type Loaded = (
+    HashMap<String, (Vec<usize>, Vec<f32>)>,
+    HashMap<String, String>,
+);
+
+fn deserialize(path: &Path) -> Result<Loaded, String> {
+    let bytes = std::fs::read(path).map_err(|e| error(path, format!("cannot read: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| error(path, format!("not a valid safetensors file: {e}")))?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let tensors = SafeTensors::deserialize(&bytes)
+        .map_err(|e| error(path, format!("not a valid safetensors file: {e}")))?;
+    let mut out = HashMap::new();
+    for (name, view) in tensors.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(error(
+                path,
+                format!("tensor {name} is {:?}, expected F32", view.dtype()),
+            ));
+        }
+        out.insert(
+            name.to_string(),
+            (
+                view.shape().to_vec(),
+                bytemuck::pod_collect_to_vec(view.data()),
+            ),
+        );
+    }
+    Ok((out, metadata))
+}
+
+/// Saves the model, both optimisers and the sidecar in `dir`.
+pub fn save(
+    gpu: &Gpu,
+    dir: &Path,
+    store: &ParamStore,
+    main: &Optimizer,
+    unit: &Optimizer,
+    sidecar: &Sidecar,
+) -> Result<(), String> {
+    let download = |t: &Tensor| t.to_vec(gpu).map_err(|e| e.to_string());
+    let weights = store
+        .ids()
+        .map(|id| {
+            Ok((
+                store.name(id).to_string(),
+                store.get(id).shape().to_vec(),
+                download(store.get(id))?,
+            ))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let mut state = Vec::new();
+    for (prefix, optimizer) in [("main", main), ("unit", unit)] {
+        for (id, slots) in optimizer.params().iter().zip(optimizer.state()) {
+            for (k, slot) in slots.iter().enumerate() {
+                state.push((
+                    format!("{prefix}.{}.{k}", store.name(*id)),
+                    slot.shape().to_vec(),
+                    download(slot)?,
+                ));
+            }
+        }
+    }
+    let json = serde_json::to_string_pretty(sidecar).map_err(|e| e.to_string())?;
+    let step = sidecar.step.to_string();
+    let state_bytes = serialize(
+        &state,
+        HashMap::from([
+            ("step".to_string(), step.clone()),
+            ("sidecar".to_string(), json.clone()),
+        ]),
+    )?;
+    let weight_bytes = serialize(
+        &weights,
+        HashMap::from([
+            ("step".to_string(), step),
+            (
+                "preset".to_string(),
+                sidecar.config.preset.name().to_string(),
+            ),
+        ]),
+    )?;
+    std::fs::create_dir_all(dir).map_err(|e| error(dir, format!("cannot create: {e}")))?;
+    let (state_path, previous) = (dir.join(STATE), dir.join(PREVIOUS_STATE));
+    if state_path.exists() {
+        std::fs::rename(&state_path, &previous).map_err(|e| error(&state_path, e))?;
+    }
+    write_atomically(&state_path, &state_bytes)?;
+    write_atomically(&dir.join(WEIGHTS), &weight_bytes)?;
+    let _ = std::fs::remove_file(&previous);
+    write_atomically(&dir.join(SIDECAR_JSON), json.as_bytes())
+}
+
+/// The folder of a checkpoint given as its folder or its `checkpoint.safetensors`.
+pub fn checkpoint_dir(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+impl Checkpoint {
+    /// Reads the checkpoint in `path` (a folder or its `checkpoint.safetensors`).
+    pub fn load(path: &Path) -> Result<Checkpoint, String> {
+        let dir = checkpoint_dir(path);
+        let weights_path = dir.join(WEIGHTS);
+        if !weights_path.exists() {
+            return Err(error(
+                &weights_path,
+                "no checkpoint here (train with --out DIR first)",
+            ));
+        }
+        let (weights, weight_meta) = deserialize(&weights_path)?;
+        let step = weight_meta
+            .get("step")
+            .cloned()
+            .ok_or_else(|| error(&weights_path, "has no facemtl step metadata"))?;
+        // The state file matching these weights: the current one, or the previous one if a
+        // save was interrupted between its two renames.
+        let mut tried = Vec::new();
+        for candidate in [dir.join(STATE), dir.join(PREVIOUS_STATE)] {
+            if !candidate.exists() {
+                continue;
+            }
+            let (state, meta) = deserialize(&candidate)?;
+            if meta.get("step") == Some(&step) {
+                let json = meta
+                    .get("sidecar")
+                    .ok_or_else(|| error(&candidate, "has no sidecar metadata"))?;
+                let sidecar: Sidecar = serde_json::from_str(json)
+                    .map_err(|e| error(&candidate, format!("unreadable sidecar: {e}")))?;
+                return Ok(Checkpoint {
+                    sidecar,
+                    weights,
+                    state,
+                });
+            }
+            tried.push(candidate.display().to_string());
+        }
+        Err(error(
+            &weights_path,
+            format!(
+                "no optimiser state for step {step} beside it (looked at: {})",
+                tried.join(", ")
+            ),
+        ))
+    }
+
+    /// Copies the saved parameters and buffers into `store`, checking every name and shape.
+    pub fn restore_model(&self, gpu: &Gpu, store: &ParamStore) -> Result<(), String> {
+        for id in store.ids() {
+            let name = store.name(id);
+            let (shape, data) = self.weights.get(name).ok_or_else(|| {
+                format!("the checkpoint has no tensor {name}: it was saved by another preset or version (it is {})", self.sidecar.config.preset.name())
+            })?;
+            let expected = store.get(id).shape();
+            if shape != expected {
+                return Err(format!(
+                    "checkpoint tensor {name} is {shape:?} but this network expects {expected:?}"
+                ));
+            }
+            store.set(gpu, id, data).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Copies the saved optimiser state into `main` and `unit`.
+    pub fn restore_optimizers(
+        &self,
+        gpu: &Gpu,
+        store: &ParamStore,
+        main: &mut Optimizer,
+        unit: &mut Optimizer,
+    ) -> Result<(), String> {
+        for (prefix, optimizer, steps) in [
+            ("main", main, self.sidecar.main_optimizer_steps),
+            ("unit", unit, self.sidecar.unit_optimizer_steps),
+        ] {
+            for (id, slots) in optimizer.params().iter().zip(optimizer.state()) {
+                for (k, slot) in slots.iter().enumerate() {
+                    let name = format!("{prefix}.{}.{k}", store.name(*id));
+                    let (_, data) = self
+                        .state
+                        .get(&name)
+                        .ok_or_else(|| format!("the checkpoint's optimiser state lacks {name}"))?;
+                    slot.write(gpu, data)
+                        .map_err(|e| format!("optimiser state {name}: {e}"))?;
+                }
+            }
+            optimizer.set_steps(steps);
+        }
+        Ok(())
+    }
+}

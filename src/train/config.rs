@@ -1,0 +1,279 @@
+//! Everything a training run is configured by; saved in the checkpoint's sidecar and in
+//! summary.json so a run can be resumed and reported.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::formats::Format;
+use crate::data::synthetic::SyntheticConfig;
+use crate::data::{DataError, Dataset};
+use crate::model::Preset;
+use crate::optim::{AdamConfig, LrSchedule, OptimizerKind, RmsPropConfig, SgdConfig};
+use crate::weighting::WeightingSpec;
+
+/// Where the images come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DataSource {
+    /// The built-in synthetic faces.
+    Synthetic {
+        subjects: usize,
+        images_per_expression: usize,
+        seed: u64,
+        identity_spread: f32,
+        expression_strength: f32,
+    },
+    /// Files in one of the supported layouts.
+    Files {
+        path: String,
+        format: String,
+        skip_bad: bool,
+    },
+}
+
+impl DataSource {
+    /// Loads the images at the network's input size.
+    pub fn load(&self, size: usize) -> Result<Dataset, DataError> {
+        match self {
+            DataSource::Synthetic {
+                subjects,
+                images_per_expression,
+                seed,
+                identity_spread,
+                expression_strength,
+            } => Ok(crate::data::synthetic::generate(&SyntheticConfig {
+                subjects: *subjects,
+                images_per_expression: *images_per_expression,
+                size,
+                seed: *seed,
+                identity_spread: *identity_spread,
+                expression_strength: *expression_strength,
+                nuisance: 1.0,
+            })),
+            DataSource::Files {
+                path,
+                format,
+                skip_bad,
+            } => {
+                let format = Format::parse(format).ok_or_else(|| {
+                    DataError::Unusable(format!(
+                        "unknown --format {format:?}; use one of {}",
+                        Format::NAMES
+                    ))
+                })?;
+                let mut dataset = format.load(std::path::Path::new(path), size, *skip_bad)?;
+                dataset.cache_if_fits(4 << 30, *skip_bad)?;
+                dataset.check_usable(path)?;
+                Ok(dataset)
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            DataSource::Synthetic {
+                subjects,
+                images_per_expression,
+                ..
+            } => {
+                format!("synthetic faces ({subjects} subjects x 7 expressions x {images_per_expression})")
+            }
+            DataSource::Files { path, format, .. } => format!("{path} ({format})"),
+        }
+    }
+}
+
+/// Which tasks train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tasks {
+    Both,
+    Fr,
+    Fer,
+}
+
+/// The update rule of the network's optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerName {
+    Rmsprop,
+    Adam,
+    Sgd,
+}
+
+/// How the learning rate moves over epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ScheduleSpec {
+    Constant,
+    /// Divide by 10 at each listed epoch (the paper's piecewise-constant steps).
+    Piecewise(Vec<usize>),
+    /// Cosine decay to lr / 100 over the run.
+    Cosine,
+}
+
+impl ScheduleSpec {
+    /// Parses `constant`, `cosine` or `piecewise:E1,E2,...`.
+    pub fn parse(text: &str) -> Result<ScheduleSpec, String> {
+        match text {
+            "constant" => Ok(ScheduleSpec::Constant),
+            "cosine" => Ok(ScheduleSpec::Cosine),
+            _ => {
+                let list = text.strip_prefix("piecewise:").ok_or_else(|| {
+                    format!("unknown schedule {text:?}: use constant, cosine or piecewise:E1,E2 (epochs where lr drops 10x)")
+                })?;
+                let epochs = list
+                    .split(',')
+                    .map(|e| {
+                        e.trim()
+                            .parse::<usize>()
+                            .map_err(|_| format!("schedule epoch {e:?} is not a whole number"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if epochs.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(format!("piecewise epochs must increase: {list}"));
+                }
+                Ok(ScheduleSpec::Piecewise(epochs))
+            }
+        }
+    }
+
+    /// The schedule in optimiser steps.
+    pub fn schedule(&self, lr: f32, steps_per_epoch: usize, epochs: usize) -> LrSchedule {
+        match self {
+            ScheduleSpec::Constant => LrSchedule::Constant(lr),
+            ScheduleSpec::Cosine => LrSchedule::Cosine {
+                base: lr,
+                min: lr / 100.0,
+                total_steps: (steps_per_epoch * epochs) as u64,
+            },
+            ScheduleSpec::Piecewise(at) => LrSchedule::Piecewise {
+                boundaries: at.iter().map(|&e| (e * steps_per_epoch) as u64).collect(),
+                values: (0..=at.len()).map(|i| lr / 10f32.powi(i as i32)).collect(),
+            },
+        }
+    }
+}
+
+/// A whole training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub data: DataSource,
+    pub preset: Preset,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f32,
+    pub schedule: ScheduleSpec,
+    pub optimizer: OptimizerName,
+    pub weight_decay: f32,
+    /// Global-norm gradient clipping (the paper: 5).
+    pub clip_norm: Option<f32>,
+    pub seed: u64,
+    pub folds: usize,
+    pub fold: usize,
+    pub weighting: WeightingSpec,
+    pub tasks: Tasks,
+    /// Let L_total's gradient flow through the task weights into the trunk (the authors'
+    /// code); off by default, so the trunk is trained by the task losses alone.
+    pub weight_grad_to_trunk: bool,
+    /// Learning rate of the weight unit (plain SGD).
+    pub unit_lr: f32,
+    /// Softmax over L2-normalised unit logits (bounded weights).
+    pub normalize_unit_logits: bool,
+    /// Keep probability of the dropout before the branch FCs.
+    pub keep: f32,
+    pub augment: bool,
+    /// Share of each training subject's images held out for FR identification.
+    pub identification_fraction: f32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            data: DataSource::Synthetic {
+                subjects: 40,
+                images_per_expression: 4,
+                seed: 1,
+                identity_spread: 1.0,
+                expression_strength: 1.0,
+            },
+            preset: Preset::Small,
+            epochs: 12,
+            batch: 64,
+            lr: 1e-3,
+            schedule: ScheduleSpec::Cosine,
+            optimizer: OptimizerName::Adam,
+            weight_decay: 1e-4,
+            clip_norm: Some(5.0),
+            seed: 1,
+            folds: 10,
+            fold: 0,
+            weighting: WeightingSpec::Dynamic,
+            tasks: Tasks::Both,
+            weight_grad_to_trunk: false,
+            unit_lr: 0.1,
+            normalize_unit_logits: true,
+            keep: 0.5,
+            augment: true,
+            identification_fraction: 0.2,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The optimiser of the network (its lr is set by the schedule each step).
+    pub fn optimizer_kind(&self) -> OptimizerKind {
+        let (lr, weight_decay) = (self.lr, self.weight_decay);
+        match self.optimizer {
+            OptimizerName::Rmsprop => OptimizerKind::RmsProp(RmsPropConfig {
+                lr,
+                decay: 0.9,
+                momentum: 0.9,
+                eps: 1.0,
+                weight_decay,
+            }),
+            OptimizerName::Adam => OptimizerKind::Adam(AdamConfig {
+                lr,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay,
+            }),
+            OptimizerName::Sgd => OptimizerKind::Sgd(SgdConfig {
+                lr,
+                momentum: 0.9,
+                weight_decay,
+            }),
+        }
+    }
+
+    /// Checks values that no type rules out.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.epochs == 0 {
+            return Err("--epochs must be at least 1".into());
+        }
+        if self.batch < 2 {
+            return Err("--batch must be at least 2 (batch norm needs two samples)".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(format!("--lr must be a positive number, got {}", self.lr));
+        }
+        if !(self.keep > 0.0 && self.keep <= 1.0) {
+            return Err(format!("--keep must be in (0, 1], got {}", self.keep));
+        }
+        if !(0.0..1.0).contains(&self.identification_fraction) {
+            return Err(format!(
+                "--identification-fraction must be in [0, 1), got {}",
+                self.identification_fraction
+            ));
+        }
+        if let DataSource::Synthetic {
+            subjects,
+            images_per_expression,
+            ..
+        } = self.data
+        {
+            if subjects < 2 || images_per_expression == 0 {
+                return Err("--subjects must be at least 2 and --per-expression at least 1".into());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! PNG charts of a run: the two task losses and the two task weights over steps (the
+//! paper's Figure 2), accuracies per epoch, and the FER confusion matrix.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+static FONT: &[u8] = include_bytes!("../../data/fonts/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The font is compiled in, so this cannot fail on a user's machine.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+const SIZE: (u32, u32) = (900, 500);
+const COLORS: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
+
+fn save_rgb(path: &Path, buffer: Vec<u8>, (w, h): (u32, u32)) -> Result<(), String> {
+    let image = image::RgbImage::from_raw(w, h, buffer).ok_or("plot buffer size mismatch")?;
+    image
+        .save(path)
+        .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+}
+
+/// A line chart of named series of (x, y) points.
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+) -> Result<(), String> {
+    register_font();
+    let points = series.iter().flat_map(|(_, s)| s.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for &(x, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if !x0.is_finite() {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-3);
+    let mut buffer = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
+        let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 22))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(60)
+                .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))?;
+            chart
+                .configure_mesh()
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            for (k, (name, data)) in series.iter().enumerate() {
+                let color = COLORS[k % COLORS.len()];
+                chart
+                    .draw_series(LineSeries::new(data.iter().copied(), color.stroke_width(2)))?
+                    .label(*name)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .draw()?;
+            root.present()?;
+            Ok(())
+        };
+        draw().map_err(|e| format!("{}: cannot draw: {e}", path.display()))?;
+    }
+    save_rgb(path, buffer, SIZE)
+}
+
+/// The confusion matrix as a heat map with counts; rows are true classes.
+pub fn confusion_matrix(
+    path: &Path,
+    classes: &[String],
+    counts: &[Vec<u32>],
+) -> Result<(), String> {
+    register_font();
+    let n = classes.len().max(1);
+    let cell = 70u32;
+    let (w, h) = (160 + cell * n as u32 + 20, 90 + cell * n as u32 + 110);
+    let mut buffer = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
+        let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            root.draw(&Text::new(
+                "FER confusion matrix (rows: true, columns: predicted)",
+                (10, 10),
+                ("sans-serif", 18),
+            ))?;
+            for (r, row) in counts.iter().enumerate() {
+                let total = row.iter().sum::<u32>().max(1) as f64;
+                for (c, &count) in row.iter().enumerate() {
+                    let share = count as f64 / total;
+                    let shade = (255.0 * (1.0 - share)) as u8;
+                    let (x, y) = (160 + c as i32 * cell as i32, 50 + r as i32 * cell as i32);
+                    root.draw(&Rectangle::new(
+                        [(x, y), (x + cell as i32, y + cell as i32)],
+                        RGBColor(shade, shade, 255).filled(),
+                    ))?;
+                    root.draw(&Rectangle::new(
+                        [(x, y), (x + cell as i32, y + cell as i32)],
+                        BLACK.stroke_width(1),
+                    ))?;
+                    let color = if share > 0.5 { WHITE } else { BLACK };
+                    root.draw(&Text::new(
+                        count.to_string(),
+                        (x + 8, y + cell as i32 / 2 - 8),
+                        ("sans-serif", 16).into_font().color(&color),
+                    ))?;
+                }
+                root.draw(&Text::new(
+                    classes[r].clone(),
+                    (10, 50 + r as i32 * cell as i32 + cell as i32 / 2 - 8),
+                    ("sans-serif", 15),
+                ))?;
+            }
+            for (c, name) in classes.iter().enumerate() {
+                let style = ("sans-serif", 15)
+                    .into_font()
+                    .transform(FontTransform::Rotate90);
+                root.draw(&Text::new(
+                    name.clone(),
+                    (
+                        160 + c as i32 * cell as i32 + cell as i32 / 2,
+                        55 + n as i32 * cell as i32,
+                    ),
+                    style,
+                ))?;
+            }
+            root.present()?;
+            Ok(())
+        };
+        draw().map_err(|e| format!("{}: cannot draw: {e}", path.display()))?;
+    }
+    save_rgb(path, buffer, (w, h))
+}
