@@ -137,6 +137,7 @@ impl DataArgs {
                     seed: s.data_seed,
                     identity_spread: s.identity_spread,
                     expression_strength: s.expression_strength,
+                    nuisance: s.nuisance,
                 })
             }
         }
@@ -161,6 +162,9 @@ pub struct SyntheticArgs {
     /// Strength of synthetic expressions (smaller: harder expression recognition).
     #[arg(long, default_value_t = 1.0)]
     pub expression_strength: f32,
+    /// Pose, lighting and noise of synthetic images (1 default, 0 none).
+    #[arg(long, default_value_t = 1.0)]
+    pub nuisance: f32,
 }
 
 impl Default for SyntheticArgs {
@@ -172,6 +176,7 @@ impl Default for SyntheticArgs {
             data_seed: c.seed,
             identity_spread: 1.0,
             expression_strength: 1.0,
+            nuisance: 1.0,
         }
     }
 }

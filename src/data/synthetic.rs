@@ -229,16 +229,16 @@ impl Nuisance {
     fn random(rng: &mut StdRng, amount: f32) -> Nuisance {
         let a = amount;
         let light_angle: f32 = rng.random_range(0.0..std::f32::consts::TAU);
-        let light = rng.random_range(0.0..0.35) * a;
+        let light = rng.random_range(0.0..0.25) * a;
         Nuisance {
-            dx: rng.random_range(-0.07..=0.07) * a,
-            dy: rng.random_range(-0.07..=0.07) * a,
+            dx: rng.random_range(-0.05..=0.05) * a,
+            dy: rng.random_range(-0.05..=0.05) * a,
             scale: 1.0 + rng.random_range(-0.08..=0.08) * a,
-            angle: rng.random_range(-0.14..=0.14) * a,
+            angle: rng.random_range(-0.1..=0.1) * a,
             light: (light * light_angle.cos(), light * light_angle.sin()),
             background: 0.5 + rng.random_range(-0.4..=0.4) * a,
             noise: 0.035 * a,
-            blur: rng.random_bool((0.3 * a as f64).clamp(0.0, 1.0)),
+            blur: rng.random_bool((0.2 * a as f64).clamp(0.0, 1.0)),
         }
     }
 }
@@ -307,8 +307,8 @@ fn shade(id: &Identity, d: &Deformation, x: f32, y: f32, edge: f32) -> Option<f3
         // Eyebrow: a thick arched stroke, inner end up or down with the tilt.
         let t = side * (x - cx) / id.brow_len;
         if t.abs() <= 1.0 {
-            let cy = id.eye_y - id.brow_gap - 0.06 * d.brow_raise;
-            let curve = cy - id.brow_arch * (1.0 - t * t) + 0.06 * d.brow_tilt * (-t);
+            let cy = id.eye_y - id.brow_gap - 0.09 * d.brow_raise;
+            let curve = cy - id.brow_arch * (1.0 - t * t) + 0.08 * d.brow_tilt * (-t);
             paint(
                 id.brow_dark,
                 coverage((y - curve).abs() - id.brow_thick / 2.0, edge),
@@ -381,8 +381,8 @@ fn shade(id: &Identity, d: &Deformation, x: f32, y: f32, edge: f32) -> Option<f3
     let u = x / half;
     if u.abs() <= 1.15 {
         let raise = 0.05 * d.lip_raise * (0.5 + 0.5 * u.clamp(-1.0, 1.0));
-        let center = id.mouth_y - 0.09 * d.mouth_curve * u * u - raise;
-        let opening = 0.12 * d.mouth_open * (1.0 - u * u).max(0.0) + raise * 0.6;
+        let center = id.mouth_y - 0.14 * d.mouth_curve * u * u - raise;
+        let opening = 0.16 * d.mouth_open * (1.0 - u * u).max(0.0) + raise * 0.6;
         let lips = (y - (center + opening / 2.0)).abs() - (id.lip_t + opening / 2.0);
         let fade = coverage(u.abs() - 1.0, 0.15);
         paint(skin * id.lip_dark, coverage(lips, edge) * fade);

@@ -53,7 +53,7 @@ impl Preset {
         match self {
             Preset::Small => Architecture {
                 input: 48,
-                trunk: vec![16, 32],
+                trunk: vec![16, 32, 64],
                 convs_per_block: 1,
                 branch: 64,
                 embedding: 128,

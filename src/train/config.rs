@@ -20,6 +20,7 @@ pub enum DataSource {
         seed: u64,
         identity_spread: f32,
         expression_strength: f32,
+        nuisance: f32,
     },
     /// Files in one of the supported layouts.
     Files {
@@ -39,6 +40,7 @@ impl DataSource {
                 seed,
                 identity_spread,
                 expression_strength,
+                nuisance,
             } => Ok(crate::data::synthetic::generate(&SyntheticConfig {
                 subjects: *subjects,
                 images_per_expression: *images_per_expression,
@@ -46,7 +48,7 @@ impl DataSource {
                 seed: *seed,
                 identity_spread: *identity_spread,
                 expression_strength: *expression_strength,
-                nuisance: 1.0,
+                nuisance: *nuisance,
             })),
             DataSource::Files {
                 path,
@@ -193,6 +195,7 @@ impl Default for TrainConfig {
                 seed: 1,
                 identity_spread: 1.0,
                 expression_strength: 1.0,
+                nuisance: 1.0,
             },
             preset: Preset::Small,
             epochs: 12,
