@@ -159,10 +159,7 @@ impl Run<'_> {
     }
 
     /// One training step.
-    fn step(
-        &mut self,
-        batch: &Batch,
-    ) -> Result<StepResult, TrainError> {
+    fn step(&mut self, batch: &Batch) -> Result<StepResult, TrainError> {
         let gpu = self.gpu;
         let n = batch.len();
         let size = self.dataset.image_size;
@@ -258,7 +255,12 @@ impl Run<'_> {
             )?;
             self.unit_opt.step(gpu, &self.store, &unit_grads)?;
         }
-        Ok(StepResult { losses, weights, correct, labelled })
+        Ok(StepResult {
+            losses,
+            weights,
+            correct,
+            labelled,
+        })
     }
 }
 
@@ -470,7 +472,12 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
             let batch = batch?;
             let step_started = Instant::now();
             let lr = run.main_opt.lr();
-            let StepResult { losses, weights, correct, labelled } = match run.step(&batch) {
+            let StepResult {
+                losses,
+                weights,
+                correct,
+                labelled,
+            } = match run.step(&batch) {
                 Ok(r) => r,
                 Err(e) => {
                     bar.abandon();

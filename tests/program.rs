@@ -1,0 +1,331 @@
+//! The `facemtl` program end to end on tiny configs: a training run writes every promised
+//! file, a resumed run equals an uninterrupted one, eval reproduces the run's test metrics
+//! from the checkpoint, predict reads a PNG, and bad input gives clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TINY: &[&str] = &[
+    "--subjects",
+    "4",
+    "--per-expression",
+    "2",
+    "--batch",
+    "8",
+    "--folds",
+    "2",
+    "--quiet",
+    "--seed",
+    "3",
+];
+
+fn facemtl(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_facemtl"))
+        .args(args)
+        .output()
+        .expect("run facemtl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("facemtl-program-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn train(out: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["train", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = facemtl(&args);
+    assert!(ok, "train failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_training_run_writes_every_file_and_eval_reproduces_its_metrics() {
+    let dir = temp_dir("run");
+    let stdout = train(&dir, &["--epochs", "2"]);
+    assert!(
+        stdout.contains("epoch 2/2") && stdout.contains("Test fold"),
+        "{stdout}"
+    );
+    for file in [
+        "metrics.csv",
+        "epochs.csv",
+        "summary.json",
+        "checkpoint.safetensors",
+        "checkpoint.state.safetensors",
+        "checkpoint.json",
+        "plots/losses.png",
+        "plots/weights.png",
+        "plots/accuracy.png",
+        "plots/confusion.png",
+    ] {
+        assert!(dir.join(file).is_file(), "missing {file}");
+    }
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let s = summary(&dir);
+    assert_eq!(
+        metrics.lines().next().unwrap(),
+        "epoch,step,loss_fr,loss_fer,w_fr,w_fer,lr"
+    );
+    assert_eq!(
+        metrics.lines().count() as u64 - 1,
+        s["steps"].as_u64().unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("epochs.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+    for key in [
+        "fer_accuracy",
+        "fr_identification_accuracy",
+        "fr_verification_accuracy",
+        "fr_verification_auc",
+        "adapter",
+        "wall_seconds",
+        "images_per_second",
+    ] {
+        assert!(!s[key].is_null(), "summary.json lacks {key}: {s}");
+    }
+    // The checkpoint alone reproduces the test-fold metrics.
+    let (ok, out, err) = facemtl(&[
+        "eval",
+        "--checkpoint",
+        dir.join("checkpoint.safetensors").to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+    let fer = s["fer_accuracy"].as_f64().unwrap();
+    assert!(
+        out.contains(&format!("FER accuracy:                {fer:.4}")),
+        "eval:\n{out}\nsummary fer {fer}"
+    );
+    assert!(out.contains("FER confusion matrix"), "{out}");
+    let auc = s["fr_verification_auc"].as_f64().unwrap();
+    assert!(
+        out.contains(&format!("{auc:.4}")),
+        "eval:\n{out}\nsummary auc {auc}"
+    );
+
+    // Predict on a face written by gen-data.
+    let faces = temp_dir("faces");
+    let (ok, _, err) = facemtl(&[
+        "gen-data",
+        "--out",
+        faces.to_str().unwrap(),
+        "--subjects",
+        "2",
+        "--per-expression",
+        "1",
+        "--size",
+        "48",
+    ]);
+    assert!(ok, "{err}");
+    assert!(faces.join("montage.png").is_file() && faces.join("manifest.csv").is_file());
+    let png = faces.join("images/s001_happiness_1.png");
+    let (ok, out, err) = facemtl(&[
+        "predict",
+        "--checkpoint",
+        dir.to_str().unwrap(),
+        png.to_str().unwrap(),
+        "--top-k",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("identity:")
+            && out.contains("synthetic")
+            && out.contains("expression:")
+            && out.contains("happiness"),
+        "{out}"
+    );
+    let (ok, _, err) = facemtl(&[
+        "predict",
+        "--checkpoint",
+        dir.to_str().unwrap(),
+        "/no/such/face.png",
+    ]);
+    assert!(!ok && err.contains("/no/such/face.png"), "{err}");
+
+    // An existing run is never overwritten by accident.
+    let before = std::fs::read(dir.join("checkpoint.safetensors")).unwrap();
+    let (ok, _, err) = facemtl(&[
+        "train",
+        "--out",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(
+        !ok && err.contains("already holds a run") && err.contains("--resume"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("checkpoint.safetensors")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
+    // A constant learning rate, so that the 1-epoch run's schedule is the first epoch of
+    // the 3-epoch one (a cosine schedule is laid out over the epochs asked for).
+    let straight = temp_dir("straight");
+    train(&straight, &["--epochs", "3", "--schedule", "constant"]);
+    let resumed = temp_dir("resumed");
+    train(&resumed, &["--epochs", "1", "--schedule", "constant"]);
+    let (ok, out, err) = facemtl(&[
+        "train",
+        "--resume",
+        resumed.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--quiet",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        !out.contains("epoch 1/3") && out.contains("epoch 2/3"),
+        "resume should start at epoch 2:\n{out}"
+    );
+    let (a, b) = (summary(&straight), summary(&resumed));
+    for key in [
+        "steps",
+        "fer_accuracy",
+        "fr_identification_accuracy",
+        "fr_verification_accuracy",
+        "fr_verification_auc",
+        "final_task_weights",
+    ] {
+        assert_eq!(a[key], b[key], "{key} differs after resume");
+    }
+    let (a, b) = (
+        std::fs::read(straight.join("checkpoint.safetensors")).unwrap(),
+        std::fs::read(resumed.join("checkpoint.safetensors")).unwrap(),
+    );
+    let (a, b) = (
+        safetensors::SafeTensors::deserialize(&a).unwrap(),
+        safetensors::SafeTensors::deserialize(&b).unwrap(),
+    );
+    let differing: Vec<String> = a
+        .names()
+        .into_iter()
+        .filter(|name| a.tensor(name).unwrap().data() != b.tensor(name).unwrap().data())
+        .map(str::to_string)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "weights differ after resume: {differing:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(straight.join("metrics.csv")).unwrap(),
+        std::fs::read_to_string(resumed.join("metrics.csv")).unwrap()
+    );
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["train", "--preset", "huge", "--quiet"], "--preset"),
+        (&["train", "--weighting", "static:0.5", "--quiet"], "static"),
+        (&["train", "--optimizer", "lbfgs", "--quiet"], "--optimizer"),
+        (
+            &["train", "--schedule", "piecewise:5,2", "--quiet"],
+            "increase",
+        ),
+        (
+            &[
+                "train",
+                "--data",
+                "/no/such/folder",
+                "--format",
+                "orl",
+                "--quiet",
+            ],
+            "/no/such/folder",
+        ),
+        (
+            &["train", "--data", "data/orl", "--format", "png", "--quiet"],
+            "--format",
+        ),
+        (&["train", "--batch", "1", "--quiet"], "--batch"),
+        (&["train", "--epochs", "0", "--quiet"], "--epochs"),
+        (&["eval", "--checkpoint", "/no/such/run"], "no checkpoint"),
+        (&["train", "--resume", "/no/such/run"], "no checkpoint"),
+    ];
+    for (args, needle) in cases {
+        let (ok, out, err) = facemtl(args);
+        assert!(!ok, "{args:?} should fail:\n{out}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: error should mention {needle:?}:\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+    }
+    // A corrupt checkpoint.
+    let dir = temp_dir("corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("checkpoint.safetensors"), b"garbage").unwrap();
+    let (ok, _, err) = facemtl(&["eval", "--checkpoint", dir.to_str().unwrap()]);
+    assert!(!ok && err.contains("not a valid safetensors"), "{err}");
+    // A loss that blows up stops the run and names the step.
+    let dir = temp_dir("nan");
+    let mut args = vec![
+        "train",
+        "--out",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--lr",
+        "1e30",
+        "--clip-norm",
+        "0",
+        "--optimizer",
+        "sgd",
+    ];
+    args.extend_from_slice(TINY);
+    let (ok, _, err) = facemtl(&args);
+    assert!(
+        !ok && err.contains("at step") && err.contains("last good checkpoint"),
+        "{err}"
+    );
+}
+
+#[test]
+fn real_orl_faces_train_face_recognition_only() {
+    let dir = temp_dir("orl");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/orl");
+    let (ok, out, err) = facemtl(&[
+        "train",
+        "--data",
+        root.to_str().unwrap(),
+        "--format",
+        "orl",
+        "--out",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch",
+        "16",
+        "--quiet",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("no expression labels"), "{err}");
+    let s = summary(&dir);
+    assert!(
+        s["fer_accuracy"].is_null() && !s["fr_identification_accuracy"].is_null(),
+        "{s}"
+    );
+}
