@@ -221,3 +221,36 @@ fn learning_rate_schedules() {
     .is_err());
     let _ = Tensor::zeros(gpu(), &[1]).unwrap();
 }
+
+#[test]
+fn center_loss_value_gradient_and_centre_update() {
+    use facemtl::model::CenterLoss;
+    let g = gpu();
+    let mut store = ParamStore::new();
+    let e = [1.0f32, 2.0, 3.0, -1.0, 0.0, 4.0, 9.0, 9.0, 9.0];
+    let emb = store.add("emb", upload(&[3, 3], &e)).unwrap();
+    let centers = CenterLoss::new(g, &mut store, 2, 3).unwrap();
+    store
+        .get(centers.centers)
+        .write(g, &[0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+        .unwrap();
+    let mut tape = Tape::new(g, &store, true, 0);
+    let ev = tape.param(emb);
+    // Third sample unlabelled for FR: it takes no part.
+    let term = centers
+        .loss(&mut tape, ev, &[0, 1, 0], &[1.0, 1.0, 0.0])
+        .unwrap();
+    // ||(1,2,2)||^2 = 9, ||(-2,-1,3)||^2 = 14: loss = 0.5 * 23 / 2.
+    assert!((download(tape.value(term.loss))[0] - 5.75).abs() < 1e-5);
+    let grads = tape
+        .backward(&[(term.loss, upload(&[1], &[1.0]))], &[emb])
+        .unwrap();
+    let want = [0.5, 1.0, 1.0, -1.0, -0.5, 1.5, 0.0, 0.0, 0.0];
+    assert_eq!(download(grads.get(emb).unwrap()), want);
+    centers.update(&tape, &term).unwrap();
+    // c += 0.5 * (e - c): (0,0,1) -> (0.5,1,2); (1,1,1) -> (0,0.5,2.5).
+    assert_eq!(
+        download(store.get(centers.centers)),
+        vec![0.5, 1.0, 2.0, 0.0, 0.5, 2.5]
+    );
+}

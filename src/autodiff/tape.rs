@@ -114,6 +114,16 @@ impl<'s> Tape<'s> {
         self.training
     }
 
+    /// The device the tape records on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// The parameters the tape reads.
+    pub fn store(&self) -> &'s ParamStore {
+        self.store
+    }
+
     fn push(&mut self, op: Op, value: Tensor) -> Var {
         self.nodes.push(Node { op, value });
         Var(self.nodes.len() - 1)

@@ -90,11 +90,11 @@ pub struct GenDataArgs {
     /// Variety between subjects (1 default; smaller makes face recognition harder).
     #[arg(long, default_value_t = 1.0)]
     pub identity_spread: f32,
-    /// Expression strength (1 default; smaller makes expression recognition harder).
-    #[arg(long, default_value_t = 1.0)]
+    /// Expression strength (smaller makes expression recognition harder).
+    #[arg(long, default_value_t = SyntheticConfig::default().expression_strength)]
     pub expression_strength: f32,
-    /// Pose, lighting and noise (1 default, 0 none).
-    #[arg(long, default_value_t = 1.0)]
+    /// Pose, lighting and noise (0: none).
+    #[arg(long, default_value_t = SyntheticConfig::default().nuisance)]
     pub nuisance: f32,
 }
 
@@ -160,10 +160,10 @@ pub struct SyntheticArgs {
     #[arg(long, default_value_t = 1.0)]
     pub identity_spread: f32,
     /// Strength of synthetic expressions (smaller: harder expression recognition).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = SyntheticConfig::default().expression_strength)]
     pub expression_strength: f32,
-    /// Pose, lighting and noise of synthetic images (1 default, 0 none).
-    #[arg(long, default_value_t = 1.0)]
+    /// Pose, lighting and noise of synthetic images (0: none).
+    #[arg(long, default_value_t = SyntheticConfig::default().nuisance)]
     pub nuisance: f32,
 }
 
@@ -174,9 +174,9 @@ impl Default for SyntheticArgs {
             subjects: c.subjects,
             per_expression: c.images_per_expression,
             data_seed: c.seed,
-            identity_spread: 1.0,
-            expression_strength: 1.0,
-            nuisance: 1.0,
+            identity_spread: c.identity_spread,
+            expression_strength: c.expression_strength,
+            nuisance: c.nuisance,
         }
     }
 }
@@ -194,8 +194,10 @@ pub struct TrainArgs {
     /// Network size: small (CPU-friendly), medium, large.
     #[arg(long, default_value = "small")]
     pub preset: String,
+    /// Passes over the training images.
     #[arg(long, default_value_t = defaults().epochs)]
     pub epochs: usize,
+    /// Images per training step.
     #[arg(long, default_value_t = defaults().batch)]
     pub batch: usize,
     /// Learning rate of the network.
@@ -207,11 +209,13 @@ pub struct TrainArgs {
     /// rmsprop (the paper's: decay 0.9, momentum 0.9, eps 1), adam, or sgd (momentum 0.9).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
+    /// L2 weight decay of the network's optimiser.
     #[arg(long, default_value_t = defaults().weight_decay)]
     pub weight_decay: f32,
     /// Global-norm gradient clipping; 0 turns it off.
     #[arg(long, default_value_t = 5.0)]
     pub clip_norm: f32,
+    /// Seed of initialisation, folds, shuffling, augmentation and dropout.
     #[arg(long, default_value_t = defaults().seed)]
     pub seed: u64,
     /// Folds of the subject-independent cross-validation.
@@ -242,6 +246,9 @@ pub struct TrainArgs {
     /// Train without augmentation.
     #[arg(long)]
     pub no_augment: bool,
+    /// Add the centre loss on the FR embedding (weight 0.1, centre update rate 0.5).
+    #[arg(long)]
+    pub center_loss: bool,
     /// Output folder (default: the first free runs/run-N).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -321,6 +328,7 @@ impl TrainArgs {
             keep: self.keep,
             augment: !self.no_augment,
             identification_fraction: defaults().identification_fraction,
+            center_loss: self.center_loss,
         };
         config.validate()?;
         Ok(config)

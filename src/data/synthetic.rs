@@ -26,9 +26,9 @@ pub struct SyntheticConfig {
     pub seed: u64,
     /// 1 = the default variety between subjects; smaller = more alike.
     pub identity_spread: f32,
-    /// 1 = full-strength expressions; smaller = subtler.
+    /// Scale of the expression deformations (default 1.5); smaller = subtler.
     pub expression_strength: f32,
-    /// 1 = default pose / lighting / noise; 0 = none.
+    /// Scale of pose / lighting / noise (default 0.5); 0 = none.
     pub nuisance: f32,
 }
 
@@ -40,8 +40,8 @@ impl Default for SyntheticConfig {
             size: 48,
             seed: 1,
             identity_spread: 1.0,
-            expression_strength: 1.0,
-            nuisance: 1.0,
+            expression_strength: 1.5,
+            nuisance: 0.5,
         }
     }
 }

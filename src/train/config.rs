@@ -184,6 +184,9 @@ pub struct TrainConfig {
     pub augment: bool,
     /// Share of each training subject's images held out for FR identification.
     pub identification_fraction: f32,
+    /// Add the centre loss (weight 0.1, centre update rate 0.5) to the FR task.
+    #[serde(default)]
+    pub center_loss: bool,
 }
 
 impl Default for TrainConfig {
@@ -194,13 +197,13 @@ impl Default for TrainConfig {
                 images_per_expression: 4,
                 seed: 1,
                 identity_spread: 1.0,
-                expression_strength: 1.0,
-                nuisance: 1.0,
+                expression_strength: SyntheticConfig::default().expression_strength,
+                nuisance: SyntheticConfig::default().nuisance,
             },
             preset: Preset::Small,
             epochs: 12,
-            batch: 64,
-            lr: 1e-3,
+            batch: 32,
+            lr: 3e-3,
             schedule: ScheduleSpec::Cosine,
             optimizer: OptimizerName::Adam,
             weight_decay: 1e-4,
@@ -213,9 +216,10 @@ impl Default for TrainConfig {
             weight_grad_to_trunk: false,
             unit_lr: 0.1,
             normalize_unit_logits: true,
-            keep: 0.5,
+            keep: 0.8,
             augment: true,
             identification_fraction: 0.2,
+            center_loss: false,
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::data::batches::{Batch, Prefetcher};
 use crate::data::protocol::{self, Split};
 use crate::data::Dataset;
 use crate::gpu::{Gpu, Indices, Tensor};
-use crate::model::{ForwardOptions, MultiTaskNet};
+use crate::model::{CenterLoss, ForwardOptions, MultiTaskNet, CENTER_LOSS_WEIGHT};
 use crate::optim::{LrSchedule, Optimizer, OptimizerKind, SgdConfig};
 use crate::weighting::{TaskWeighting, WeightingSpec};
 
@@ -140,7 +140,7 @@ struct Run<'a> {
     main_opt: Optimizer,
     unit_opt: Optimizer,
     weighting: Box<dyn TaskWeighting>,
-    weighting_spec: WeightingSpec,
+    center: Option<CenterLoss>,
     sidecar: Sidecar,
     out: PathBuf,
 }
@@ -227,24 +227,35 @@ impl Run<'_> {
         }
 
         let weights = self.weighting.weights(losses, unit_weights);
-        let main_params = MultiTaskNet::main_params(&self.store);
-        let grads = match (self.config.weight_grad_to_trunk, out.task_weights) {
+        let center = match &self.center {
+            Some(c) if weights[0] > 0.0 => {
+                Some(c.loss(&mut tape, out.embedding, &batch.fr_labels, &batch.fr_mask)?)
+            }
+            _ => None,
+        };
+        let mut seeds = match (self.config.weight_grad_to_trunk, out.task_weights) {
             (true, Some(w)) => {
                 // L_total with w on the tape: its gradient also flows through w.
                 let stacked = tape.concat(&[l_fr, l_fer])?;
                 let weighted = tape.mul(w, stacked)?;
-                let total = tape.sum(weighted)?;
-                tape.backward(&[(total, Tensor::full(gpu, &[1], 1.0)?)], &main_params)?
+                vec![(tape.sum(weighted)?, Tensor::full(gpu, &[1], 1.0)?)]
             }
-            _ => tape.backward(
-                &[
-                    (l_fr, Tensor::full(gpu, &[1], weights[0])?),
-                    (l_fer, Tensor::full(gpu, &[1], weights[1])?),
-                ],
-                &main_params,
-            )?,
+            _ => vec![
+                (l_fr, Tensor::full(gpu, &[1], weights[0])?),
+                (l_fer, Tensor::full(gpu, &[1], weights[1])?),
+            ],
         };
+        if let Some(term) = &center {
+            seeds.push((
+                term.loss,
+                Tensor::full(gpu, &[1], weights[0] * CENTER_LOSS_WEIGHT)?,
+            ));
+        }
+        let grads = tape.backward(&seeds, &MultiTaskNet::main_params(&self.store))?;
         self.main_opt.step(gpu, &self.store, &grads)?;
+        if let (Some(c), Some(term)) = (&self.center, &center) {
+            c.update(&tape, term)?;
+        }
         if let (Some(w), Some(g)) = (
             out.task_weights,
             self.weighting.unit_gradient(losses, weights),
@@ -337,6 +348,16 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
     )?;
     net.keep = config.keep;
     net.normalize_unit_logits = config.normalize_unit_logits;
+    let center = if config.center_loss && tasks != Tasks::Fer {
+        Some(CenterLoss::new(
+            gpu,
+            &mut store,
+            split.train_subjects.len(),
+            net.architecture.embedding,
+        )?)
+    } else {
+        None
+    };
     let steps_per_epoch = split.train.len().div_ceil(config.batch);
     let schedule = config
         .schedule
@@ -388,7 +409,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
     let mut run = Run {
         gpu,
         weighting: weighting_spec.build(),
-        weighting_spec,
+        center,
         config: config.clone(),
         dataset,
         split,
@@ -631,7 +652,6 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         fr_verification_auc: last_metrics.fr_verification_auc,
         metrics: last_metrics,
     };
-    let _ = &run.weighting_spec;
     write_json(&out.join("summary.json"), &summary)?;
     Ok(summary)
 }
