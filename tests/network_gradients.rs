@@ -249,3 +249,34 @@ fn tape_gradients_of_a_two_head_network_match_the_reference() {
         assert_close(NAMES[k], &download(got), &want[k], tol);
     }
 }
+
+#[test]
+fn every_preset_builds_and_runs_forward() {
+    use facemtl::model::{ForwardOptions, MultiTaskNet, Preset};
+    let g = gpu();
+    for preset in [Preset::Small, Preset::Medium, Preset::Large] {
+        let mut store = ParamStore::new();
+        let net = MultiTaskNet::new(g, &mut store, preset, 5, 7, 0).unwrap();
+        let side = preset.architecture().input;
+        let mut tape = Tape::new(g, &store, false, 0);
+        let x = Tensor::full(g, &[2, 1, side, side], 0.5).unwrap();
+        let out = net
+            .forward(
+                &mut tape,
+                x,
+                ForwardOptions {
+                    unit: true,
+                    detach_unit_input: true,
+                },
+            )
+            .unwrap();
+        assert_eq!(tape.value(out.fr_logits).shape(), &[2, 5]);
+        assert_eq!(tape.value(out.fer_logits).shape(), &[2, 7]);
+        assert_eq!(tape.value(out.normalized_embedding).shape(), &[2, 128]);
+        let w = download(tape.value(out.task_weights.unwrap()));
+        assert!(
+            (w[0] + w[1] - 1.0).abs() < 1e-5 && w.iter().all(|v| *v > 0.19 && *v < 0.81),
+            "{w:?}"
+        );
+    }
+}

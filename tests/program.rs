@@ -159,6 +159,20 @@ fn a_training_run_writes_every_file_and_eval_reproduces_its_metrics() {
     ]);
     assert!(!ok && err.contains("/no/such/face.png"), "{err}");
 
+    // A checkpoint does not load into a network of another preset.
+    let checkpoint = facemtl::train::checkpoint::Checkpoint::load(&dir).unwrap();
+    let gpu = facemtl::gpu::Gpu::new(&facemtl::gpu::GpuOptions {
+        adapter: None,
+        quiet: true,
+    })
+    .unwrap();
+    let mut store = facemtl::autodiff::ParamStore::new();
+    let fr = checkpoint.sidecar.fr_classes.len();
+    facemtl::model::MultiTaskNet::new(&gpu, &mut store, facemtl::model::Preset::Medium, fr, 7, 0)
+        .unwrap();
+    let e = checkpoint.restore_model(&gpu, &store).unwrap_err();
+    assert!(e.contains("another preset") || e.contains("expects"), "{e}");
+
     // An existing run is never overwritten by accident.
     let before = std::fs::read(dir.join("checkpoint.safetensors")).unwrap();
     let (ok, _, err) = facemtl(&[
@@ -328,4 +342,104 @@ fn real_orl_faces_train_face_recognition_only() {
         s["fer_accuracy"].is_null() && !s["fr_identification_accuracy"].is_null(),
         "{s}"
     );
+}
+
+#[test]
+fn skipped_entries_are_counted_in_the_summary() {
+    let dir = temp_dir("skip");
+    let faces = temp_dir("skip-faces");
+    let (ok, _, err) = facemtl(&[
+        "gen-data",
+        "--out",
+        faces.to_str().unwrap(),
+        "--subjects",
+        "4",
+        "--per-expression",
+        "2",
+        "--size",
+        "48",
+    ]);
+    assert!(ok, "{err}");
+    let manifest = faces.join("manifest.csv");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str(
+        "images/missing.png,synthetic001,anger\nimages/s001_anger_1.png,synthetic001,grumpy\n",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let args = [
+        "train",
+        "--data",
+        manifest.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--folds",
+        "2",
+        "--quiet",
+    ];
+    let (ok, _, err) = facemtl(&args);
+    assert!(
+        !ok && err.contains("grumpy"),
+        "without --skip-bad the bad row is an error: {err}"
+    );
+    let mut with_skip = args.to_vec();
+    with_skip.push("--skip-bad");
+    let (ok, out, err) = facemtl(&with_skip);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("skipped 2 bad entries"), "{err}");
+    assert_eq!(summary(&dir)["skipped"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_that_resumes() {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir("interrupt");
+    let mut args = vec!["train", "--out", dir.to_str().unwrap(), "--epochs", "200"];
+    args.extend_from_slice(TINY);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facemtl"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    // Wait until the first epoch is done (its checkpoint written), then press Ctrl-C.
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.starts_with("epoch 1/"))),
+        "no epoch line"
+    );
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "an interrupted run exits with an error status"
+    );
+    assert!(
+        stderr.contains("interrupted: checkpoint saved") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("checkpoint.json")).unwrap())
+            .unwrap();
+    let saved_step = sidecar["step"].as_u64().unwrap();
+    assert!(saved_step > 0);
+    let (ok, out, err) = facemtl(&[
+        "train",
+        "--resume",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--quiet",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(summary(&dir)["steps"].as_u64().unwrap() >= saved_step);
 }

@@ -194,9 +194,9 @@ pub struct TrainArgs {
     /// Network size: small (CPU-friendly), medium, large.
     #[arg(long, default_value = "small")]
     pub preset: String,
-    /// Passes over the training images.
-    #[arg(long, default_value_t = defaults().epochs)]
-    pub epochs: usize,
+    /// Passes over the training images [default: 12]; with --resume, the new total.
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Images per training step.
     #[arg(long, default_value_t = defaults().batch)]
     pub batch: usize,
@@ -294,7 +294,7 @@ impl TrainArgs {
                     Preset::NAMES
                 )
             })?,
-            epochs: self.epochs,
+            epochs: self.epochs.unwrap_or(defaults().epochs),
             batch: self.batch,
             lr: self.lr,
             schedule: ScheduleSpec::parse(&self.schedule)?,
@@ -369,7 +369,7 @@ pub fn train(args: TrainArgs, adapter: Option<String>) -> Result<(), String> {
     let options = RunOptions {
         out: out.clone(),
         resume,
-        epochs_override: (resume && args.epochs != defaults().epochs).then_some(args.epochs),
+        epochs_override: if resume { args.epochs } else { None },
         progress: !args.quiet,
         stop,
     };

@@ -70,6 +70,8 @@ pub struct Summary {
     pub fr_verification_accuracy: Option<f32>,
     pub fr_verification_auc: Option<f32>,
     pub metrics: Metrics,
+    /// Entries `--skip-bad` skipped while loading, and what was wrong with each.
+    pub skipped: Vec<String>,
 }
 
 /// What one training step reports.
@@ -651,6 +653,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         fr_verification_accuracy: last_metrics.fr_verification_accuracy,
         fr_verification_auc: last_metrics.fr_verification_auc,
         metrics: last_metrics,
+        skipped: run.dataset.skipped.clone(),
     };
     write_json(&out.join("summary.json"), &summary)?;
     Ok(summary)
