@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
     pending: Mutex<Option<wgpu::CommandEncoder>>,
     poison_outputs: AtomicBool,
+    /// GEMM tiles for a software adapter (true) or a GPU (false); see `kernels::gemm`.
+    software_tiles: AtomicBool,
     submits: AtomicU64,
     dispatches: AtomicU64,
     /// Bound where a kernel's optional input (e.g. a bias) is absent.
@@ -157,6 +159,12 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        // FACEMTL_GEMM_TILES=software|gpu overrides the GEMM tile shape (for benchmarks).
+        let software = match std::env::var("FACEMTL_GEMM_TILES").as_deref() {
+            Ok("software") => true,
+            Ok("gpu") => false,
+            _ => info.device_type == wgpu::DeviceType::Cpu,
+        };
         Ok(Gpu {
             shared: Arc::new(Shared {
                 device,
@@ -167,6 +175,7 @@ impl Gpu {
                 pipelines: Mutex::default(),
                 pending: Mutex::default(),
                 poison_outputs: AtomicBool::new(false),
+                software_tiles: AtomicBool::new(software),
                 submits: AtomicU64::new(0),
                 dispatches: AtomicU64::new(0),
                 placeholder,
@@ -202,6 +211,16 @@ impl Gpu {
     /// forgets to write shows up in a comparison. For tests; costs one fill per output.
     pub fn set_poison_outputs(&self, on: bool) {
         self.shared.poison_outputs.store(on, Ordering::Relaxed);
+    }
+
+    /// Use the GEMM tile shape of a software adapter (`true`) or of a GPU (`false`) from now
+    /// on. Chosen from the adapter by default; for tests and benchmarks of both shapes.
+    pub fn set_software_tiles(&self, on: bool) {
+        self.shared.software_tiles.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn software_tiles(&self) -> bool {
+        self.shared.software_tiles.load(Ordering::Relaxed)
     }
 
     pub(crate) fn poison_outputs(&self) -> bool {

@@ -1,29 +1,26 @@
 //! 2-D convolution as implicit GEMM: forward, backward-data and backward-weight are the
-//! same GEMM core (shaders/gemm/core.wgsl) with im2col-style loaders, so no im2col buffer
-//! is ever materialised.
+//! same GEMM core (`kernels::gemm`) with im2col-style loaders, so no im2col buffer is ever
+//! materialised.
 
-use super::matmul::gemm_grid;
-use super::{expect_shape, kernel, reduce, to_u32};
+use super::gemm::{self, gemm_kernel, GemmKernel};
+use super::{expect_shape, reduce, to_u32};
 use crate::geometry::{Conv2dGeometry, Conv2dSpec};
-use crate::gpu::{Gpu, Kernel, Result, Tensor};
+use crate::gpu::{Gpu, Result, Tensor};
 
-const FORWARD: Kernel = kernel!(
+static FORWARD: GemmKernel = gemm_kernel!(
     "gemm/conv_forward",
     "gemm/conv_params.wgsl",
-    "gemm/conv_forward.wgsl",
-    "gemm/core.wgsl"
+    "gemm/conv_forward.wgsl"
 );
-const BACKWARD_DATA: Kernel = kernel!(
+static BACKWARD_DATA: GemmKernel = gemm_kernel!(
     "gemm/conv_backward_data",
     "gemm/conv_params.wgsl",
-    "gemm/conv_backward_data.wgsl",
-    "gemm/core.wgsl"
+    "gemm/conv_backward_data.wgsl"
 );
-const BACKWARD_WEIGHT: Kernel = kernel!(
+static BACKWARD_WEIGHT: GemmKernel = gemm_kernel!(
     "gemm/conv_backward_weight",
     "gemm/conv_params.wgsl",
-    "gemm/conv_backward_weight.wgsl",
-    "gemm/core.wgsl"
+    "gemm/conv_backward_weight.wgsl"
 );
 
 #[repr(C)]
@@ -94,10 +91,11 @@ pub fn conv2d(
     let y = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let mnk = [g.out_c, g.out_h * g.out_w, g.in_c * g.kernel_h * g.kernel_w];
     let p = params(OP, &g, mnk, bias.is_some())?;
-    let grid = gemm_grid(gpu, OP, mnk[0], mnk[1], g.batch)?;
+    let (kernel, shape) = FORWARD.for_gpu(gpu);
+    let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], g.batch)?;
     let bias = bias.map_or(&gpu.shared.placeholder, Tensor::buffer);
     gpu.dispatch(
-        &FORWARD,
+        &kernel,
         bytemuck::bytes_of(&p),
         &[x.buffer(), w.buffer(), bias, y.buffer()],
         grid,
@@ -118,9 +116,10 @@ pub fn conv2d_backward_input(
     let dx = Tensor::uninit(gpu, OP, &g.input_shape())?;
     let mnk = [g.in_c, g.in_h * g.in_w, g.out_c * g.kernel_h * g.kernel_w];
     let p = params(OP, g, mnk, false)?;
-    let grid = gemm_grid(gpu, OP, mnk[0], mnk[1], g.batch)?;
+    let (kernel, shape) = BACKWARD_DATA.for_gpu(gpu);
+    let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], g.batch)?;
     gpu.dispatch(
-        &BACKWARD_DATA,
+        &kernel,
         bytemuck::bytes_of(&p),
         &[dy.buffer(), w.buffer(), dx.buffer()],
         grid,
@@ -154,17 +153,15 @@ pub fn conv2d_backward_weight(
         g.in_c * g.kernel_h * g.kernel_w,
         g.batch * g.out_h * g.out_w,
     );
-    let splits = k_splits(
-        m.div_ceil(super::matmul::GEMM_TILE) * n.div_ceil(super::matmul::GEMM_TILE),
-        k,
-    );
+    let (kernel, shape) = BACKWARD_WEIGHT.for_gpu(gpu);
+    let splits = k_splits(m.div_ceil(shape.tile_m()) * n.div_ceil(shape.tile_n()), k);
     let chunk = k.div_ceil(splits);
     let mut p = params(OP, g, [m, n, chunk], false)?;
     p.k_total = to_u32(OP, k)?;
-    let grid = gemm_grid(gpu, OP, m, n, splits)?;
+    let grid = gemm::grid(gpu, OP, shape, m, n, splits)?;
     let partial = Tensor::uninit(gpu, OP, &[splits, m * n])?;
     gpu.dispatch(
-        &BACKWARD_WEIGHT,
+        &kernel,
         bytemuck::bytes_of(&p),
         &[dy.buffer(), x.buffer(), partial.buffer()],
         grid,

@@ -1,32 +1,11 @@
 //! Dense layers on the register-blocked GEMM core: strided (so transposes are free),
 //! batched, with fused bias and in-place accumulation.
 
-use super::{expect_matrix, expect_shape, kernel, reduce, to_u32};
-use crate::gpu::{shape_text, Gpu, GpuError, Kernel, Result, Tensor};
+use super::gemm::{self, gemm_kernel, GemmKernel};
+use super::{expect_matrix, expect_shape, reduce, to_u32};
+use crate::gpu::{shape_text, Gpu, GpuError, Result, Tensor};
 
-const MATMUL: Kernel = kernel!("gemm/matmul", "gemm/matmul.wgsl", "gemm/core.wgsl");
-
-/// Output rows x columns one workgroup of the GEMM core covers (8x8 invocations x 4x4).
-pub(crate) const GEMM_TILE: usize = 32;
-
-/// Workgroups for an m x n output over `batch` batches, within the adapter's limits.
-pub(crate) fn gemm_grid(
-    gpu: &Gpu,
-    op: &'static str,
-    m: usize,
-    n: usize,
-    batch: usize,
-) -> Result<[u32; 3]> {
-    let grid = [n.div_ceil(GEMM_TILE), m.div_ceil(GEMM_TILE), batch];
-    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    if grid.iter().any(|&g| g > max) {
-        return Err(GpuError::invalid(
-            op,
-            format!("a {m}x{n} output over {batch} batches needs workgroups {grid:?}, over the adapter's limit of {max} per dimension"),
-        ));
-    }
-    Ok(grid.map(|g| g as u32))
-}
+static MATMUL: GemmKernel = gemm_kernel!("gemm/matmul", "gemm/matmul.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -91,10 +70,11 @@ fn gemm(
         accumulate: accumulate as u32,
         alpha: 1.0,
     };
-    let grid = gemm_grid(gpu, op, m, n, batch)?;
+    let (kernel, shape) = MATMUL.for_gpu(gpu);
+    let grid = gemm::grid(gpu, op, shape, m, n, batch)?;
     let bias = bias.map_or(&gpu.shared.placeholder, Tensor::buffer);
     gpu.dispatch(
-        &MATMUL,
+        &kernel,
         bytemuck::bytes_of(&params),
         &[a.tensor.buffer(), b.tensor.buffer(), bias, out.buffer()],
         grid,

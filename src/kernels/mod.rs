@@ -4,6 +4,7 @@
 
 pub mod conv;
 pub mod elementwise;
+pub(crate) mod gemm;
 pub mod loss;
 pub mod matmul;
 pub mod norm;
@@ -26,6 +27,11 @@ macro_rules! kernel {
     };
 }
 pub(crate) use kernel;
+
+/// `shaders/common.wgsl` followed by `body` (for kernels whose source is built at run time).
+pub(crate) fn kernel_source(body: &str) -> String {
+    format!("{}{body}", include_str!("../../shaders/common.wgsl"))
+}
 
 /// Fails with a shape error unless `b` has the shape of `a`.
 pub(crate) fn expect_same_shape(
