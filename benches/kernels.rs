@@ -1,0 +1,106 @@
+//! `cargo bench`: throughput of the GEMM-based kernels on this machine's adapter, for both
+//! GEMM tile shapes, at square matmul sizes and at the small preset's convolution shapes.
+//! Prints GFLOP/s (2 flops per multiply-add) as the median of timed repeats; each timing
+//! includes one submit-and-wait, so small problems understate the kernel's own speed.
+
+use std::time::Instant;
+
+use facemtl::geometry::{Conv2dGeometry, Conv2dSpec};
+use facemtl::gpu::{Gpu, GpuOptions, Tensor};
+use facemtl::kernels::{conv, matmul};
+
+fn median_seconds(gpu: &Gpu, repeats: usize, mut run: impl FnMut()) -> f64 {
+    run();
+    gpu.synchronize().expect("device");
+    let mut times: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            gpu.synchronize().expect("device");
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[repeats / 2]
+}
+
+fn filled(gpu: &Gpu, shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    Tensor::from_slice(gpu, shape, &data).expect("upload")
+}
+
+fn main() {
+    let gpu = Gpu::new(&GpuOptions::default()).expect("an adapter");
+    println!(
+        "adapter: {} ({:?})",
+        gpu.adapter_info().name,
+        gpu.adapter_info().device_type
+    );
+    for software in [true, false] {
+        gpu.set_software_tiles(software);
+        println!(
+            "\nGEMM tiles: {}",
+            if software {
+                "software (8 invocations x 8x8)"
+            } else {
+                "GPU (16x16 invocations x 4x4)"
+            }
+        );
+        println!("{:<48} {:>10} {:>10}", "problem", "ms", "GFLOP/s");
+        for n in [256usize, 512, 1024] {
+            let (a, b) = (filled(&gpu, &[n, n]), filled(&gpu, &[n, n]));
+            let s = median_seconds(&gpu, 5, || {
+                drop(matmul::matmul(&gpu, &a, &b, false, false).expect("matmul"))
+            });
+            let flops = 2.0 * (n * n * n) as f64;
+            println!(
+                "{:<48} {:>10.2} {:>10.2}",
+                format!("matmul {n}x{n}x{n}"),
+                s * 1e3,
+                flops / s / 1e9
+            );
+        }
+        // The small preset's convolutions at batch 32 (trunk blocks, then a branch).
+        for (input, weight) in [
+            ([32usize, 1, 48, 48], [16usize, 1, 3, 3]),
+            ([32, 16, 24, 24], [32, 16, 3, 3]),
+            ([32, 32, 12, 12], [64, 32, 3, 3]),
+            ([32, 64, 6, 6], [64, 64, 3, 3]),
+        ] {
+            let spec = Conv2dSpec::new(1, 1);
+            let g = Conv2dGeometry::new(&input, &weight, spec).expect("shape");
+            let (x, w, dy) = (
+                filled(&gpu, &input),
+                filled(&gpu, &weight),
+                filled(&gpu, &g.output_shape()),
+            );
+            let flops = 2.0
+                * (g.batch * g.out_c * g.out_h * g.out_w * g.in_c * g.kernel_h * g.kernel_w) as f64;
+            let name = format!("conv {input:?} * {weight:?}");
+            let forward = median_seconds(&gpu, 5, || {
+                drop(conv::conv2d(&gpu, &x, &w, None, spec).expect("conv"))
+            });
+            let data = median_seconds(&gpu, 5, || {
+                drop(conv::conv2d_backward_input(&gpu, &dy, &w, &g).expect("conv"))
+            });
+            let weight_grad = median_seconds(&gpu, 5, || {
+                drop(conv::conv2d_backward_weight(&gpu, &dy, &x, &g).expect("conv"))
+            });
+            for (pass, s) in [
+                ("forward", forward),
+                ("backward-data", data),
+                ("backward-weight", weight_grad),
+            ] {
+                println!(
+                    "{:<48} {:>10.2} {:>10.2}",
+                    format!("{name} {pass}"),
+                    s * 1e3,
+                    flops / s / 1e9
+                );
+            }
+        }
+    }
+}
