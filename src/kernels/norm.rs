@@ -226,6 +226,15 @@ pub fn batch_norm_apply(
     Ok(y)
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BackwardReduceParams {
+    batch: u32,
+    channels: u32,
+    inner: u32,
+    eps: f32,
+}
+
 /// Gradients of batch norm.
 pub struct BatchNormGrads {
     pub input: Tensor,
@@ -262,8 +271,8 @@ pub fn batch_norm_backward(
     expect_shape(OP, "gamma", gamma, &[c])?;
     let dgamma = Tensor::uninit(gpu, OP, &[c])?;
     let dbeta = Tensor::uninit(gpu, OP, &[c])?;
-    let reduce = ApplyParams {
-        len: to_u32(OP, n)?,
+    let reduce = BackwardReduceParams {
+        batch: to_u32(OP, n)?,
         channels: to_u32(OP, c)?,
         inner: to_u32(OP, inner)?,
         eps,

@@ -253,7 +253,7 @@ impl Run<'_> {
                 Tensor::full(gpu, &[1], weights[0] * CENTER_LOSS_WEIGHT)?,
             ));
         }
-        let grads = tape.backward(&seeds, &MultiTaskNet::main_params(&self.store))?;
+        let grads = tape.backward(&seeds, self.main_opt.params())?;
         self.main_opt.step(gpu, &self.store, &grads)?;
         if let (Some(c), Some(term)) = (&self.center, &center) {
             c.update(&tape, term)?;
@@ -264,7 +264,7 @@ impl Run<'_> {
         ) {
             let unit_grads = tape.backward(
                 &[(w, Tensor::from_slice(gpu, &[2], &g)?)],
-                &MultiTaskNet::unit_params(&self.store),
+                self.unit_opt.params(),
             )?;
             self.unit_opt.step(gpu, &self.store, &unit_grads)?;
         }

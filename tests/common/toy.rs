@@ -17,8 +17,7 @@ pub fn batch(rng: &mut StdRng, n: usize) -> (Vec<f32>, Vec<u32>, Vec<u32>) {
     let mut images = vec![0.0f32; n * SIZE * SIZE];
     let mut quadrants = Vec::with_capacity(n);
     let mut sizes = Vec::with_capacity(n);
-    for (i, image) in images.chunks_mut(SIZE * SIZE).enumerate() {
-        let _ = i;
+    for image in images.chunks_mut(SIZE * SIZE) {
         for v in image.iter_mut() {
             *v = rng.random_range(-0.3..0.3);
         }
