@@ -288,6 +288,20 @@ fn bad_input_gives_clear_errors() {
         );
         assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
     }
+    // No adapter on the asked backend: say what was tried and what to install.
+    let out = Command::new(env!("CARGO_BIN_EXE_facemtl"))
+        .arg("info")
+        .env("WGPU_BACKEND", "webgpu")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("no GPU adapter found")
+            && err.contains("WebGPU")
+            && err.contains("mesa-vulkan-drivers"),
+        "{err}"
+    );
     // A corrupt checkpoint.
     let dir = temp_dir("corrupt");
     std::fs::create_dir_all(&dir).unwrap();

@@ -65,6 +65,27 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
 }
 
+/// Backend names, e.g. "Vulkan, GL".
+fn backend_names(backends: wgpu::Backends) -> String {
+    let names = [
+        (wgpu::Backends::VULKAN, "Vulkan"),
+        (wgpu::Backends::METAL, "Metal"),
+        (wgpu::Backends::DX12, "DX12"),
+        (wgpu::Backends::GL, "GL"),
+        (wgpu::Backends::BROWSER_WEBGPU, "WebGPU"),
+    ];
+    let present: Vec<&str> = names
+        .iter()
+        .filter(|(b, _)| backends.contains(*b))
+        .map(|(_, n)| *n)
+        .collect();
+    if present.is_empty() {
+        "none".to_string()
+    } else {
+        present.join(", ")
+    }
+}
+
 async fn adapters_for(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
     descriptor.backends = backends;
@@ -79,7 +100,7 @@ async fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter> {
     let (mut adapters, tried) = match wgpu::Backends::from_env() {
         Some(backends) => (
             adapters_for(backends).await,
-            format!("{backends:?} (from WGPU_BACKEND)"),
+            format!("{} (from WGPU_BACKEND)", backend_names(backends)),
         ),
         None => {
             let primary = adapters_for(wgpu::Backends::PRIMARY).await;
