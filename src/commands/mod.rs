@@ -14,7 +14,7 @@ use facemtl::gpu::{Gpu, GpuOptions};
 use facemtl::model::{MultiTaskNet, Preset};
 use facemtl::train::checkpoint::{checkpoint_dir, Checkpoint};
 use facemtl::train::config::{DataSource, OptimizerName, ScheduleSpec, Tasks, TrainConfig};
-use facemtl::train::evaluate::{evaluate, predict as run_predict};
+use facemtl::train::evaluate::{evaluate, predict as run_predict, Scope};
 use facemtl::train::{train as run_train, RunOptions};
 use facemtl::weighting::WeightingSpec;
 
@@ -476,6 +476,7 @@ pub fn eval(args: EvalArgs, adapter: Option<String>) -> Result<(), String> {
         &dataset,
         &split,
         s.config.seed,
+        Scope::Full,
     )?;
     let show =
         |v: Option<f32>| v.map_or("n/a (no labels for it)".to_string(), |v| format!("{v:.4}"));

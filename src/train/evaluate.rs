@@ -146,6 +146,16 @@ fn accuracy_at(scores: &[(f32, bool)], threshold: f32) -> f32 {
         / scores.len().max(1) as f32
 }
 
+/// How much of the evaluation to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything, including the verification threshold from training subjects' pairs
+    /// (which needs their images run through the network too).
+    Full,
+    /// Skip the threshold and verification accuracy (per-epoch monitoring).
+    WithoutThreshold,
+}
+
 /// Evaluates `net` on `split` of `dataset`.
 pub fn evaluate(
     gpu: &Gpu,
@@ -154,13 +164,17 @@ pub fn evaluate(
     dataset: &Dataset,
     split: &Split,
     seed: u64,
+    scope: Scope,
 ) -> Result<Metrics, String> {
-    let train_pairs = verification_pairs(
-        dataset,
-        &[split.train.clone(), split.identification.clone()].concat(),
-        seed,
-        1000,
-    );
+    let train_pairs = match scope {
+        Scope::Full => verification_pairs(
+            dataset,
+            &[split.train.clone(), split.identification.clone()].concat(),
+            seed,
+            1000,
+        ),
+        Scope::WithoutThreshold => Vec::new(),
+    };
     let test_pairs = verification_pairs(dataset, &split.test, seed, 2000);
     // Only images that some measure uses are run through the network.
     let mut used: Vec<usize> = split

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{self, Checkpoint, Sidecar};
 use super::config::{Tasks, TrainConfig};
 use super::error::TrainError;
-use super::evaluate::{argmax, evaluate, Metrics};
+use super::evaluate::{argmax, evaluate, Metrics, Scope};
 use super::logs::{cell, CsvLog, EPOCHS_HEADER, METRICS_HEADER};
 use super::plots;
 use crate::autodiff::{ParamStore, Tape};
@@ -559,6 +559,13 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         }
         bar.finish_and_clear();
         metrics_log.append(&rows)?;
+        // The verification threshold (which runs the training subjects' pair images too)
+        // is only needed for the final figures.
+        let scope = if epoch + 1 == config.epochs {
+            Scope::Full
+        } else {
+            Scope::WithoutThreshold
+        };
         let metrics = evaluate(
             gpu,
             &run.net,
@@ -566,6 +573,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
             &run.dataset,
             &run.split,
             config.seed,
+            scope,
         )
         .map_err(TrainError::Output)?;
         let steps = totals.steps.max(1) as f64;
@@ -618,6 +626,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
             &run.dataset,
             &run.split,
             config.seed,
+            Scope::Full,
         )
         .map_err(TrainError::Output)?;
     }
