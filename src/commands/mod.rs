@@ -194,7 +194,7 @@ pub struct TrainArgs {
     /// Network size: small (CPU-friendly), medium, large.
     #[arg(long, default_value = "small")]
     pub preset: String,
-    /// Passes over the training images [default: 20]; with --resume, the new total.
+    /// Passes over the training images [default: 24]; with --resume, the new total.
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Images per training step.

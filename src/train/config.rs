@@ -201,7 +201,7 @@ impl Default for TrainConfig {
                 nuisance: SyntheticConfig::default().nuisance,
             },
             preset: Preset::Small,
-            epochs: 20,
+            epochs: 24,
             batch: 32,
             lr: 3e-3,
             schedule: ScheduleSpec::Cosine,
