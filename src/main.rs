@@ -35,6 +35,13 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`facemtl info | head -1`)
+    // would panic; the default action ends the process quietly like other CLI tools.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // Mesa's device-select layer prints "XDG_RUNTIME_DIR is invalid" on headless machines;
     // it only orders adapters, which facemtl does itself. Set while single-threaded.
     if std::env::var_os("XDG_RUNTIME_DIR").is_none()
