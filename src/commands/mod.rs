@@ -123,6 +123,8 @@ impl DataArgs {
                         Format::NAMES
                     )
                 })?;
+                // An absolute path, so that eval and --resume find the data from any folder.
+                let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
                 Ok(DataSource::Files {
                     path: path.display().to_string(),
                     format: self.format.clone(),
