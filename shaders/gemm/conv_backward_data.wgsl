@@ -1,6 +1,7 @@
 // dx[b] (in_c x in_h*in_w) = sum over (co, kh, kw) of W[co, ci, kh, kw] * dy[b, co, oh, ow]
 // where oh * stride + kh - pad = iy (and likewise for x): implicit GEMM with
-// M = in_c, N = in_h*in_w, K = out_c*kh*kw.
+// M = in_c, N = in_h*in_w, K = out_c*kh*kw. `read_b` comes from
+// conv_backward_data_strided.wgsl, or conv_backward_data_unit_stride.wgsl for stride 1.
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
@@ -44,25 +45,6 @@ fn k_info(batch: u32, k: u32) -> KInfo {
 
 fn read_a(r: RowInfo, kk: KInfo) -> f32 {
     return w[kk.weight + r.offset];
-}
-
-fn read_b(kk: KInfo, c: ColInfo) -> f32 {
-    let ty = c.ty - kk.kh;
-    let tx = c.tx - kk.kw;
-    if (ty < 0 || tx < 0) {
-        return 0.0;
-    }
-    let uy = u32(ty);
-    let ux = u32(tx);
-    if (uy % p.stride_h != 0u || ux % p.stride_w != 0u) {
-        return 0.0;
-    }
-    let oh = uy / p.stride_h;
-    let ow = ux / p.stride_w;
-    if (oh >= p.out_h || ow >= p.out_w) {
-        return 0.0;
-    }
-    return dy[c.base + kk.channel + oh * p.out_w + ow];
 }
 
 fn write_c(batch: u32, row: u32, col: u32, value: f32) {

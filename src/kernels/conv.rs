@@ -15,7 +15,14 @@ static FORWARD: GemmKernel = gemm_kernel!(
 static BACKWARD_DATA: GemmKernel = gemm_kernel!(
     "gemm/conv_backward_data",
     "gemm/conv_params.wgsl",
-    "gemm/conv_backward_data.wgsl"
+    "gemm/conv_backward_data.wgsl",
+    "gemm/conv_backward_data_strided.wgsl"
+);
+static BACKWARD_DATA_UNIT_STRIDE: GemmKernel = gemm_kernel!(
+    "gemm/conv_backward_data_unit_stride",
+    "gemm/conv_params.wgsl",
+    "gemm/conv_backward_data.wgsl",
+    "gemm/conv_backward_data_unit_stride.wgsl"
 );
 static BACKWARD_WEIGHT: GemmKernel = gemm_kernel!(
     "gemm/conv_backward_weight",
@@ -116,7 +123,12 @@ pub fn conv2d_backward_input(
     let dx = Tensor::uninit(gpu, OP, &g.input_shape())?;
     let mnk = [g.in_c, g.in_h * g.in_w, g.out_c * g.kernel_h * g.kernel_w];
     let p = params(OP, g, mnk, false)?;
-    let (kernel, shape) = BACKWARD_DATA.for_gpu(gpu);
+    let variant = if g.stride_h == 1 && g.stride_w == 1 {
+        &BACKWARD_DATA_UNIT_STRIDE
+    } else {
+        &BACKWARD_DATA
+    };
+    let (kernel, shape) = variant.for_gpu(gpu);
     let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], g.batch)?;
     gpu.dispatch(
         &kernel,
