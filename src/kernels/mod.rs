@@ -90,6 +90,21 @@ pub(crate) fn expect_matrix(op: &'static str, what: &str, t: &Tensor) -> Result<
     }
 }
 
+/// [N, C] or [N, C, H, W] as (N, C, H*W): the layout of per-channel reductions.
+pub(crate) fn channel_layout(op: &'static str, t: &Tensor) -> Result<(usize, usize, usize)> {
+    match *t.shape() {
+        [n, c] => Ok((n, c, 1)),
+        [n, c, h, w] => Ok((n, c, h * w)),
+        _ => Err(GpuError::shape(
+            op,
+            format!(
+                "input must be [N, C] or [N, C, H, W], got {}",
+                shape_text(t.shape())
+            ),
+        )),
+    }
+}
+
 /// Kernel parameters are u32 on the device; sizes past u32 are refused.
 pub(crate) fn to_u32(op: &'static str, value: usize) -> Result<u32> {
     u32::try_from(value).map_err(|_| {

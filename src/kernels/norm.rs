@@ -1,6 +1,6 @@
 //! Row-wise L2 normalisation, `y = x / max(||x||, eps)` (PyTorch's `F.normalize`).
 
-use super::{expect_matrix, expect_shape, kernel, to_u32};
+use super::{channel_layout, expect_matrix, expect_shape, kernel, to_u32};
 use crate::gpu::{grid_1d, Gpu, Kernel, Result, Tensor};
 
 const FORWARD: Kernel = kernel!("norm/l2_forward", "row_reduce.wgsl", "norm/l2_forward.wgsl");
@@ -92,21 +92,6 @@ const BN_BACKWARD_INPUT: Kernel = kernel!(
     "norm/batch_norm_backward_input",
     "norm/batch_norm_backward_input.wgsl"
 );
-
-/// [N, C, H, W] or [N, C] -> (N, C, H*W).
-fn channel_layout(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize)> {
-    match *x.shape() {
-        [n, c] => Ok((n, c, 1)),
-        [n, c, h, w] => Ok((n, c, h * w)),
-        _ => Err(crate::gpu::GpuError::shape(
-            op,
-            format!(
-                "input must be [N, C] or [N, C, H, W], got {}",
-                crate::gpu::shape_text(x.shape())
-            ),
-        )),
-    }
-}
 
 /// Per-channel mean and biased variance of a batch, each [C].
 pub struct BatchStats {

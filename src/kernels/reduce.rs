@@ -77,19 +77,7 @@ pub fn sum_squares(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
 
 /// Per-channel sums of [N, C] or [N, C, H, W] (the bias gradient of dense and conv layers).
 pub fn channel_sums(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
-    let (n, c, inner) = match *x.shape() {
-        [n, c] => (n, c, 1),
-        [n, c, h, w] => (n, c, h * w),
-        _ => {
-            return Err(GpuError::shape(
-                "channel_sums",
-                format!(
-                    "expected [N, C] or [N, C, H, W], got {}",
-                    shape_text(x.shape())
-                ),
-            ))
-        }
-    };
+    let (n, c, inner) = super::channel_layout("channel_sums", x)?;
     reduce_axes(gpu, "channel_sums", x, [n, c, inner], false, 1.0, &[c])
 }
 
