@@ -426,6 +426,13 @@ fn pool_cases() -> Vec<([usize; 4], Pool2dSpec)> {
             },
         ),
         ([2, 1, 13, 13], Pool2dSpec::new(5, 3, 2)),
+        // Windows that tile the input exactly (the backward scatters per window), over
+        // planes that are not multiples of the 8 x 8 workgroup.
+        ([3, 5, 18, 14], Pool2dSpec::new(2, 2, 0)),
+        ([1, 2, 24, 24], Pool2dSpec::new(2, 2, 0)),
+        ([2, 2, 9, 6], Pool2dSpec::new(3, 3, 0)),
+        // Stride = kernel but a row and column left over: the gathering backward.
+        ([2, 3, 9, 11], Pool2dSpec::new(2, 2, 0)),
     ]
 }
 
@@ -462,6 +469,85 @@ fn max_pool_forward_and_backward_match_reference() {
             &want_dx,
             Tolerance::ELEMENTWISE,
         );
+    }
+}
+
+#[test]
+fn fused_batch_norm_relu_matches_reference_composition() {
+    // relu(batch_norm(x)) forward; backward = batch-norm backward of dy masked by the
+    // output, against the f64 reference of the two ops one after the other.
+    let g = gpu();
+    let mut r = rng(21);
+    let eps = 1e-5f32;
+    for shape in [vec![2usize, 3, 5, 7], vec![4, 70, 3, 3], vec![3, 2, 1, 65], vec![8, 4]] {
+        let (n, c, inner): (usize, usize, usize) =
+            (shape[0], shape[1], shape[2..].iter().product());
+        let x: Vec<f32> = random(&mut r, shape.iter().product())
+            .iter()
+            .map(|v| 2.0 * v - 0.3)
+            .collect();
+        let (gamma, beta, dy) = (
+            random(&mut r, c),
+            random(&mut r, c),
+            random(&mut r, x.len()),
+        );
+        let (tx, tg, tb) = (
+            upload(&shape, &x),
+            upload(&[c], &gamma),
+            upload(&[c], &beta),
+        );
+        let case = format!("batch_norm+relu {shape:?}");
+        let stats = norm::batch_norm_stats(g, &tx, None).unwrap();
+        let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
+        let (g64, b64) = (widen(&gamma), widen(&beta));
+        let normalized =
+            reference::batch_norm::batch_norm(&widen(&x), c, inner, &mean, &var, &g64, &b64, eps as f64);
+        let want_y = reference::relu(&normalized);
+        let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps, true).unwrap();
+        assert_close(&case, &download(&y), &want_y, Tolerance::ACCUMULATED);
+        // Mask from the reference output, so a value within rounding of 0 cannot flip.
+        let masked_dy = reference::relu_backward(&normalized, &widen(&dy));
+        let y_exact = upload(
+            &shape,
+            &want_y.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        );
+        for batch_stats in [true, false] {
+            let grads = norm::batch_norm_backward(
+                g,
+                &tx,
+                &upload(&shape, &dy),
+                &stats,
+                &tg,
+                eps,
+                batch_stats,
+                Some(&y_exact),
+            )
+            .unwrap();
+            let (dx, dgamma, dbeta) = reference::batch_norm::batch_norm_backward(
+                &widen(&x),
+                &masked_dy,
+                n,
+                c,
+                inner,
+                &mean,
+                &var,
+                &g64,
+                eps as f64,
+                batch_stats,
+            );
+            for (what, got, want) in [
+                ("dx", &grads.input, &dx),
+                ("dgamma", &grads.gamma, &dgamma),
+                ("dbeta", &grads.beta, &dbeta),
+            ] {
+                assert_close(
+                    &format!("{case} {what} batch_stats={batch_stats}"),
+                    &download(got),
+                    want,
+                    Tolerance::ACCUMULATED,
+                );
+            }
+        }
     }
 }
 
@@ -791,7 +877,7 @@ fn batch_norm_matches_reference_in_training_and_eval() {
             &want_rv,
             Tolerance::ACCUMULATED,
         );
-        let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps).unwrap();
+        let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps, false).unwrap();
         let (g64, b64) = (widen(&gamma), widen(&beta));
         let want_y = reference::batch_norm::batch_norm(
             &widen(&x),
@@ -817,6 +903,7 @@ fn batch_norm_matches_reference_in_training_and_eval() {
                 &tg,
                 eps,
                 batch_stats,
+                None,
             )
             .unwrap();
             let (dx, dgamma, dbeta) = reference::batch_norm::batch_norm_backward(
@@ -857,7 +944,7 @@ fn batch_norm_matches_reference_in_training_and_eval() {
             mean: rm.clone(),
             var: rv.clone(),
         };
-        let y_eval = norm::batch_norm_apply(g, &tx, &fixed, &tg, &tb, eps).unwrap();
+        let y_eval = norm::batch_norm_apply(g, &tx, &fixed, &tg, &tb, eps, false).unwrap();
         let want_eval = reference::batch_norm::batch_norm(
             &widen(&x),
             c,

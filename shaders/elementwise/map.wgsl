@@ -1,7 +1,7 @@
-// Elementwise maps over flat tensors; `op` picks the formula.
+// Elementwise maps over flat tensors; the constant OP (prepended by the launcher) picks the
+// formula, one kernel per op.
 struct Params {
     len: u32,
-    op: u32,
     alpha: f32,
     beta: f32,
     seed: u32,
@@ -40,7 +40,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     if (i >= p.len) {
         return;
     }
-    switch p.op {
+    switch OP {
         case AXPBY: { out[i] = p.alpha * a[i] + p.beta * b[i]; }
         case MUL: { out[i] = p.alpha * a[i] * b[i]; }
         case RELU: { out[i] = max(a[i], 0.0); }

@@ -1,9 +1,12 @@
-// y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c], x viewed as [batch, channels, inner].
+// y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c], then max(y, 0) when `relu`
+// is set (batch norm and ReLU fused), x viewed as [batch, channels, inner]. One workgroup
+// per (channel, image) plane: the channel comes from the workgroup id, so no invocation
+// divides, and the channel's constants are read once.
 struct Params {
-    len: u32,
     channels: u32,
     inner: u32,
     eps: f32,
+    relu: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -14,13 +17,15 @@ struct Params {
 @group(0) @binding(5) var<storage, read> beta: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-        @builtin(local_invocation_index) local: u32) {
-    let i = flat_index(wg, groups, local);
-    if (i >= p.len) {
-        return;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
+    let c = wg.x;
+    let base = (wg.y * p.channels + c) * p.inner;
+    let scale = inverseSqrt(variance[c] + p.eps) * gamma[c];
+    let m = mean[c];
+    let shift = beta[c];
+    let floor = select(-3.4e38, 0.0, p.relu != 0u);
+    for (var i = local; i < p.inner; i = i + 64u) {
+        y[base + i] = max((x[base + i] - m) * scale + shift, floor);
     }
-    let c = (i / p.inner) % p.channels;
-    y[i] = (x[i] - mean[c]) * inverseSqrt(variance[c] + p.eps) * gamma[c] + beta[c];
 }

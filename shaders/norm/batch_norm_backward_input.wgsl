@@ -1,38 +1,47 @@
 // dx of batch norm. With batch statistics (training):
 //   dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma), M = batch * inner;
-// with fixed (running) statistics: dx = gamma * inv_std * dy.
+// with fixed (running) statistics: dx = gamma * inv_std * dy. With `relu` set, dy is first
+// masked by the fused ReLU's output (0 where y <= 0). One workgroup per (channel, image)
+// plane, as in batch_norm_apply.
 struct Params {
-    len: u32,
     channels: u32,
     inner: u32,
     eps: f32,
     count: f32,
     batch_stats: u32,
+    relu: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> mean: array<f32>;
-@group(0) @binding(4) var<storage, read> variance: array<f32>;
-@group(0) @binding(5) var<storage, read> gamma: array<f32>;
-@group(0) @binding(6) var<storage, read> dgamma: array<f32>;
-@group(0) @binding(7) var<storage, read> dbeta: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(3) var<storage, read> y: array<f32>;
+@group(0) @binding(4) var<storage, read> mean: array<f32>;
+@group(0) @binding(5) var<storage, read> variance: array<f32>;
+@group(0) @binding(6) var<storage, read> gamma: array<f32>;
+@group(0) @binding(7) var<storage, read> dgamma: array<f32>;
+@group(0) @binding(8) var<storage, read> dbeta: array<f32>;
+@group(0) @binding(9) var<storage, read_write> dx: array<f32>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-        @builtin(local_invocation_index) local: u32) {
-    let i = flat_index(wg, groups, local);
-    if (i >= p.len) {
-        return;
-    }
-    let c = (i / p.inner) % p.channels;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
+    let c = wg.x;
+    let base = (wg.y * p.channels + c) * p.inner;
     let inv_std = inverseSqrt(variance[c] + p.eps);
-    if (p.batch_stats == 0u) {
-        dx[i] = gamma[c] * inv_std * dy[i];
-        return;
+    let k = gamma[c] * inv_std;
+    // dx = k * dy - slope * (x - mean) - shift (batch statistics), or k * dy (fixed).
+    var slope = 0.0;
+    var shift = 0.0;
+    if (p.batch_stats != 0u) {
+        slope = k * inv_std * dgamma[c] / p.count;
+        shift = k * dbeta[c] / p.count;
     }
-    let xhat = (x[i] - mean[c]) * inv_std;
-    dx[i] = gamma[c] * inv_std / p.count * (p.count * dy[i] - dbeta[c] - xhat * dgamma[c]);
+    let m = mean[c];
+    for (var i = local; i < p.inner; i = i + 64u) {
+        var g = dy[base + i];
+        if (p.relu != 0u && y[base + i] <= 0.0) {
+            g = 0.0;
+        }
+        dx[base + i] = k * g - slope * (x[base + i] - m) - shift;
+    }
 }

@@ -1,20 +1,23 @@
 // Per channel: dbeta = sum dy, dgamma = sum dy * xhat, xhat = (x - mean) / sqrt(var + eps).
+// With `relu` set, dy is first masked by the fused ReLU's output (0 where y <= 0).
 struct Params {
     batch: u32,
     channels: u32,
     inner: u32,
     eps: f32,
+    relu: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> mean: array<f32>;
-@group(0) @binding(4) var<storage, read> variance: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dgamma: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dbeta: array<f32>;
+@group(0) @binding(3) var<storage, read> y: array<f32>;
+@group(0) @binding(4) var<storage, read> mean: array<f32>;
+@group(0) @binding(5) var<storage, read> variance: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dbeta: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) local: u32) {
     let c = flat_group(wg, groups);
@@ -25,10 +28,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     let m = mean[c];
     let inv_std = inverseSqrt(variance[c] + p.eps);
     var acc = vec2<f32>(0.0);
-    for (var j = local; j < count; j = j + GROUP) {
-        let n = j / p.inner;
-        let idx = (n * p.channels + c) * p.inner + (j - n * p.inner);
-        acc = acc + vec2<f32>(dy[idx] * (x[idx] - m) * inv_std, dy[idx]);
+    var w = channel_walk(local, p.inner);
+    for (var j = local; j < count; j = j + LANES) {
+        let idx = (w.n * p.channels + c) * p.inner + w.i;
+        var g = dy[idx];
+        if (p.relu != 0u && y[idx] <= 0.0) {
+            g = 0.0;
+        }
+        acc = acc + vec2<f32>(g * (x[idx] - m) * inv_std, g);
+        advance(&w, p.inner);
     }
     let total = group_sum2(local, acc);
     if (local == 0u) {

@@ -17,7 +17,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) local: u32) {
     let c = flat_group(wg, groups);
@@ -26,16 +26,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     }
     let count = p.batch * p.inner;
     var s = 0.0;
-    for (var j = local; j < count; j = j + GROUP) {
-        let n = j / p.inner;
-        s = s + x[(n * p.channels + c) * p.inner + (j - n * p.inner)];
+    var w = channel_walk(local, p.inner);
+    for (var j = local; j < count; j = j + LANES) {
+        s = s + x[(w.n * p.channels + c) * p.inner + w.i];
+        advance(&w, p.inner);
     }
     let m = group_sum2(local, vec2<f32>(s, 0.0)).x / f32(count);
     var ss = 0.0;
-    for (var j = local; j < count; j = j + GROUP) {
-        let n = j / p.inner;
-        let d = x[(n * p.channels + c) * p.inner + (j - n * p.inner)] - m;
+    w = channel_walk(local, p.inner);
+    for (var j = local; j < count; j = j + LANES) {
+        let d = x[(w.n * p.channels + c) * p.inner + w.i] - m;
         ss = ss + d * d;
+        advance(&w, p.inner);
     }
     let v = group_sum2(local, vec2<f32>(ss, 0.0)).x / f32(count);
     if (local == 0u) {

@@ -1,21 +1,19 @@
 // dx gathers dy from every window whose recorded argmax is this input position: each
 // invocation writes one dx element, so there are no atomics and the order is fixed.
+// Workgroups of 8 x 8 input positions of one plane (z).
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> argmax: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-        @builtin(local_invocation_index) local: u32) {
-    let idx = flat_index(wg, groups, local);
-    let in_plane = p.in_h * p.in_w;
-    if (idx >= p.planes * in_plane) {
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let ix = wg.x * 8u + lid.x;
+    let iy = wg.y * 8u + lid.y;
+    if (ix >= p.in_w || iy >= p.in_h) {
         return;
     }
-    let plane = idx / in_plane;
-    let at = idx - plane * in_plane;
-    let iy = at / p.in_w;
-    let ix = at - iy * p.in_w;
+    let plane = wg.z;
+    let at = iy * p.in_w + ix;
     let out_base = plane * p.out_h * p.out_w;
     var sum = 0.0;
     let oy_last = last_window(iy, p.pad_h, p.stride_h, p.out_h);
@@ -28,5 +26,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
             }
         }
     }
-    dx[idx] = sum;
+    dx[plane * p.in_h * p.in_w + at] = sum;
 }

@@ -1,21 +1,19 @@
 // Max pooling; also records, per output, the winning input position (iy * in_w + ix) in its
 // plane for the backward pass. Padding never wins; ties go to the first position scanned.
+// Workgroups of 8 x 8 outputs of one plane (z), so no invocation divides.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-        @builtin(local_invocation_index) local: u32) {
-    let idx = flat_index(wg, groups, local);
-    let out_plane = p.out_h * p.out_w;
-    if (idx >= p.planes * out_plane) {
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let ow = wg.x * 8u + lid.x;
+    let oh = wg.y * 8u + lid.y;
+    if (ow >= p.out_w || oh >= p.out_h) {
         return;
     }
-    let plane = idx / out_plane;
-    let pos = idx - plane * out_plane;
-    let oh = pos / p.out_w;
-    let ow = pos - oh * p.out_w;
+    let plane = wg.z;
+    let idx = (plane * p.out_h + oh) * p.out_w + ow;
     let base = plane * p.in_h * p.in_w;
     var best = -3.0e38;
     var best_at = 0xffffffffu;

@@ -1,20 +1,13 @@
 // out[m] = scale * sum over (o, i) of x[o, m, i] (or of x^2): x viewed as [outer, mid, inner].
-// One workgroup per output element; a fixed tree order keeps results deterministic.
-struct Params {
-    outer: u32,
-    mid: u32,
-    inner: u32,
-    square: u32,
-    scale: f32,
-}
+// One workgroup of LANES invocations per output element, for long sums over few outputs.
+// Each invocation walks its share of (o, i) without dividing in the loop (integer
+// division is scalarised on SIMD CPUs), then a fixed tree order sums the lanes, so results
+// are deterministic.
+const LANES: u32 = 64u;
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+var<workgroup> partial: array<f32, LANES>;
 
-var<workgroup> partial: array<f32, GROUP>;
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) local: u32) {
     let m = flat_group(wg, groups);
@@ -24,16 +17,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         return;
     }
     let count = p.outer * p.inner;
+    let inner = max(p.inner, 1u);
+    let step_o = LANES / inner;
+    let step_i = LANES - step_o * inner;
+    var o = local / inner;
+    var i = local - o * inner;
     var sum = 0.0;
-    for (var j = local; j < count; j = j + GROUP) {
-        let o = j / p.inner;
-        let i = j - o * p.inner;
+    for (var j = local; j < count; j = j + LANES) {
         let v = x[(o * p.mid + m) * p.inner + i];
         sum = sum + select(v, v * v, p.square != 0u);
+        o = o + step_o;
+        i = i + step_i;
+        if (i >= inner) {
+            i = i - inner;
+            o = o + 1u;
+        }
     }
     partial[local] = sum;
     workgroupBarrier();
-    for (var stride = GROUP / 2u; stride > 0u; stride = stride / 2u) {
+    for (var stride = LANES / 2u; stride > 0u; stride = stride / 2u) {
         if (local < stride) {
             partial[local] = partial[local] + partial[local + stride];
         }

@@ -192,6 +192,7 @@ impl Tape<'_> {
                     stats,
                     eps,
                     batch_stats,
+                    relu,
                 } => {
                     let grads = norm::batch_norm_backward(
                         gpu,
@@ -201,6 +202,7 @@ impl Tape<'_> {
                         self.value(*gamma),
                         *eps,
                         *batch_stats,
+                        relu.then_some(&node.value),
                     )?;
                     acc.add(*x, grads.input)?;
                     acc.add(*gamma, grads.gamma)?;

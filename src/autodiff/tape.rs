@@ -61,6 +61,8 @@ pub(crate) enum Op {
         stats: BatchStats,
         eps: f32,
         batch_stats: bool,
+        /// Followed by ReLU in the same kernel (the node's value is the ReLU's output).
+        relu: bool,
     },
     SoftmaxRows(Var),
     MeanRows(Var),
@@ -246,7 +248,8 @@ impl<'s> Tape<'s> {
     }
 
     /// Batch normalisation: batch statistics (moving `running_mean` / `running_var` by
-    /// `momentum`) in training, the running statistics in evaluation.
+    /// `momentum`) in training, the running statistics in evaluation. With `relu`, ReLU
+    /// follows in the same kernel, forward and backward.
     #[allow(clippy::too_many_arguments)]
     pub fn batch_norm(
         &mut self,
@@ -257,6 +260,7 @@ impl<'s> Tape<'s> {
         running_var: &Tensor,
         momentum: f32,
         eps: f32,
+        relu: bool,
     ) -> Result<Var> {
         let stats = if self.training {
             let running = RunningStats {
@@ -278,6 +282,7 @@ impl<'s> Tape<'s> {
             self.value(gamma),
             self.value(beta),
             eps,
+            relu,
         )?;
         let batch_stats = self.training;
         Ok(self.push(
@@ -288,6 +293,7 @@ impl<'s> Tape<'s> {
                 stats,
                 eps,
                 batch_stats,
+                relu,
             },
             y,
         ))

@@ -376,8 +376,11 @@ pub fn train(args: TrainArgs, adapter: Option<String>) -> Result<(), String> {
         stop,
     };
     let result = run_train(&gpu, config, &options);
-    for (kernel, count, seconds) in gpu.profile() {
-        eprintln!("profile: {kernel:<32} {count:>7} dispatches {seconds:>9.3} s");
+    for (kernel, t) in gpu.profile() {
+        eprintln!(
+            "profile: {kernel:<44} {:>7} dispatches {:>9.3} s",
+            t.dispatches, t.seconds
+        );
     }
     let summary = result.map_err(|e| e.to_string())?;
     let show = |v: Option<f32>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));

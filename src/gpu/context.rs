@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use super::error::{GpuError, Result};
 use super::pool::{BufferPool, MemoryStats, PooledBuffer};
+use super::profiler::{KernelTime, Profiler};
 
 /// How to pick the adapter.
 #[derive(Debug, Clone, Default)]
@@ -45,9 +46,8 @@ pub(crate) struct Shared {
     dispatches: AtomicU64,
     /// Bound where a kernel's optional input (e.g. a bias) is absent.
     pub placeholder: wgpu::Buffer,
-    /// With FACEMTL_PROFILE set: per kernel, (dispatches, seconds), each dispatch timed
-    /// alone (submitted and waited for, so only for finding hot spots).
-    profile: Option<Mutex<HashMap<&'static str, (u64, f64)>>>,
+    /// With FACEMTL_PROFILE set: device time per kernel (see `profiler`).
+    profile: Option<Mutex<Profiler>>,
 }
 
 /// Rank of a device type: discrete GPUs first, software adapters last.
@@ -188,8 +188,6 @@ impl Gpu {
         };
         Ok(Gpu {
             shared: Arc::new(Shared {
-                device,
-                queue,
                 info,
                 limits,
                 pool: Arc::default(),
@@ -200,7 +198,10 @@ impl Gpu {
                 submits: AtomicU64::new(0),
                 dispatches: AtomicU64::new(0),
                 placeholder,
-                profile: std::env::var_os("FACEMTL_PROFILE").map(|_| Mutex::default()),
+                profile: std::env::var_os("FACEMTL_PROFILE")
+                    .map(|_| Mutex::new(Profiler::new(&device, &queue))),
+                device,
+                queue,
             }),
         })
     }
@@ -357,39 +358,57 @@ impl Gpu {
                 layout: &pipeline.get_bind_group_layout(0),
                 entries: &entries,
             });
+        // The profile lock is released before the encoder lock is taken (flush takes them
+        // in the other order).
+        let (timed, wall_timed) = match &self.shared.profile {
+            Some(p) => {
+                let mut p = p.lock().expect("profile lock");
+                (p.begin_pass(kernel.name), !p.has_timestamps())
+            }
+            None => (None, false),
+        };
+        let full = timed.as_ref().is_some_and(|(_, _, full)| *full);
         self.record(|encoder| {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel.name),
-                timestamp_writes: None,
+                timestamp_writes: timed
+                    .as_ref()
+                    .map(|(queries, first, _)| wgpu::ComputePassTimestampWrites {
+                        query_set: queries,
+                        beginning_of_pass_write_index: Some(*first),
+                        end_of_pass_write_index: Some(*first + 1),
+                    }),
             });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
         });
         self.shared.dispatches.fetch_add(1, Ordering::Relaxed);
-        if let Some(profile) = &self.shared.profile {
+        if wall_timed {
             let started = std::time::Instant::now();
             let _ = self.synchronize();
-            let mut table = profile.lock().expect("profile lock");
-            let entry = table.entry(kernel.name).or_default();
-            entry.0 += 1;
-            entry.1 += started.elapsed().as_secs_f64();
+            if let Some(p) = &self.shared.profile {
+                let seconds = started.elapsed().as_secs_f64();
+                p.lock().expect("profile lock").add_wall_time(kernel.name, seconds);
+            }
+        } else if full {
+            self.flush();
         }
     }
 
-    /// With FACEMTL_PROFILE set, the kernels by total time: (name, dispatches, seconds).
-    pub fn profile(&self) -> Vec<(&'static str, u64, f64)> {
-        let Some(profile) = &self.shared.profile else {
-            return Vec::new();
-        };
-        let mut rows: Vec<_> = profile
-            .lock()
-            .expect("profile lock")
-            .iter()
-            .map(|(k, (n, s))| (*k, *n, *s))
-            .collect();
-        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
-        rows
+    /// With FACEMTL_PROFILE set, the kernels by total device time (empty otherwise).
+    pub fn profile(&self) -> Vec<(&'static str, KernelTime)> {
+        match &self.shared.profile {
+            Some(p) => p.lock().expect("profile lock").table(),
+            None => Vec::new(),
+        }
+    }
+
+    /// With FACEMTL_PROFILE set, forgets the kernel times so far (e.g. after warm-up).
+    pub fn reset_profile(&self) {
+        if let Some(p) = &self.shared.profile {
+            p.lock().expect("profile lock").reset();
+        }
     }
 
     /// Runs `f` on the pending command encoder (created on first use).
@@ -411,9 +430,14 @@ impl Gpu {
         // could record into a fresh encoder and drop a buffer that this flush would then
         // wrongly treat as submitted.
         let mut pending = self.shared.pending.lock().expect("encoder lock");
-        if let Some(encoder) = pending.take() {
+        if let Some(mut encoder) = pending.take() {
+            let mut profiler = self.shared.profile.as_ref().map(|p| p.lock().expect("profile lock"));
+            let collect = profiler.as_ref().is_some_and(|p| p.resolve(&mut encoder));
             self.shared.queue.submit([encoder.finish()]);
             self.shared.submits.fetch_add(1, Ordering::Relaxed);
+            if let (true, Some(p)) = (collect, profiler.as_mut()) {
+                p.collect(&self.shared.device);
+            }
         }
         self.shared
             .pool

@@ -3,10 +3,12 @@
 mod context;
 mod error;
 mod pool;
+mod profiler;
 mod tensor;
 
 pub(crate) use context::{grid_1d, Kernel};
 pub use context::{Gpu, GpuOptions};
 pub use error::{GpuError, Result};
 pub use pool::MemoryStats;
+pub use profiler::KernelTime;
 pub use tensor::{shape_text, Indices, Tensor};

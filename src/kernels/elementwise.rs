@@ -1,16 +1,42 @@
 //! Elementwise maps: add / axpby, scale, multiply, ReLU and its backward, in-place
 //! accumulation, fill.
 
-use super::{expect_same_shape, kernel, to_u32};
+use super::{expect_same_shape, to_u32};
 use crate::gpu::{grid_1d, Gpu, Kernel, Result, Tensor};
 
-const MAP: Kernel = kernel!("elementwise/map", "elementwise/map.wgsl");
+/// One kernel per op: the op code is a constant of the shader, so the compiler drops the
+/// other cases (a `switch` on a uniform costs every case on llvmpipe).
+macro_rules! map_kernel {
+    ($name:literal, $code:literal) => {
+        Kernel {
+            name: concat!("elementwise/", $name),
+            source: concat!(
+                include_str!("../../shaders/common.wgsl"),
+                "const OP: u32 = ",
+                $code,
+                "u;\n",
+                include_str!("../../shaders/elementwise/map.wgsl")
+            ),
+        }
+    };
+}
+
+/// Indexed by [`Op`].
+const MAP: [Kernel; 8] = [
+    map_kernel!("axpby", "0"),
+    map_kernel!("mul", "1"),
+    map_kernel!("relu", "2"),
+    map_kernel!("relu_backward", "3"),
+    map_kernel!("accumulate", "4"),
+    map_kernel!("fill", "5"),
+    map_kernel!("dropout", "6"),
+    map_kernel!("clip_scale", "7"),
+];
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     len: u32,
-    op: u32,
     alpha: f32,
     beta: f32,
     seed: u32,
@@ -54,7 +80,6 @@ fn launch_seeded(
 ) -> Result<()> {
     let params = Params {
         len: to_u32("elementwise", out.len())?,
-        op: op as u32,
         alpha,
         beta,
         seed,
@@ -63,7 +88,7 @@ fn launch_seeded(
     let a = a.map_or(placeholder, Tensor::buffer);
     let b = b.map_or(placeholder, Tensor::buffer);
     gpu.dispatch(
-        &MAP,
+        &MAP[op as usize],
         bytemuck::bytes_of(&params),
         &[a, b, out.buffer()],
         grid_1d(gpu, out.len(), 256),

@@ -155,7 +155,7 @@ pub fn batch_norm_stats(
             running_mean,
             running_var,
         ],
-        grid_1d(gpu, c * 256, 256),
+        grid_1d(gpu, c * 64, 64),
     );
     Ok(BatchStats { mean, var })
 }
@@ -163,13 +163,26 @@ pub fn batch_norm_stats(
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct ApplyParams {
-    len: u32,
     channels: u32,
     inner: u32,
     eps: f32,
+    relu: u32,
 }
 
-/// `y = (x - mean) / sqrt(var + eps) * gamma + beta`, per channel.
+/// Workgroups for the per-plane batch-norm kernels: one per (channel, image).
+fn plane_grid(gpu: &Gpu, op: &'static str, n: usize, c: usize) -> Result<[u32; 3]> {
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if n > max || c > max {
+        return Err(crate::gpu::GpuError::invalid(
+            op,
+            format!("{n} images x {c} channels: both must be at most {max} (the adapter's workgroup limit); use a smaller batch"),
+        ));
+    }
+    Ok([c as u32, n as u32, 1])
+}
+
+/// `y = (x - mean) / sqrt(var + eps) * gamma + beta`, per channel; with `relu`, `max(y, 0)`
+/// in the same pass (batch norm followed by ReLU, fused).
 pub fn batch_norm_apply(
     gpu: &Gpu,
     x: &Tensor,
@@ -177,9 +190,10 @@ pub fn batch_norm_apply(
     gamma: &Tensor,
     beta: &Tensor,
     eps: f32,
+    relu: bool,
 ) -> Result<Tensor> {
     const OP: &str = "batch_norm";
-    let (_, c, inner) = channel_layout(OP, x)?;
+    let (n, c, inner) = channel_layout(OP, x)?;
     for (what, t) in [
         ("mean", &stats.mean),
         ("var", &stats.var),
@@ -190,10 +204,10 @@ pub fn batch_norm_apply(
     }
     let y = Tensor::uninit(gpu, OP, x.shape())?;
     let params = ApplyParams {
-        len: to_u32(OP, x.len())?,
         channels: to_u32(OP, c)?,
         inner: to_u32(OP, inner)?,
         eps,
+        relu: relu as u32,
     };
     gpu.dispatch(
         &BN_APPLY,
@@ -206,7 +220,7 @@ pub fn batch_norm_apply(
             beta.buffer(),
             y.buffer(),
         ],
-        grid_1d(gpu, x.len(), 256),
+        plane_grid(gpu, OP, n, c)?,
     );
     Ok(y)
 }
@@ -218,6 +232,7 @@ struct BackwardReduceParams {
     channels: u32,
     inner: u32,
     eps: f32,
+    relu: u32,
 }
 
 /// Gradients of batch norm.
@@ -230,17 +245,19 @@ pub struct BatchNormGrads {
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct BackwardInputParams {
-    len: u32,
     channels: u32,
     inner: u32,
     eps: f32,
     count: f32,
     batch_stats: u32,
+    relu: u32,
 }
 
 /// Backward of [`batch_norm_apply`]. `batch_stats`: whether `stats` were the batch's own
 /// (training; the gradient then flows through the mean and variance too) or fixed running
-/// statistics (evaluation).
+/// statistics (evaluation). `relu_output`: for the fused batch norm + ReLU, its output `y`
+/// (dy is taken as 0 where y <= 0).
+#[allow(clippy::too_many_arguments)]
 pub fn batch_norm_backward(
     gpu: &Gpu,
     x: &Tensor,
@@ -249,11 +266,17 @@ pub fn batch_norm_backward(
     gamma: &Tensor,
     eps: f32,
     batch_stats: bool,
+    relu_output: Option<&Tensor>,
 ) -> Result<BatchNormGrads> {
     const OP: &str = "batch_norm_backward";
     let (n, c, inner) = channel_layout(OP, x)?;
     expect_shape(OP, "dy", dy, x.shape())?;
     expect_shape(OP, "gamma", gamma, &[c])?;
+    if let Some(y) = relu_output {
+        expect_shape(OP, "ReLU output", y, x.shape())?;
+    }
+    // Without the ReLU, dy stands in for the unread mask binding.
+    let mask = relu_output.unwrap_or(dy);
     let dgamma = Tensor::uninit(gpu, OP, &[c])?;
     let dbeta = Tensor::uninit(gpu, OP, &[c])?;
     let reduce = BackwardReduceParams {
@@ -261,6 +284,7 @@ pub fn batch_norm_backward(
         channels: to_u32(OP, c)?,
         inner: to_u32(OP, inner)?,
         eps,
+        relu: relu_output.is_some() as u32,
     };
     gpu.dispatch(
         &BN_BACKWARD_REDUCE,
@@ -268,21 +292,22 @@ pub fn batch_norm_backward(
         &[
             x.buffer(),
             dy.buffer(),
+            mask.buffer(),
             stats.mean.buffer(),
             stats.var.buffer(),
             dgamma.buffer(),
             dbeta.buffer(),
         ],
-        grid_1d(gpu, c * 256, 256),
+        grid_1d(gpu, c * 64, 64),
     );
     let dx = Tensor::uninit(gpu, OP, x.shape())?;
     let params = BackwardInputParams {
-        len: to_u32(OP, x.len())?,
         channels: reduce.channels,
         inner: reduce.inner,
         eps,
         count: (n * inner) as f32,
         batch_stats: batch_stats as u32,
+        relu: reduce.relu,
     };
     gpu.dispatch(
         &BN_BACKWARD_INPUT,
@@ -290,6 +315,7 @@ pub fn batch_norm_backward(
         &[
             x.buffer(),
             dy.buffer(),
+            mask.buffer(),
             stats.mean.buffer(),
             stats.var.buffer(),
             gamma.buffer(),
@@ -297,7 +323,7 @@ pub fn batch_norm_backward(
             dbeta.buffer(),
             dx.buffer(),
         ],
-        grid_1d(gpu, x.len(), 256),
+        plane_grid(gpu, OP, n, c)?,
     );
     Ok(BatchNormGrads {
         input: dx,

@@ -15,6 +15,11 @@ const MAX_BACKWARD: Kernel = kernel!(
     "pool/pool_params.wgsl",
     "pool/max_backward.wgsl"
 );
+const MAX_BACKWARD_TILED: Kernel = kernel!(
+    "pool/max_backward_tiled",
+    "pool/pool_params.wgsl",
+    "pool/max_backward_tiled.wgsl"
+);
 const AVG_FORWARD: Kernel = kernel!(
     "pool/avg_forward",
     "pool/pool_params.wgsl",
@@ -60,6 +65,25 @@ fn params(op: &'static str, g: &Pool2dGeometry) -> Result<Params> {
 
 /// Max pooling's output and, per output element, the winning input position
 /// (`iy * in_w + ix` within its plane).
+/// Workgroups of 8 x 8 positions of a `width` x `height` plane, one z layer per plane.
+fn plane_grid(
+    gpu: &Gpu,
+    op: &'static str,
+    width: usize,
+    height: usize,
+    planes: usize,
+) -> Result<[u32; 3]> {
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let grid = [width.div_ceil(8), height.div_ceil(8), planes];
+    if grid.iter().any(|&g| g > max) {
+        return Err(crate::gpu::GpuError::invalid(
+            op,
+            format!("{planes} planes of {height}x{width} need workgroups {grid:?}, over the adapter's limit of {max} per dimension; use a smaller batch"),
+        ));
+    }
+    Ok(grid.map(|g| g as u32))
+}
+
 pub struct MaxPoolOutput {
     pub output: Tensor,
     pub argmax: Indices,
@@ -72,7 +96,7 @@ pub fn max_pool2d(gpu: &Gpu, x: &Tensor, spec: Pool2dSpec) -> Result<MaxPoolOutp
     let output = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let argmax = Indices::uninit(gpu, OP, output.len())?;
     let p = params(OP, &g)?;
-    let grid = grid_1d(gpu, output.len(), 256);
+    let grid = plane_grid(gpu, OP, g.out_w, g.out_h, g.batch * g.channels)?;
     gpu.dispatch(
         &MAX_FORWARD,
         bytemuck::bytes_of(&p),
@@ -101,11 +125,23 @@ pub fn max_pool2d_backward(
     }
     let dx = Tensor::uninit(gpu, OP, input_shape)?;
     let p = params(OP, &g)?;
+    let tiled = g.stride_h == g.kernel_h
+        && g.stride_w == g.kernel_w
+        && g.pad_h == 0
+        && g.pad_w == 0
+        && g.in_h == g.out_h * g.stride_h
+        && g.in_w == g.out_w * g.stride_w;
+    let planes = g.batch * g.channels;
+    let (kernel, grid) = if tiled {
+        (&MAX_BACKWARD_TILED, plane_grid(gpu, OP, g.out_w, g.out_h, planes)?)
+    } else {
+        (&MAX_BACKWARD, plane_grid(gpu, OP, g.in_w, g.in_h, planes)?)
+    };
     gpu.dispatch(
-        &MAX_BACKWARD,
+        kernel,
         bytemuck::bytes_of(&p),
         &[dy.buffer(), argmax.buffer(), dx.buffer()],
-        grid_1d(gpu, dx.len(), 256),
+        grid,
     );
     Ok(dx)
 }

@@ -4,7 +4,19 @@
 use super::{kernel, to_u32};
 use crate::gpu::{grid_1d, shape_text, Gpu, GpuError, Kernel, Result, Tensor};
 
-const REDUCE: Kernel = kernel!("reduce/reduce_axes", "reduce/reduce_axes.wgsl");
+const REDUCE: Kernel = kernel!(
+    "reduce/reduce_axes",
+    "reduce/reduce_params.wgsl",
+    "reduce/reduce_axes.wgsl"
+);
+const REDUCE_SERIAL: Kernel = kernel!(
+    "reduce/reduce_axes_serial",
+    "reduce/reduce_params.wgsl",
+    "reduce/reduce_axes_serial.wgsl"
+);
+/// Sums of at most this many elements, or at least this many outputs, run one invocation
+/// per output; longer sums over fewer outputs run a workgroup per output.
+const SERIAL_LIMIT: usize = 512;
 const BROADCAST: Kernel = kernel!("reduce/broadcast", "reduce/broadcast.wgsl");
 const SUM_ROWS: Kernel = kernel!("reduce/sum_rows", "reduce/sum_rows.wgsl");
 
@@ -46,12 +58,12 @@ fn reduce_axes(
         square: square as u32,
         scale,
     };
-    gpu.dispatch(
-        &REDUCE,
-        bytemuck::bytes_of(&params),
-        &[x.buffer(), out.buffer()],
-        grid_1d(gpu, mid * 256, 256),
-    );
+    let (kernel, grid) = if outer * inner <= SERIAL_LIMIT || mid >= SERIAL_LIMIT {
+        (&REDUCE_SERIAL, grid_1d(gpu, mid, 64))
+    } else {
+        (&REDUCE, grid_1d(gpu, mid * 64, 64))
+    };
+    gpu.dispatch(kernel, bytemuck::bytes_of(&params), &[x.buffer(), out.buffer()], grid);
     Ok(out)
 }
 

@@ -46,8 +46,7 @@ impl ConvBnRelu {
 
     fn forward(&self, tape: &mut Tape, x: Var) -> Result<Var> {
         let h = self.conv.forward(tape, x)?;
-        let h = self.bn.forward(tape, h)?;
-        tape.relu(h)
+        self.bn.forward_relu(tape, h)
     }
 }
 

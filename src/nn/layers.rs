@@ -149,6 +149,15 @@ impl BatchNorm2d {
     }
 
     pub fn forward(&self, tape: &mut Tape, x: Var) -> Result<Var> {
+        self.record(tape, x, false)
+    }
+
+    /// Batch norm followed by ReLU, in one kernel each way.
+    pub fn forward_relu(&self, tape: &mut Tape, x: Var) -> Result<Var> {
+        self.record(tape, x, true)
+    }
+
+    fn record(&self, tape: &mut Tape, x: Var, relu: bool) -> Result<Var> {
         let gamma = tape.param(self.gamma);
         let beta = tape.param(self.beta);
         let store = tape.store;
@@ -160,6 +169,7 @@ impl BatchNorm2d {
             store.get(self.running_var),
             self.momentum,
             self.eps,
+            relu,
         )
     }
 }

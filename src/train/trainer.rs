@@ -17,18 +17,16 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{self, Checkpoint, Sidecar};
 use super::config::{Tasks, TrainConfig};
 use super::error::TrainError;
-use super::evaluate::{argmax, evaluate, Metrics, Scope};
+use super::evaluate::{evaluate, Metrics, Scope};
+use super::step::{Learner, StepResult};
 use super::logs::{cell, CsvLog, EPOCHS_HEADER, METRICS_HEADER};
 use super::plots;
-use crate::autodiff::{ParamStore, Tape};
 use crate::data::augment::Augmentation;
-use crate::data::batches::{Batch, Prefetcher};
+use crate::data::batches::Prefetcher;
 use crate::data::protocol::{self, Split};
 use crate::data::Dataset;
-use crate::gpu::{Gpu, Indices, Tensor};
-use crate::model::{CenterLoss, ForwardOptions, MultiTaskNet, CENTER_LOSS_WEIGHT};
-use crate::optim::{LrSchedule, Optimizer, OptimizerKind, SgdConfig};
-use crate::weighting::{TaskWeighting, WeightingSpec};
+use crate::gpu::Gpu;
+use crate::weighting::WeightingSpec;
 
 /// How to run, beyond the config.
 pub struct RunOptions {
@@ -72,15 +70,6 @@ pub struct Summary {
     pub metrics: Metrics,
     /// Entries `--skip-bad` skipped while loading, and what was wrong with each.
     pub skipped: Vec<String>,
-}
-
-/// What one training step reports.
-struct StepResult {
-    losses: [f32; 2],
-    weights: [f32; 2],
-    /// Correct predictions and labelled samples of the batch, per task.
-    correct: [usize; 2],
-    labelled: [usize; 2],
 }
 
 /// Per-epoch running sums of the training steps.
@@ -134,15 +123,9 @@ fn effective_weighting(
 
 struct Run<'a> {
     gpu: &'a Gpu,
-    config: TrainConfig,
     dataset: Arc<Dataset>,
     split: Arc<Split>,
-    net: MultiTaskNet,
-    store: ParamStore,
-    main_opt: Optimizer,
-    unit_opt: Optimizer,
-    weighting: Box<dyn TaskWeighting>,
-    center: Option<CenterLoss>,
+    learner: Learner,
     sidecar: Sidecar,
     out: PathBuf,
 }
@@ -152,129 +135,14 @@ impl Run<'_> {
         checkpoint::save(
             self.gpu,
             &self.out,
-            &self.store,
-            &self.main_opt,
-            &self.unit_opt,
+            &self.learner.store,
+            &self.learner.main_opt,
+            &self.learner.unit_opt,
             &self.sidecar,
         )
         .map_err(TrainError::Checkpoint)
     }
 
-    /// One training step.
-    fn step(&mut self, batch: &Batch) -> Result<StepResult, TrainError> {
-        let gpu = self.gpu;
-        let n = batch.len();
-        let size = self.dataset.image_size;
-        let uses_unit = self.weighting.uses_unit();
-        let seed = derived_seed(self.config.seed, 3, self.sidecar.step) as u32;
-        let mut tape = Tape::new(gpu, &self.store, true, seed);
-        let images = Tensor::from_slice(gpu, &[n, 1, size, size], &batch.images)?;
-        let options = ForwardOptions {
-            unit: uses_unit,
-            detach_unit_input: !self.config.weight_grad_to_trunk,
-        };
-        let out = self.net.forward(&mut tape, images, options)?;
-        let fr_labels = Indices::from_slice(gpu, &batch.fr_labels)?;
-        let fer_labels = Indices::from_slice(gpu, &batch.fer_labels)?;
-        let l_fr = tape.softmax_cross_entropy(
-            out.fr_logits,
-            &fr_labels,
-            &Tensor::from_slice(gpu, &[n], &batch.fr_mask)?,
-        )?;
-        let l_fer = tape.softmax_cross_entropy(
-            out.fer_logits,
-            &fer_labels,
-            &Tensor::from_slice(gpu, &[n], &batch.fer_mask)?,
-        )?;
-
-        // The step's one readback.
-        let mut parts = vec![tape.value(l_fr), tape.value(l_fer)];
-        if let Some(w) = out.task_weights {
-            parts.push(tape.value(w));
-        }
-        parts.extend([tape.value(out.fr_logits), tape.value(out.fer_logits)]);
-        let values = Tensor::concat(gpu, &parts)?.to_vec(gpu)?;
-        let losses = [values[0], values[1]];
-        for (value, loss) in losses.iter().zip(["L_FR", "L_FER"]) {
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    step: self.sidecar.step,
-                    loss,
-                    value: *value,
-                });
-            }
-        }
-        let (unit_weights, logits) = if uses_unit {
-            (Some([values[2], values[3]]), &values[4..])
-        } else {
-            (None, &values[2..])
-        };
-        let (fr_logits, fer_logits) = logits.split_at(n * self.net.fr_classes.max(1));
-        let mut correct = [0; 2];
-        let mut labelled = [0; 2];
-        for (task, (rows, labels, mask)) in [
-            (fr_logits, &batch.fr_labels, &batch.fr_mask),
-            (fer_logits, &batch.fer_labels, &batch.fer_mask),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let classes = rows.len() / n;
-            for (k, row) in rows.chunks(classes).enumerate() {
-                if mask[k] > 0.0 {
-                    labelled[task] += 1;
-                    correct[task] += (argmax(row) == labels[k] as usize) as usize;
-                }
-            }
-        }
-
-        let weights = self.weighting.weights(losses, unit_weights);
-        let center = match &self.center {
-            Some(c) if weights[0] > 0.0 => {
-                Some(c.loss(&mut tape, out.embedding, &batch.fr_labels, &batch.fr_mask)?)
-            }
-            _ => None,
-        };
-        let mut seeds = match (self.config.weight_grad_to_trunk, out.task_weights) {
-            (true, Some(w)) => {
-                // L_total with w on the tape: its gradient also flows through w.
-                let stacked = tape.concat(&[l_fr, l_fer])?;
-                let weighted = tape.mul(w, stacked)?;
-                vec![(tape.sum(weighted)?, Tensor::full(gpu, &[1], 1.0)?)]
-            }
-            _ => vec![
-                (l_fr, Tensor::full(gpu, &[1], weights[0])?),
-                (l_fer, Tensor::full(gpu, &[1], weights[1])?),
-            ],
-        };
-        if let Some(term) = &center {
-            seeds.push((
-                term.loss,
-                Tensor::full(gpu, &[1], weights[0] * CENTER_LOSS_WEIGHT)?,
-            ));
-        }
-        let grads = tape.backward(&seeds, self.main_opt.params())?;
-        self.main_opt.step(gpu, &self.store, &grads)?;
-        if let (Some(c), Some(term)) = (&self.center, &center) {
-            c.update(&tape, term)?;
-        }
-        if let (Some(w), Some(g)) = (
-            out.task_weights,
-            self.weighting.unit_gradient(losses, weights),
-        ) {
-            let unit_grads = tape.backward(
-                &[(w, Tensor::from_slice(gpu, &[2], &g)?)],
-                self.unit_opt.params(),
-            )?;
-            self.unit_opt.step(gpu, &self.store, &unit_grads)?;
-        }
-        Ok(StepResult {
-            losses,
-            weights,
-            correct,
-            labelled,
-        })
-    }
 }
 
 fn progress_bar(show: bool, epoch: usize, epochs: usize, batches: usize) -> indicatif::ProgressBar {
@@ -339,51 +207,14 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
     if let Some(note) = note {
         eprintln!("facemtl: {note}");
     }
-    let mut store = ParamStore::new();
-    let mut net = MultiTaskNet::new(
-        gpu,
-        &mut store,
-        config.preset,
-        split.train_subjects.len(),
-        split.expressions.len(),
-        config.seed,
-    )?;
-    net.keep = config.keep;
-    net.normalize_unit_logits = config.normalize_unit_logits;
-    let center = if config.center_loss && tasks != Tasks::Fer {
-        Some(CenterLoss::new(
-            gpu,
-            &mut store,
-            split.train_subjects.len(),
-            net.architecture.embedding,
-        )?)
-    } else {
-        None
-    };
     let steps_per_epoch = split.train.len().div_ceil(config.batch);
-    let schedule = config
-        .schedule
-        .schedule(config.lr, steps_per_epoch, config.epochs);
-    let main_opt = Optimizer::new(
+    let learner = Learner::new(
         gpu,
-        &store,
-        MultiTaskNet::main_params(&store),
-        config.optimizer_kind(),
-        schedule,
-        config.clip_norm,
-    )?;
-    let unit_kind = OptimizerKind::Sgd(SgdConfig {
-        lr: config.unit_lr,
-        momentum: 0.0,
-        weight_decay: 0.0,
-    });
-    let unit_opt = Optimizer::new(
-        gpu,
-        &store,
-        MultiTaskNet::unit_params(&store),
-        unit_kind,
-        LrSchedule::Constant(config.unit_lr),
-        None,
+        &config,
+        [split.train_subjects.len(), split.expressions.len()],
+        tasks,
+        weighting_spec,
+        steps_per_epoch,
     )?;
     let fr_classes: Vec<String> = split
         .train_subjects
@@ -410,15 +241,9 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
     };
     let mut run = Run {
         gpu,
-        weighting: weighting_spec.build(),
-        center,
-        config: config.clone(),
+        learner,
         dataset,
         split,
-        net,
-        store,
-        main_opt,
-        unit_opt,
         sidecar,
         out: out.clone(),
     };
@@ -431,9 +256,10 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
                     .into(),
             ));
         }
-        ck.restore_model(gpu, &run.store)
+        let l = &mut run.learner;
+        ck.restore_model(gpu, &l.store)
             .map_err(TrainError::Checkpoint)?;
-        ck.restore_optimizers(gpu, &run.store, &mut run.main_opt, &mut run.unit_opt)
+        ck.restore_optimizers(gpu, &l.store, &mut l.main_opt, &mut l.unit_opt)
             .map_err(TrainError::Checkpoint)?;
         run.sidecar = Sidecar {
             config: config.clone(),
@@ -462,7 +288,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         run.split.train_subjects.len(),
         run.split.test_subjects.len(),
         run.split.train.len(),
-        run.weighting.name(),
+        run.learner.weighting.name(),
         tasks,
         gpu.adapter_info().name,
     );
@@ -494,13 +320,19 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         for (b, batch) in batches.enumerate() {
             let batch = batch?;
             let step_started = Instant::now();
-            let lr = run.main_opt.lr();
+            let lr = run.learner.main_opt.lr();
             let StepResult {
                 losses,
                 weights,
                 correct,
                 labelled,
-            } = match run.step(&batch) {
+            } = match run.learner.step(
+                gpu,
+                &batch,
+                run.sidecar.step,
+                derived_seed(config.seed, 3, run.sidecar.step) as u32,
+                None,
+            ) {
                 Ok(r) => r,
                 Err(e) => {
                     bar.abandon();
@@ -513,8 +345,8 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
             run.sidecar.batch = first_batch + b + 1;
             run.sidecar.images_seen += batch.len() as u64;
             run.sidecar.train_seconds += seconds;
-            run.sidecar.main_optimizer_steps = run.main_opt.steps();
-            run.sidecar.unit_optimizer_steps = run.unit_opt.steps();
+            run.sidecar.main_optimizer_steps = run.learner.main_opt.steps();
+            run.sidecar.unit_optimizer_steps = run.learner.unit_opt.steps();
             last_weights = weights;
             totals.steps += 1;
             totals.images += batch.len();
@@ -568,8 +400,8 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         };
         let metrics = evaluate(
             gpu,
-            &run.net,
-            &run.store,
+            &run.learner.net,
+            &run.learner.store,
             &run.dataset,
             &run.split,
             config.seed,
@@ -621,8 +453,8 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
     if start_epoch >= config.epochs {
         last_metrics = evaluate(
             gpu,
-            &run.net,
-            &run.store,
+            &run.learner.net,
+            &run.learner.store,
             &run.dataset,
             &run.split,
             config.seed,
@@ -655,7 +487,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         wall_seconds: started.elapsed().as_secs_f64(),
         train_seconds: run.sidecar.train_seconds,
         images_per_second: run.sidecar.images_seen as f64 / run.sidecar.train_seconds.max(1e-9),
-        weighting: run.weighting.name(),
+        weighting: run.learner.weighting.name(),
         final_task_weights: last_weights,
         fer_accuracy: last_metrics.fer_accuracy,
         fr_identification_accuracy: last_metrics.fr_identification_accuracy,

@@ -1,0 +1,132 @@
+//! `cargo bench --bench step`: one training step of the real network, as `facemtl train`
+//! runs it (dynamic weighting, Adam with clipping, dropout, batch norm in training mode),
+//! split into forward (recording plus the wait for the step's readback), host scheduling
+//! (accuracy and task weights) and backward + update (recording plus the wait for the
+//! device). Prints the median over timed steps, images/s, and dispatches and submissions
+//! per step, for the small preset at batch 32 and 64 and the medium preset at batch 32.
+//!
+//! With FACEMTL_PROFILE=1 it also prints the device time per kernel over the timed steps.
+//! `FACEMTL_BENCH_STEPS` sets the number of timed steps (default 20).
+//! `FACEMTL_BENCH_CASES` picks cases by name, e.g. `small/32`.
+
+use facemtl::data::batches::Batch;
+use facemtl::gpu::{Gpu, GpuOptions};
+use facemtl::model::Preset;
+use facemtl::train::config::{Tasks, TrainConfig};
+use facemtl::train::{Learner, StepTiming};
+use facemtl::weighting::WeightingSpec;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const IDENTITIES: usize = 36;
+const EXPRESSIONS: usize = 7;
+
+fn random_batch(rng: &mut StdRng, n: usize, size: usize) -> Batch {
+    Batch {
+        indices: (0..n).collect(),
+        images: (0..n * size * size)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect(),
+        fr_labels: (0..n)
+            .map(|_| rng.random_range(0..IDENTITIES as u32))
+            .collect(),
+        fr_mask: vec![1.0; n],
+        fer_labels: (0..n)
+            .map(|_| rng.random_range(0..EXPRESSIONS as u32))
+            .collect(),
+        fer_mask: vec![1.0; n],
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize) {
+    let config = TrainConfig {
+        preset,
+        batch,
+        ..TrainConfig::default()
+    };
+    let size = preset.architecture().input;
+    let mut learner = Learner::new(
+        gpu,
+        &config,
+        [IDENTITIES, EXPRESSIONS],
+        Tasks::Both,
+        WeightingSpec::Dynamic,
+        100,
+    )
+    .expect("network");
+    let mut rng = StdRng::seed_from_u64(7);
+    let batches: Vec<Batch> = (0..4).map(|_| random_batch(&mut rng, batch, size)).collect();
+    // Warm-up: pipelines compiled, the buffer pool filled.
+    for (i, b) in batches.iter().enumerate() {
+        learner
+            .step(gpu, b, i as u64, i as u32, Some(&mut StepTiming::default()))
+            .expect("step");
+    }
+    gpu.reset_profile();
+    let (submits0, dispatches0) = gpu.counters();
+    let mut timings = Vec::with_capacity(steps);
+    for s in 0..steps {
+        let mut t = StepTiming::default();
+        learner
+            .step(gpu, &batches[s % batches.len()], s as u64, s as u32, Some(&mut t))
+            .expect("step");
+        timings.push(t);
+    }
+    let (submits1, dispatches1) = gpu.counters();
+    let pick = |f: fn(&StepTiming) -> f64| median(&mut timings.iter().map(f).collect::<Vec<_>>());
+    let total = pick(|t| t.forward + t.host + t.backward);
+    println!(
+        "{:<10} {:>5} {:>10.1} {:>10.1} {:>8.2} {:>10.1} {:>9.0} {:>10.1} {:>8.1}",
+        preset.name(),
+        batch,
+        total * 1e3,
+        pick(|t| t.forward) * 1e3,
+        pick(|t| t.host) * 1e3,
+        pick(|t| t.backward) * 1e3,
+        batch as f64 / total,
+        (dispatches1 - dispatches0) as f64 / steps as f64,
+        (submits1 - submits0) as f64 / steps as f64,
+    );
+    for (kernel, t) in gpu.profile() {
+        println!(
+            "    {kernel:<48} {:>6.1} dispatches/step {:>8.2} ms/step",
+            t.dispatches as f64 / steps as f64,
+            t.seconds * 1e3 / steps as f64
+        );
+    }
+}
+
+fn main() {
+    let gpu = Gpu::new(&GpuOptions {
+        quiet: true,
+        ..GpuOptions::default()
+    })
+    .expect("an adapter");
+    let steps: usize = std::env::var("FACEMTL_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let cases = std::env::var("FACEMTL_BENCH_CASES").ok();
+    println!(
+        "adapter: {} ({:?}, {:?}); median of {steps} steps",
+        gpu.adapter_info().name,
+        gpu.adapter_info().backend,
+        gpu.adapter_info().device_type
+    );
+    println!(
+        "{:<10} {:>5} {:>10} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8}",
+        "preset", "batch", "step ms", "forward", "host", "backward", "images/s", "dispatch", "submits"
+    );
+    for (preset, batch) in [(Preset::Small, 32), (Preset::Small, 64), (Preset::Medium, 32)] {
+        let name = format!("{}/{batch}", preset.name());
+        if cases.as_deref().is_some_and(|c| !c.split(',').any(|c| c == name)) {
+            continue;
+        }
+        bench(&gpu, preset, batch, steps);
+    }
+}

@@ -1,0 +1,249 @@
+//! One training step, the unit the weighting methods plug into: record the forward pass,
+//! read back the two task losses, the unit's task weights and the logits in one readback,
+//! let the weighting method set this step's weights, then record the backward passes
+//! (network, and weight unit) and the optimiser updates. Nothing else waits on the device.
+
+use std::time::Instant;
+
+use super::config::{Tasks, TrainConfig};
+use super::error::TrainError;
+use super::evaluate::argmax;
+use crate::autodiff::{ParamStore, Tape};
+use crate::data::batches::Batch;
+use crate::gpu::{Gpu, Indices, Tensor};
+use crate::model::{CenterLoss, ForwardOptions, MultiTaskNet, CENTER_LOSS_WEIGHT};
+use crate::optim::{LrSchedule, Optimizer, OptimizerKind, SgdConfig};
+use crate::weighting::{TaskWeighting, WeightingSpec};
+
+/// What one training step reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepResult {
+    pub losses: [f32; 2],
+    pub weights: [f32; 2],
+    /// Correct predictions and labelled samples of the batch, per task.
+    pub correct: [usize; 2],
+    pub labelled: [usize; 2],
+}
+
+/// Where a step's wall time went (for benchmarks: asking for it makes the step wait for
+/// the device at its end).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepTiming {
+    /// Recording the forward pass and waiting for its readback (the forward's device time).
+    pub forward: f64,
+    /// Host work between the readback and the backward pass (accuracy, task weights).
+    pub host: f64,
+    /// Recording the backward passes and updates, and waiting for the device to finish.
+    pub backward: f64,
+}
+
+/// The network, its parameters, the two optimisers, the weighting method and the optional
+/// centre loss: everything a training step changes.
+pub struct Learner {
+    pub net: MultiTaskNet,
+    pub store: ParamStore,
+    pub main_opt: Optimizer,
+    pub unit_opt: Optimizer,
+    pub weighting: Box<dyn TaskWeighting>,
+    pub center: Option<CenterLoss>,
+    /// Keep the task weights on the tape in L_total, so its gradient reaches the trunk
+    /// through the weight unit (the authors' code); else the weights are constants.
+    pub weight_grad_to_trunk: bool,
+}
+
+impl Learner {
+    /// The network of `config` for `classes` = [identities, expressions], its optimisers
+    /// (the main one's schedule laid out over `steps_per_epoch` x the config's epochs) and
+    /// `weighting`; the centre loss when the config asks for it and FR is trained.
+    pub fn new(
+        gpu: &Gpu,
+        config: &TrainConfig,
+        classes: [usize; 2],
+        tasks: Tasks,
+        weighting: WeightingSpec,
+        steps_per_epoch: usize,
+    ) -> Result<Learner, TrainError> {
+        let mut store = ParamStore::new();
+        let mut net =
+            MultiTaskNet::new(gpu, &mut store, config.preset, classes[0], classes[1], config.seed)?;
+        net.keep = config.keep;
+        net.normalize_unit_logits = config.normalize_unit_logits;
+        let center = if config.center_loss && tasks != Tasks::Fer {
+            Some(CenterLoss::new(
+                gpu,
+                &mut store,
+                classes[0],
+                net.architecture.embedding,
+            )?)
+        } else {
+            None
+        };
+        let schedule = config
+            .schedule
+            .schedule(config.lr, steps_per_epoch, config.epochs);
+        let main_opt = Optimizer::new(
+            gpu,
+            &store,
+            MultiTaskNet::main_params(&store),
+            config.optimizer_kind(),
+            schedule,
+            config.clip_norm,
+        )?;
+        let unit_kind = OptimizerKind::Sgd(SgdConfig {
+            lr: config.unit_lr,
+            momentum: 0.0,
+            weight_decay: 0.0,
+        });
+        let unit_opt = Optimizer::new(
+            gpu,
+            &store,
+            MultiTaskNet::unit_params(&store),
+            unit_kind,
+            LrSchedule::Constant(config.unit_lr),
+            None,
+        )?;
+        Ok(Learner {
+            net,
+            store,
+            main_opt,
+            unit_opt,
+            weighting: weighting.build(),
+            center,
+            weight_grad_to_trunk: config.weight_grad_to_trunk,
+        })
+    }
+
+    /// One training step on `batch`; `dropout_seed` picks the dropout masks. With `timing`,
+    /// waits for the device at the end and reports where the time went.
+    pub fn step(
+        &mut self,
+        gpu: &Gpu,
+        batch: &Batch,
+        step: u64,
+        dropout_seed: u32,
+        timing: Option<&mut StepTiming>,
+    ) -> Result<StepResult, TrainError> {
+        let started = Instant::now();
+        let n = batch.len();
+        let size = self.net.architecture.input;
+        let uses_unit = self.weighting.uses_unit();
+        let mut tape = Tape::new(gpu, &self.store, true, dropout_seed);
+        let images = Tensor::from_slice(gpu, &[n, 1, size, size], &batch.images)?;
+        let options = ForwardOptions {
+            unit: uses_unit,
+            detach_unit_input: !self.weight_grad_to_trunk,
+        };
+        let out = self.net.forward(&mut tape, images, options)?;
+        let fr_labels = Indices::from_slice(gpu, &batch.fr_labels)?;
+        let fer_labels = Indices::from_slice(gpu, &batch.fer_labels)?;
+        let l_fr = tape.softmax_cross_entropy(
+            out.fr_logits,
+            &fr_labels,
+            &Tensor::from_slice(gpu, &[n], &batch.fr_mask)?,
+        )?;
+        let l_fer = tape.softmax_cross_entropy(
+            out.fer_logits,
+            &fer_labels,
+            &Tensor::from_slice(gpu, &[n], &batch.fer_mask)?,
+        )?;
+
+        // The step's one readback.
+        let mut parts = vec![tape.value(l_fr), tape.value(l_fer)];
+        if let Some(w) = out.task_weights {
+            parts.push(tape.value(w));
+        }
+        parts.extend([tape.value(out.fr_logits), tape.value(out.fer_logits)]);
+        let values = Tensor::concat(gpu, &parts)?.to_vec(gpu)?;
+        let read_back = Instant::now();
+        let losses = [values[0], values[1]];
+        for (value, loss) in losses.iter().zip(["L_FR", "L_FER"]) {
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    step,
+                    loss,
+                    value: *value,
+                });
+            }
+        }
+        let (unit_weights, logits) = if uses_unit {
+            (Some([values[2], values[3]]), &values[4..])
+        } else {
+            (None, &values[2..])
+        };
+        let (fr_logits, fer_logits) = logits.split_at(n * self.net.fr_classes.max(1));
+        let mut correct = [0; 2];
+        let mut labelled = [0; 2];
+        for (task, (rows, labels, mask)) in [
+            (fr_logits, &batch.fr_labels, &batch.fr_mask),
+            (fer_logits, &batch.fer_labels, &batch.fer_mask),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let classes = rows.len() / n;
+            for (k, row) in rows.chunks(classes).enumerate() {
+                if mask[k] > 0.0 {
+                    labelled[task] += 1;
+                    correct[task] += (argmax(row) == labels[k] as usize) as usize;
+                }
+            }
+        }
+        let weights = self.weighting.weights(losses, unit_weights);
+        let host_done = Instant::now();
+
+        let center = match &self.center {
+            Some(c) if weights[0] > 0.0 => {
+                Some(c.loss(&mut tape, out.embedding, &batch.fr_labels, &batch.fr_mask)?)
+            }
+            _ => None,
+        };
+        let mut seeds = match (self.weight_grad_to_trunk, out.task_weights) {
+            (true, Some(w)) => {
+                // L_total with w on the tape: its gradient also flows through w.
+                let stacked = tape.concat(&[l_fr, l_fer])?;
+                let weighted = tape.mul(w, stacked)?;
+                vec![(tape.sum(weighted)?, Tensor::full(gpu, &[1], 1.0)?)]
+            }
+            _ => vec![
+                (l_fr, Tensor::full(gpu, &[1], weights[0])?),
+                (l_fer, Tensor::full(gpu, &[1], weights[1])?),
+            ],
+        };
+        if let Some(term) = &center {
+            seeds.push((
+                term.loss,
+                Tensor::full(gpu, &[1], weights[0] * CENTER_LOSS_WEIGHT)?,
+            ));
+        }
+        let grads = tape.backward(&seeds, self.main_opt.params())?;
+        self.main_opt.step(gpu, &self.store, &grads)?;
+        if let (Some(c), Some(term)) = (&self.center, &center) {
+            c.update(&tape, term)?;
+        }
+        if let (Some(w), Some(g)) = (
+            out.task_weights,
+            self.weighting.unit_gradient(losses, weights),
+        ) {
+            let unit_grads = tape.backward(
+                &[(w, Tensor::from_slice(gpu, &[2], &g)?)],
+                self.unit_opt.params(),
+            )?;
+            self.unit_opt.step(gpu, &self.store, &unit_grads)?;
+        }
+        if let Some(t) = timing {
+            drop(tape);
+            gpu.synchronize()?;
+            *t = StepTiming {
+                forward: (read_back - started).as_secs_f64(),
+                host: (host_done - read_back).as_secs_f64(),
+                backward: host_done.elapsed().as_secs_f64(),
+            };
+        }
+        Ok(StepResult {
+            losses,
+            weights,
+            correct,
+            labelled,
+        })
+    }
+}
