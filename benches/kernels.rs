@@ -32,6 +32,30 @@ fn filled(gpu: &Gpu, shape: &[usize]) -> Tensor {
     Tensor::from_slice(gpu, shape, &data).expect("upload")
 }
 
+/// With FACEMTL_BENCH_PEERS set: OpenBLAS sgemm through numpy (benches/peers/numpy_sgemm.py)
+/// at the same sizes, as (n, GFLOP/s), run right before facemtl's matmuls.
+fn peer_sgemm() -> Vec<(usize, f64)> {
+    if std::env::var_os("FACEMTL_BENCH_PEERS").is_none() {
+        return Vec::new();
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/numpy_sgemm.py");
+    let Ok(out) = std::process::Command::new("python3").arg(script).output() else {
+        println!("numpy peer: python3 not found");
+        return Vec::new();
+    };
+    let rows: Vec<(usize, f64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.strip_prefix("peer sgemm ")?.split_whitespace().collect();
+            Some((f.first()?.parse().ok()?, f.get(2)?.parse().ok()?))
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("numpy peer: no result ({})", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    rows
+}
+
 fn main() {
     let gpu = Gpu::new(&GpuOptions::default()).expect("an adapter");
     println!(
@@ -39,7 +63,8 @@ fn main() {
         gpu.adapter_info().name,
         gpu.adapter_info().device_type
     );
-    for software in [true, false] {
+    let shapes: &[bool] = if std::env::var_os("FACEMTL_BENCH_SOFTWARE_ONLY").is_some() { &[true] } else { &[true, false] };
+    for &software in shapes {
         gpu.set_software_tiles(software);
         println!(
             "\nGEMM tiles: {}",
@@ -50,17 +75,25 @@ fn main() {
             }
         );
         println!("{:<48} {:>10} {:>10}", "problem", "ms", "GFLOP/s");
+        let blas = peer_sgemm();
         for n in [256usize, 512, 1024] {
             let (a, b) = (filled(&gpu, &[n, n]), filled(&gpu, &[n, n]));
             let s = median_seconds(&gpu, 5, || {
                 drop(matmul::matmul(&gpu, &a, &b, false, false).expect("matmul"))
             });
             let flops = 2.0 * (n * n * n) as f64;
+            let gflops = flops / s / 1e9;
+            let versus = blas
+                .iter()
+                .find(|(size, _)| *size == n)
+                .map_or(String::new(), |(_, peer)| {
+                    format!("   OpenBLAS {peer:.1} GFLOP/s: {:.1}% of it", 100.0 * gflops / peer)
+                });
             println!(
-                "{:<48} {:>10.2} {:>10.2}",
+                "{:<48} {:>10.2} {:>10.2}{versus}",
                 format!("matmul {n}x{n}x{n}"),
                 s * 1e3,
-                flops / s / 1e9
+                gflops
             );
         }
         // The small preset's convolutions at batch 32 (trunk blocks, then a branch).

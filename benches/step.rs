@@ -8,6 +8,9 @@
 //! With FACEMTL_PROFILE=1 it also prints the device time per kernel over the timed steps.
 //! `FACEMTL_BENCH_STEPS` sets the number of timed steps (default 20).
 //! `FACEMTL_BENCH_CASES` picks cases by name, e.g. `small/32`.
+//! `FACEMTL_BENCH_PEERS=1` also runs the same step in PyTorch on the CPU right after each
+//! case (benches/peers/pytorch_step.py; needs python3 with torch) and prints facemtl's
+//! time over PyTorch's.
 
 use facemtl::data::batches::Batch;
 use facemtl::gpu::{Gpu, GpuOptions};
@@ -43,7 +46,24 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize) {
+/// PyTorch's median step in ms for this case (benches/peers/pytorch_step.py), or why not.
+fn peer_step_ms(preset: Preset, batch: usize, steps: usize) -> Result<f64, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/pytorch_step.py");
+    let out = std::process::Command::new("python3")
+        .args([script, "--steps", &steps.to_string(), "--cases"])
+        .arg(format!("{}/{batch}", preset.name()))
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("peer ")?.split_whitespace().nth(2)?.parse().ok())
+        .ok_or_else(|| {
+            let err = String::from_utf8_lossy(&out.stderr);
+            format!("no result ({})", err.lines().last().unwrap_or("no output"))
+        })
+}
+
+fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
     let config = TrainConfig {
         preset,
         batch,
@@ -92,6 +112,16 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize) {
         (dispatches1 - dispatches0) as f64 / steps as f64,
         (submits1 - submits0) as f64 / steps as f64,
     );
+    if peers {
+        match peer_step_ms(preset, batch, steps) {
+            Ok(ms) => println!(
+                "           PyTorch CPU, same run: {ms:.1} ms/step ({:.0} images/s); facemtl / PyTorch = {:.2}x",
+                batch as f64 / ms * 1e3,
+                total * 1e3 / ms
+            ),
+            Err(e) => println!("           PyTorch peer: {e}"),
+        }
+    }
     for (kernel, t) in gpu.profile() {
         println!(
             "    {kernel:<48} {:>6.1} dispatches/step {:>8.2} ms/step",
@@ -112,6 +142,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let cases = std::env::var("FACEMTL_BENCH_CASES").ok();
+    let peers = std::env::var_os("FACEMTL_BENCH_PEERS").is_some();
     println!(
         "adapter: {} ({:?}, {:?}); median of {steps} steps",
         gpu.adapter_info().name,
@@ -127,6 +158,6 @@ fn main() {
         if cases.as_deref().is_some_and(|c| !c.split(',').any(|c| c == name)) {
             continue;
         }
-        bench(&gpu, preset, batch, steps);
+        bench(&gpu, preset, batch, steps, peers);
     }
 }

@@ -1,6 +1,8 @@
-//! The GEMM core's other tile shape: this machine's adapter picks one shape (lavapipe: the
-//! software one), so this binary forces the other and checks matmul and every convolution
-//! pass against the reference with it, on shapes that are not multiples of either tile.
+//! Every tile shape of the GEMM core: this machine's adapter picks one class (lavapipe: the
+//! software shapes, wide or narrow by the output's width), so this binary runs matmul and
+//! every convolution pass under both classes against the reference, on shapes that are not
+//! multiples of any tile and that reach the wide and the narrow software shape, the
+//! strided and the unit-stride backward-data loaders.
 
 mod common;
 
@@ -10,9 +12,17 @@ use facemtl::kernels::{conv, matmul};
 use facemtl::reference;
 
 #[test]
-fn the_other_tile_shape_matches_the_reference() {
+fn every_tile_shape_matches_the_reference() {
     let g = gpu();
-    g.set_software_tiles(!g.is_software());
+    for software in [true, false] {
+        g.set_software_tiles(software);
+        check_all_kernels(software);
+    }
+    g.set_software_tiles(g.is_software());
+}
+
+fn check_all_kernels(software: bool) {
+    let g = gpu();
     let mut r = rng(30);
     for (m, k, n) in [(1usize, 1usize, 1usize), (67, 33, 130), (9, 500, 65)] {
         let a = random(&mut r, m * k);
@@ -21,13 +31,13 @@ fn the_other_tile_shape_matches_the_reference() {
             matmul::matmul(g, &upload(&[m, k], &a), &upload(&[n, k], &b), false, true).unwrap();
         let want = reference::dense::matmul(&widen(&a), (m, k), false, &widen(&b), (n, k), true);
         assert_close(
-            &format!("matmul {m}x{k}x{n}"),
+            &format!("matmul {m}x{k}x{n} software={software}"),
             &download(&got),
             &want,
             Tolerance::ACCUMULATED,
         );
     }
-    let spec = Conv2dSpec {
+    let strided = Conv2dSpec {
         stride: (2, 1),
         padding: Padding {
             top: 1,
@@ -36,17 +46,23 @@ fn the_other_tile_shape_matches_the_reference() {
             right: 1,
         },
     };
-    for (input, weight) in [
-        ([2usize, 3, 17, 13], [70usize, 3, 3, 2]),
-        ([3, 9, 8, 8], [5, 9, 1, 5]),
+    let unit = Conv2dSpec::new(1, 1);
+    for (input, weight, spec) in [
+        ([2usize, 3, 17, 13], [70usize, 3, 3, 2], strided),
+        ([3, 9, 8, 8], [5, 9, 1, 5], strided),
+        // Stride 1: the unit-stride backward-data loader; weight-gradient widths 45
+        // (narrow software tile) and 72 (wide).
+        ([2, 5, 9, 7], [6, 5, 3, 3], unit),
+        ([2, 8, 7, 9], [12, 8, 3, 3], unit),
     ] {
+        let case = format!("conv {input:?} * {weight:?} {spec:?} software={software}");
         let geom = Conv2dGeometry::new(&input, &weight, spec).unwrap();
         let x = random(&mut r, input.iter().product());
         let w = random(&mut r, weight.iter().product());
         let dy = random(&mut r, geom.output_shape().iter().product());
         let y = conv::conv2d(g, &upload(&input, &x), &upload(&weight, &w), None, spec).unwrap();
         assert_close(
-            "conv forward",
+            &format!("{case} forward"),
             &download(&y),
             &reference::conv::conv2d(&geom, &widen(&x), &widen(&w), None),
             Tolerance::ACCUMULATED,
@@ -62,13 +78,13 @@ fn the_other_tile_shape_matches_the_reference() {
         let (dx, dw, _) =
             reference::conv::conv2d_backward(&geom, &widen(&x), &widen(&w), &widen(&dy));
         assert_close(
-            "conv dx",
+            &format!("{case} dx"),
             &download(&grads.input),
             &dx,
             Tolerance::ACCUMULATED,
         );
         assert_close(
-            "conv dw",
+            &format!("{case} dw"),
             &download(&grads.weight),
             &dw,
             Tolerance::ACCUMULATED,

@@ -1,7 +1,7 @@
 // dx[b] (in_c x in_h*in_w) = sum over (co, kh, kw) of W[co, ci, kh, kw] * dy[b, co, oh, ow]
 // where oh * stride + kh - pad = iy (and likewise for x): implicit GEMM with
-// M = in_c, N = in_h*in_w, K = out_c*kh*kw. `read_b` comes from
-// conv_backward_data_strided.wgsl, or conv_backward_data_unit_stride.wgsl for stride 1.
+// M = in_c, N = batch*in_h*in_w (every input pixel of every image), K = out_c*kh*kw.
+// `read_b` comes from conv_backward_data_strided.wgsl, or conv_backward_data_unit_stride.wgsl for stride 1.
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
@@ -10,11 +10,13 @@ struct RowInfo {
     offset: u32,
 }
 
-// An input pixel: its image's dy offset and its padded position.
+// An input pixel of an image: the image's dy offset, the pixel's padded position, and its
+// own offset in dx for input channel 0.
 struct ColInfo {
     base: u32,
     ty: i32,
     tx: i32,
+    out: u32,
 }
 
 // A k = (co, kh, kw): the weight's offset for ci = 0, dy's channel offset, the tap.
@@ -30,25 +32,40 @@ fn row_info(batch: u32, row: u32) -> RowInfo {
 }
 
 fn col_info(batch: u32, col: u32) -> ColInfo {
-    let iy = col / p.in_w;
-    let ix = col - iy * p.in_w;
-    return ColInfo(batch * p.out_c * p.out_h * p.out_w, i32(iy + p.pad_top), i32(ix + p.pad_left));
+    let plane = p.in_h * p.in_w;
+    let b = col / plane;
+    let pixel = col - b * plane;
+    let iy = pixel / p.in_w;
+    let ix = pixel - iy * p.in_w;
+    return ColInfo(b * p.out_c * p.out_h * p.out_w, i32(iy + p.pad_top), i32(ix + p.pad_left), b * p.m * plane + pixel);
 }
 
-fn k_info(batch: u32, k: u32) -> KInfo {
-    let taps = p.kernel_h * p.kernel_w;
-    let co = k / taps;
-    let tap = k - co * taps;
-    let kh = tap / p.kernel_w;
-    return KInfo(co * p.in_c * taps + tap, co * p.out_h * p.out_w, i32(kh), i32(tap - kh * p.kernel_w));
+fn k_first(batch: u32) -> KInfo {
+    return KInfo(0u, 0u, 0, 0);
+}
+
+fn k_next(kk: KInfo) -> KInfo {
+    var n = KInfo(kk.weight + 1u, kk.channel, kk.kh, kk.kw + 1);
+    if (n.kw == i32(p.kernel_w)) {
+        n.kw = 0;
+        n.kh = n.kh + 1;
+        if (n.kh == i32(p.kernel_h)) {
+            // Next output channel: skip the other input channels' taps of this one.
+            let taps = p.kernel_h * p.kernel_w;
+            n.kh = 0;
+            n.channel = n.channel + p.out_h * p.out_w;
+            n.weight = n.weight + (p.in_c - 1u) * taps;
+        }
+    }
+    return n;
 }
 
 fn read_a(r: RowInfo, kk: KInfo) -> f32 {
     return w[kk.weight + r.offset];
 }
 
-fn write_c(batch: u32, row: u32, col: u32, value: f32) {
-    let i = (batch * p.m + row) * p.n + col;
+fn write_c(batch: u32, row: u32, col: u32, c: ColInfo, value: f32) {
+    let i = c.out + row * p.in_h * p.in_w;
     var v = value;
     if (p.accumulate != 0u) {
         v = v + dx[i];

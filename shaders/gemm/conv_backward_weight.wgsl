@@ -18,13 +18,16 @@ struct ColInfo {
 }
 
 // A k = (b, oh, ow): dy's offset for co = 0, x's image offset, the window corner; `valid`
-// is false past the end of K.
+// is false past the end of K. `k`, `oh` and `ow` let k_next step without dividing.
 struct KInfo {
     valid: bool,
     dy: u32,
     image: u32,
     y0: i32,
     x0: i32,
+    k: u32,
+    oh: u32,
+    ow: u32,
 }
 
 fn row_info(split: u32, row: u32) -> RowInfo {
@@ -39,14 +42,37 @@ fn col_info(split: u32, col: u32) -> ColInfo {
     return ColInfo(ci * p.in_h * p.in_w, i32(kh), i32(tap - kh * p.kernel_w));
 }
 
-fn k_info(split: u32, kk: u32) -> KInfo {
-    let k = split * p.k + kk;
+fn k_first(split: u32) -> KInfo {
+    let k = split * p.k;
     let plane = p.out_h * p.out_w;
     let b = k / plane;
     let pos = k - b * plane;
     let oh = pos / p.out_w;
     let ow = pos - oh * p.out_w;
-    return KInfo(k < p.k_total, b * p.out_c * plane + pos, b * p.in_c * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u));
+    return KInfo(k < p.k_total, b * p.out_c * plane + pos, b * p.in_c * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u), k, oh, ow);
+}
+
+fn k_next(kk: KInfo) -> KInfo {
+    var n = kk;
+    n.k = kk.k + 1u;
+    n.valid = n.k < p.k_total;
+    n.dy = kk.dy + 1u;
+    n.ow = kk.ow + 1u;
+    n.x0 = kk.x0 + i32(p.stride_w);
+    if (n.ow == p.out_w) {
+        n.ow = 0u;
+        n.x0 = input_x(0u, 0u);
+        n.oh = n.oh + 1u;
+        n.y0 = n.y0 + i32(p.stride_h);
+        if (n.oh == p.out_h) {
+            // Next image: skip the other output channels' planes of this one in dy.
+            n.oh = 0u;
+            n.y0 = input_y(0u, 0u);
+            n.dy = n.dy + (p.out_c - 1u) * p.out_h * p.out_w;
+            n.image = n.image + p.in_c * p.in_h * p.in_w;
+        }
+    }
+    return n;
 }
 
 fn read_a(r: RowInfo, kk: KInfo) -> f32 {
@@ -65,6 +91,6 @@ fn read_b(kk: KInfo, c: ColInfo) -> f32 {
     return x[kk.image + c.channel + u32(iy) * p.in_w + u32(ix)];
 }
 
-fn write_c(split: u32, row: u32, col: u32, value: f32) {
+fn write_c(split: u32, row: u32, col: u32, c_info: ColInfo, value: f32) {
     partial[(split * p.m + row) * p.n + col] = value;
 }

@@ -1,4 +1,6 @@
-// y[b] (out_c x out_h*out_w) = W (out_c x in_c*kh*kw) * im2col(x[b]), im2col read on the fly.
+// y (out_c x batch*out_h*out_w) = W (out_c x in_c*kh*kw) * im2col(x), im2col read on the
+// fly: the columns run over every output pixel of every image, so small feature maps still
+// fill whole tiles.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -8,11 +10,13 @@ struct RowInfo {
     base: u32,
 }
 
-// An output pixel: its image's offset and the input position of its window's corner.
+// An output pixel of an image: the image's input offset, the input position of its
+// window's corner, and its own offset in y for output channel 0.
 struct ColInfo {
     base: u32,
     y0: i32,
     x0: i32,
+    out: u32,
 }
 
 // A k = (ci, kh, kw): the channel's offset and the tap.
@@ -28,17 +32,29 @@ fn row_info(batch: u32, row: u32) -> RowInfo {
 }
 
 fn col_info(batch: u32, col: u32) -> ColInfo {
-    let oh = col / p.out_w;
-    let ow = col - oh * p.out_w;
-    return ColInfo(batch * p.in_c * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u));
+    let plane = p.out_h * p.out_w;
+    let b = col / plane;
+    let pixel = col - b * plane;
+    let oh = pixel / p.out_w;
+    let ow = pixel - oh * p.out_w;
+    return ColInfo(b * p.in_c * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u), b * p.m * plane + pixel);
 }
 
-fn k_info(batch: u32, k: u32) -> KInfo {
-    let taps = p.kernel_h * p.kernel_w;
-    let ci = k / taps;
-    let tap = k - ci * taps;
-    let kh = tap / p.kernel_w;
-    return KInfo(k, ci * p.in_h * p.in_w, i32(kh), i32(tap - kh * p.kernel_w));
+fn k_first(batch: u32) -> KInfo {
+    return KInfo(0u, 0u, 0, 0);
+}
+
+fn k_next(kk: KInfo) -> KInfo {
+    var n = KInfo(kk.k + 1u, kk.channel, kk.kh, kk.kw + 1);
+    if (n.kw == i32(p.kernel_w)) {
+        n.kw = 0;
+        n.kh = n.kh + 1;
+        if (n.kh == i32(p.kernel_h)) {
+            n.kh = 0;
+            n.channel = n.channel + p.in_h * p.in_w;
+        }
+    }
+    return n;
 }
 
 fn read_a(r: RowInfo, kk: KInfo) -> f32 {
@@ -54,8 +70,8 @@ fn read_b(kk: KInfo, c: ColInfo) -> f32 {
     return x[c.base + kk.channel + u32(iy) * p.in_w + u32(ix)];
 }
 
-fn write_c(batch: u32, row: u32, col: u32, value: f32) {
-    let i = (batch * p.m + row) * p.n + col;
+fn write_c(batch: u32, row: u32, col: u32, c: ColInfo, value: f32) {
+    let i = c.out + row * p.out_h * p.out_w;
     var v = value;
     if (p.has_bias != 0u) {
         v = v + bias[row];

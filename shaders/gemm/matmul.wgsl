@@ -43,8 +43,12 @@ fn col_info(batch: u32, col: u32) -> ColInfo {
     return ColInfo(batch * p.b_batch + col * p.b_col);
 }
 
-fn k_info(batch: u32, k: u32) -> KInfo {
-    return KInfo(k * p.a_col, k * p.b_row);
+fn k_first(batch: u32) -> KInfo {
+    return KInfo(0u, 0u);
+}
+
+fn k_next(kk: KInfo) -> KInfo {
+    return KInfo(kk.a + p.a_col, kk.b + p.b_row);
 }
 
 fn read_a(r: RowInfo, kk: KInfo) -> f32 {
@@ -55,7 +59,7 @@ fn read_b(kk: KInfo, c: ColInfo) -> f32 {
     return b[c.base + kk.b];
 }
 
-fn write_c(batch: u32, row: u32, col: u32, value: f32) {
+fn write_c(batch: u32, row: u32, col: u32, c_info: ColInfo, value: f32) {
     let i = (batch * p.m + row) * p.n + col;
     var v = p.alpha * value;
     if (p.has_bias != 0u) {

@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     software_tiles: AtomicBool,
     submits: AtomicU64,
     dispatches: AtomicU64,
+    /// Pipelines compiled so far and the nanoseconds spent compiling them.
+    compiled: AtomicU64,
+    compile_nanos: AtomicU64,
     /// Bound where a kernel's optional input (e.g. a bias) is absent.
     pub placeholder: wgpu::Buffer,
     /// With FACEMTL_PROFILE set: device time per kernel (see `profiler`).
@@ -197,6 +200,8 @@ impl Gpu {
                 software_tiles: AtomicBool::new(software),
                 submits: AtomicU64::new(0),
                 dispatches: AtomicU64::new(0),
+                compiled: AtomicU64::new(0),
+                compile_nanos: AtomicU64::new(0),
                 placeholder,
                 profile: std::env::var_os("FACEMTL_PROFILE")
                     .map(|_| Mutex::new(Profiler::new(&device, &queue))),
@@ -267,6 +272,15 @@ impl Gpu {
         )
     }
 
+    /// Kernels compiled so far (each once per device) and the seconds spent compiling them
+    /// (on a software adapter the shader compiler runs on the CPU at first use).
+    pub fn compile_stats(&self) -> (u64, f64) {
+        (
+            self.shared.compiled.load(Ordering::Relaxed),
+            self.shared.compile_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
+        )
+    }
+
     /// Checks a buffer size against the adapter's binding and buffer limits.
     pub(crate) fn check_size(&self, what: impl Fn() -> String, bytes: u64) -> Result<()> {
         let limits = &self.shared.limits;
@@ -300,20 +314,24 @@ impl Gpu {
         let mut cache = self.shared.pipelines.lock().expect("pipeline cache lock");
         let device = &self.shared.device;
         Arc::clone(cache.entry(kernel.name).or_insert_with(|| {
+            let started = std::time::Instant::now();
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.name),
                 source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
             });
-            Arc::new(
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(kernel.name),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: Default::default(),
-                    cache: None,
-                }),
-            )
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            self.shared.compiled.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .compile_nanos
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            Arc::new(pipeline)
         }))
     }
 

@@ -96,10 +96,14 @@ pub fn conv2d(
         expect_shape(OP, "bias", bias, &[g.out_c])?;
     }
     let y = Tensor::uninit(gpu, OP, &g.output_shape())?;
-    let mnk = [g.out_c, g.out_h * g.out_w, g.in_c * g.kernel_h * g.kernel_w];
+    let mnk = [
+        g.out_c,
+        g.batch * g.out_h * g.out_w,
+        g.in_c * g.kernel_h * g.kernel_w,
+    ];
     let p = params(OP, &g, mnk, bias.is_some())?;
-    let (kernel, shape) = FORWARD.for_gpu(gpu);
-    let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], g.batch)?;
+    let (kernel, shape) = FORWARD.for_problem(gpu, mnk[1]);
+    let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], 1)?;
     let bias = bias.map_or(&gpu.shared.placeholder, Tensor::buffer);
     gpu.dispatch(
         &kernel,
@@ -121,15 +125,19 @@ pub fn conv2d_backward_input(
     expect_shape(OP, "dy", dy, &g.output_shape())?;
     expect_shape(OP, "weight", w, &g.weight_shape())?;
     let dx = Tensor::uninit(gpu, OP, &g.input_shape())?;
-    let mnk = [g.in_c, g.in_h * g.in_w, g.out_c * g.kernel_h * g.kernel_w];
+    let mnk = [
+        g.in_c,
+        g.batch * g.in_h * g.in_w,
+        g.out_c * g.kernel_h * g.kernel_w,
+    ];
     let p = params(OP, g, mnk, false)?;
     let variant = if g.stride_h == 1 && g.stride_w == 1 {
         &BACKWARD_DATA_UNIT_STRIDE
     } else {
         &BACKWARD_DATA
     };
-    let (kernel, shape) = variant.for_gpu(gpu);
-    let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], g.batch)?;
+    let (kernel, shape) = variant.for_problem(gpu, mnk[1]);
+    let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], 1)?;
     gpu.dispatch(
         &kernel,
         bytemuck::bytes_of(&p),
@@ -165,7 +173,7 @@ pub fn conv2d_backward_weight(
         g.in_c * g.kernel_h * g.kernel_w,
         g.batch * g.out_h * g.out_w,
     );
-    let (kernel, shape) = BACKWARD_WEIGHT.for_gpu(gpu);
+    let (kernel, shape) = BACKWARD_WEIGHT.for_problem(gpu, n);
     let splits = k_splits(m.div_ceil(shape.tile_m()) * n.div_ceil(shape.tile_n()), k);
     let chunk = k.div_ceil(splits);
     let mut p = params(OP, g, [m, n, chunk], false)?;

@@ -8,12 +8,18 @@
 //! - GPUs: 16 x 16 invocations of 4x4 each, a 64 x 64 tile.
 //!
 //! A variant file (shaders/gemm/*.wgsl) supplies `Params` (with m, n, k), `row_info`,
-//! `col_info`, `k_info`, `read_a`, `read_b` and `write_c`; see `core_source`.
+//! `col_info`, `k_first` and `k_next` (the K position walked one step at a time, so the
+//! loop never divides: integer division is scalarised on SIMD CPUs), `read_a`, `read_b`
+//! and `write_c` (which also gets the column's `col_info`, so a variant can place outputs
+//! without dividing); see `core_source`.
 
 use std::sync::OnceLock;
 
 use super::kernel_source;
 use crate::gpu::{Gpu, GpuError, Kernel, Result};
+
+/// Outputs at most this wide take the narrow software tile.
+const NARROW_COLUMNS: usize = 64;
 
 /// Outputs per invocation (rows, columns) and invocations per workgroup (x, y).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +31,18 @@ pub(crate) struct TileShape {
 }
 
 impl TileShape {
+    /// Software adapters, wide problems: 8 invocations of 16 x 32.
     const SOFTWARE: TileShape = TileShape {
-        rows_per_thread: 8,
-        cols_per_thread: 8,
+        rows_per_thread: 16,
+        cols_per_thread: 32,
+        group_x: 8,
+        group_y: 1,
+    };
+    /// Software adapters, problems at most [`NARROW_COLUMNS`] wide (the first layer's
+    /// weight gradient has 9 columns): 8 invocations of 16 x 4.
+    const SOFTWARE_NARROW: TileShape = TileShape {
+        rows_per_thread: 16,
+        cols_per_thread: 4,
         group_x: 8,
         group_y: 1,
     };
@@ -38,11 +53,17 @@ impl TileShape {
         group_y: 16,
     };
 
-    pub(crate) fn for_gpu(gpu: &Gpu) -> TileShape {
-        if gpu.software_tiles() {
-            TileShape::SOFTWARE
+    /// The shapes a kernel can be built with, indexed by [`TileShape::choose`].
+    const ALL: [TileShape; 3] = [Self::SOFTWARE, Self::SOFTWARE_NARROW, Self::GPU];
+
+    /// The shape for an output `n` columns wide on this device, as an index into `ALL`.
+    fn choose(gpu: &Gpu, n: usize) -> usize {
+        if !gpu.software_tiles() {
+            2
+        } else if n <= NARROW_COLUMNS {
+            1
         } else {
-            TileShape::GPU
+            0
         }
     }
 
@@ -65,17 +86,6 @@ fn core_source(t: TileShape) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "
-fn store_row(batch: u32, row: u32, col0: u32, v: vec4<f32>) {{
-    if (row >= p.m) {{
-        return;
-    }}
-    for (var j = 0u; j < 4u; j = j + 1u) {{
-        if (col0 + j < p.n) {{
-            write_c(batch, row, col0 + j, v[j]);
-        }}
-    }}
-}}
-
 @compute @workgroup_size({gx}, {gy}, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{
     let row0 = (wg.y * {gy}u + lid.y) * {tm}u;
@@ -105,7 +115,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             s.push_str(&format!("    var acc{r}_{v} = vec4<f32>(0.0);\n"));
         }
     }
-    s.push_str("    for (var k = 0u; k < p.k; k = k + 1u) {\n        let kk = k_info(batch, k);\n");
+    s.push_str("    var kk = k_first(batch);\n    for (var k = 0u; k < p.k; k = k + 1u) {\n");
     for v in 0..vectors {
         let reads: Vec<String> = (0..4)
             .map(|j| format!("read_b(kk, b{})", 4 * v + j))
@@ -125,44 +135,47 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             ));
         }
     }
-    s.push_str("    }\n");
+    s.push_str("        kk = k_next(kk);\n    }\n");
     for r in 0..tm {
-        for v in 0..vectors {
+        s.push_str(&format!("    if (row0 + {r}u < p.m) {{\n"));
+        for c in 0..tn {
             s.push_str(&format!(
-                "    store_row(batch, row0 + {r}u, col0 + {}u, acc{r}_{v});\n",
-                4 * v
+                "        if (col0 + {c}u < p.n) {{ write_c(batch, row0 + {r}u, col0 + {c}u, b{c}, acc{r}_{}[{}]); }}\n",
+                c / 4,
+                c % 4
             ));
         }
+        s.push_str("    }\n");
     }
     s.push_str("}\n");
     s
 }
 
-/// A GEMM kernel: a variant's loaders plus the core, built once per adapter class.
+/// A GEMM kernel: a variant's loaders plus the core, built once per tile shape.
 pub(crate) struct GemmKernel {
-    names: [&'static str; 2],
+    names: [&'static str; 3],
     loaders: &'static str,
-    sources: [OnceLock<String>; 2],
+    sources: [OnceLock<String>; 3],
 }
 
 impl GemmKernel {
-    pub(crate) const fn new(names: [&'static str; 2], loaders: &'static str) -> GemmKernel {
+    pub(crate) const fn new(names: [&'static str; 3], loaders: &'static str) -> GemmKernel {
         GemmKernel {
             names,
             loaders,
-            sources: [OnceLock::new(), OnceLock::new()],
+            sources: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
         }
     }
 
-    /// The kernel and its tile shape for this device.
-    pub(crate) fn for_gpu(&'static self, gpu: &Gpu) -> (Kernel, TileShape) {
-        let shape = TileShape::for_gpu(gpu);
-        let class = usize::from(!gpu.software_tiles());
-        let source = self.sources[class]
+    /// The kernel and its tile shape for an output `n` columns wide on this device.
+    pub(crate) fn for_problem(&'static self, gpu: &Gpu, n: usize) -> (Kernel, TileShape) {
+        let index = TileShape::choose(gpu, n);
+        let shape = TileShape::ALL[index];
+        let source = self.sources[index]
             .get_or_init(|| format!("{}{}", kernel_source(self.loaders), core_source(shape)));
         (
             Kernel {
-                name: self.names[class],
+                name: self.names[index],
                 source,
             },
             shape,
@@ -198,7 +211,11 @@ pub(crate) fn grid(
 macro_rules! gemm_kernel {
     ($name:literal, $($file:literal),+ $(,)?) => {
         crate::kernels::gemm::GemmKernel::new(
-            [concat!($name, "#software"), concat!($name, "#gpu")],
+            [
+                concat!($name, "#software"),
+                concat!($name, "#software-narrow"),
+                concat!($name, "#gpu"),
+            ],
             concat!($(include_str!(concat!("../../shaders/", $file))),+),
         )
     };

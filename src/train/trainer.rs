@@ -293,6 +293,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         gpu.adapter_info().name,
     );
     let mut last_weights = [0.5f32, 0.5];
+    let mut compile_reported = false;
     let mut last_metrics = Metrics::default();
     for epoch in start_epoch..config.epochs {
         let mut order = run.split.train.clone();
@@ -340,7 +341,16 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
                     return Err(e);
                 }
             };
-            let seconds = step_started.elapsed().as_secs_f64();
+            let mut seconds = step_started.elapsed().as_secs_f64();
+            if !compile_reported {
+                // The first step compiles the kernels: reported, and kept out of images/s.
+                compile_reported = true;
+                let (kernels, compile_seconds) = gpu.compile_stats();
+                bar.suspend(|| {
+                    eprintln!("facemtl: compiled {kernels} kernels in {compile_seconds:.1} s (first step)")
+                });
+                seconds = (seconds - compile_seconds).max(0.0);
+            }
             run.sidecar.step += 1;
             run.sidecar.batch = first_batch + b + 1;
             run.sidecar.images_seen += batch.len() as u64;

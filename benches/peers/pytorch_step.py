@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""The peer of `cargo bench --bench step`: one training step of the same network and recipe
+in PyTorch, timed the same way.
+
+The network is facemtl's preset (src/model/preset.rs, src/model/network.rs): a trunk of
+3x3 conv (no bias) + batch norm + ReLU blocks, each block ending in a 2x2 max-pool; an FR
+branch (conv block, global average pool, dropout, 128-d embedding, identity FC) and an FER
+branch (conv block, global average pool, dropout, FC, ReLU, dropout, FC); the weight unit
+(FC over the L2-normalised flattened trunk output, detached, logits L2-normalised, softmax,
+batch mean). A step: forward, one readback of the two losses and the task weights (the host
+scheduler), L_total = w_FR L_FR + w_FER L_FER backward into the network, Adam (lr 3e-3,
+weight decay 1e-4) after global-norm clipping at 5, L_w = sum w_i / (L_i + 0.01) backward
+into the unit, SGD (lr 0.1). Random images and labels, 36 identities, 7 expressions.
+
+Prints one line per case: `peer <preset> <batch> <median ms> <images/s>`.
+
+    python3 benches/peers/pytorch_step.py [--steps 20] [--cases small/32,small/64,medium/32]
+"""
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRESETS = {
+    # input, trunk channels, convs per block, branch channels, embedding, FER hidden
+    "small": (48, [16, 32, 64], 1, 64, 128, 64),
+    "medium": (64, [32, 64], 2, 128, 128, 128),
+    "large": (96, [32, 64, 128], 2, 256, 128, 256),
+}
+IDENTITIES, EXPRESSIONS = 36, 7
+
+
+def conv_stack(in_c, out_c, n):
+    layers = []
+    for i in range(n):
+        layers += [
+            nn.Conv2d(in_c if i == 0 else out_c, out_c, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_c),
+            nn.ReLU(inplace=True),
+        ]
+    return nn.Sequential(*layers)
+
+
+class MultiTaskNet(nn.Module):
+    def __init__(self, preset, keep=0.8):
+        super().__init__()
+        size, trunk, per_block, branch, embedding, fer_hidden = PRESETS[preset]
+        blocks, channels = [], 1
+        for out_c in trunk:
+            blocks += [conv_stack(channels, out_c, per_block), nn.MaxPool2d(2)]
+            channels = out_c
+        self.trunk = nn.Sequential(*blocks)
+        side = size >> len(trunk)
+        self.fr_block = conv_stack(channels, branch, per_block)
+        self.fr_embedding = nn.Linear(branch, embedding)
+        self.fr_logits = nn.Linear(embedding, IDENTITIES)
+        self.fer_block = conv_stack(channels, branch, per_block)
+        self.fer_hidden = nn.Linear(branch, fer_hidden)
+        self.fer_logits = nn.Linear(fer_hidden, EXPRESSIONS)
+        self.unit = nn.Linear(channels * side * side, 2)
+        self.drop = nn.Dropout(1.0 - keep)
+
+    def forward(self, x):
+        t = self.trunk(x)
+        f = self.drop(self.fr_block(t).mean(dim=(2, 3)))
+        fr = self.fr_logits(self.fr_embedding(f))
+        e = self.drop(self.fer_block(t).mean(dim=(2, 3)))
+        fer = self.fer_logits(self.drop(F.relu(self.fer_hidden(e))))
+        u = F.normalize(t.detach().flatten(1), dim=1, eps=1e-10)
+        z = F.normalize(self.unit(u), dim=1, eps=1e-10)
+        w = F.softmax(z, dim=1).mean(dim=0)
+        return fr, fer, w
+
+
+def bench(preset, batch, steps):
+    torch.manual_seed(0)
+    size = PRESETS[preset][0]
+    net = MultiTaskNet(preset)
+    unit_params = list(net.unit.parameters())
+    unit_ids = {id(p) for p in unit_params}
+    main_params = [p for p in net.parameters() if id(p) not in unit_ids]
+    main_opt = torch.optim.Adam(main_params, lr=3e-3, weight_decay=1e-4)
+    unit_opt = torch.optim.SGD(unit_params, lr=0.1)
+    x = torch.randn(batch, 1, size, size)
+    y_fr = torch.randint(0, IDENTITIES, (batch,))
+    y_fer = torch.randint(0, EXPRESSIONS, (batch,))
+    net.train()
+
+    def step():
+        fr, fer, w = net(x)
+        l_fr, l_fer = F.cross_entropy(fr, y_fr), F.cross_entropy(fer, y_fer)
+        # The host scheduler's one readback: losses and weights.
+        losses = torch.stack([l_fr, l_fer]).detach()
+        read = torch.cat([losses, w.detach()]).tolist()
+        w_fr, w_fer = read[2], read[3]
+        main_opt.zero_grad(set_to_none=True)
+        unit_opt.zero_grad(set_to_none=True)
+        (w_fr * l_fr + w_fer * l_fer).backward()
+        torch.nn.utils.clip_grad_norm_(main_params, 5.0)
+        main_opt.step()
+        unit_loss = (w / (losses + 0.01)).sum()
+        unit_loss.backward()
+        unit_opt.step()
+
+    for _ in range(4):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    ms = statistics.median(times) * 1e3
+    print(f"peer {preset} {batch} {ms:.2f} {batch / ms * 1e3:.1f}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--cases", default="small/32,small/64,medium/32")
+    args = parser.parse_args()
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    for case in args.cases.split(","):
+        preset, batch = case.split("/")
+        bench(preset, int(batch), args.steps)
+
+
+if __name__ == "__main__":
+    main()
