@@ -2,9 +2,10 @@
 //! class. Each invocation keeps a TM x TN block of C in vec4 registers, written out as
 //! straight-line code; the tile shape is chosen per class of adapter:
 //!
-//! - software adapters (lavapipe): 8 invocations (one llvmpipe SIMD vector) of 8x8 each,
-//!   an 8 x 64 tile. Measured in a training epoch (FACEMTL_PROFILE=1, see BENCHMARKS.md):
-//!   conv forward + backward 1.9x faster than 64 invocations of 4x4.
+//! - software adapters (lavapipe): 8 invocations (one llvmpipe SIMD vector) of 16x16 each,
+//!   a 16 x 128 tile, and for outputs at most 64 columns wide 8 of 16x4 (a 16 x 32 tile).
+//!   Measured in the training-step bench (see BENCHMARKS.md): a step 1.4x faster than with
+//!   8 x 8x8; larger tiles are no faster in a step and take LLVM minutes to compile.
 //! - GPUs: 16 x 16 invocations of 4x4 each, a 64 x 64 tile.
 //!
 //! A variant file (shaders/gemm/*.wgsl) supplies `Params` (with m, n, k), `row_info`,
@@ -31,10 +32,13 @@ pub(crate) struct TileShape {
 }
 
 impl TileShape {
-    /// Software adapters, wide problems: 8 invocations of 16 x 32.
+    /// Software adapters, wide problems: 8 invocations (one llvmpipe SIMD vector) of 16 x 16
+    /// each. Measured against 16x8, 32x8, 32x16 and 16x32 in the training-step bench (see
+    /// BENCHMARKS.md): as fast as any in a step, and the larger tiles take LLVM minutes to
+    /// compile on first use.
     const SOFTWARE: TileShape = TileShape {
         rows_per_thread: 16,
-        cols_per_thread: 32,
+        cols_per_thread: 16,
         group_x: 8,
         group_y: 1,
     };
