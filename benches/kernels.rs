@@ -51,7 +51,10 @@ fn peer_sgemm() -> Vec<(usize, f64)> {
         })
         .collect();
     if rows.is_empty() {
-        println!("numpy peer: no result ({})", String::from_utf8_lossy(&out.stderr).trim());
+        println!(
+            "numpy peer: no result ({})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     rows
 }
@@ -63,13 +66,17 @@ fn main() {
         gpu.adapter_info().name,
         gpu.adapter_info().device_type
     );
-    let shapes: &[bool] = if std::env::var_os("FACEMTL_BENCH_SOFTWARE_ONLY").is_some() { &[true] } else { &[true, false] };
+    let shapes: &[bool] = if std::env::var_os("FACEMTL_BENCH_SOFTWARE_ONLY").is_some() {
+        &[true]
+    } else {
+        &[true, false]
+    };
     for &software in shapes {
         gpu.set_software_tiles(software);
         println!(
             "\nGEMM tiles: {}",
             if software {
-                "software (8 invocations x 8x8)"
+                "software (8 invocations x 16x16; 16x4 for outputs at most 64 wide)"
             } else {
                 "GPU (16x16 invocations x 4x4)"
             }
@@ -83,12 +90,15 @@ fn main() {
             });
             let flops = 2.0 * (n * n * n) as f64;
             let gflops = flops / s / 1e9;
-            let versus = blas
-                .iter()
-                .find(|(size, _)| *size == n)
-                .map_or(String::new(), |(_, peer)| {
-                    format!("   OpenBLAS {peer:.1} GFLOP/s: {:.1}% of it", 100.0 * gflops / peer)
-                });
+            let versus =
+                blas.iter()
+                    .find(|(size, _)| *size == n)
+                    .map_or(String::new(), |(_, peer)| {
+                        format!(
+                            "   OpenBLAS {peer:.1} GFLOP/s: {:.1}% of it",
+                            100.0 * gflops / peer
+                        )
+                    });
             println!(
                 "{:<48} {:>10.2} {:>10.2}{versus}",
                 format!("matmul {n}x{n}x{n}"),

@@ -56,7 +56,13 @@ fn peer_step_ms(preset: Preset, batch: usize, steps: usize) -> Result<f64, Strin
         .map_err(|e| format!("python3: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
-        .find_map(|l| l.strip_prefix("peer ")?.split_whitespace().nth(2)?.parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("peer ")?
+                .split_whitespace()
+                .nth(2)?
+                .parse()
+                .ok()
+        })
         .ok_or_else(|| {
             let err = String::from_utf8_lossy(&out.stderr);
             format!("no result ({})", err.lines().last().unwrap_or("no output"))
@@ -80,7 +86,9 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
     )
     .expect("network");
     let mut rng = StdRng::seed_from_u64(7);
-    let batches: Vec<Batch> = (0..4).map(|_| random_batch(&mut rng, batch, size)).collect();
+    let batches: Vec<Batch> = (0..4)
+        .map(|_| random_batch(&mut rng, batch, size))
+        .collect();
     // Warm-up: pipelines compiled, the buffer pool filled.
     for (i, b) in batches.iter().enumerate() {
         learner
@@ -93,7 +101,13 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
     for s in 0..steps {
         let mut t = StepTiming::default();
         learner
-            .step(gpu, &batches[s % batches.len()], s as u64, s as u32, Some(&mut t))
+            .step(
+                gpu,
+                &batches[s % batches.len()],
+                s as u64,
+                s as u32,
+                Some(&mut t),
+            )
             .expect("step");
         timings.push(t);
     }
@@ -151,11 +165,26 @@ fn main() {
     );
     println!(
         "{:<10} {:>5} {:>10} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8}",
-        "preset", "batch", "step ms", "forward", "host", "backward", "images/s", "dispatch", "submits"
+        "preset",
+        "batch",
+        "step ms",
+        "forward",
+        "host",
+        "backward",
+        "images/s",
+        "dispatch",
+        "submits"
     );
-    for (preset, batch) in [(Preset::Small, 32), (Preset::Small, 64), (Preset::Medium, 32)] {
+    for (preset, batch) in [
+        (Preset::Small, 32),
+        (Preset::Small, 64),
+        (Preset::Medium, 32),
+    ] {
         let name = format!("{}/{batch}", preset.name());
-        if cases.as_deref().is_some_and(|c| !c.split(',').any(|c| c == name)) {
+        if cases
+            .as_deref()
+            .is_some_and(|c| !c.split(',').any(|c| c == name))
+        {
             continue;
         }
         bench(&gpu, preset, batch, steps, peers);

@@ -479,7 +479,12 @@ fn fused_batch_norm_relu_matches_reference_composition() {
     let g = gpu();
     let mut r = rng(21);
     let eps = 1e-5f32;
-    for shape in [vec![2usize, 3, 5, 7], vec![4, 70, 3, 3], vec![3, 2, 1, 65], vec![8, 4]] {
+    for shape in [
+        vec![2usize, 3, 5, 7],
+        vec![4, 70, 3, 3],
+        vec![3, 2, 1, 65],
+        vec![8, 4],
+    ] {
         let (n, c, inner): (usize, usize, usize) =
             (shape[0], shape[1], shape[2..].iter().product());
         let x: Vec<f32> = random(&mut r, shape.iter().product())
@@ -500,8 +505,16 @@ fn fused_batch_norm_relu_matches_reference_composition() {
         let stats = norm::batch_norm_stats(g, &tx, None).unwrap();
         let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
         let (g64, b64) = (widen(&gamma), widen(&beta));
-        let normalized =
-            reference::batch_norm::batch_norm(&widen(&x), c, inner, &mean, &var, &g64, &b64, eps as f64);
+        let normalized = reference::batch_norm::batch_norm(
+            &widen(&x),
+            c,
+            inner,
+            &mean,
+            &var,
+            &g64,
+            &b64,
+            eps as f64,
+        );
         let want_y = reference::relu(&normalized);
         let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps, true).unwrap();
         assert_close(&case, &download(&y), &want_y, Tolerance::ACCUMULATED);

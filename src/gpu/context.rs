@@ -44,9 +44,6 @@ pub(crate) struct Shared {
     software_tiles: AtomicBool,
     submits: AtomicU64,
     dispatches: AtomicU64,
-    /// Pipelines compiled so far and the nanoseconds spent compiling them.
-    compiled: AtomicU64,
-    compile_nanos: AtomicU64,
     /// Bound where a kernel's optional input (e.g. a bias) is absent.
     pub placeholder: wgpu::Buffer,
     /// With FACEMTL_PROFILE set: device time per kernel (see `profiler`).
@@ -176,6 +173,13 @@ impl Gpu {
                     info.name
                 );
             }
+            if info.backend == wgpu::Backend::Gl {
+                eprintln!(
+                    "facemtl: note: running through OpenGL, the slowest path (kernels compile \
+                     for tens of seconds at first use); install a Vulkan driver for a faster \
+                     one, e.g. `apt-get install mesa-vulkan-drivers` on Debian/Ubuntu"
+                );
+            }
         }
         let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("facemtl placeholder"),
@@ -200,8 +204,6 @@ impl Gpu {
                 software_tiles: AtomicBool::new(software),
                 submits: AtomicU64::new(0),
                 dispatches: AtomicU64::new(0),
-                compiled: AtomicU64::new(0),
-                compile_nanos: AtomicU64::new(0),
                 placeholder,
                 profile: std::env::var_os("FACEMTL_PROFILE")
                     .map(|_| Mutex::new(Profiler::new(&device, &queue))),
@@ -272,15 +274,6 @@ impl Gpu {
         )
     }
 
-    /// Kernels compiled so far (each once per device) and the seconds spent compiling them
-    /// (on a software adapter the shader compiler runs on the CPU at first use).
-    pub fn compile_stats(&self) -> (u64, f64) {
-        (
-            self.shared.compiled.load(Ordering::Relaxed),
-            self.shared.compile_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
-        )
-    }
-
     /// Checks a buffer size against the adapter's binding and buffer limits.
     pub(crate) fn check_size(&self, what: impl Fn() -> String, bytes: u64) -> Result<()> {
         let limits = &self.shared.limits;
@@ -314,7 +307,6 @@ impl Gpu {
         let mut cache = self.shared.pipelines.lock().expect("pipeline cache lock");
         let device = &self.shared.device;
         Arc::clone(cache.entry(kernel.name).or_insert_with(|| {
-            let started = std::time::Instant::now();
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(kernel.name),
                 source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
@@ -327,10 +319,6 @@ impl Gpu {
                 compilation_options: Default::default(),
                 cache: None,
             });
-            self.shared.compiled.fetch_add(1, Ordering::Relaxed);
-            self.shared
-                .compile_nanos
-                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             Arc::new(pipeline)
         }))
     }
@@ -389,13 +377,13 @@ impl Gpu {
         self.record(|encoder| {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel.name),
-                timestamp_writes: timed
-                    .as_ref()
-                    .map(|(queries, first, _)| wgpu::ComputePassTimestampWrites {
+                timestamp_writes: timed.as_ref().map(|(queries, first, _)| {
+                    wgpu::ComputePassTimestampWrites {
                         query_set: queries,
                         beginning_of_pass_write_index: Some(*first),
                         end_of_pass_write_index: Some(*first + 1),
-                    }),
+                    }
+                }),
             });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
@@ -407,7 +395,9 @@ impl Gpu {
             let _ = self.synchronize();
             if let Some(p) = &self.shared.profile {
                 let seconds = started.elapsed().as_secs_f64();
-                p.lock().expect("profile lock").add_wall_time(kernel.name, seconds);
+                p.lock()
+                    .expect("profile lock")
+                    .add_wall_time(kernel.name, seconds);
             }
         } else if full {
             self.flush();
@@ -449,7 +439,11 @@ impl Gpu {
         // wrongly treat as submitted.
         let mut pending = self.shared.pending.lock().expect("encoder lock");
         if let Some(mut encoder) = pending.take() {
-            let mut profiler = self.shared.profile.as_ref().map(|p| p.lock().expect("profile lock"));
+            let mut profiler = self
+                .shared
+                .profile
+                .as_ref()
+                .map(|p| p.lock().expect("profile lock"));
             let collect = profiler.as_ref().is_some_and(|p| p.resolve(&mut encoder));
             self.shared.queue.submit([encoder.finish()]);
             self.shared.submits.fetch_add(1, Ordering::Relaxed);

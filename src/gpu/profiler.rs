@@ -70,7 +70,10 @@ impl Profiler {
     /// The query set and first query index for the next pass of `kernel` (begin at the
     /// index, end at the next), and whether the encoder must be submitted after it (the
     /// query set is full). None without timestamp queries.
-    pub(crate) fn begin_pass(&mut self, kernel: &'static str) -> Option<(wgpu::QuerySet, u32, bool)> {
+    pub(crate) fn begin_pass(
+        &mut self,
+        kernel: &'static str,
+    ) -> Option<(wgpu::QuerySet, u32, bool)> {
         let t = self.timestamps.as_mut()?;
         let pair = t.pending.len() as u32;
         t.pending.push(kernel);

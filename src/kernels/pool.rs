@@ -133,7 +133,10 @@ pub fn max_pool2d_backward(
         && g.in_w == g.out_w * g.stride_w;
     let planes = g.batch * g.channels;
     let (kernel, grid) = if tiled {
-        (&MAX_BACKWARD_TILED, plane_grid(gpu, OP, g.out_w, g.out_h, planes)?)
+        (
+            &MAX_BACKWARD_TILED,
+            plane_grid(gpu, OP, g.out_w, g.out_h, planes)?,
+        )
     } else {
         (&MAX_BACKWARD, plane_grid(gpu, OP, g.in_w, g.in_h, planes)?)
     };

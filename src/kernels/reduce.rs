@@ -63,7 +63,12 @@ fn reduce_axes(
     } else {
         (&REDUCE, grid_1d(gpu, mid * 64, 64))
     };
-    gpu.dispatch(kernel, bytemuck::bytes_of(&params), &[x.buffer(), out.buffer()], grid);
+    gpu.dispatch(
+        kernel,
+        bytemuck::bytes_of(&params),
+        &[x.buffer(), out.buffer()],
+        grid,
+    );
     Ok(out)
 }
 

@@ -64,8 +64,14 @@ impl Learner {
         steps_per_epoch: usize,
     ) -> Result<Learner, TrainError> {
         let mut store = ParamStore::new();
-        let mut net =
-            MultiTaskNet::new(gpu, &mut store, config.preset, classes[0], classes[1], config.seed)?;
+        let mut net = MultiTaskNet::new(
+            gpu,
+            &mut store,
+            config.preset,
+            classes[0],
+            classes[1],
+            config.seed,
+        )?;
         net.keep = config.keep;
         net.normalize_unit_logits = config.normalize_unit_logits;
         let center = if config.center_loss && tasks != Tasks::Fer {

@@ -18,9 +18,9 @@ use super::checkpoint::{self, Checkpoint, Sidecar};
 use super::config::{Tasks, TrainConfig};
 use super::error::TrainError;
 use super::evaluate::{evaluate, Metrics, Scope};
-use super::step::{Learner, StepResult};
 use super::logs::{cell, CsvLog, EPOCHS_HEADER, METRICS_HEADER};
 use super::plots;
+use super::step::{Learner, StepResult};
 use crate::data::augment::Augmentation;
 use crate::data::batches::Prefetcher;
 use crate::data::protocol::{self, Split};
@@ -142,7 +142,6 @@ impl Run<'_> {
         )
         .map_err(TrainError::Checkpoint)
     }
-
 }
 
 fn progress_bar(show: bool, epoch: usize, epochs: usize, batches: usize) -> indicatif::ProgressBar {
@@ -293,7 +292,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         gpu.adapter_info().name,
     );
     let mut last_weights = [0.5f32, 0.5];
-    let mut compile_reported = false;
+    let mut startup_reported = false;
     let mut last_metrics = Metrics::default();
     for epoch in start_epoch..config.epochs {
         let mut order = run.split.train.clone();
@@ -341,15 +340,17 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
                     return Err(e);
                 }
             };
-            let mut seconds = step_started.elapsed().as_secs_f64();
-            if !compile_reported {
-                // The first step compiles the kernels: reported, and kept out of images/s.
-                compile_reported = true;
-                let (kernels, compile_seconds) = gpu.compile_stats();
+            let seconds = step_started.elapsed().as_secs_f64();
+            // The first step of a process also compiles every kernel (software drivers
+            // compile on first use): reported, and kept out of the epoch's images/s.
+            let first_step = !startup_reported;
+            if first_step {
+                startup_reported = true;
                 bar.suspend(|| {
-                    eprintln!("facemtl: compiled {kernels} kernels in {compile_seconds:.1} s (first step)")
+                    eprintln!(
+                        "facemtl: first step {seconds:.1} s, most of it compiling kernels (the driver's shader cache makes later runs start faster)"
+                    )
                 });
-                seconds = (seconds - compile_seconds).max(0.0);
             }
             run.sidecar.step += 1;
             run.sidecar.batch = first_batch + b + 1;
@@ -359,8 +360,10 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
             run.sidecar.unit_optimizer_steps = run.learner.unit_opt.steps();
             last_weights = weights;
             totals.steps += 1;
-            totals.images += batch.len();
-            totals.seconds += seconds;
+            if !first_step {
+                totals.images += batch.len();
+                totals.seconds += seconds;
+            }
             for t in 0..2 {
                 totals.loss[t] += losses[t] as f64;
                 totals.weight[t] += weights[t] as f64;
