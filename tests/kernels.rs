@@ -433,6 +433,9 @@ fn pool_cases() -> Vec<([usize; 4], Pool2dSpec)> {
         ([2, 2, 9, 6], Pool2dSpec::new(3, 3, 0)),
         // Stride = kernel but a row and column left over: the gathering backward.
         ([2, 3, 9, 11], Pool2dSpec::new(2, 2, 0)),
+        // More planes than a grid dimension holds (65535): the kernels stride over them.
+        ([1, 65_537, 2, 2], Pool2dSpec::new(2, 2, 0)),
+        ([1, 65_537, 3, 2], Pool2dSpec::new(2, 1, 0)),
     ]
 }
 
@@ -479,11 +482,13 @@ fn fused_batch_norm_relu_matches_reference_composition() {
     let g = gpu();
     let mut r = rng(21);
     let eps = 1e-5f32;
+    // [65_537, 2]: more images than a grid dimension holds, so the kernels stride over them.
     for shape in [
         vec![2usize, 3, 5, 7],
         vec![4, 70, 3, 3],
         vec![3, 2, 1, 65],
         vec![8, 4],
+        vec![65_537, 2],
     ] {
         let (n, c, inner): (usize, usize, usize) =
             (shape[0], shape[1], shape[2..].iter().product());

@@ -3,6 +3,7 @@
 // per (channel, image) plane: the channel comes from the workgroup id, so no invocation
 // divides, and the channel's constants are read once.
 struct Params {
+    batch: u32,
     channels: u32,
     inner: u32,
     eps: f32,
@@ -18,14 +19,18 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) local: u32) {
     let c = wg.x;
-    let base = (wg.y * p.channels + c) * p.inner;
     let scale = inverseSqrt(variance[c] + p.eps) * gamma[c];
     let m = mean[c];
     let shift = beta[c];
     let floor = select(-3.4e38, 0.0, p.relu != 0u);
-    for (var i = local; i < p.inner; i = i + 64u) {
-        y[base + i] = max((x[base + i] - m) * scale + shift, floor);
+    // Images beyond the grid's y limit are taken in strides of the grid.
+    for (var n = wg.y; n < p.batch; n = n + groups.y) {
+        let base = (n * p.channels + c) * p.inner;
+        for (var i = local; i < p.inner; i = i + 64u) {
+            y[base + i] = max((x[base + i] - m) * scale + shift, floor);
+        }
     }
 }

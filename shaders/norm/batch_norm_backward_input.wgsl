@@ -4,6 +4,7 @@
 // masked by the fused ReLU's output (0 where y <= 0). One workgroup per (channel, image)
 // plane, as in batch_norm_apply.
 struct Params {
+    batch: u32,
     channels: u32,
     inner: u32,
     eps: f32,
@@ -24,9 +25,9 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> dx: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) local: u32) {
     let c = wg.x;
-    let base = (wg.y * p.channels + c) * p.inner;
     let inv_std = inverseSqrt(variance[c] + p.eps);
     let k = gamma[c] * inv_std;
     // dx = k * dy - slope * (x - mean) - shift (batch statistics), or k * dy (fixed).
@@ -37,11 +38,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         shift = k * dbeta[c] / p.count;
     }
     let m = mean[c];
-    for (var i = local; i < p.inner; i = i + 64u) {
-        var g = dy[base + i];
-        if (p.relu != 0u && y[base + i] <= 0.0) {
-            g = 0.0;
+    // Images beyond the grid's y limit are taken in strides of the grid.
+    for (var n = wg.y; n < p.batch; n = n + groups.y) {
+        let base = (n * p.channels + c) * p.inner;
+        for (var i = local; i < p.inner; i = i + 64u) {
+            var g = dy[base + i];
+            if (p.relu != 0u && y[base + i] <= 0.0) {
+                g = 0.0;
+            }
+            dx[base + i] = k * g - slope * (x[base + i] - m) - shift;
         }
-        dx[base + i] = k * g - slope * (x[base + i] - m) - shift;
     }
 }

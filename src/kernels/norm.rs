@@ -163,22 +163,24 @@ pub fn batch_norm_stats(
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct ApplyParams {
+    batch: u32,
     channels: u32,
     inner: u32,
     eps: f32,
     relu: u32,
 }
 
-/// Workgroups for the per-plane batch-norm kernels: one per (channel, image).
+/// Workgroups for the per-plane batch-norm kernels: one per (channel, image), images past
+/// the adapter's per-dimension limit taken in strides of it by the kernels.
 fn plane_grid(gpu: &Gpu, op: &'static str, n: usize, c: usize) -> Result<[u32; 3]> {
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    if n > max || c > max {
+    if c > max {
         return Err(crate::gpu::GpuError::invalid(
             op,
-            format!("{n} images x {c} channels: both must be at most {max} (the adapter's workgroup limit); use a smaller batch"),
+            format!("{c} channels: at most {max} (the adapter's workgroup limit)"),
         ));
     }
-    Ok([c as u32, n as u32, 1])
+    Ok([c as u32, n.min(max) as u32, 1])
 }
 
 /// `y = (x - mean) / sqrt(var + eps) * gamma + beta`, per channel; with `relu`, `max(y, 0)`
@@ -204,6 +206,7 @@ pub fn batch_norm_apply(
     }
     let y = Tensor::uninit(gpu, OP, x.shape())?;
     let params = ApplyParams {
+        batch: to_u32(OP, n)?,
         channels: to_u32(OP, c)?,
         inner: to_u32(OP, inner)?,
         eps,
@@ -245,6 +248,7 @@ pub struct BatchNormGrads {
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct BackwardInputParams {
+    batch: u32,
     channels: u32,
     inner: u32,
     eps: f32,
@@ -302,6 +306,7 @@ pub fn batch_norm_backward(
     );
     let dx = Tensor::uninit(gpu, OP, x.shape())?;
     let params = BackwardInputParams {
+        batch: reduce.batch,
         channels: reduce.channels,
         inner: reduce.inner,
         eps,

@@ -65,7 +65,8 @@ fn params(op: &'static str, g: &Pool2dGeometry) -> Result<Params> {
 
 /// Max pooling's output and, per output element, the winning input position
 /// (`iy * in_w + ix` within its plane).
-/// Workgroups of 8 x 8 positions of a `width` x `height` plane, one z layer per plane.
+/// Workgroups of 8 x 8 positions of a `width` x `height` plane, one z layer per plane (up
+/// to the adapter's limit; the kernels take further planes in strides of it).
 fn plane_grid(
     gpu: &Gpu,
     op: &'static str,
@@ -74,7 +75,8 @@ fn plane_grid(
     planes: usize,
 ) -> Result<[u32; 3]> {
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    let grid = [width.div_ceil(8), height.div_ceil(8), planes];
+    // The kernels stride over planes past the z limit.
+    let grid = [width.div_ceil(8), height.div_ceil(8), planes.min(max)];
     if grid.iter().any(|&g| g > max) {
         return Err(crate::gpu::GpuError::invalid(
             op,
