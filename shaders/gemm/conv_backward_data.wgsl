@@ -45,17 +45,12 @@ fn k_first(batch: u32) -> KInfo {
 }
 
 fn k_next(kk: KInfo) -> KInfo {
-    var n = KInfo(kk.weight + 1u, kk.channel, kk.kh, kk.kw + 1);
-    if (n.kw == i32(p.kernel_w)) {
-        n.kw = 0;
-        n.kh = n.kh + 1;
-        if (n.kh == i32(p.kernel_h)) {
-            // Next output channel: skip the other input channels' taps of this one.
-            let taps = p.kernel_h * p.kernel_w;
-            n.kh = 0;
-            n.channel = n.channel + p.out_h * p.out_w;
-            n.weight = n.weight + (p.in_c - 1u) * taps;
-        }
+    let t = next_tap(kk.kh, kk.kw);
+    var n = KInfo(kk.weight + 1u, kk.channel, t.kh, t.kw);
+    if (t.wrapped) {
+        // Next output channel: skip the other input channels' taps of this one.
+        n.channel = n.channel + p.out_h * p.out_w;
+        n.weight = n.weight + (p.in_c - 1u) * p.kernel_h * p.kernel_w;
     }
     return n;
 }

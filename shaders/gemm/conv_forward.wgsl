@@ -45,14 +45,10 @@ fn k_first(batch: u32) -> KInfo {
 }
 
 fn k_next(kk: KInfo) -> KInfo {
-    var n = KInfo(kk.k + 1u, kk.channel, kk.kh, kk.kw + 1);
-    if (n.kw == i32(p.kernel_w)) {
-        n.kw = 0;
-        n.kh = n.kh + 1;
-        if (n.kh == i32(p.kernel_h)) {
-            n.kh = 0;
-            n.channel = n.channel + p.in_h * p.in_w;
-        }
+    let t = next_tap(kk.kh, kk.kw);
+    var n = KInfo(kk.k + 1u, kk.channel, t.kh, t.kw);
+    if (t.wrapped) {
+        n.channel = n.channel + p.in_h * p.in_w;
     }
     return n;
 }

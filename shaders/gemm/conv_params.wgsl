@@ -36,3 +36,21 @@ fn input_x(ow: u32, kw: u32) -> i32 {
 fn inside(y: i32, x: i32) -> bool {
     return y >= 0 && y < i32(p.in_h) && x >= 0 && x < i32(p.in_w);
 }
+
+// The kernel tap after (kh, kw) in row-major order; `wrapped` when it went past the last tap
+// back to (0, 0), i.e. when the K walk moves on to the next channel.
+struct Tap {
+    kh: i32,
+    kw: i32,
+    wrapped: bool,
+}
+
+fn next_tap(kh: i32, kw: i32) -> Tap {
+    if (kw + 1 < i32(p.kernel_w)) {
+        return Tap(kh, kw + 1, false);
+    }
+    if (kh + 1 < i32(p.kernel_h)) {
+        return Tap(kh + 1, 0, false);
+    }
+    return Tap(0, 0, true);
+}
