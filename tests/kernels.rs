@@ -10,6 +10,7 @@ use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding, Pool2dGeometry, Poo
 use facemtl::gpu::{Indices, Tensor};
 use facemtl::kernels::{conv, elementwise, loss, matmul, norm, optim, pool, reduce};
 use facemtl::reference;
+use rand::rngs::StdRng;
 
 #[test]
 fn elementwise_ops_match_reference() {
@@ -490,22 +491,18 @@ fn fused_batch_norm_relu_matches_reference_composition() {
         vec![8, 4],
         vec![65_537, 2],
     ] {
-        let (n, c, inner): (usize, usize, usize) =
-            (shape[0], shape[1], shape[2..].iter().product());
-        let x: Vec<f32> = random(&mut r, shape.iter().product())
-            .iter()
-            .map(|v| 2.0 * v - 0.3)
-            .collect();
-        let (gamma, beta, dy) = (
-            random(&mut r, c),
-            random(&mut r, c),
-            random(&mut r, x.len()),
-        );
-        let (tx, tg, tb) = (
-            upload(&shape, &x),
-            upload(&[c], &gamma),
-            upload(&[c], &beta),
-        );
+        let BatchNormCase {
+            n,
+            c,
+            inner,
+            x,
+            gamma,
+            beta,
+            dy,
+            tx,
+            tg,
+            tb,
+        } = batch_norm_case(&mut r, &shape, 2.0, -0.3);
         let case = format!("batch_norm+relu {shape:?}");
         let stats = norm::batch_norm_stats(g, &tx, None).unwrap();
         let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
@@ -810,6 +807,42 @@ fn optimizer_updates_match_reference() {
     );
 }
 
+/// Seeded inputs of a batch-norm test on `shape` [N, C, ...]: x = scale * u + shift for
+/// uniform u, gamma, beta and dy, drawn in that order, and x, gamma, beta uploaded.
+struct BatchNormCase {
+    n: usize,
+    c: usize,
+    inner: usize,
+    x: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    dy: Vec<f32>,
+    tx: Tensor,
+    tg: Tensor,
+    tb: Tensor,
+}
+
+fn batch_norm_case(r: &mut StdRng, shape: &[usize], scale: f32, shift: f32) -> BatchNormCase {
+    let (n, c, inner) = (shape[0], shape[1], shape[2..].iter().product());
+    let x: Vec<f32> = random(r, shape.iter().product())
+        .iter()
+        .map(|v| scale * v + shift)
+        .collect();
+    let (gamma, beta, dy) = (random(r, c), random(r, c), random(r, x.len()));
+    BatchNormCase {
+        n,
+        c,
+        inner,
+        tx: upload(shape, &x),
+        tg: upload(&[c], &gamma),
+        tb: upload(&[c], &beta),
+        x,
+        gamma,
+        beta,
+        dy,
+    }
+}
+
 #[test]
 fn batch_norm_matches_reference_in_training_and_eval() {
     let g = gpu();
@@ -822,23 +855,19 @@ fn batch_norm_matches_reference_in_training_and_eval() {
         vec![16, 5],
         vec![3, 300, 2, 2],
     ] {
-        let (n, c, inner): (usize, usize, usize) =
-            (shape[0], shape[1], shape[2..].iter().product());
-        let x: Vec<f32> = random(&mut r, shape.iter().product())
-            .iter()
-            .map(|v| 3.0 * v + 0.5)
-            .collect();
-        let (gamma, beta, dy) = (
-            random(&mut r, c),
-            random(&mut r, c),
-            random(&mut r, x.len()),
-        );
+        let BatchNormCase {
+            n,
+            c,
+            inner,
+            x,
+            gamma,
+            beta,
+            dy,
+            tx,
+            tg,
+            tb,
+        } = batch_norm_case(&mut r, &shape, 3.0, 0.5);
         let (rm0, rv0) = (random(&mut r, c), vec![1.0f32; c]);
-        let (tx, tg, tb) = (
-            upload(&shape, &x),
-            upload(&[c], &gamma),
-            upload(&[c], &beta),
-        );
         let (rm, rv) = (upload(&[c], &rm0), upload(&[c], &rv0));
         let momentum = 0.1;
         let case = format!("batch_norm {shape:?}");
