@@ -1,9 +1,12 @@
-//! `cargo bench`: throughput of the GEMM-based kernels on this machine's adapter, for both
-//! GEMM tile shapes, at square matmul sizes and at the small preset's convolution shapes.
+//! `cargo bench`: throughput of the GEMM-based kernels on this machine's adapter, for each
+//! GEMM tile class, at square matmul sizes and at the small preset's convolution shapes.
 //! Prints GFLOP/s (2 flops per multiply-add) as the median of timed repeats; each timing
 //! includes one submit-and-wait, so small problems understate the kernel's own speed.
 
 use std::time::Instant;
+
+#[path = "peers/mod.rs"]
+mod peers;
 
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec};
 use facemtl::gpu::{Gpu, GpuOptions, Tensor};
@@ -38,25 +41,17 @@ fn peer_sgemm() -> Vec<(usize, f64)> {
     if std::env::var_os("FACEMTL_BENCH_PEERS").is_none() {
         return Vec::new();
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/numpy_sgemm.py");
-    let Ok(out) = std::process::Command::new("python3").arg(script).output() else {
-        println!("numpy peer: python3 not found");
-        return Vec::new();
-    };
-    let rows: Vec<(usize, f64)> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.strip_prefix("peer sgemm ")?.split_whitespace().collect();
-            Some((f.first()?.parse().ok()?, f.get(2)?.parse().ok()?))
-        })
-        .collect();
-    if rows.is_empty() {
-        println!(
-            "numpy peer: no result ({})",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    match peers::run("numpy_sgemm.py", &[]) {
+        // Fields: "sgemm", n, ms, GFLOP/s.
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|f| Some((f.get(1)?.parse().ok()?, f.get(3)?.parse().ok()?)))
+            .collect(),
+        Err(e) => {
+            println!("numpy peer: {e}");
+            Vec::new()
+        }
     }
-    rows
 }
 
 fn main() {

@@ -12,6 +12,9 @@
 //! case (benches/peers/pytorch_step.py; needs python3 with torch) and prints facemtl's
 //! time over PyTorch's.
 
+#[path = "peers/mod.rs"]
+mod peers;
+
 use facemtl::data::batches::Batch;
 use facemtl::gpu::{Gpu, GpuOptions};
 use facemtl::model::Preset;
@@ -48,25 +51,17 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// PyTorch's median step in ms for this case (benches/peers/pytorch_step.py), or why not.
 fn peer_step_ms(preset: Preset, batch: usize, steps: usize) -> Result<f64, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/pytorch_step.py");
-    let out = std::process::Command::new("python3")
-        .args([script, "--steps", &steps.to_string(), "--cases"])
-        .arg(format!("{}/{batch}", preset.name()))
-        .output()
-        .map_err(|e| format!("python3: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("peer ")?
-                .split_whitespace()
-                .nth(2)?
-                .parse()
-                .ok()
-        })
-        .ok_or_else(|| {
-            let err = String::from_utf8_lossy(&out.stderr);
-            format!("no result ({})", err.lines().last().unwrap_or("no output"))
-        })
+    let args = [
+        "--steps".to_string(),
+        steps.to_string(),
+        "--cases".to_string(),
+        format!("{}/{batch}", preset.name()),
+    ];
+    // Fields: preset, batch, ms, images/s.
+    peers::run("pytorch_step.py", &args)?
+        .iter()
+        .find_map(|f| f.get(2)?.parse().ok())
+        .ok_or_else(|| "pytorch_step.py: unreadable result".to_string())
 }
 
 fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {

@@ -1,0 +1,26 @@
+//! Running a peer script of `benches/peers/` (PyTorch, numpy) from a bench: each prints
+//! result lines `peer <fields...>`; the fields of those lines come back, or why none did.
+
+use std::process::Command;
+
+pub fn run(script: &str, args: &[String]) -> Result<Vec<Vec<String>>, String> {
+    let path = format!("{}/benches/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    let rows: Vec<Vec<String>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("peer "))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    if rows.is_empty() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "{script}: no result ({})",
+            err.lines().last().unwrap_or("no output")
+        ));
+    }
+    Ok(rows)
+}
