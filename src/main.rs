@@ -22,14 +22,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train the multi-task network (default: small preset, dynamic weights, synthetic faces).
-    Train(Box<commands::TrainArgs>),
+    Train(Box<commands::train::TrainArgs>),
     /// Evaluate a checkpoint: FER accuracy and confusion matrix, FR identification and
     /// verification.
-    Eval(commands::EvalArgs),
+    Eval(commands::eval::EvalArgs),
     /// Identity (top-k) and expression of face images.
-    Predict(commands::PredictArgs),
+    Predict(commands::predict::PredictArgs),
     /// Write the built-in synthetic faces as PNGs, a manifest CSV and a montage.
-    GenData(commands::GenDataArgs),
+    GenData(commands::gen_data::GenDataArgs),
     /// Print the chosen GPU adapter and its limits.
     Info,
 }
@@ -52,11 +52,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let adapter = cli.adapter;
     let result = match cli.command {
-        Command::Train(args) => commands::train(*args, adapter),
-        Command::Eval(args) => commands::eval(args, adapter),
-        Command::Predict(args) => commands::predict(args, adapter),
+        Command::Train(args) => commands::train::run(*args, adapter),
+        Command::Eval(args) => commands::eval::run(args, adapter),
+        Command::Predict(args) => commands::predict::run(args, adapter),
         Command::GenData(args) => commands::gen_data::run(&args),
-        Command::Info => commands::info(adapter),
+        Command::Info => commands::info::run(adapter),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -256,27 +256,37 @@ fn every_preset_builds_and_runs_forward() {
     let g = gpu();
     for preset in [Preset::Small, Preset::Medium, Preset::Large] {
         let mut store = ParamStore::new();
-        let net = MultiTaskNet::new(g, &mut store, preset, 5, 7, 0).unwrap();
-        let side = preset.architecture().input;
-        let mut tape = Tape::new(g, &store, false, 0);
-        let x = Tensor::full(g, &[2, 1, side, side], 0.5).unwrap();
-        let out = net
-            .forward(
-                &mut tape,
-                x,
-                ForwardOptions {
-                    unit: true,
-                    detach_unit_input: true,
-                },
-            )
+        let mut net = MultiTaskNet::new(g, &mut store, preset, 5, 7, 0).unwrap();
+        // A unit with zero weights and bias [3, -1] outputs logits [3, -1] for every image,
+        // so its task weights are known: softmax([3, -1] / |(3, -1)|) with the L2
+        // normalisation (w_FR = 1 / (1 + e^(-4 / sqrt 10)) = 0.7799), softmax([3, -1])
+        // without it (1 / (1 + e^-4) = 0.982).
+        let weight = store.find("unit.fc.weight").unwrap();
+        let zeros = vec![0.0; store.get(weight).len()];
+        store.set(g, weight, &zeros).unwrap();
+        store
+            .set(g, store.find("unit.fc.bias").unwrap(), &[3.0, -1.0])
             .unwrap();
-        assert_eq!(tape.value(out.fr_logits).shape(), &[2, 5]);
-        assert_eq!(tape.value(out.fer_logits).shape(), &[2, 7]);
-        assert_eq!(tape.value(out.normalized_embedding).shape(), &[2, 128]);
-        let w = download(tape.value(out.task_weights.unwrap()));
-        assert!(
-            (w[0] + w[1] - 1.0).abs() < 1e-5 && w.iter().all(|v| *v > 0.19 && *v < 0.81),
-            "{w:?}"
-        );
+        let side = preset.architecture().input;
+        for (normalize, w_fr) in [(true, 0.779_870_4_f32), (false, 0.982_013_8)] {
+            net.normalize_unit_logits = normalize;
+            let mut tape = Tape::new(g, &store, false, 0);
+            let x = Tensor::full(g, &[2, 1, side, side], 0.5).unwrap();
+            let out = net
+                .forward(
+                    &mut tape,
+                    x,
+                    ForwardOptions {
+                        unit: true,
+                        detach_unit_input: true,
+                    },
+                )
+                .unwrap();
+            assert_eq!(tape.value(out.fr_logits).shape(), &[2, 5]);
+            assert_eq!(tape.value(out.fer_logits).shape(), &[2, 7]);
+            assert_eq!(tape.value(out.normalized_embedding).shape(), &[2, 128]);
+            let w = download(tape.value(out.task_weights.unwrap()));
+            approx::assert_relative_eq!(&w[..], &[w_fr, 1.0 - w_fr][..], max_relative = 1e-5);
+        }
     }
 }

@@ -115,7 +115,7 @@ fn a_training_run_writes_every_file_and_eval_reproduces_its_metrics() {
     assert!(out.contains("FER confusion matrix"), "{out}");
     let auc = s["fr_verification_auc"].as_f64().unwrap();
     assert!(
-        out.contains(&format!("{auc:.4}")),
+        out.contains(&format!("FR verification ROC AUC:     {auc:.4}\n")),
         "eval:\n{out}\nsummary auc {auc}"
     );
 
@@ -455,5 +455,24 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
         "--quiet",
     ]);
     assert!(ok, "{out}{err}");
-    assert!(summary(&dir)["steps"].as_u64().unwrap() >= saved_step);
+    // Every step of the three epochs logged once, in order, and counted in the summary.
+    let steps: Vec<(u64, u64)> = csv::Reader::from_path(dir.join("metrics.csv"))
+        .unwrap()
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].parse().unwrap(), r[1].parse().unwrap())
+        })
+        .collect();
+    let per_epoch = steps.iter().filter(|(epoch, _)| *epoch == 1).count() as u64;
+    assert!(
+        per_epoch > 0 && saved_step > per_epoch,
+        "saved at {saved_step}"
+    );
+    assert_eq!(
+        steps.iter().map(|s| s.1).collect::<Vec<_>>(),
+        (1..=3 * per_epoch).collect::<Vec<_>>()
+    );
+    assert_eq!(steps.last().unwrap().0, 3);
+    assert_eq!(summary(&dir)["steps"].as_u64().unwrap(), 3 * per_epoch);
 }

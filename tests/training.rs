@@ -111,11 +111,10 @@ fn run_optimizer(kind: OptimizerKind, steps: usize, clip: Option<f32>) -> Vec<f3
 }
 
 fn assert_values(what: &str, got: &[f32], want: &[f64]) {
+    let got: Vec<f64> = got.iter().map(|&g| g as f64).collect();
+    assert_eq!(got.len(), want.len(), "{what}: got {got:?}, want {want:?}");
     for (g, w) in got.iter().zip(want) {
-        assert!(
-            (*g as f64 - w).abs() < 1e-6,
-            "{what}: got {got:?}, want {want:?}"
-        );
+        approx::assert_abs_diff_eq!(g, w, epsilon = 1e-6);
     }
 }
 
@@ -248,9 +247,10 @@ fn center_loss_value_gradient_and_centre_update() {
     let want = [0.5, 1.0, 1.0, -1.0, -0.5, 1.5, 0.0, 0.0, 0.0];
     assert_eq!(download(grads.get(emb).unwrap()), want);
     centers.update(&tape, &term).unwrap();
-    // c += 0.5 * (e - c): (0,0,1) -> (0.5,1,2); (1,1,1) -> (0,0.5,2.5).
+    // Wen et al.: c_j += 0.5 * sum (e - c_j) / (1 + n_j), one sample per class here:
+    // (0,0,1) + 0.25 (1,2,2) = (0.25,0.5,1.5); (1,1,1) + 0.25 (-2,-1,3) = (0.5,0.75,1.75).
     assert_eq!(
         download(store.get(centers.centers)),
-        vec![0.5, 1.0, 2.0, 0.0, 0.5, 2.5]
+        vec![0.25, 0.5, 1.5, 0.5, 0.75, 1.75]
     );
 }

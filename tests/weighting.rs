@@ -6,20 +6,16 @@ mod common;
 use common::{download, gpu, upload};
 use facemtl::autodiff::{ParamStore, Tape};
 use facemtl::optim::{LrSchedule, Optimizer, OptimizerKind, SgdConfig};
-use facemtl::weighting::{
-    Dynamic, NaiveDynamic, Static, TaskWeighting, WeightingSpec, UNIT_LOSS_FLOOR,
-};
+use facemtl::weighting::{Dynamic, NaiveDynamic, Static, TaskWeighting, WeightingSpec};
 
 #[test]
 fn methods_give_the_documented_weights_and_unit_gradients() {
     let losses = [2.0f32, 0.5];
     let mut dynamic = Dynamic;
     assert_eq!(dynamic.weights(losses, Some([0.3, 0.7])), [0.3, 0.7]);
+    // dL_w/dw_i = 1 / (L_i + 0.01): the paper's floor s = 0.01, written out here.
     let g = dynamic.unit_gradient(losses, [0.3, 0.7]).unwrap();
-    assert!(
-        (g[0] - 1.0 / (2.0 + UNIT_LOSS_FLOOR)).abs() < 1e-6
-            && (g[1] - 1.0 / (0.5 + UNIT_LOSS_FLOOR)).abs() < 1e-6
-    );
+    approx::assert_relative_eq!(&g[..], &[1.0 / 2.01, 1.0 / 0.51][..], max_relative = 1e-6);
     assert_eq!(NaiveDynamic.unit_gradient(losses, [0.5, 0.5]), Some(losses));
     let mut fixed = Static([0.25, 0.75]);
     assert_eq!(fixed.weights(losses, None), [0.25, 0.75]);
@@ -90,14 +86,9 @@ fn the_unit_update_moves_weight_to_the_harder_task() {
     // FR is harder (larger loss): dL_w/dz_FR = w_FR w_FER (1/(L_FR+s) - 1/(L_FER+s)) < 0.
     let losses = [2.0f32, 0.5];
     let (before, dz, after) = unit_step(&Dynamic, losses);
-    let s = UNIT_LOSS_FLOOR;
+    let s = 0.01;
     let expected = before[0] * before[1] * (1.0 / (losses[0] + s) - 1.0 / (losses[1] + s));
-    assert!(
-        (dz[0] - expected).abs() < 1e-5,
-        "dL_w/dz_FR {} vs hand-computed {expected}",
-        dz[0]
-    );
-    assert!((dz[1] + expected).abs() < 1e-5);
+    approx::assert_abs_diff_eq!(&dz[..], &[expected, -expected][..], epsilon = 1e-5);
     assert!(
         after[0] > before[0],
         "w_FR should rise: {before:?} -> {after:?}"

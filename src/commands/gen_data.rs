@@ -1,23 +1,36 @@
 //! `facemtl gen-data`: the synthetic faces on disk, for people to look at or to train on
 //! through `--format manifest`.
 
-use std::io::Write;
+use std::path::PathBuf;
 
-use facemtl::data::formats::manifest::HEADER;
+use clap::Args;
 use facemtl::data::image::save_png;
 use facemtl::data::synthetic::{self, SyntheticConfig};
 
-use super::GenDataArgs;
+#[derive(Args)]
+pub struct GenDataArgs {
+    /// Output folder (created if missing): images/, manifest.csv, montage.png.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub synthetic: SyntheticConfig,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = SyntheticConfig::default().size)]
+    pub size: usize,
+}
+
+/// A manifest row, written by the `csv` crate under the header `path,subject,expression`.
+#[derive(serde::Serialize)]
+struct ManifestRow {
+    path: String,
+    subject: String,
+    expression: &'static str,
+}
 
 pub fn run(args: &GenDataArgs) -> Result<(), String> {
     let config = SyntheticConfig {
-        subjects: args.subjects,
-        images_per_expression: args.per_expression,
         size: args.size,
-        seed: args.seed,
-        identity_spread: args.identity_spread,
-        expression_strength: args.expression_strength,
-        nuisance: args.nuisance,
+        ..args.synthetic.clone()
     };
     if config.subjects == 0 || config.images_per_expression == 0 || config.size < 8 {
         return Err(
@@ -30,7 +43,9 @@ pub fn run(args: &GenDataArgs) -> Result<(), String> {
     let started = std::time::Instant::now();
     let images = synthetic::generate_images(&config);
     let manifest_path = args.out.join("manifest.csv");
-    let mut manifest = format!("{HEADER}\n");
+    let write_error =
+        |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", manifest_path.display());
+    let mut manifest = csv::Writer::from_path(&manifest_path).map_err(|e| write_error(&e))?;
     let mut counters = std::collections::HashMap::new();
     for img in &images {
         let k = counters.entry((img.subject, img.expression)).or_insert(0);
@@ -48,15 +63,15 @@ pub fn run(args: &GenDataArgs) -> Result<(), String> {
             config.size,
         )
         .map_err(|e| e.to_string())?;
-        manifest.push_str(&format!(
-            "images/{name},synthetic{:03},{}\n",
-            img.subject + 1,
-            img.expression.name()
-        ));
+        manifest
+            .serialize(ManifestRow {
+                path: format!("images/{name}"),
+                subject: format!("synthetic{:03}", img.subject + 1),
+                expression: img.expression.name(),
+            })
+            .map_err(|e| write_error(&e))?;
     }
-    std::fs::File::create(&manifest_path)
-        .and_then(|mut f| f.write_all(manifest.as_bytes()))
-        .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
+    manifest.flush().map_err(|e| write_error(&e))?;
     let (canvas, width, height) = synthetic::montage(&config, 8);
     let montage_path = args.out.join("montage.png");
     save_png(&montage_path, &canvas, width, height).map_err(|e| e.to_string())?;

@@ -4,7 +4,7 @@
 
 pub mod augment;
 pub mod batches;
-mod csv;
+pub(crate) mod csv;
 mod error;
 pub mod expression;
 pub mod formats;

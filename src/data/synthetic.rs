@@ -12,24 +12,44 @@ use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 
 use super::{image, Dataset, Expression, Pixels, Sample};
 
-/// What to generate.
-#[derive(Debug, Clone, PartialEq)]
+/// What to generate: one set of settings, used by `gen-data`, by `train` (flattened into
+/// its flags and stored in the run's config as the data source) and by the tests.
+#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
 pub struct SyntheticConfig {
+    /// Synthetic subjects.
+    #[arg(long, default_value_t = SyntheticConfig::default().subjects)]
     pub subjects: usize,
-    /// Images of each subject for each of the seven expressions.
+    /// Synthetic images per subject and expression.
+    #[arg(
+        long = "per-expression",
+        value_name = "N",
+        default_value_t = SyntheticConfig::default().images_per_expression
+    )]
     pub images_per_expression: usize,
-    /// Side of the square images (the network input).
+    /// Side of the square images (for `train`, the network's input).
+    #[arg(skip = SyntheticConfig::default().size)]
+    #[serde(skip, default = "default_size")]
     pub size: usize,
+    /// Seed of the synthetic faces.
+    #[arg(id = "data_seed", long = "data-seed", value_name = "SEED", default_value_t = SyntheticConfig::default().seed)]
     pub seed: u64,
-    /// 1 = the default variety between subjects; smaller = more alike.
+    /// Variety between synthetic subjects (smaller: harder face recognition).
+    #[arg(long, default_value_t = SyntheticConfig::default().identity_spread)]
     pub identity_spread: f32,
-    /// Scale of the expression deformations (default 1.5); smaller = subtler.
+    /// Strength of synthetic expressions (smaller: harder expression recognition).
+    #[arg(long, default_value_t = SyntheticConfig::default().expression_strength)]
     pub expression_strength: f32,
-    /// Scale of pose / lighting / noise (default 0.5); 0 = none.
+    /// Pose, lighting and noise of synthetic images (0: none).
+    #[arg(long, default_value_t = SyntheticConfig::default().nuisance)]
     pub nuisance: f32,
+}
+
+fn default_size() -> usize {
+    SyntheticConfig::default().size
 }
 
 impl Default for SyntheticConfig {

@@ -9,7 +9,7 @@ use crate::kernels::{elementwise, matmul};
 
 /// The paper's weight of the centre loss in the FR loss.
 pub const CENTER_LOSS_WEIGHT: f32 = 0.1;
-/// The paper's centre update rate (facenet's alpha): c -= (1 - rate) * (c - e).
+/// The paper's centre update rate: c_j -= (1 - rate) * sum_i (c_j - e_i) / (1 + n_j).
 pub const CENTER_UPDATE_RATE: f32 = 0.5;
 
 pub struct CenterLoss {
@@ -21,7 +21,9 @@ pub struct CenterLoss {
 pub struct CenterTerm {
     /// 0.5 * mean over labelled samples of ||e - c_y||^2, [1].
     pub loss: Var,
-    onehot: Tensor,
+    /// [batch, classes]: 1 / (1 + n_j) where sample i is a labelled sample of class j
+    /// (n_j of them in the batch), else 0.
+    update_weights: Tensor,
     /// Masked e - c_y, [batch, dim] (on the tape).
     diff: Var,
 }
@@ -55,11 +57,19 @@ impl CenterLoss {
         let (classes, dim) = (centers.shape()[0], centers.shape()[1]);
         let batch = labels.len();
         let mut onehot = vec![0.0f32; batch * classes];
+        let mut counts = vec![0usize; classes];
         for (i, (&label, &m)) in labels.iter().zip(mask).enumerate() {
             if m > 0.0 && (label as usize) < classes {
                 onehot[i * classes + label as usize] = 1.0;
+                counts[label as usize] += 1;
             }
         }
+        let update_weights: Vec<f32> = onehot
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| v / (1 + counts[k % classes]) as f32)
+            .collect();
+        let update_weights = Tensor::from_slice(&gpu, &[batch, classes], &update_weights)?;
         let onehot = Tensor::from_slice(&gpu, &[batch, classes], &onehot)?;
         let gathered = matmul::matmul(&gpu, &onehot, &centers, false, false)?;
         let negated = tape.input(elementwise::scale(&gpu, &gathered, -1.0)?);
@@ -74,14 +84,24 @@ impl CenterLoss {
         let total = tape.sum(squares)?;
         let labelled = mask.iter().filter(|&&m| m > 0.0).count().max(1);
         let loss = tape.scale(total, 0.5 / labelled as f32)?;
-        Ok(CenterTerm { loss, onehot, diff })
+        Ok(CenterTerm {
+            loss,
+            update_weights,
+            diff,
+        })
     }
 
-    /// Moves each centre toward its samples in this batch: c_j += (1 - rate) * sum over
-    /// samples of class j of (e_i - c_j).
+    /// Moves each centre toward its samples in this batch (Wen et al.'s rule): c_j +=
+    /// (1 - rate) * sum over the n_j samples of class j of (e_i - c_j) / (1 + n_j).
     pub fn update(&self, tape: &Tape, term: &CenterTerm) -> Result<()> {
         let gpu = tape.gpu();
-        let step = matmul::matmul(gpu, &term.onehot, tape.value(term.diff), true, false)?;
+        let step = matmul::matmul(
+            gpu,
+            &term.update_weights,
+            tape.value(term.diff),
+            true,
+            false,
+        )?;
         elementwise::accumulate(gpu, tape.store().get(self.centers), &step, 1.0 - self.rate)
     }
 }

@@ -4,11 +4,14 @@
 use serde::{Deserialize, Serialize};
 
 /// A named network size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
+    /// CPU-friendly: trains on a 2-core CPU through software Vulkan in minutes.
     Small,
+    /// Wider and deeper, for real GPUs.
     Medium,
+    /// The widest, for real GPUs.
     Large,
 }
 
@@ -30,17 +33,6 @@ pub struct Architecture {
 }
 
 impl Preset {
-    pub const NAMES: &'static str = "small, medium, large";
-
-    pub fn parse(name: &str) -> Option<Preset> {
-        match name.to_ascii_lowercase().as_str() {
-            "small" => Some(Preset::Small),
-            "medium" => Some(Preset::Medium),
-            "large" => Some(Preset::Large),
-            _ => None,
-        }
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Preset::Small => "small",

@@ -45,6 +45,25 @@ pub struct Sidecar {
     pub images_seen: u64,
 }
 
+impl Sidecar {
+    /// The sidecar of a run that has not trained yet.
+    pub fn new(config: TrainConfig, fr_classes: Vec<String>, fer_classes: Vec<String>) -> Sidecar {
+        Sidecar {
+            format_version: 1,
+            config,
+            fr_classes,
+            fer_classes,
+            epoch: 0,
+            batch: 0,
+            step: 0,
+            main_optimizer_steps: 0,
+            unit_optimizer_steps: 0,
+            train_seconds: 0.0,
+            images_seen: 0,
+        }
+    }
+}
+
 /// A checkpoint read from disk.
 pub struct Checkpoint {
     pub sidecar: Sidecar,

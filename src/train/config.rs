@@ -13,19 +13,12 @@ use crate::weighting::WeightingSpec;
 /// Where the images come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DataSource {
-    /// The built-in synthetic faces.
-    Synthetic {
-        subjects: usize,
-        images_per_expression: usize,
-        seed: u64,
-        identity_spread: f32,
-        expression_strength: f32,
-        nuisance: f32,
-    },
+    /// The built-in synthetic faces (generated at the network's input size).
+    Synthetic(SyntheticConfig),
     /// Files in one of the supported layouts.
     Files {
         path: String,
-        format: String,
+        format: Format,
         skip_bad: bool,
     },
 }
@@ -34,33 +27,17 @@ impl DataSource {
     /// Loads the images at the network's input size.
     pub fn load(&self, size: usize) -> Result<Dataset, DataError> {
         match self {
-            DataSource::Synthetic {
-                subjects,
-                images_per_expression,
-                seed,
-                identity_spread,
-                expression_strength,
-                nuisance,
-            } => Ok(crate::data::synthetic::generate(&SyntheticConfig {
-                subjects: *subjects,
-                images_per_expression: *images_per_expression,
-                size,
-                seed: *seed,
-                identity_spread: *identity_spread,
-                expression_strength: *expression_strength,
-                nuisance: *nuisance,
-            })),
+            DataSource::Synthetic(config) => {
+                Ok(crate::data::synthetic::generate(&SyntheticConfig {
+                    size,
+                    ..config.clone()
+                }))
+            }
             DataSource::Files {
                 path,
                 format,
                 skip_bad,
             } => {
-                let format = Format::parse(format).ok_or_else(|| {
-                    DataError::Unusable(format!(
-                        "unknown --format {format:?}; use one of {}",
-                        Format::NAMES
-                    ))
-                })?;
                 let mut dataset = format.load(std::path::Path::new(path), size, *skip_bad)?;
                 dataset.cache_if_fits(4 << 30, *skip_bad)?;
                 dataset.check_usable(path)?;
@@ -71,33 +48,36 @@ impl DataSource {
 
     pub fn describe(&self) -> String {
         match self {
-            DataSource::Synthetic {
-                subjects,
-                images_per_expression,
-                ..
-            } => {
-                format!("synthetic faces ({subjects} subjects x 7 expressions x {images_per_expression})")
-            }
-            DataSource::Files { path, format, .. } => format!("{path} ({format})"),
+            DataSource::Synthetic(c) => format!(
+                "synthetic faces ({} subjects x 7 expressions x {})",
+                c.subjects, c.images_per_expression
+            ),
+            DataSource::Files { path, format, .. } => format!("{path} ({})", format.name()),
         }
     }
 }
 
 /// Which tasks train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Tasks {
+    /// Face recognition and expression recognition.
     Both,
+    /// Face recognition only.
     Fr,
+    /// Expression recognition only.
     Fer,
 }
 
 /// The update rule of the network's optimiser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerName {
+    /// The paper's: decay 0.9, momentum 0.9, eps 1.
     Rmsprop,
+    /// Betas 0.9 and 0.999, eps 1e-8.
     Adam,
+    /// Momentum 0.9.
     Sgd,
 }
 
@@ -109,6 +89,20 @@ pub enum ScheduleSpec {
     Piecewise(Vec<usize>),
     /// Cosine decay to lr / 100 over the run.
     Cosine,
+}
+
+impl std::fmt::Display for ScheduleSpec {
+    /// The text [`ScheduleSpec::parse`] reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScheduleSpec::Constant => write!(f, "constant"),
+            ScheduleSpec::Cosine => write!(f, "cosine"),
+            ScheduleSpec::Piecewise(at) => {
+                let epochs: Vec<String> = at.iter().map(usize::to_string).collect();
+                write!(f, "piecewise:{}", epochs.join(","))
+            }
+        }
+    }
 }
 
 impl ScheduleSpec {
@@ -192,14 +186,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            data: DataSource::Synthetic {
-                subjects: 40,
-                images_per_expression: 4,
-                seed: 1,
-                identity_spread: 1.0,
-                expression_strength: SyntheticConfig::default().expression_strength,
-                nuisance: SyntheticConfig::default().nuisance,
-            },
+            data: DataSource::Synthetic(SyntheticConfig::default()),
             preset: Preset::Small,
             epochs: 24,
             batch: 32,
@@ -271,13 +258,8 @@ impl TrainConfig {
                 self.identification_fraction
             ));
         }
-        if let DataSource::Synthetic {
-            subjects,
-            images_per_expression,
-            ..
-        } = self.data
-        {
-            if subjects < 2 || images_per_expression == 0 {
+        if let DataSource::Synthetic(c) = &self.data {
+            if c.subjects < 2 || c.images_per_expression == 0 {
                 return Err("--subjects must be at least 2 and --per-expression at least 1".into());
             }
         }

@@ -1,82 +1,189 @@
-//! The run's CSV logs: `metrics.csv` (one row per step) and `epochs.csv` (one row per
-//! epoch). A resumed run first drops rows past the checkpoint it resumes from, so the logs
-//! never hold a step twice.
+//! The run's CSV logs, one typed row per line written and read with the `csv` crate:
+//! `metrics.csv` (a [`StepRow`] per training step) and `epochs.csv` (an [`EpochRow`] per
+//! epoch). The header comes from the row type's field names. A resumed run first drops
+//! rows past the checkpoint it resumes from, so the logs never hold a step twice.
 
-use std::io::Write;
+use std::fs::OpenOptions;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::error::TrainError;
 
-pub const METRICS_HEADER: &str = "epoch,step,loss_fr,loss_fer,w_fr,w_fer,lr";
-pub const EPOCHS_HEADER: &str = "epoch,loss_fr,loss_fer,w_fr,w_fer,train_fr_accuracy,train_fer_accuracy,fr_identification_accuracy,fer_test_accuracy,fr_verification_auc,seconds,images_per_second";
+/// One training step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepRow {
+    pub epoch: usize,
+    pub step: u64,
+    pub loss_fr: f32,
+    pub loss_fer: f32,
+    pub w_fr: f32,
+    pub w_fer: f32,
+    pub lr: f32,
+}
 
-/// An append-only CSV file with a header.
-pub struct CsvLog {
+/// One epoch: means over its steps, and the evaluation after it (empty cells where a task
+/// has no labels).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochRow {
+    pub epoch: usize,
+    pub loss_fr: f32,
+    pub loss_fer: f32,
+    pub w_fr: f32,
+    pub w_fer: f32,
+    pub train_fr_accuracy: Option<f32>,
+    pub train_fer_accuracy: Option<f32>,
+    pub fr_identification_accuracy: Option<f32>,
+    pub fer_accuracy: Option<f32>,
+    pub fr_verification_auc: Option<f32>,
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+/// A row with a position in the run (its step or epoch), by which a resume trims the log.
+pub trait LogRow: Serialize + DeserializeOwned {
+    fn position(&self) -> u64;
+}
+
+impl LogRow for StepRow {
+    fn position(&self) -> u64 {
+        self.step
+    }
+}
+
+impl LogRow for EpochRow {
+    fn position(&self) -> u64 {
+        self.epoch as u64
+    }
+}
+
+/// An append-only CSV file of `R` rows.
+pub struct CsvLog<R> {
     path: PathBuf,
+    rows: PhantomData<R>,
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Output(format!("{}: {e}", path.display()))
 }
 
-impl CsvLog {
-    /// Starts a new log with `header`; on resume, `keep_up_to = (column, bound)` keeps the
-    /// old rows whose value in `column` is at most `bound`.
-    pub fn open(
-        path: PathBuf,
-        header: &str,
-        keep_up_to: Option<(usize, f64)>,
-    ) -> Result<CsvLog, TrainError> {
-        let mut text = format!("{header}\n");
-        if let Some((column, bound)) = keep_up_to {
-            if let Ok(old) = std::fs::read_to_string(&path) {
-                for line in old.lines().skip(1) {
-                    let value = line
-                        .split(',')
-                        .nth(column)
-                        .and_then(|v| v.parse::<f64>().ok());
-                    if value.is_some_and(|v| v <= bound) {
-                        text.push_str(line);
-                        text.push('\n');
-                    }
-                }
-            }
-        }
-        std::fs::write(&path, text).map_err(|e| io(&path, e))?;
-        Ok(CsvLog { path })
+impl<R: LogRow> CsvLog<R> {
+    /// Starts the log at `path`; on resume, `keep_up_to` keeps the old rows whose position
+    /// is at most that (unreadable old rows are dropped).
+    pub fn open(path: PathBuf, keep_up_to: Option<u64>) -> Result<CsvLog<R>, TrainError> {
+        let kept: Vec<R> = match keep_up_to {
+            Some(bound) if path.exists() => read::<R>(&path)?
+                .into_iter()
+                .filter(|r| r.position() <= bound)
+                .collect(),
+            _ => Vec::new(),
+        };
+        std::fs::File::create(&path).map_err(|e| io(&path, e))?;
+        let log = CsvLog {
+            path,
+            rows: PhantomData,
+        };
+        log.append(&kept)?;
+        Ok(log)
     }
 
-    /// Appends rows (already formatted).
-    pub fn append(&self, rows: &[String]) -> Result<(), TrainError> {
+    /// Appends rows; the first rows of an empty file bring the header.
+    pub fn append(&self, rows: &[R]) -> Result<(), TrainError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut file = std::fs::OpenOptions::new()
+        let file = OpenOptions::new()
             .append(true)
             .open(&self.path)
             .map_err(|e| io(&self.path, e))?;
+        let empty = file.metadata().map_err(|e| io(&self.path, e))?.len() == 0;
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(empty)
+            .from_writer(file);
         for row in rows {
-            writeln!(file, "{row}").map_err(|e| io(&self.path, e))?;
+            writer.serialize(row).map_err(|e| io(&self.path, e))?;
         }
-        Ok(())
+        writer.flush().map_err(|e| io(&self.path, e))
     }
 
-    /// Every data row as numbers (for plots).
-    pub fn read_rows(&self) -> Result<Vec<Vec<f64>>, TrainError> {
-        let text = std::fs::read_to_string(&self.path).map_err(|e| io(&self.path, e))?;
-        Ok(text
-            .lines()
-            .skip(1)
-            .map(|l| {
-                l.split(',')
-                    .map(|v| v.parse().unwrap_or(f64::NAN))
-                    .collect()
-            })
-            .collect())
+    /// Every row written so far.
+    pub fn read_rows(&self) -> Result<Vec<R>, TrainError> {
+        read(&self.path)
     }
 }
 
-/// A number for a CSV cell (empty when missing).
-pub fn cell(value: Option<f32>) -> String {
-    value.map(|v| format!("{v:.6}")).unwrap_or_default()
+/// The readable rows of the log at `path`.
+fn read<R: LogRow>(path: &Path) -> Result<Vec<R>, TrainError> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| io(path, e))?;
+    Ok(reader.deserialize().filter_map(Result::ok).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(step: u64) -> StepRow {
+        StepRow {
+            epoch: 1,
+            step,
+            loss_fr: 1.5,
+            loss_fer: 0.25,
+            w_fr: 0.6,
+            w_fer: 0.4,
+            lr: 3e-3,
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_under_their_header_and_resume_trims() {
+        let path = std::env::temp_dir().join(format!("facemtl-log-{}.csv", std::process::id()));
+        let log = CsvLog::<StepRow>::open(path.clone(), None).unwrap();
+        log.append(&[step(1), step(2)]).unwrap();
+        log.append(&[step(3)]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "epoch,step,loss_fr,loss_fer,w_fr,w_fer,lr",
+                "1,1,1.5,0.25,0.6,0.4,0.003",
+                "1,2,1.5,0.25,0.6,0.4,0.003",
+                "1,3,1.5,0.25,0.6,0.4,0.003",
+            ]
+        );
+        let log = CsvLog::<StepRow>::open(path.clone(), Some(2)).unwrap();
+        assert_eq!(log.read_rows().unwrap(), [step(1), step(2)]);
+        log.append(&[step(7)]).unwrap();
+        assert_eq!(log.read_rows().unwrap(), [step(1), step(2), step(7)]);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn missing_values_are_empty_cells() {
+        let path = std::env::temp_dir().join(format!("facemtl-epochs-{}.csv", std::process::id()));
+        let row = EpochRow {
+            epoch: 2,
+            loss_fr: 1.0,
+            loss_fer: 2.0,
+            w_fr: 0.5,
+            w_fer: 0.5,
+            train_fr_accuracy: Some(0.75),
+            train_fer_accuracy: None,
+            fr_identification_accuracy: None,
+            fer_accuracy: Some(0.5),
+            fr_verification_auc: None,
+            seconds: 3.0,
+            images_per_second: 100.0,
+        };
+        let log = CsvLog::open(path.clone(), None).unwrap();
+        log.append(&[row]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().nth(1),
+            Some("2,1.0,2.0,0.5,0.5,0.75,,,0.5,,3.0,100.0")
+        );
+        assert_eq!(log.read_rows().unwrap(), [row]);
+        std::fs::remove_file(&path).unwrap();
+    }
 }

@@ -1,14 +1,22 @@
-//! Training, evaluation and prediction: the loop, its checkpoints, logs, metrics and plots.
+//! Training, evaluation and prediction. The loop in parts: `run` sets a run up (or resumes
+//! it), `step` is one training step, `epoch` one pass over the training images, `evaluate`
+//! the held-out figures, `report` the summary and plots, `trainer` ties them together;
+//! `checkpoint` and `logs` are what a run leaves on disk.
 
 pub mod checkpoint;
 pub mod config;
+pub mod epoch;
 mod error;
 pub mod evaluate;
-mod logs;
+pub mod logs;
 pub mod plots;
+pub mod report;
+pub mod run;
 pub mod step;
 mod trainer;
 
 pub use error::TrainError;
+pub use report::Summary;
+pub use run::Run;
 pub use step::{Learner, StepResult, StepTiming};
-pub use trainer::{train, RunOptions, Summary};
+pub use trainer::{train, RunOptions};

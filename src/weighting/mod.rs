@@ -87,6 +87,17 @@ pub enum WeightingSpec {
     Static([f32; 2]),
 }
 
+impl std::fmt::Display for WeightingSpec {
+    /// The text [`WeightingSpec::parse`] reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WeightingSpec::Dynamic => write!(f, "dynamic"),
+            WeightingSpec::NaiveDynamic => write!(f, "naive-dynamic"),
+            WeightingSpec::Static([fr, fer]) => write!(f, "static:{fr},{fer}"),
+        }
+    }
+}
+
 impl WeightingSpec {
     /// Parses `dynamic`, `naive-dynamic` or `static:W_FR,W_FER`.
     pub fn parse(text: &str) -> Result<WeightingSpec, String> {

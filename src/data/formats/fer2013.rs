@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::data::csv::split_line;
+use crate::data::csv::rows;
 use crate::data::error::{DataError, Result, Skipped};
 use crate::data::image::{standardize, to_square};
 use crate::data::{Dataset, Expression, Pixels, Sample};
@@ -43,20 +43,23 @@ pub fn parse_row(fields: &[String]) -> std::result::Result<(Expression, Vec<u8>)
 }
 
 pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
     let mut dataset = Dataset {
         image_size: size,
         ..Dataset::default()
     };
     let mut skipped = Skipped::default();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || (i == 0 && line.to_ascii_lowercase().starts_with("emotion")) {
-            continue;
+    for record in rows(path)? {
+        if let Ok((1, fields)) = &record {
+            if fields[0].trim().eq_ignore_ascii_case("emotion") {
+                continue;
+            }
         }
-        let row = split_line(line)
-            .and_then(|fields| parse_row(&fields))
-            .map_err(|e| DataError::parse(path, i + 1, e));
-        let Some((expression, bytes)) = skipped.handle(skip_bad, row)? else {
+        let row = record.and_then(|(line, fields)| {
+            parse_row(&fields)
+                .map(|parsed| (line, parsed))
+                .map_err(|e| DataError::parse(path, line, e))
+        });
+        let Some((line, (expression, bytes))) = skipped.handle(skip_bad, row)? else {
             continue;
         };
         let image = image::GrayImage::from_raw(SIDE as u32, SIDE as u32, bytes)
@@ -69,7 +72,7 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
             expression: Some(expression),
             frame: None,
             reference: false,
-            origin: format!("{}:{}", path.display(), i + 1),
+            origin: format!("{}:{line}", path.display()),
         });
     }
     dataset.skipped = skipped.problems;

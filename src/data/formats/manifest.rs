@@ -3,31 +3,30 @@
 
 use std::path::Path;
 
-use crate::data::csv::split_line;
+use crate::data::csv::rows;
 use crate::data::error::{DataError, Result, Skipped};
 use crate::data::{Dataset, Expression, Pixels, Sample};
 
 pub const HEADER: &str = "path,subject,expression";
 
 pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut dataset = Dataset {
         image_size: size,
         ..Dataset::default()
     };
     let mut skipped = Skipped::default();
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    match lines.next() {
-        Some((_, header)) if header.trim().eq_ignore_ascii_case(HEADER) => {}
-        Some((i, header)) => {
+    let mut records = rows(path)?;
+    match records.next().transpose()? {
+        Some((_, header)) if header_matches(&header) => {}
+        Some((line, header)) => {
             return Err(DataError::parse(
                 path,
-                i + 1,
-                format!("expected the header {HEADER:?}, found {:?}", header.trim()),
+                line,
+                format!(
+                    "expected the header {HEADER:?}, found {:?}",
+                    header.join(",")
+                ),
             ))
         }
         None => {
@@ -37,9 +36,10 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
             )))
         }
     }
-    for (i, line) in lines {
-        let row = parse_row(path, i + 1, line);
-        let Some((image, subject, expression)) = skipped.handle(skip_bad, row)? else {
+    for record in records {
+        let row = record
+            .and_then(|(line, fields)| parse_row(path, line, fields).map(|parsed| (line, parsed)));
+        let Some((line, (image, subject, expression))) = skipped.handle(skip_bad, row)? else {
             continue;
         };
         let subject = (!subject.is_empty()).then(|| dataset.subject_index(&subject));
@@ -50,7 +50,7 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
             expression,
             frame: None,
             reference: expression == Some(Expression::Neutral),
-            origin: format!("{}:{}", path.display(), i + 1),
+            origin: format!("{}:{line}", path.display()),
         });
     }
     // Identity-only manifests: each subject's first image is its verification reference.
@@ -64,12 +64,19 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
     Ok(dataset)
 }
 
+fn header_matches(fields: &[String]) -> bool {
+    fields.len() == 3
+        && fields
+            .iter()
+            .zip(HEADER.split(','))
+            .all(|(f, h)| f.trim().eq_ignore_ascii_case(h))
+}
+
 fn parse_row(
     path: &Path,
     line_no: usize,
-    line: &str,
+    fields: Vec<String>,
 ) -> Result<(String, String, Option<Expression>)> {
-    let fields = split_line(line).map_err(|e| DataError::parse(path, line_no, e))?;
     let [image, subject, expression] = <[String; 3]>::try_from(fields).map_err(|f| {
         DataError::parse(
             path,

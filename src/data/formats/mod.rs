@@ -11,33 +11,48 @@ pub mod oulu;
 
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use super::error::{DataError, Result};
 use super::Dataset;
 
-/// The layouts facemtl reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The layouts facemtl reads (`--format`); saved by name in a run's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
+    /// A CSV of path,subject,expression (what gen-data writes).
+    #[value(alias = "csv")]
+    #[serde(alias = "csv")]
     Manifest,
+    /// AT&T/ORL: s1/1.pgm ... (subjects only).
+    #[value(alias = "att")]
+    #[serde(alias = "att")]
     Orl,
+    /// JAFFE: KA.HA1.29.tiff ... (subjects and expressions).
     Jaffe,
+    /// CK+: cohn-kanade-images/ with Emotion/ labels.
+    #[value(name = "ck+", alias = "ckplus", alias = "ck")]
+    #[serde(rename = "ck+", alias = "ckplus", alias = "ck")]
     CkPlus,
+    /// Oulu-CASIA: subject/expression folders of sequences.
+    #[value(alias = "oulu-casia")]
+    #[serde(alias = "oulu-casia")]
     Oulu,
+    /// FER2013's CSV of emotion,pixels,Usage (expressions only).
     Fer2013,
 }
 
 impl Format {
-    pub const NAMES: &'static str = "manifest, orl, jaffe, ck+, oulu, fer2013";
-
-    pub fn parse(name: &str) -> Option<Format> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "manifest" | "csv" => Format::Manifest,
-            "orl" | "att" => Format::Orl,
-            "jaffe" => Format::Jaffe,
-            "ck+" | "ckplus" | "ck" => Format::CkPlus,
-            "oulu" | "oulu-casia" => Format::Oulu,
-            "fer2013" => Format::Fer2013,
-            _ => return None,
-        })
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Manifest => "manifest",
+            Format::Orl => "orl",
+            Format::Jaffe => "jaffe",
+            Format::CkPlus => "ck+",
+            Format::Oulu => "oulu",
+            Format::Fer2013 => "fer2013",
+        }
     }
 
     /// Loads `path` in this layout, images resized to `size` x `size`. With `skip_bad`,

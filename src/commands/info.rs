@@ -1,0 +1,48 @@
+//! `facemtl info`: the adapter facemtl picks and the limits it runs under.
+
+use super::open_gpu;
+
+pub fn run(adapter: Option<String>) -> Result<(), String> {
+    let gpu = open_gpu(adapter)?;
+    let info = gpu.adapter_info();
+    let limits = gpu.limits();
+    println!("adapter:      {}", info.name);
+    println!("backend:      {:?}", info.backend);
+    println!(
+        "device type:  {:?}{}",
+        info.device_type,
+        if gpu.is_software() { " (software)" } else { "" }
+    );
+    println!("driver:       {} {}", info.driver, info.driver_info);
+    println!(
+        "timestamps:   {}",
+        if gpu.has_timestamps() { "yes" } else { "no" }
+    );
+    println!("limits:");
+    for (name, value) in [
+        (
+            "max_storage_buffer_binding_size",
+            limits.max_storage_buffer_binding_size,
+        ),
+        ("max_buffer_size", limits.max_buffer_size),
+        (
+            "max_storage_buffers_per_shader_stage",
+            limits.max_storage_buffers_per_shader_stage as u64,
+        ),
+        (
+            "max_compute_workgroup_storage_size",
+            limits.max_compute_workgroup_storage_size as u64,
+        ),
+        (
+            "max_compute_invocations_per_workgroup",
+            limits.max_compute_invocations_per_workgroup as u64,
+        ),
+        (
+            "max_compute_workgroups_per_dimension",
+            limits.max_compute_workgroups_per_dimension as u64,
+        ),
+    ] {
+        println!("  {name:<40} {value}");
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! `facemtl predict`: identity (top-k) and expression of face images.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use facemtl::train::evaluate::predict as run_predict;
+
+use super::load_checkpoint;
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// A checkpoint: DIR/checkpoint.safetensors or DIR.
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: PathBuf,
+    /// Face images (PNG, JPEG, PGM, TIFF, GIF, BMP).
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+    /// Identities to list per image.
+    #[arg(long, default_value_t = 3)]
+    pub top_k: usize,
+}
+
+fn top(probs: &[f32], names: &[String], k: usize) -> String {
+    let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranked
+        .iter()
+        .take(k.max(1))
+        .map(|(i, p)| format!("{} {:.3}", names.get(*i).map_or("?", String::as_str), p))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+pub fn run(args: PredictArgs, adapter: Option<String>) -> Result<(), String> {
+    let loaded = load_checkpoint(&args.checkpoint, adapter)?;
+    let s = &loaded.checkpoint.sidecar;
+    let size = loaded.net.architecture.input;
+    let mut images = Vec::new();
+    let mut failed = Vec::new();
+    let mut names = Vec::new();
+    for path in &args.images {
+        match facemtl::data::image::load_input(path, size) {
+            Ok(pixels) => {
+                images.push(pixels);
+                names.push(path);
+            }
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    let p = run_predict(&loaded.gpu, &loaded.net, &loaded.store, &images, 64)?;
+    for (i, path) in names.iter().enumerate() {
+        println!("{}", path.display());
+        if !s.fr_classes.is_empty() {
+            println!(
+                "  identity:   {}",
+                top(&p.fr_probs[i], &s.fr_classes, args.top_k)
+            );
+        }
+        if !s.fer_classes.is_empty() {
+            println!(
+                "  expression: {}",
+                top(&p.fer_probs[i], &s.fer_classes, s.fer_classes.len())
+            );
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} image(s) could not be read: {}",
+            failed.len(),
+            failed.join("; ")
+        ))
+    }
+}

@@ -1,0 +1,196 @@
+//! `facemtl train`: flags to a [`TrainConfig`], a run directory, Ctrl-C to a checkpoint,
+//! and the final figures.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Args;
+use facemtl::data::synthetic::SyntheticConfig;
+use facemtl::model::Preset;
+use facemtl::train::checkpoint::WEIGHTS;
+use facemtl::train::config::{OptimizerName, ScheduleSpec, Tasks, TrainConfig};
+use facemtl::train::{train as run_train, RunOptions};
+use facemtl::weighting::WeightingSpec;
+
+use super::{open_gpu, DataArgs};
+
+fn defaults() -> TrainConfig {
+    TrainConfig::default()
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub synthetic: SyntheticConfig,
+    /// Network size.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().preset)]
+    pub preset: Preset,
+    #[arg(long, help = format!("Passes over the training images [default: {}]; with --resume, the new total", defaults().epochs))]
+    pub epochs: Option<usize>,
+    /// Images per training step.
+    #[arg(long, default_value_t = defaults().batch)]
+    pub batch: usize,
+    /// Learning rate of the network.
+    #[arg(long, default_value_t = defaults().lr)]
+    pub lr: f32,
+    /// Learning-rate schedule: constant, cosine, or piecewise:E1,E2 (lr / 10 at each epoch).
+    #[arg(long, value_parser = ScheduleSpec::parse, default_value_t = defaults().schedule)]
+    pub schedule: ScheduleSpec,
+    /// Update rule of the network's optimiser.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().optimizer)]
+    pub optimizer: OptimizerName,
+    /// L2 weight decay of the network's optimiser.
+    #[arg(long, default_value_t = defaults().weight_decay)]
+    pub weight_decay: f32,
+    /// Global-norm gradient clipping; 0 turns it off.
+    #[arg(long, default_value_t = defaults().clip_norm.unwrap_or(0.0))]
+    pub clip_norm: f32,
+    /// Seed of initialisation, folds, shuffling, augmentation and dropout.
+    #[arg(long, default_value_t = defaults().seed)]
+    pub seed: u64,
+    /// Folds of the subject-independent cross-validation.
+    #[arg(long, default_value_t = defaults().folds)]
+    pub folds: usize,
+    /// The fold to test (0-based).
+    #[arg(long, default_value_t = defaults().fold)]
+    pub fold: usize,
+    /// dynamic (the paper's), naive-dynamic (unit trained on L_total), or static:W_FR,W_FER.
+    #[arg(long, value_parser = WeightingSpec::parse, default_value_t = defaults().weighting)]
+    pub weighting: WeightingSpec,
+    /// Tasks to train.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().tasks)]
+    pub tasks: Tasks,
+    /// Let L_total's gradient flow through the task weights into the trunk, as the authors'
+    /// code does (off: the trunk learns from the task losses only).
+    #[arg(long)]
+    pub weight_grad_to_trunk: bool,
+    /// Learning rate of the weight unit (plain SGD).
+    #[arg(long, default_value_t = defaults().unit_lr)]
+    pub unit_lr: f32,
+    /// Softmax over the unit's raw logits instead of L2-normalised ones (unbounded weights).
+    #[arg(long)]
+    pub raw_unit_logits: bool,
+    /// Keep probability of the dropout before the branch FCs.
+    #[arg(long, default_value_t = defaults().keep)]
+    pub keep: f32,
+    /// Train without augmentation.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Add the centre loss on the FR embedding (weight 0.1, centre update rate 0.5).
+    #[arg(long)]
+    pub center_loss: bool,
+    /// Output folder (default: the first free runs/run-N).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue the run saved in DIR (its settings are used; --epochs may extend it).
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// Replace a run already in --out.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl TrainArgs {
+    fn config(&self) -> Result<TrainConfig, String> {
+        let config = TrainConfig {
+            data: self.data.source(&self.synthetic),
+            preset: self.preset,
+            epochs: self.epochs.unwrap_or(defaults().epochs),
+            batch: self.batch,
+            lr: self.lr,
+            schedule: self.schedule.clone(),
+            optimizer: self.optimizer,
+            weight_decay: self.weight_decay,
+            clip_norm: (self.clip_norm > 0.0).then_some(self.clip_norm),
+            seed: self.seed,
+            folds: self.folds,
+            fold: self.fold,
+            weighting: self.weighting.clone(),
+            tasks: self.tasks,
+            weight_grad_to_trunk: self.weight_grad_to_trunk,
+            unit_lr: self.unit_lr,
+            normalize_unit_logits: !self.raw_unit_logits,
+            keep: self.keep,
+            augment: !self.no_augment,
+            identification_fraction: defaults().identification_fraction,
+            center_loss: self.center_loss,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// The first runs/run-N that does not exist yet.
+fn fresh_run_dir() -> PathBuf {
+    (1..)
+        .map(|n| PathBuf::from(format!("runs/run-{n}")))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| PathBuf::from("runs/run"))
+}
+
+/// Ctrl-C sets the returned flag (the run stops after its step with a checkpoint); a second
+/// Ctrl-C quits at once.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    // A failure to install the handler leaves the default action.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nfacemtl: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
+    });
+    stop
+}
+
+pub fn run(args: TrainArgs, adapter: Option<String>) -> Result<(), String> {
+    let (out, resume) = match (&args.resume, &args.out) {
+        (Some(dir), _) => (dir.clone(), true),
+        (None, Some(dir)) => (dir.clone(), false),
+        (None, None) => (fresh_run_dir(), false),
+    };
+    let config = args.config()?;
+    if !resume && out.join(WEIGHTS).exists() && !args.overwrite {
+        return Err(format!(
+            "{} already holds a run; continue it with --resume {0}, pick another --out, or pass --overwrite",
+            out.display()
+        ));
+    }
+    let gpu = open_gpu(adapter)?;
+    let options = RunOptions {
+        out: out.clone(),
+        resume,
+        epochs_override: if resume { args.epochs } else { None },
+        progress: !args.quiet,
+        stop: stop_on_ctrl_c(),
+    };
+    let result = run_train(&gpu, config, &options);
+    for (kernel, t) in gpu.profile() {
+        eprintln!(
+            "profile: {kernel:<44} {:>7} dispatches {:>9.3} s",
+            t.dispatches, t.seconds
+        );
+    }
+    let summary = result.map_err(|e| e.to_string())?;
+    let show = |v: Option<f32>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "done in {:.0} s ({:.0} images/s). Test fold: FER accuracy {}, FR identification {}, FR verification accuracy {} (AUC {}).",
+        summary.wall_seconds,
+        summary.images_per_second,
+        show(summary.fer_accuracy),
+        show(summary.fr_identification_accuracy),
+        show(summary.fr_verification_accuracy),
+        show(summary.fr_verification_auc)
+    );
+    println!(
+        "results in {}: metrics.csv, epochs.csv, summary.json, checkpoint.safetensors, plots/",
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! What a run reports: the line per epoch, `summary.json`, and the plots drawn from the
+//! logs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use super::error::TrainError;
+use super::evaluate::Metrics;
+use super::logs::{CsvLog, EpochRow, StepRow};
+use super::plots;
+use super::run::Run;
+
+/// What `summary.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub config: TrainConfig,
+    pub seed: u64,
+    pub data: String,
+    pub adapter: String,
+    pub adapter_backend: String,
+    pub adapter_type: String,
+    pub folds: usize,
+    pub fold: usize,
+    pub train_subjects: usize,
+    pub test_subjects: usize,
+    pub train_images: usize,
+    pub epochs: usize,
+    pub steps: u64,
+    pub wall_seconds: f64,
+    pub train_seconds: f64,
+    pub images_per_second: f64,
+    pub weighting: String,
+    pub final_task_weights: [f32; 2],
+    /// Test-fold results after the last epoch (no epoch is picked on the test fold).
+    pub fer_accuracy: Option<f32>,
+    pub fr_identification_accuracy: Option<f32>,
+    pub fr_verification_accuracy: Option<f32>,
+    pub fr_verification_auc: Option<f32>,
+    pub metrics: Metrics,
+    /// Entries `--skip-bad` skipped while loading, and what was wrong with each.
+    pub skipped: Vec<String>,
+}
+
+impl Summary {
+    /// The summary of `run` after training, with its final `metrics`.
+    pub fn of(
+        run: &Run,
+        metrics: Metrics,
+        final_task_weights: [f32; 2],
+        wall: Duration,
+    ) -> Summary {
+        let info = run.gpu.adapter_info();
+        let (config, split, sidecar) = (&run.config, &run.split, &run.sidecar);
+        Summary {
+            config: config.clone(),
+            seed: config.seed,
+            data: config.data.describe(),
+            adapter: info.name.clone(),
+            adapter_backend: format!("{:?}", info.backend),
+            adapter_type: format!("{:?}", info.device_type),
+            folds: split.folds,
+            fold: split.fold,
+            train_subjects: split.train_subjects.len(),
+            test_subjects: split.test_subjects.len(),
+            train_images: split.train.len(),
+            epochs: config.epochs,
+            steps: sidecar.step,
+            wall_seconds: wall.as_secs_f64(),
+            train_seconds: sidecar.train_seconds,
+            images_per_second: sidecar.images_seen as f64 / sidecar.train_seconds.max(1e-9),
+            weighting: run.learner.weighting.name(),
+            final_task_weights,
+            fer_accuracy: metrics.fer_accuracy,
+            fr_identification_accuracy: metrics.fr_identification_accuracy,
+            fr_verification_accuracy: metrics.fr_verification_accuracy,
+            fr_verification_auc: metrics.fr_verification_auc,
+            metrics,
+            skipped: run.dataset.skipped.clone(),
+        }
+    }
+}
+
+/// The run's opening line.
+pub fn print_start(run: &Run) {
+    println!(
+        "training {} on {} | fold {}/{} ({} train subjects, {} test subjects, {} train images) | {} weighting, tasks {:?} | {}",
+        run.config.preset.name(),
+        run.config.data.describe(),
+        run.split.fold,
+        run.split.folds,
+        run.split.train_subjects.len(),
+        run.split.test_subjects.len(),
+        run.split.train.len(),
+        run.learner.weighting.name(),
+        run.tasks,
+        run.gpu.adapter_info().name,
+    );
+}
+
+/// The line after an epoch.
+pub fn print_epoch(row: &EpochRow, epochs: usize) {
+    let show = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "epoch {}/{}  L_FR {:.3}  L_FER {:.3}  w_FR {:.2}  w_FER {:.2}  train acc FR {} FER {}  |  identification {}  FER test {}  verification AUC {}  |  {:.0} img/s",
+        row.epoch,
+        epochs,
+        row.loss_fr,
+        row.loss_fer,
+        row.w_fr,
+        row.w_fer,
+        show(row.train_fr_accuracy),
+        show(row.train_fer_accuracy),
+        show(row.fr_identification_accuracy),
+        show(row.fer_accuracy),
+        show(row.fr_verification_auc),
+        row.images_per_second,
+    );
+}
+
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), TrainError> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| TrainError::Output(e.to_string()))?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| TrainError::Output(format!("{}: {e}", path.display())))
+}
+
+/// Losses, task weights and accuracies over the run, and the last confusion matrix, as
+/// PNGs in `out/plots`.
+pub fn write_plots(
+    out: &Path,
+    steps_log: &CsvLog<StepRow>,
+    epochs_log: &CsvLog<EpochRow>,
+    fer_classes: &[String],
+    last: &Metrics,
+) -> Result<(), TrainError> {
+    let plots = out.join("plots");
+    let steps = steps_log.read_rows()?;
+    let epochs = epochs_log.read_rows()?;
+    let by_step = |y: fn(&StepRow) -> f32| -> Vec<(f64, f64)> {
+        steps
+            .iter()
+            .map(|r| (r.step as f64, y(r) as f64))
+            .filter(|p| p.1.is_finite())
+            .collect()
+    };
+    let by_epoch = |y: fn(&EpochRow) -> Option<f32>| -> Vec<(f64, f64)> {
+        epochs
+            .iter()
+            .filter_map(|r| y(r).map(|v| (r.epoch as f64, v as f64)))
+            .collect()
+    };
+    let draw = |result: Result<(), String>| result.map_err(TrainError::Output);
+    draw(plots::line_chart(
+        &plots.join("losses.png"),
+        "Task losses",
+        "step",
+        "loss",
+        &[
+            ("L_FR", by_step(|r| r.loss_fr)),
+            ("L_FER", by_step(|r| r.loss_fer)),
+        ],
+    ))?;
+    draw(plots::line_chart(
+        &plots.join("weights.png"),
+        "Task weights",
+        "step",
+        "weight",
+        &[
+            ("w_FR", by_step(|r| r.w_fr)),
+            ("w_FER", by_step(|r| r.w_fer)),
+        ],
+    ))?;
+    draw(plots::line_chart(
+        &plots.join("accuracy.png"),
+        "Accuracy per epoch",
+        "epoch",
+        "accuracy",
+        &[
+            ("train FR", by_epoch(|r| r.train_fr_accuracy)),
+            ("train FER", by_epoch(|r| r.train_fer_accuracy)),
+            (
+                "FR identification",
+                by_epoch(|r| r.fr_identification_accuracy),
+            ),
+            ("FER test", by_epoch(|r| r.fer_accuracy)),
+        ],
+    ))?;
+    if !fer_classes.is_empty() && last.fer_confusion.iter().flatten().any(|&c| c > 0) {
+        draw(plots::confusion_matrix(
+            &plots.join("confusion.png"),
+            fer_classes,
+            &last.fer_confusion,
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! The training step through the code the trainer runs (`Learner::step`), for each way of
+//! weighting the tasks: after one SGD step (momentum's first step is plain, no clipping or
+//! decay) every parameter must have moved by exactly -lr times its gradient in a reference
+//! built here from the tape and the network directly, parameters without a gradient must
+//! stay put, and the centre update must follow Wen et al.'s rule with its 1 / (1 + n_j).
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{gpu, random, rng};
+use facemtl::autodiff::{ParamStore, Tape};
+use facemtl::data::batches::Batch;
+use facemtl::gpu::{Indices, Tensor};
+use facemtl::model::{ForwardOptions, MultiTaskNet, CENTER_LOSS_WEIGHT};
+use facemtl::optim::LrSchedule;
+use facemtl::train::config::{OptimizerName, ScheduleSpec, Tasks, TrainConfig};
+use facemtl::train::Learner;
+use facemtl::weighting::WeightingSpec;
+
+const LR: f32 = 0.05;
+const UNIT_LR: f32 = 0.5;
+const FR_CLASSES: usize = 3;
+const FER_CLASSES: usize = 7;
+const DROPOUT_SEED: u32 = 11;
+
+fn config(weighting: &WeightingSpec, weight_grad_to_trunk: bool, center_loss: bool) -> TrainConfig {
+    TrainConfig {
+        lr: LR,
+        unit_lr: UNIT_LR,
+        optimizer: OptimizerName::Sgd,
+        schedule: ScheduleSpec::Constant,
+        weight_decay: 0.0,
+        clip_norm: None,
+        weighting: weighting.clone(),
+        weight_grad_to_trunk,
+        center_loss,
+        seed: 5,
+        ..TrainConfig::default()
+    }
+}
+
+fn learner(config: &TrainConfig) -> Learner {
+    Learner::new(
+        gpu(),
+        config,
+        [FR_CLASSES, FER_CLASSES],
+        Tasks::Both,
+        config.weighting.clone(),
+        1,
+    )
+    .unwrap()
+}
+
+/// Six random 48x48 images; FR class 0 three times and class 1 twice (so the centre update's
+/// 1 / (1 + n_j) matters), one image without an FR label, one without an FER label.
+fn batch() -> Batch {
+    let n = 6;
+    Batch {
+        indices: (0..n).collect(),
+        images: random(&mut rng(3), n * 48 * 48),
+        fr_labels: vec![0, 1, 0, 2, 1, 0],
+        fr_mask: vec![1.0, 1.0, 1.0, 0.0, 1.0, 1.0],
+        fer_labels: vec![0, 3, 6, 2, 5, 1],
+        fer_mask: vec![1.0, 1.0, 0.0, 1.0, 1.0, 1.0],
+    }
+}
+
+/// Every parameter and buffer by name.
+type Values = HashMap<String, Vec<f32>>;
+
+fn snapshot(store: &ParamStore) -> Values {
+    store
+        .ids()
+        .map(|id| {
+            (
+                store.name(id).to_string(),
+                store.get(id).to_vec(gpu()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// What the step should do, computed from an untouched copy of the learner.
+struct Reference {
+    losses: [f32; 2],
+    weights: [f32; 2],
+    /// Gradients of the network's parameters (by name) and of the unit's.
+    grads: HashMap<String, Vec<f32>>,
+    /// The FR embeddings of the batch [6 x dim], for the centre update.
+    embedding: Vec<f32>,
+}
+
+fn reference(fresh: &Learner, weighting: &WeightingSpec, weight_grad_to_trunk: bool) -> Reference {
+    let g = gpu();
+    let b = batch();
+    let n = b.len();
+    let uses_unit = !matches!(weighting, WeightingSpec::Static(_));
+    let mut tape = Tape::new(g, &fresh.store, true, DROPOUT_SEED);
+    let images = Tensor::from_slice(g, &[n, 1, 48, 48], &b.images).unwrap();
+    let out = fresh
+        .net
+        .forward(
+            &mut tape,
+            images,
+            ForwardOptions {
+                unit: uses_unit,
+                detach_unit_input: !weight_grad_to_trunk,
+            },
+        )
+        .unwrap();
+    let loss = |tape: &mut Tape, logits, labels: &[u32], mask: &[f32]| {
+        tape.softmax_cross_entropy(
+            logits,
+            &Indices::from_slice(g, labels).unwrap(),
+            &Tensor::from_slice(g, &[n], mask).unwrap(),
+        )
+        .unwrap()
+    };
+    let l_fr = loss(&mut tape, out.fr_logits, &b.fr_labels, &b.fr_mask);
+    let l_fer = loss(&mut tape, out.fer_logits, &b.fer_labels, &b.fer_mask);
+    let read = |tape: &Tape, v| tape.value(v).to_vec(g).unwrap();
+    let losses = [read(&tape, l_fr)[0], read(&tape, l_fer)[0]];
+    let weights = match (weighting, out.task_weights) {
+        (WeightingSpec::Static(w), _) => *w,
+        (_, Some(w)) => {
+            let w = read(&tape, w);
+            [w[0], w[1]]
+        }
+        _ => unreachable!("a dynamic method runs the unit"),
+    };
+    let embedding = read(&tape, out.embedding);
+    let scalar = |v: f32| Tensor::full(g, &[1], v).unwrap();
+    let mut seeds = match (weight_grad_to_trunk, out.task_weights) {
+        (true, Some(w)) => {
+            let stacked = tape.concat(&[l_fr, l_fer]).unwrap();
+            let weighted = tape.mul(w, stacked).unwrap();
+            vec![(tape.sum(weighted).unwrap(), scalar(1.0))]
+        }
+        _ => vec![(l_fr, scalar(weights[0])), (l_fer, scalar(weights[1]))],
+    };
+    let center = fresh.center.as_ref().map(|c| {
+        c.loss(&mut tape, out.embedding, &b.fr_labels, &b.fr_mask)
+            .unwrap()
+    });
+    if let Some(term) = &center {
+        seeds.push((term.loss, scalar(weights[0] * CENTER_LOSS_WEIGHT)));
+    }
+    let main_params = MultiTaskNet::main_params(&fresh.store);
+    let main = tape.backward(&seeds, &main_params).unwrap();
+    let mut grads: HashMap<String, Vec<f32>> = main_params
+        .iter()
+        .filter_map(|&p| {
+            let grad = main.get(p)?.to_vec(g).unwrap();
+            Some((fresh.store.name(p).to_string(), grad))
+        })
+        .collect();
+    if let Some(w) = out.task_weights {
+        // The unit's own objective: dL_w/dw = 1 / (L + 0.01) for the paper's method, the
+        // losses themselves for the naive baseline.
+        let seed = match weighting {
+            WeightingSpec::NaiveDynamic => losses,
+            _ => losses.map(|l| 1.0 / (l + 0.01)),
+        };
+        let unit_params = MultiTaskNet::unit_params(&fresh.store);
+        let unit = tape
+            .backward(
+                &[(w, Tensor::from_slice(g, &[2], &seed).unwrap())],
+                &unit_params,
+            )
+            .unwrap();
+        for &p in &unit_params {
+            let grad = unit.get(p).unwrap().to_vec(g).unwrap();
+            grads.insert(fresh.store.name(p).to_string(), grad);
+        }
+    }
+    Reference {
+        losses,
+        weights,
+        grads,
+        embedding,
+    }
+}
+
+/// Takes one step and checks every parameter against the reference; returns the
+/// parameters before and after, and the reference.
+fn check_step(
+    weighting: WeightingSpec,
+    weight_grad_to_trunk: bool,
+    center_loss: bool,
+) -> (Values, Values, Reference) {
+    let config = config(&weighting, weight_grad_to_trunk, center_loss);
+    let mut stepped = learner(&config);
+    let fresh = learner(&config);
+    let before = snapshot(&stepped.store);
+    assert!(
+        before == snapshot(&fresh.store),
+        "two learners of one seed differ"
+    );
+    let want = reference(&fresh, &weighting, weight_grad_to_trunk);
+    let result = stepped
+        .step(gpu(), &batch(), 0, DROPOUT_SEED, None)
+        .unwrap();
+    let after = snapshot(&stepped.store);
+    approx::assert_relative_eq!(&result.losses[..], &want.losses[..], max_relative = 1e-5);
+    approx::assert_relative_eq!(&result.weights[..], &want.weights[..], max_relative = 1e-5);
+    assert_eq!(result.labelled, [5, 5]);
+    let unit_moves = !matches!(weighting, WeightingSpec::Static(_));
+    for id in stepped.store.ids() {
+        let name = stepped.store.name(id);
+        if !stepped.store.is_trainable(id) {
+            continue; // batch-norm statistics, centres: updated by rule, checked apart
+        }
+        let lr = if name.starts_with("unit.") {
+            UNIT_LR
+        } else {
+            LR
+        };
+        let expected: Vec<f32> = match want.grads.get(name) {
+            Some(grad) => before[name]
+                .iter()
+                .zip(grad)
+                .map(|(w, g)| w - lr * g)
+                .collect(),
+            None => {
+                assert!(
+                    name.starts_with("unit.") && !unit_moves,
+                    "{name} has no reference gradient"
+                );
+                before[name].clone()
+            }
+        };
+        approx::assert_relative_eq!(
+            &after[name][..],
+            &expected[..],
+            epsilon = 1e-6,
+            max_relative = 1e-4
+        );
+        // What moves is what has a gradient: the unit only under a dynamic method, a
+        // head only while its task's weight is above zero.
+        let has_gradient = want
+            .grads
+            .get(name)
+            .is_some_and(|g| g.iter().any(|&v| v != 0.0));
+        let moved = after[name] != before[name];
+        assert_eq!(moved, has_gradient, "{name}: moved {moved}");
+        if name.starts_with("unit.") {
+            assert_eq!(moved, unit_moves, "{name}: moved {moved}");
+        }
+    }
+    (before, after, want)
+}
+
+#[test]
+fn static_weights_move_the_network_by_its_weighted_gradient_and_leave_the_unit() {
+    let (before, after, want) = check_step(WeightingSpec::Static([0.7, 0.3]), false, false);
+    assert_eq!(want.weights, [0.7, 0.3]);
+    assert_eq!(before["unit.fc.weight"], after["unit.fc.weight"]);
+}
+
+#[test]
+fn a_task_weighted_zero_leaves_its_head_untouched() {
+    let (before, after, _) = check_step(WeightingSpec::Static([1.0, 0.0]), false, false);
+    for name in before
+        .keys()
+        .filter(|n| n.starts_with("fer.") && !n.contains("running"))
+    {
+        assert_eq!(before[name], after[name], "{name} moved with w_FER = 0");
+    }
+    assert_ne!(before["fr.logits.weight"], after["fr.logits.weight"]);
+}
+
+#[test]
+fn dynamic_weights_train_the_network_on_the_unit_weights_and_the_unit_on_l_w() {
+    let (_, _, want) = check_step(WeightingSpec::Dynamic, false, false);
+    assert!(want.weights.iter().all(|&w| w > 0.19 && w < 0.81));
+}
+
+#[test]
+fn dynamic_weights_with_the_gradient_through_the_unit_into_the_trunk() {
+    check_step(WeightingSpec::Dynamic, true, false);
+}
+
+#[test]
+fn naive_dynamic_trains_the_unit_on_l_total() {
+    check_step(WeightingSpec::NaiveDynamic, false, false);
+}
+
+#[test]
+fn centre_loss_adds_its_gradient_and_moves_centres_by_wen_et_al_s_rule() {
+    let (before, after, want) = check_step(WeightingSpec::Static([0.6, 0.4]), false, true);
+    // Centres start at 0, so c_j = 0.5 * sum of class j's embeddings / (1 + n_j).
+    let b = batch();
+    let dim = want.embedding.len() / b.len();
+    assert!(before["fr.centers"].iter().all(|&c| c == 0.0));
+    let mut expected = vec![0.0f32; FR_CLASSES * dim];
+    for class in 0..FR_CLASSES {
+        let members: Vec<usize> = (0..b.len())
+            .filter(|&i| b.fr_mask[i] > 0.0 && b.fr_labels[i] as usize == class)
+            .collect();
+        for &i in &members {
+            for d in 0..dim {
+                expected[class * dim + d] +=
+                    0.5 * want.embedding[i * dim + d] / (1 + members.len()) as f32;
+            }
+        }
+    }
+    approx::assert_relative_eq!(
+        &after["fr.centers"][..],
+        &expected[..],
+        epsilon = 1e-6,
+        max_relative = 1e-4
+    );
+    // Class 2's only sample has no FR label: its centre stays at 0.
+    assert!(after["fr.centers"][2 * dim..].iter().all(|&c| c == 0.0));
+}
+
+#[test]
+fn the_schedule_sets_the_step_learning_rate() {
+    // Guards the constant: the tests above assume SGD's lr is exactly LR on step 0.
+    let config = config(&WeightingSpec::Dynamic, false, false);
+    let l = learner(&config);
+    assert_eq!(l.main_opt.lr(), LR);
+    assert!(matches!(
+        config.schedule.schedule(LR, 1, 1),
+        LrSchedule::Constant(lr) if lr == LR
+    ));
+}
