@@ -7,7 +7,7 @@ use std::sync::Arc;
 use facemtl::data::augment::Augmentation;
 use facemtl::data::batches::{assemble, batch_rng, Prefetcher};
 use facemtl::data::formats::{ckplus, fer2013, jaffe, Format};
-use facemtl::data::protocol::{split, verification_pairs};
+use facemtl::data::protocol::{split, verification_pairs, Shares};
 use facemtl::data::synthetic::{self, SyntheticConfig};
 use facemtl::data::{Dataset, Expression, Pixels};
 use rand::rngs::StdRng;
@@ -224,7 +224,7 @@ fn corrupt_images_are_errors_naming_the_file_or_skipped() {
     d.cache_if_fits(1 << 30, true).unwrap();
     assert_eq!(d.samples.len(), 1);
     assert_eq!(d.skipped.len(), 1);
-    assert!(matches!(d.samples[0].pixels, Pixels::Ready(_)));
+    assert!(matches!(d.samples[0].pixels, Pixels::Cached(..)));
 }
 
 #[test]
@@ -421,6 +421,14 @@ fn parsers_never_panic_on_random_text() {
     }
 }
 
+/// Test identification share `identification`, no validation split.
+fn shares(identification: f32) -> Shares {
+    Shares {
+        identification,
+        validation: 0.0,
+    }
+}
+
 #[test]
 fn folds_are_subject_independent_deterministic_and_cover_every_subject() {
     let d = synthetic::generate(&SyntheticConfig {
@@ -432,12 +440,59 @@ fn folds_are_subject_independent_deterministic_and_cover_every_subject() {
     let k = 5;
     let mut tested = vec![0; 12];
     for fold in 0..k {
-        let s = split(&d, k, fold, 3, 0.2).unwrap();
+        let with_validation = Shares {
+            identification: 0.2,
+            validation: 0.25,
+        };
+        let s = split(&d, k, fold, 3, with_validation).unwrap();
         assert_eq!(
             s,
-            split(&d, k, fold, 3, 0.2).unwrap(),
+            split(&d, k, fold, 3, with_validation).unwrap(),
             "same seed, same split"
         );
+        // A quarter of the training-side subjects validate (9 -> 2.25 -> 2, 10 -> 2.5 -> 3);
+        // none of them trains or is tested, and their every image is a validation image.
+        let expected = match s.test_subjects.len() {
+            3 => 2,
+            2 => 3,
+            n => panic!("12 subjects in 5 folds test 2 or 3, not {n}"),
+        };
+        assert_eq!(s.validation_subjects.len(), expected);
+        for &i in &s.validation {
+            let subject = d.samples[i].subject.unwrap();
+            assert!(s.validation_subjects.contains(&subject));
+            assert!(!s.train_subjects.contains(&subject) && !s.test_subjects.contains(&subject));
+        }
+        for &i in &s.validation_identification {
+            assert!(s.train_subjects.contains(&d.samples[i].subject.unwrap()));
+        }
+        // Each training subject's 7 images: round(7 * 0.2) = 1 for the test's
+        // identification, round(6 * 0.25) = 2 for validation identification, 4 train.
+        for &subject in &s.train_subjects {
+            let count = |set: &[usize]| {
+                set.iter()
+                    .filter(|&&i| d.samples[i].subject == Some(subject))
+                    .count()
+            };
+            assert_eq!(
+                [
+                    count(&s.train),
+                    count(&s.identification),
+                    count(&s.validation_identification)
+                ],
+                [4, 1, 2]
+            );
+        }
+        let mut all: Vec<usize> = [
+            &s.train[..],
+            &s.identification,
+            &s.validation_identification,
+            &s.validation,
+            &s.test,
+        ]
+        .concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..d.samples.len()).collect::<Vec<_>>(), "a partition");
         for &i in &s.test {
             let subject = d.samples[i].subject.unwrap();
             assert!(
@@ -450,10 +505,6 @@ fn folds_are_subject_independent_deterministic_and_cover_every_subject() {
             assert!(s.train_subjects.contains(&d.samples[i].subject.unwrap()));
         }
         assert!(s.train.iter().all(|i| !s.identification.contains(i)));
-        assert_eq!(
-            s.train.len() + s.identification.len() + s.test.len(),
-            d.samples.len()
-        );
         for subject in &s.test_subjects {
             tested[*subject] += 1;
         }
@@ -468,8 +519,8 @@ fn folds_are_subject_independent_deterministic_and_cover_every_subject() {
         "each subject is tested in exactly one fold"
     );
     assert_ne!(
-        split(&d, k, 0, 3, 0.2).unwrap().test_subjects,
-        split(&d, k, 0, 4, 0.2).unwrap().test_subjects
+        split(&d, k, 0, 3, shares(0.2)).unwrap().test_subjects,
+        split(&d, k, 0, 4, shares(0.2)).unwrap().test_subjects
     );
 }
 
@@ -481,7 +532,7 @@ fn protocol_errors_are_clear() {
         size: 8,
         ..SyntheticConfig::default()
     });
-    assert!(split(&one, 10, 0, 0, 0.2)
+    assert!(split(&one, 10, 0, 0, shares(0.2))
         .unwrap_err()
         .to_string()
         .contains("at least 2 subjects"));
@@ -491,13 +542,13 @@ fn protocol_errors_are_clear() {
         size: 8,
         ..SyntheticConfig::default()
     });
-    let e = split(&d, 10, 5, 0, 0.2).unwrap_err().to_string();
+    let e = split(&d, 10, 5, 0, shares(0.2)).unwrap_err().to_string();
     assert!(
         e.contains("--fold 5") && e.contains("only 3 subjects"),
         "{e}"
     );
-    assert_eq!(split(&d, 10, 2, 0, 0.2).unwrap().folds, 3);
-    assert!(split(&Dataset::default(), 10, 0, 0, 0.2)
+    assert_eq!(split(&d, 10, 2, 0, shares(0.2)).unwrap().folds, 3);
+    assert!(split(&Dataset::default(), 10, 0, 0, shares(0.2))
         .unwrap_err()
         .to_string()
         .contains("empty"));
@@ -511,7 +562,7 @@ fn verification_pairs_are_balanced_and_correct() {
         size: 8,
         ..SyntheticConfig::default()
     });
-    let s = split(&d, 2, 0, 1, 0.2).unwrap();
+    let s = split(&d, 2, 0, 1, shares(0.2)).unwrap();
     let pairs = verification_pairs(&d, &s.test, 9, 1000);
     let same = pairs.iter().filter(|p| p.same).count();
     assert!(same > 0);
@@ -543,14 +594,14 @@ fn batches_carry_labels_masks_and_prefetch_matches_assembly() {
     let csv = dir.join("m.csv");
     std::fs::write(&csv, "path,subject,expression\na.png,x,happiness\nb.png,x,\nc.png,y,anger\na.png,y,happiness\nb.png,x,anger\n").unwrap();
     let d = Format::Manifest.load(&csv, 8, false).unwrap();
-    let s = split(&d, 2, 0, 0, 0.0).unwrap();
+    let s = split(&d, 2, 0, 0, shares(0.0)).unwrap();
     let batch = assemble(&d, &s, &s.train, None).unwrap();
     for (k, &i) in s.train.iter().enumerate() {
         assert_eq!(batch.fer_mask[k] == 1.0, d.samples[i].expression.is_some());
         assert_eq!(batch.fr_mask[k], 1.0);
     }
     let d = Arc::new(synthetic::generate(&small_config()));
-    let s = Arc::new(split(&d, 3, 1, 0, 0.2).unwrap());
+    let s = Arc::new(split(&d, 3, 1, 0, shares(0.2)).unwrap());
     let order: Vec<usize> = s.train.iter().rev().copied().collect();
     let start = |first: usize| {
         Prefetcher::start(
@@ -559,7 +610,7 @@ fn batches_carry_labels_masks_and_prefetch_matches_assembly() {
             order.clone(),
             7,
             first,
-            Some(Augmentation::DEFAULT),
+            Some(Augmentation::FULL),
             5,
             2,
         )
@@ -569,13 +620,7 @@ fn batches_carry_labels_masks_and_prefetch_matches_assembly() {
         .chunks(7)
         .enumerate()
         .map(|(b, c)| {
-            assemble(
-                &d,
-                &s,
-                c,
-                Some((&Augmentation::DEFAULT, &mut batch_rng(5, b))),
-            )
-            .unwrap()
+            assemble(&d, &s, c, Some((&Augmentation::FULL, &mut batch_rng(5, b)))).unwrap()
         })
         .collect();
     assert_eq!(prefetched, direct);
@@ -603,9 +648,9 @@ fn augmentation_is_seeded_and_none_is_the_identity() {
         Augmentation::NONE.apply(&image, size, &mut StdRng::seed_from_u64(3)),
         image
     );
-    let a = Augmentation::DEFAULT.apply(&image, size, &mut StdRng::seed_from_u64(3));
-    let b = Augmentation::DEFAULT.apply(&image, size, &mut StdRng::seed_from_u64(3));
-    let c = Augmentation::DEFAULT.apply(&image, size, &mut StdRng::seed_from_u64(4));
+    let a = Augmentation::FULL.apply(&image, size, &mut StdRng::seed_from_u64(3));
+    let b = Augmentation::FULL.apply(&image, size, &mut StdRng::seed_from_u64(3));
+    let c = Augmentation::FULL.apply(&image, size, &mut StdRng::seed_from_u64(4));
     assert_eq!(a, b);
     assert_ne!(a, c);
     let mirror = Augmentation {

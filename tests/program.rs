@@ -5,11 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// 8 subjects in 2 folds: 4 tested, and of the other 4, 40% (2) validate, 2 train.
 const TINY: &[&str] = &[
+    "--val-fraction",
+    "0.4",
     "--subjects",
-    "4",
+    "8",
     "--per-expression",
-    "2",
+    "3",
     "--batch",
     "8",
     "--folds",
@@ -46,6 +49,34 @@ fn train(out: &Path, extra: &[&str]) -> String {
     stdout
 }
 
+/// Runs facemtl with `args`, presses Ctrl-C once a stdout line starts with `after`, and
+/// returns its stderr after checking that it stopped with an error status.
+fn interrupt(args: &[&str], after: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facemtl"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.starts_with(after))),
+        "no line starting {after:?}"
+    );
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        !output.status.success(),
+        "an interrupted run exits with an error status"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 fn summary(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
@@ -58,6 +89,9 @@ fn a_training_run_writes_every_file_and_eval_reproduces_its_metrics() {
         stdout.contains("epoch 2/2") && stdout.contains("Test fold"),
         "{stdout}"
     );
+    // Per-epoch figures are the validation split's; the test fold shows once, at the end.
+    assert!(stdout.contains("validation: identification"), "{stdout}");
+    assert_eq!(stdout.matches("Test fold").count(), 1, "{stdout}");
     for file in [
         "metrics.csv",
         "epochs.csv",
@@ -65,6 +99,7 @@ fn a_training_run_writes_every_file_and_eval_reproduces_its_metrics() {
         "checkpoint.safetensors",
         "checkpoint.state.safetensors",
         "checkpoint.json",
+        "split.json",
         "plots/losses.png",
         "plots/weights.png",
         "plots/accuracy.png",
@@ -94,6 +129,7 @@ fn a_training_run_writes_every_file_and_eval_reproduces_its_metrics() {
         "fr_identification_accuracy",
         "fr_verification_accuracy",
         "fr_verification_auc",
+        "validation",
         "adapter",
         "wall_seconds",
         "images_per_second",
@@ -113,6 +149,20 @@ fn a_training_run_writes_every_file_and_eval_reproduces_its_metrics() {
         "eval:\n{out}\nsummary fer {fer}"
     );
     assert!(out.contains("FER confusion matrix"), "{out}");
+    // The threshold stored with the checkpoint (chosen on the validation split) is used.
+    let threshold = s["metrics"]["fr_verification_threshold"].as_f64().unwrap();
+    assert!(
+        out.contains(&format!(
+            "verification threshold:      {threshold:.4} (stored"
+        )),
+        "eval:\n{out}\nsummary threshold {threshold}"
+    );
+    // Only the fold the checkpoint was trained for can be evaluated.
+    let (ok, _, err) = facemtl(&["eval", "--checkpoint", dir.to_str().unwrap(), "--fold", "1"]);
+    assert!(
+        !ok && err.contains("trained for fold 0") && err.contains("--fold 1"),
+        "{err}"
+    );
     let auc = s["fr_verification_auc"].as_f64().unwrap();
     assert!(
         out.contains(&format!("FR verification ROC AUC:     {auc:.4}\n")),
@@ -409,34 +459,11 @@ fn skipped_entries_are_counted_in_the_summary() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_that_resumes() {
-    use std::io::{BufRead, BufReader};
     let dir = temp_dir("interrupt");
     let mut args = vec!["train", "--out", dir.to_str().unwrap(), "--epochs", "200"];
     args.extend_from_slice(TINY);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facemtl"))
-        .args(&args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    // Wait until the first epoch is done (its checkpoint written), then press Ctrl-C.
-    assert!(
-        lines.any(|l| l.is_ok_and(|l| l.starts_with("epoch 1/"))),
-        "no epoch line"
-    );
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "an interrupted run exits with an error status"
-    );
+    // Once the first epoch is done (its checkpoint written), press Ctrl-C.
+    let stderr = interrupt(&args, "epoch 1/");
     assert!(
         stderr.contains("interrupted: checkpoint saved") && stderr.contains("--resume"),
         "{stderr}"
@@ -475,4 +502,79 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
     );
     assert_eq!(steps.last().unwrap().0, 3);
     assert_eq!(summary(&dir)["steps"].as_u64().unwrap(), 3 * per_epoch);
+}
+
+/// Per-run test figures of a cross-validation's summary.json.
+fn cv_runs(dir: &Path) -> Vec<serde_json::Value> {
+    summary(dir)["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.as_object_mut().unwrap().remove("train_seconds");
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn all_folds_aggregates_every_fold_and_resumes_after_an_interruption() {
+    let straight = temp_dir("cv-straight");
+    let stdout = train(&straight, &["--epochs", "2", "--all-folds"]);
+    assert!(stdout.contains("cross-validation done"), "{stdout}");
+    for file in ["cv.json", "summary.json", "folds.csv", "plots/folds.png"] {
+        assert!(straight.join(file).is_file(), "missing {file}");
+    }
+    let runs = cv_runs(&straight);
+    assert_eq!(runs.len(), 2);
+    let s = summary(&straight);
+    // The aggregate is the mean (and sample sd) of the runs' own summaries.
+    let fer: Vec<f64> = (0..2)
+        .map(|f| {
+            summary(&straight.join(format!("seed-3/fold-{f}")))["fer_accuracy"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    let mean = (fer[0] + fer[1]) / 2.0;
+    let sd = (fer[0] - fer[1]).abs() / 2f64.sqrt();
+    approx::assert_abs_diff_eq!(
+        s["fer_accuracy"]["mean"].as_f64().unwrap(),
+        mean,
+        epsilon = 1e-6
+    );
+    approx::assert_abs_diff_eq!(
+        s["fer_accuracy"]["sd"].as_f64().unwrap(),
+        sd,
+        epsilon = 1e-6
+    );
+    assert_eq!(s["fer_accuracy"]["n"], 2);
+    let csv_rows = std::fs::read_to_string(straight.join("folds.csv")).unwrap();
+    assert_eq!(csv_rows.lines().count(), 3, "{csv_rows}");
+
+    // Interrupt the second fold, then resume: the same figures as the straight run.
+    let resumed = temp_dir("cv-resumed");
+    let mut full = vec![
+        "train",
+        "--out",
+        resumed.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--all-folds",
+    ];
+    full.extend_from_slice(TINY);
+    let stderr = interrupt(&full, "cross-validation: run 2/2");
+    assert!(
+        stderr.contains(&format!("--resume {}", resumed.display())),
+        "{stderr}"
+    );
+    assert!(!resumed.join("summary.json").exists());
+    let (ok, out, err) = facemtl(&["train", "--resume", resumed.to_str().unwrap(), "--quiet"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        !out.contains("run 1/2") && out.contains("cross-validation done"),
+        "the finished fold is read back, not retrained:\n{out}"
+    );
+    assert_eq!(cv_runs(&resumed), runs);
 }

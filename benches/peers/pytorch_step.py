@@ -46,7 +46,7 @@ def conv_stack(in_c, out_c, n):
 
 
 class MultiTaskNet(nn.Module):
-    def __init__(self, preset, keep=0.8):
+    def __init__(self, preset, keep=0.8, identities=IDENTITIES, expressions=EXPRESSIONS):
         super().__init__()
         size, trunk, per_block, branch, embedding, fer_hidden = PRESETS[preset]
         blocks, channels = [], 1
@@ -57,10 +57,10 @@ class MultiTaskNet(nn.Module):
         side = size >> len(trunk)
         self.fr_block = conv_stack(channels, branch, per_block)
         self.fr_embedding = nn.Linear(branch, embedding)
-        self.fr_logits = nn.Linear(embedding, IDENTITIES)
+        self.fr_logits = nn.Linear(embedding, identities)
         self.fer_block = conv_stack(channels, branch, per_block)
         self.fer_hidden = nn.Linear(branch, fer_hidden)
-        self.fer_logits = nn.Linear(fer_hidden, EXPRESSIONS)
+        self.fer_logits = nn.Linear(fer_hidden, expressions)
         self.unit = nn.Linear(channels * side * side, 2)
         self.drop = nn.Dropout(1.0 - keep)
 
@@ -70,6 +70,8 @@ class MultiTaskNet(nn.Module):
         fr = self.fr_logits(self.fr_embedding(f))
         e = self.drop(self.fer_block(t).mean(dim=(2, 3)))
         fer = self.fer_logits(self.drop(F.relu(self.fer_hidden(e))))
+        if not self.training:
+            return fr, fer, F.normalize(self.fr_embedding(f), dim=1, eps=1e-10)
         u = F.normalize(t.detach().flatten(1), dim=1, eps=1e-10)
         z = F.normalize(self.unit(u), dim=1, eps=1e-10)
         w = F.softmax(z, dim=1).mean(dim=0)

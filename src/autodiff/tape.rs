@@ -95,6 +95,8 @@ pub struct Tape<'s> {
     training: bool,
     seed: u32,
     dropouts: u32,
+    /// Overrides every batch-norm layer's running-statistics momentum (recalibration).
+    batch_norm_momentum: Option<f32>,
 }
 
 impl<'s> Tape<'s> {
@@ -109,7 +111,15 @@ impl<'s> Tape<'s> {
             training,
             seed,
             dropouts: 0,
+            batch_norm_momentum: None,
         }
+    }
+
+    /// Makes every batch-norm layer on this (training) tape move its running statistics by
+    /// `momentum` instead of its own: 1 / k on the k-th batch of a pass averages the
+    /// batches' statistics.
+    pub fn set_batch_norm_momentum(&mut self, momentum: f32) {
+        self.batch_norm_momentum = Some(momentum);
     }
 
     pub fn is_training(&self) -> bool {
@@ -266,7 +276,7 @@ impl<'s> Tape<'s> {
             let running = RunningStats {
                 mean: running_mean,
                 var: running_var,
-                momentum,
+                momentum: self.batch_norm_momentum.unwrap_or(momentum),
             };
             norm::batch_norm_stats(&self.gpu, self.value(x), Some(running))?
         } else {

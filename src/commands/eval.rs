@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use facemtl::data::protocol::Split;
 use facemtl::data::synthetic::SyntheticConfig;
 use facemtl::train::checkpoint::checkpoint_dir;
-use facemtl::train::evaluate::{evaluate, Scope};
+use facemtl::train::evaluate::{evaluate, Threshold};
 
 use super::{load_checkpoint, DataArgs};
 
@@ -17,8 +18,8 @@ pub struct EvalArgs {
     /// Evaluate on other data (all of it is test data); default: the run's own test fold.
     #[command(flatten)]
     pub data: DataArgs,
-    /// With the run's own data: evaluate this fold instead of the trained one (only
-    /// meaningful for a model trained on that fold's training subjects).
+    /// With the run's own data: the fold to evaluate, which must be the one the checkpoint
+    /// was trained for (any other fold's test subjects were among its training subjects).
     #[arg(long)]
     pub fold: Option<usize>,
 }
@@ -27,30 +28,53 @@ pub fn run(args: EvalArgs, adapter: Option<String>) -> Result<(), String> {
     let loaded = load_checkpoint(&args.checkpoint, adapter)?;
     let s = &loaded.checkpoint.sidecar;
     let size = s.config.preset.architecture().input;
-    let (dataset, split) = match &args.data.data {
-        None => {
-            let dataset = s.config.data.load(size).map_err(|e| e.to_string())?;
-            let fold = args.fold.unwrap_or(s.config.fold);
-            let split = facemtl::data::protocol::split(
-                &dataset,
-                s.config.folds,
-                fold,
-                s.config.seed,
-                s.config.identification_fraction,
-            )
+    let own_data = args.data.data.is_none();
+    let (dataset, split) = if own_data {
+        if let Some(fold) = args.fold.filter(|&f| f != s.config.fold) {
+            return Err(format!(
+                "the checkpoint was trained for fold {} of {}: fold {fold}'s test subjects were among its training subjects, so its figures there would be inflated; train a model with --fold {fold} to evaluate that fold",
+                s.config.fold, s.config.folds
+            ));
+        }
+        let dataset = s.config.data.load(size).map_err(|e| e.to_string())?;
+        let split = facemtl::data::protocol::split(
+            &dataset,
+            s.config.folds,
+            s.config.fold,
+            s.config.seed,
+            s.config.shares(),
+        )
+        .map_err(|e| e.to_string())?;
+        (dataset, split)
+    } else {
+        if args.fold.is_some() {
+            return Err("--fold applies to the run's own data, not to --data".into());
+        }
+        let dataset = args
+            .data
+            .source(&SyntheticConfig::default())
+            .load(size)
             .map_err(|e| e.to_string())?;
-            (dataset, split)
-        }
-        Some(_) => {
-            let dataset = args
-                .data
-                .source(&SyntheticConfig::default())
-                .load(size)
-                .map_err(|e| e.to_string())?;
-            let split =
-                facemtl::data::protocol::Split::all_test(&dataset, &s.fr_classes, &s.fer_classes);
-            (dataset, split)
-        }
+        let split = Split::all_test(&dataset, &s.fr_classes, &s.fer_classes);
+        (dataset, split)
+    };
+    // The threshold stored with the checkpoint was chosen on the run's validation split,
+    // never on the pairs scored here. Checkpoints from before it was stored: on its own
+    // data, chosen on training subjects' pairs as then; on other data, none.
+    let training_subjects = [split.train.clone(), split.identification.clone()].concat();
+    let (threshold, threshold_origin) = match (s.verification_threshold, own_data) {
+        (Some(t), _) => (
+            Threshold::Given(t),
+            "stored with the checkpoint (chosen on its validation split)",
+        ),
+        (None, true) => (
+            Threshold::FitOn(&training_subjects),
+            "chosen on training subjects' pairs (the checkpoint stores none)",
+        ),
+        (None, false) => (
+            Threshold::Skip,
+            "none stored with the checkpoint: verification accuracy n/a",
+        ),
     };
     let m = evaluate(
         &loaded.gpu,
@@ -58,8 +82,9 @@ pub fn run(args: EvalArgs, adapter: Option<String>) -> Result<(), String> {
         &loaded.store,
         &dataset,
         &split,
+        split.test_set(),
+        threshold,
         s.config.seed,
-        Scope::Full,
     )?;
     let show =
         |v: Option<f32>| v.map_or("n/a (no labels for it)".to_string(), |v| format!("{v:.4}"));
@@ -75,6 +100,10 @@ pub fn run(args: EvalArgs, adapter: Option<String>) -> Result<(), String> {
         split.identification.len(),
         m.verification_pairs
     );
+    let threshold_text = m
+        .fr_verification_threshold
+        .map_or(String::new(), |t| format!("{t:.4} "));
+    println!("verification threshold:      {threshold_text}({threshold_origin})");
     println!("FER accuracy:                {}", show(m.fer_accuracy));
     println!(
         "FR identification accuracy:  {}",

@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Args;
+use facemtl::data::augment::AugmentLevel;
 use facemtl::data::synthetic::SyntheticConfig;
 use facemtl::model::Preset;
 use facemtl::train::checkpoint::WEIGHTS;
 use facemtl::train::config::{OptimizerName, ScheduleSpec, Tasks, TrainConfig};
+use facemtl::train::cv;
 use facemtl::train::{train as run_train, RunOptions};
 use facemtl::weighting::WeightingSpec;
 
@@ -57,6 +59,13 @@ pub struct TrainArgs {
     /// The fold to test (0-based).
     #[arg(long, default_value_t = defaults().fold)]
     pub fold: usize,
+    /// Train every fold of --folds, one run directory each, and report mean ± sd of every
+    /// test metric (summary.json, folds.csv, plots/folds.png in --out).
+    #[arg(long, conflicts_with = "fold")]
+    pub all_folds: bool,
+    /// With --all-folds: repeat every fold with this many seeds (--seed, --seed + 1, ...).
+    #[arg(long, default_value_t = 1, requires = "all_folds")]
+    pub seeds: u64,
     /// dynamic (the paper's), naive-dynamic (unit trained on L_total), or static:W_FR,W_FER.
     #[arg(long, value_parser = WeightingSpec::parse, default_value_t = defaults().weighting)]
     pub weighting: WeightingSpec,
@@ -76,8 +85,19 @@ pub struct TrainArgs {
     /// Keep probability of the dropout before the branch FCs.
     #[arg(long, default_value_t = defaults().keep)]
     pub keep: f32,
-    /// Train without augmentation.
+    /// Share of the training subjects held out for validation (and of the other training
+    /// subjects' images, for validation identification); 0 turns validation off.
+    #[arg(long, default_value_t = defaults().val_fraction)]
+    pub val_fraction: f32,
+    /// Keep the batch-norm running statistics of training instead of recomputing them over
+    /// the clean training images before each evaluation and checkpoint.
     #[arg(long)]
+    pub no_bn_recalibration: bool,
+    /// Training-time augmentation.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().augment)]
+    pub augment: AugmentLevel,
+    /// Train without augmentation (--augment none).
+    #[arg(long, conflicts_with = "augment")]
     pub no_augment: bool,
     /// Add the centre loss on the FR embedding (weight 0.1, centre update rate 0.5).
     #[arg(long)]
@@ -117,8 +137,14 @@ impl TrainArgs {
             unit_lr: self.unit_lr,
             normalize_unit_logits: !self.raw_unit_logits,
             keep: self.keep,
-            augment: !self.no_augment,
+            augment: if self.no_augment {
+                AugmentLevel::None
+            } else {
+                self.augment
+            },
             identification_fraction: defaults().identification_fraction,
+            val_fraction: self.val_fraction,
+            bn_recalibration: !self.no_bn_recalibration,
             center_loss: self.center_loss,
         };
         config.validate()?;
@@ -156,19 +182,73 @@ pub fn run(args: TrainArgs, adapter: Option<String>) -> Result<(), String> {
         (None, None) => (fresh_run_dir(), false),
     };
     let config = args.config()?;
-    if !resume && out.join(WEIGHTS).exists() && !args.overwrite {
+    let saved_plan = if resume {
+        cv::load_plan(&out).map_err(|e| e.to_string())?
+    } else {
+        None
+    };
+    if !resume && (out.join(WEIGHTS).exists() || out.join(cv::PLAN).exists()) && !args.overwrite {
         return Err(format!(
             "{} already holds a run; continue it with --resume {0}, pick another --out, or pass --overwrite",
             out.display()
         ));
     }
+    if !resume && args.overwrite && out.join(cv::PLAN).exists() {
+        cv::remove(&out).map_err(|e| e.to_string())?;
+    }
+    if args.seeds == 0 {
+        return Err("--seeds must be at least 1".into());
+    }
     let gpu = open_gpu(adapter)?;
+    let stop = stop_on_ctrl_c();
+    if args.all_folds || saved_plan.is_some() {
+        let plan = match saved_plan {
+            Some(plan) if args.epochs.is_none() => plan,
+            Some(_) => return Err("--epochs cannot change a cross-validation being resumed; it continues with its own settings".into()),
+            None => cv::Plan {
+                folds: config.folds,
+                seeds: (0..args.seeds).map(|k| config.seed + k).collect(),
+                config,
+            },
+        };
+        let options = cv::CvOptions {
+            out: out.clone(),
+            progress: !args.quiet,
+            stop,
+        };
+        let summary = cv::cross_validate(&gpu, &plan, &options).map_err(|e| e.to_string())?;
+        let show = |name: &str, s: &Option<cv::Spread>| {
+            if let Some(s) = s {
+                println!("  {name:<32} {:.3} ± {:.3}  (n = {})", s.mean, s.sd, s.n);
+            }
+        };
+        println!(
+            "cross-validation done in {:.0} s: test figures, mean ± sd over {} runs",
+            summary.wall_seconds,
+            summary.runs.len()
+        );
+        show("FER accuracy", &summary.fer_accuracy);
+        show(
+            "FR identification accuracy",
+            &summary.fr_identification_accuracy,
+        );
+        show(
+            "FR verification accuracy",
+            &summary.fr_verification_accuracy,
+        );
+        show("FR verification AUC", &summary.fr_verification_auc);
+        println!(
+            "results in {}: summary.json, folds.csv, plots/folds.png, and one run directory per fold",
+            out.display()
+        );
+        return Ok(());
+    }
     let options = RunOptions {
         out: out.clone(),
         resume,
         epochs_override: if resume { args.epochs } else { None },
         progress: !args.quiet,
-        stop: stop_on_ctrl_c(),
+        stop,
     };
     let result = run_train(&gpu, config, &options);
     for (kernel, t) in gpu.profile() {
@@ -179,6 +259,15 @@ pub fn run(args: TrainArgs, adapter: Option<String>) -> Result<(), String> {
     }
     let summary = result.map_err(|e| e.to_string())?;
     let show = |v: Option<f32>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    if let Some(v) = &summary.validation {
+        println!(
+            "validation (held-out training subjects): FER accuracy {}, FR identification {}, FR verification accuracy {} (AUC {})",
+            show(v.fer_accuracy),
+            show(v.fr_identification_accuracy),
+            show(v.fr_verification_accuracy),
+            show(v.fr_verification_auc)
+        );
+    }
     println!(
         "done in {:.0} s ({:.0} images/s). Test fold: FER accuracy {}, FR identification {}, FR verification accuracy {} (AUC {}).",
         summary.wall_seconds,

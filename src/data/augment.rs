@@ -4,6 +4,20 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 
+/// The augmentation levels `--augment` names.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AugmentLevel {
+    /// The images as they are.
+    None,
+    /// Mirror left-right half the time.
+    Flips,
+    /// Shift, mirror, rotation, brightness and contrast.
+    Full,
+}
+
 /// Augmentation strengths; zero turns a part off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Augmentation {
@@ -28,14 +42,29 @@ impl Augmentation {
         contrast: 0.0,
     };
 
-    /// facemtl's training default.
-    pub const DEFAULT: Augmentation = Augmentation {
+    /// Mirroring only.
+    pub const FLIPS: Augmentation = Augmentation {
+        flip: true,
+        ..Augmentation::NONE
+    };
+
+    /// Shift, mirror, rotation, brightness and contrast.
+    pub const FULL: Augmentation = Augmentation {
         max_shift: 0.06,
         flip: true,
         max_rotation_deg: 8.0,
         brightness: 0.2,
         contrast: 0.15,
     };
+
+    /// The strengths of a named level.
+    pub fn of(level: AugmentLevel) -> Augmentation {
+        match level {
+            AugmentLevel::None => Augmentation::NONE,
+            AugmentLevel::Flips => Augmentation::FLIPS,
+            AugmentLevel::Full => Augmentation::FULL,
+        }
+    }
 
     /// A new augmented copy of `pixels` (`size` x `size`).
     pub fn apply(&self, pixels: &[f32], size: usize, rng: &mut StdRng) -> Vec<f32> {

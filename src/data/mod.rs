@@ -12,7 +12,7 @@ pub mod image;
 pub mod protocol;
 pub mod synthetic;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use error::{DataError, Result, Skipped};
@@ -25,6 +25,18 @@ pub enum Pixels {
     Ready(Arc<[f32]>),
     /// An image file, decoded when needed.
     File(PathBuf),
+    /// An image file, decoded and standardised once and kept.
+    Cached(PathBuf, Arc<[f32]>),
+}
+
+impl Pixels {
+    /// The image file behind the pixels, if any.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Pixels::Ready(_) => None,
+            Pixels::File(path) | Pixels::Cached(path, _) => Some(path),
+        }
+    }
 }
 
 /// Position of a frame in a video sequence (CK+, Oulu-CASIA).
@@ -75,7 +87,7 @@ impl Dataset {
     /// Decoded, standardised pixels of sample `i`.
     pub fn pixels(&self, i: usize) -> Result<Arc<[f32]>> {
         match &self.samples[i].pixels {
-            Pixels::Ready(p) => Ok(Arc::clone(p)),
+            Pixels::Ready(p) | Pixels::Cached(_, p) => Ok(Arc::clone(p)),
             Pixels::File(path) => Ok(image::load_input(path, self.image_size)?.into()),
         }
     }
@@ -92,8 +104,12 @@ impl Dataset {
         let mut kept = Vec::with_capacity(self.samples.len());
         for (i, sample) in self.samples.iter().enumerate() {
             if let Some(p) = skipped.handle(skip_bad, self.pixels(i))? {
+                let pixels = match &sample.pixels {
+                    Pixels::File(path) => Pixels::Cached(path.clone(), p),
+                    _ => Pixels::Ready(p),
+                };
                 kept.push(Sample {
-                    pixels: Pixels::Ready(p),
+                    pixels,
                     ..sample.clone()
                 });
             }

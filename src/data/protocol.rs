@@ -3,6 +3,12 @@
 //! subjects, and FR verification pairs from the test subjects (a neutral / first-frame
 //! reference against an expressive probe, same and different subject, balanced).
 //! Samples without a subject label are their own group, so they still fall in one fold.
+//!
+//! Inside the training side of a fold, a validation split shaped like the test: some
+//! training subjects held out entirely (FER and verification on unseen subjects) and a share
+//! of the other training subjects' images (identification). Everything a run chooses (the
+//! per-epoch curves, the verification threshold, the defaults) is chosen on it; the test
+//! fold is evaluated once, at the end.
 
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -34,9 +40,14 @@ pub struct Split {
     pub identification: Vec<usize>,
     /// Every sample of the test fold's subjects: FER test and FR verification pairs.
     pub test: Vec<usize>,
+    /// Every sample of the validation subjects: FER validation and verification pairs.
+    pub validation: Vec<usize>,
+    /// Held-out images of training subjects: FR identification validation.
+    pub validation_identification: Vec<usize>,
     /// Training subjects; FR class c is subject `train_subjects[c]`.
     pub train_subjects: Vec<usize>,
     pub test_subjects: Vec<usize>,
+    pub validation_subjects: Vec<usize>,
     /// FER class c is `expressions[c]`.
     pub expressions: Vec<Expression>,
 }
@@ -69,12 +80,33 @@ impl Split {
             train: Vec::new(),
             identification,
             test: (0..dataset.samples.len()).collect(),
+            validation: Vec::new(),
+            validation_identification: Vec::new(),
             train_subjects,
             test_subjects: (0..dataset.subjects.len()).collect(),
+            validation_subjects: Vec::new(),
             expressions: fer_classes
                 .iter()
                 .filter_map(|name| Expression::parse(name))
                 .collect(),
+        }
+    }
+
+    /// The test fold's images for each measure.
+    pub fn test_set(&self) -> HeldOut<'_> {
+        HeldOut {
+            fer: &self.test,
+            identification: &self.identification,
+            verification: &self.test,
+        }
+    }
+
+    /// The validation split's images for each measure (all empty without one).
+    pub fn validation_set(&self) -> HeldOut<'_> {
+        HeldOut {
+            fer: &self.validation,
+            identification: &self.validation_identification,
+            verification: &self.validation,
         }
     }
 
@@ -97,16 +129,43 @@ impl Split {
     }
 }
 
+/// One held-out set's images for each measure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeldOut<'a> {
+    /// Images scored for FER.
+    pub fer: &'a [usize],
+    /// Images of training subjects scored for FR identification.
+    pub identification: &'a [usize],
+    /// Images among which FR verification pairs are drawn.
+    pub verification: &'a [usize],
+}
+
+/// Shares of the training side held out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shares {
+    /// Of each training subject's images, for the test's FR identification.
+    pub identification: f32,
+    /// Of the training subjects (entirely), and then of each remaining training subject's
+    /// images, for validation; 0: no validation split.
+    pub validation: f32,
+}
+
+/// `share` of `n` items, rounded, at least one when the share is above 0, and at most
+/// `n - keep` (none when that is below 1).
+fn share_of(n: usize, share: f32, keep: usize) -> usize {
+    if share <= 0.0 || n <= keep {
+        return 0;
+    }
+    ((n as f32 * share).round() as usize).clamp(1, n - keep)
+}
+
 /// Fold `fold` of `k` subject-independent folds (k shrinks to the number of subjects).
-/// `identification_fraction` of each training subject's images (at least one when above 0,
-/// never all) are held out for FR identification.
-pub fn split(
-    dataset: &Dataset,
-    k: usize,
-    fold: usize,
-    seed: u64,
-    identification_fraction: f32,
-) -> Result<Split> {
+/// `shares.validation` of the training subjects are held out as validation subjects
+/// (at least one, never all); of each remaining training subject's images,
+/// `shares.identification` are held out for the test's FR identification and
+/// `shares.validation` for validation identification (at least one each when above 0,
+/// never all).
+pub fn split(dataset: &Dataset, k: usize, fold: usize, seed: u64, shares: Shares) -> Result<Split> {
     if dataset.samples.is_empty() {
         return Err(DataError::Unusable("the dataset is empty".into()));
     }
@@ -153,40 +212,61 @@ pub fn split(
             "fold {fold} has no test subjects"
         )));
     }
-    let mut train_subjects: Vec<usize> = (0..dataset.samples.len())
-        .filter(|&i| !is_test(i))
-        .filter_map(|i| dataset.samples[i].subject)
+    // Validation groups: a share of the training side's groups, held out entirely.
+    let mut train_groups: Vec<usize> = keys
+        .iter()
+        .copied()
+        .filter(|g| !test_groups.contains(g))
+        .collect();
+    train_groups.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x7A11_DA7E));
+    let validation_groups = train_groups
+        .split_off(train_groups.len() - share_of(train_groups.len(), shares.validation, 1));
+    let is_validation = |i: usize| validation_groups.contains(&group_of(i));
+    let validation: Vec<usize> = (0..dataset.samples.len())
+        .filter(|&i| is_validation(i))
+        .collect();
+    let mut validation_subjects: Vec<usize> = validation_groups
+        .iter()
+        .copied()
+        .filter(|&g| g < subjects)
+        .collect();
+    validation_subjects.sort_unstable();
+    let mut train_subjects: Vec<usize> = train_groups
+        .iter()
+        .copied()
+        .filter(|&g| g < subjects)
         .collect();
     train_subjects.sort_unstable();
-    train_subjects.dedup();
     let test_subjects: Vec<usize> = test_groups
         .iter()
         .copied()
         .filter(|&g| g < subjects)
         .collect();
 
-    // Hold out part of each training subject's images for identification.
+    // Hold out part of each training subject's images for identification: the test's,
+    // then the validation's.
     let mut rng = StdRng::seed_from_u64(seed ^ 0x1D_E471_F1CA);
     let mut train = Vec::new();
     let mut identification = Vec::new();
+    let mut validation_identification = Vec::new();
     for &subject in &train_subjects {
         let mut own: Vec<usize> = (0..dataset.samples.len())
             .filter(|&i| dataset.samples[i].subject == Some(subject))
             .collect();
         own.shuffle(&mut rng);
-        let held = if own.len() >= 2 && identification_fraction > 0.0 {
-            ((own.len() as f32 * identification_fraction).round() as usize).clamp(1, own.len() - 1)
-        } else {
-            0
-        };
-        identification.extend_from_slice(&own[..held]);
-        train.extend_from_slice(&own[held..]);
+        let tested = share_of(own.len(), shares.identification, 1);
+        let validated = share_of(own.len() - tested, shares.validation, 1);
+        identification.extend_from_slice(&own[..tested]);
+        validation_identification.extend_from_slice(&own[tested..tested + validated]);
+        train.extend_from_slice(&own[tested + validated..]);
     }
     train.extend(
-        (0..dataset.samples.len()).filter(|&i| !is_test(i) && dataset.samples[i].subject.is_none()),
+        (0..dataset.samples.len())
+            .filter(|&i| !is_test(i) && !is_validation(i) && dataset.samples[i].subject.is_none()),
     );
     train.sort_unstable();
     identification.sort_unstable();
+    validation_identification.sort_unstable();
 
     let expressions = dataset.expression_classes();
     for e in &expressions {
@@ -210,8 +290,11 @@ pub fn split(
         train,
         identification,
         test,
+        validation,
+        validation_identification,
         train_subjects,
         test_subjects,
+        validation_subjects,
         expressions,
     })
 }

@@ -43,6 +43,10 @@ pub struct Sidecar {
     /// Seconds of training so far (for images/s over resumed runs).
     pub train_seconds: f64,
     pub images_seen: u64,
+    /// The verification threshold chosen on the run's validation split (or, without one,
+    /// on training subjects' pairs) at the end of training; `eval` scores other pairs at it.
+    #[serde(default)]
+    pub verification_threshold: Option<f32>,
 }
 
 impl Sidecar {
@@ -60,6 +64,7 @@ impl Sidecar {
             unit_optimizer_steps: 0,
             train_seconds: 0.0,
             images_seen: 0,
+            verification_threshold: None,
         }
     }
 }

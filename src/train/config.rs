@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::augment::AugmentLevel;
 use crate::data::formats::Format;
+use crate::data::protocol::Shares;
 use crate::data::synthetic::SyntheticConfig;
 use crate::data::{DataError, Dataset};
 use crate::model::Preset;
@@ -55,6 +57,21 @@ impl DataSource {
             DataSource::Files { path, format, .. } => format!("{path} ({})", format.name()),
         }
     }
+}
+
+/// Reads an augmentation level, or the on/off flag that runs saved before the levels.
+fn augment_level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AugmentLevel, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Saved {
+        Flag(bool),
+        Level(AugmentLevel),
+    }
+    Ok(match Saved::deserialize(d)? {
+        Saved::Flag(true) => AugmentLevel::Full,
+        Saved::Flag(false) => AugmentLevel::None,
+        Saved::Level(level) => level,
+    })
 }
 
 /// Which tasks train.
@@ -175,9 +192,20 @@ pub struct TrainConfig {
     pub normalize_unit_logits: bool,
     /// Keep probability of the dropout before the branch FCs.
     pub keep: f32,
-    pub augment: bool,
+    /// Training-time augmentation (runs saved when this was on/off read as full/none).
+    #[serde(deserialize_with = "augment_level")]
+    pub augment: AugmentLevel,
     /// Share of each training subject's images held out for FR identification.
     pub identification_fraction: f32,
+    /// Share of the training subjects held out as validation subjects, and of the other
+    /// training subjects' images held out for validation identification (0: none; runs
+    /// saved before the validation split existed have none).
+    #[serde(default)]
+    pub val_fraction: f32,
+    /// Recompute the batch-norm running statistics over the clean (un-augmented) training
+    /// images before each evaluation and checkpoint.
+    #[serde(default)]
+    pub bn_recalibration: bool,
     /// Add the centre loss (weight 0.1, centre update rate 0.5) to the FR task.
     #[serde(default)]
     pub center_loss: bool,
@@ -204,8 +232,10 @@ impl Default for TrainConfig {
             unit_lr: 0.1,
             normalize_unit_logits: true,
             keep: 0.8,
-            augment: true,
+            augment: AugmentLevel::Full,
             identification_fraction: 0.2,
+            val_fraction: 0.1,
+            bn_recalibration: true,
             center_loss: false,
         }
     }
@@ -238,6 +268,14 @@ impl TrainConfig {
         }
     }
 
+    /// The shares of the training side held out (test identification, validation).
+    pub fn shares(&self) -> Shares {
+        Shares {
+            identification: self.identification_fraction,
+            validation: self.val_fraction,
+        }
+    }
+
     /// Checks values that no type rules out.
     pub fn validate(&self) -> Result<(), String> {
         if self.epochs == 0 {
@@ -256,6 +294,12 @@ impl TrainConfig {
             return Err(format!(
                 "--identification-fraction must be in [0, 1), got {}",
                 self.identification_fraction
+            ));
+        }
+        if !(0.0..0.5).contains(&self.val_fraction) {
+            return Err(format!(
+                "--val-fraction must be in [0, 0.5), got {}",
+                self.val_fraction
             ));
         }
         if let DataSource::Synthetic(c) = &self.data {

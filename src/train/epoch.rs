@@ -14,7 +14,7 @@ use super::logs::{CsvLog, EpochRow, StepRow};
 use super::run::Run;
 use super::step::StepResult;
 use super::trainer::RunOptions;
-use crate::data::augment::Augmentation;
+use crate::data::augment::{AugmentLevel, Augmentation};
 use crate::data::batches::Prefetcher;
 use crate::train::evaluate::Metrics;
 
@@ -66,8 +66,8 @@ impl EpochTotals {
         self.images as f64 / self.seconds.max(1e-9)
     }
 
-    /// The epoch's log row, with the evaluation after it.
-    pub fn row(&self, epoch: usize, evaluation: &Metrics) -> EpochRow {
+    /// The epoch's log row, with the validation figures after it.
+    pub fn row(&self, epoch: usize, validation: Option<&Metrics>) -> EpochRow {
         let [loss_fr, loss_fer] = self.mean(self.loss);
         let [w_fr, w_fer] = self.mean(self.weight);
         let accuracy = |t: usize| {
@@ -81,9 +81,9 @@ impl EpochTotals {
             w_fer,
             train_fr_accuracy: accuracy(0),
             train_fer_accuracy: accuracy(1),
-            fr_identification_accuracy: evaluation.fr_identification_accuracy,
-            fer_accuracy: evaluation.fer_accuracy,
-            fr_verification_auc: evaluation.fr_verification_auc,
+            val_fr_identification_accuracy: validation.and_then(|m| m.fr_identification_accuracy),
+            val_fer_accuracy: validation.and_then(|m| m.fer_accuracy),
+            val_fr_verification_auc: validation.and_then(|m| m.fr_verification_auc),
             seconds: self.seconds,
             images_per_second: self.images_per_second(),
         }
@@ -120,7 +120,7 @@ pub fn train_epoch(
         order,
         config.batch,
         first_batch,
-        config.augment.then_some(Augmentation::DEFAULT),
+        (config.augment != AugmentLevel::None).then(|| Augmentation::of(config.augment)),
         derived_seed(config.seed, 2, epoch as u64),
         2,
     );

@@ -1,12 +1,13 @@
-//! Evaluation on the protocol's held-out sets: FER accuracy and confusion matrix on the
-//! test subjects, FR identification accuracy on held-out images of training subjects, FR
-//! verification accuracy (threshold chosen on training subjects' pairs, never on the test
-//! fold) and ROC AUC on the test subjects' pairs.
+//! Evaluation on one of the protocol's held-out sets (the validation split or the test
+//! fold): FER accuracy and confusion matrix on its unseen subjects, FR identification
+//! accuracy on held-out images of training subjects, FR verification ROC AUC on its
+//! subjects' pairs, and verification accuracy at a threshold chosen elsewhere (on the
+//! validation split; never on the pairs it scores, except when evaluating that split).
 
 use serde::{Deserialize, Serialize};
 
 use crate::autodiff::{ParamStore, Tape};
-use crate::data::protocol::{verification_pairs, Pair, Split};
+use crate::data::protocol::{verification_pairs, HeldOut, Pair, Split};
 use crate::data::Dataset;
 use crate::gpu::{Gpu, Tensor};
 use crate::model::{ForwardOptions, MultiTaskNet};
@@ -96,7 +97,7 @@ pub struct Metrics {
     pub fr_identification_accuracy: Option<f32>,
     pub fr_verification_accuracy: Option<f32>,
     pub fr_verification_auc: Option<f32>,
-    /// Cosine-similarity threshold for "same person", chosen on training subjects' pairs.
+    /// Cosine-similarity threshold for "same person" behind the verification accuracy.
     pub fr_verification_threshold: Option<f32>,
     pub verification_pairs: usize,
 }
@@ -128,7 +129,8 @@ pub fn auc(scores: &[(f32, bool)]) -> Option<f32> {
     Some((wins / (positives.len() * negatives.len()) as f64) as f32)
 }
 
-/// The threshold with the best accuracy on `scores` (similarity >= threshold means same).
+/// The threshold with the best accuracy on `scores` (similarity >= threshold means same);
+/// of equally accurate ones, the highest.
 pub fn best_threshold(scores: &[(f32, bool)]) -> Option<f32> {
     let mut candidates: Vec<f32> = scores.iter().map(|s| s.0).collect();
     candidates.sort_by(f32::total_cmp);
@@ -138,7 +140,8 @@ pub fn best_threshold(scores: &[(f32, bool)]) -> Option<f32> {
         .max_by_key(|&t| scores.iter().filter(|(s, same)| (*s >= t) == *same).count())
 }
 
-fn accuracy_at(scores: &[(f32, bool)], threshold: f32) -> f32 {
+/// The share of `scores` that `threshold` classifies right.
+pub fn accuracy_at(scores: &[(f32, bool)], threshold: f32) -> f32 {
     scores
         .iter()
         .filter(|(s, same)| (*s >= threshold) == *same)
@@ -146,44 +149,46 @@ fn accuracy_at(scores: &[(f32, bool)], threshold: f32) -> f32 {
         / scores.len().max(1) as f32
 }
 
-/// How much of the evaluation to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Everything, including the verification threshold from training subjects' pairs
-    /// (which needs their images run through the network too).
-    Full,
-    /// Skip the threshold and verification accuracy (per-epoch monitoring).
-    WithoutThreshold,
+/// Same-subject pairs drawn at most for choosing a threshold, and for scoring.
+pub const THRESHOLD_PAIRS: usize = 1000;
+pub const SCORED_PAIRS: usize = 2000;
+
+/// Where the verification threshold comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold<'a> {
+    /// No threshold: verification AUC only (per-epoch monitoring).
+    Skip,
+    /// Chosen before, e.g. on the validation split and stored with the checkpoint.
+    Given(f32),
+    /// Chosen here, on the verification pairs among these images.
+    FitOn(&'a [usize]),
 }
 
-/// Evaluates `net` on `split` of `dataset`.
+/// Evaluates `net` on the held-out images `set` of `dataset` (labels mapped by `split`).
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     gpu: &Gpu,
     net: &MultiTaskNet,
     store: &ParamStore,
     dataset: &Dataset,
     split: &Split,
+    set: HeldOut,
+    threshold: Threshold,
     seed: u64,
-    scope: Scope,
 ) -> Result<Metrics, String> {
-    let train_pairs = match scope {
-        Scope::Full => verification_pairs(
-            dataset,
-            &[split.train.clone(), split.identification.clone()].concat(),
-            seed,
-            1000,
-        ),
-        Scope::WithoutThreshold => Vec::new(),
+    let fit_pairs = match threshold {
+        Threshold::FitOn(images) => verification_pairs(dataset, images, seed, THRESHOLD_PAIRS),
+        _ => Vec::new(),
     };
-    let test_pairs = verification_pairs(dataset, &split.test, seed, 2000);
+    let scored_pairs = verification_pairs(dataset, set.verification, seed, SCORED_PAIRS);
     // Only images that some measure uses are run through the network.
-    let mut used: Vec<usize> = split
-        .test
-        .iter()
-        .chain(&split.identification)
-        .copied()
-        .collect();
-    used.extend(train_pairs.iter().flat_map(|p| [p.reference, p.probe]));
+    let mut used: Vec<usize> = set.fer.iter().chain(set.identification).copied().collect();
+    used.extend(
+        fit_pairs
+            .iter()
+            .chain(&scored_pairs)
+            .flat_map(|p| [p.reference, p.probe]),
+    );
     used.sort_unstable();
     used.dedup();
     let images = used
@@ -202,7 +207,7 @@ pub fn evaluate(
         ..Metrics::default()
     };
     let (mut correct, mut total) = (0usize, 0usize);
-    for &i in &split.test {
+    for &i in set.fer {
         if let Some(label) = split.fer_label(dataset, i) {
             let predicted = argmax(&predictions.fer_probs[slot(i)]);
             metrics.fer_confusion[label as usize][predicted] += 1;
@@ -211,7 +216,7 @@ pub fn evaluate(
         }
     }
     metrics.fer_accuracy = (total > 0).then(|| correct as f32 / total as f32);
-    let identified: Vec<bool> = split
+    let identified: Vec<bool> = set
         .identification
         .iter()
         .filter_map(|&i| {
@@ -225,9 +230,6 @@ pub fn evaluate(
     let score = |pairs: &[Pair]| -> Vec<(f32, bool)> {
         pairs
             .iter()
-            .filter(|p| {
-                used.binary_search(&p.reference).is_ok() && used.binary_search(&p.probe).is_ok()
-            })
             .map(|p| {
                 (
                     similarity(
@@ -239,12 +241,65 @@ pub fn evaluate(
             })
             .collect()
     };
-    let (train_scores, test_scores) = (score(&train_pairs), score(&test_pairs));
-    metrics.verification_pairs = test_scores.len();
-    metrics.fr_verification_auc = auc(&test_scores);
-    metrics.fr_verification_threshold = best_threshold(&train_scores);
-    if let (Some(t), false) = (metrics.fr_verification_threshold, test_scores.is_empty()) {
-        metrics.fr_verification_accuracy = Some(accuracy_at(&test_scores, t));
+    let scores = score(&scored_pairs);
+    metrics.verification_pairs = scores.len();
+    metrics.fr_verification_auc = auc(&scores);
+    metrics.fr_verification_threshold = match threshold {
+        Threshold::Skip => None,
+        Threshold::Given(t) => Some(t),
+        Threshold::FitOn(_) => best_threshold(&score(&fit_pairs)),
+    };
+    if let (Some(t), false) = (metrics.fr_verification_threshold, scores.is_empty()) {
+        metrics.fr_verification_accuracy = Some(accuracy_at(&scores, t));
     }
     Ok(metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{accuracy_at, auc, best_threshold};
+
+    #[test]
+    fn auc_counts_ties_half_and_needs_both_kinds() {
+        // Positives 0.9, 0.5, 0.5; negatives 0.5, 0.1: of the 6 pairs, 0.9 beats both (2),
+        // each 0.5 ties 0.5 (0.5 each) and beats 0.1 (1 each): 5 / 6.
+        let scores = [
+            (0.9, true),
+            (0.5, true),
+            (0.5, true),
+            (0.5, false),
+            (0.1, false),
+        ];
+        assert_eq!(auc(&scores), Some(5.0 / 6.0));
+        assert_eq!(auc(&[(0.2, true), (0.8, false)]), Some(0.0));
+        assert_eq!(auc(&[(0.3, true), (0.3, false)]), Some(0.5));
+        assert_eq!(auc(&[(0.3, true)]), None);
+        assert_eq!(auc(&[]), None);
+    }
+
+    #[test]
+    fn best_threshold_picks_the_most_accurate_score() {
+        // At 0.6: 0.9, 0.7 same (right), 0.6 different but above (wrong), 0.4, 0.2 different
+        // (right): 4/5. At 0.7: all five right.
+        let scores = [
+            (0.9, true),
+            (0.7, true),
+            (0.6, false),
+            (0.4, false),
+            (0.2, false),
+        ];
+        assert_eq!(best_threshold(&scores), Some(0.7));
+        assert_eq!(accuracy_at(&scores, 0.7), 1.0);
+        assert_eq!(accuracy_at(&scores, 0.6), 0.8);
+        assert_eq!(accuracy_at(&scores, 0.0), 0.4);
+        assert_eq!(accuracy_at(&scores, 1.0), 0.6);
+        // Overlapping scores: 0.5 gets 3 of 4 right, as does 0.8; of equals the highest wins.
+        let mixed = [(0.8, true), (0.5, true), (0.6, false), (0.1, false)];
+        assert_eq!(accuracy_at(&mixed, 0.5), 0.75);
+        assert_eq!(accuracy_at(&mixed, 0.6), 0.5);
+        assert_eq!(best_threshold(&mixed), Some(0.8));
+        assert_eq!(accuracy_at(&mixed, 0.8), 0.75);
+        assert_eq!(best_threshold(&[]), None);
+        assert_eq!(accuracy_at(&[], 0.5), 0.0);
+    }
 }

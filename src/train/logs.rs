@@ -24,8 +24,8 @@ pub struct StepRow {
     pub lr: f32,
 }
 
-/// One epoch: means over its steps, and the evaluation after it (empty cells where a task
-/// has no labels).
+/// One epoch: means over its steps, and the validation figures after it (empty cells where
+/// a task has no labels or the run has no validation split).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
     pub epoch: usize,
@@ -35,9 +35,9 @@ pub struct EpochRow {
     pub w_fer: f32,
     pub train_fr_accuracy: Option<f32>,
     pub train_fer_accuracy: Option<f32>,
-    pub fr_identification_accuracy: Option<f32>,
-    pub fer_accuracy: Option<f32>,
-    pub fr_verification_auc: Option<f32>,
+    pub val_fr_identification_accuracy: Option<f32>,
+    pub val_fer_accuracy: Option<f32>,
+    pub val_fr_verification_auc: Option<f32>,
     pub seconds: f64,
     pub images_per_second: f64,
 }
@@ -170,9 +170,9 @@ mod tests {
             w_fer: 0.5,
             train_fr_accuracy: Some(0.75),
             train_fer_accuracy: None,
-            fr_identification_accuracy: None,
-            fer_accuracy: Some(0.5),
-            fr_verification_auc: None,
+            val_fr_identification_accuracy: None,
+            val_fer_accuracy: Some(0.5),
+            val_fr_verification_auc: None,
             seconds: 3.0,
             images_per_second: 100.0,
         };

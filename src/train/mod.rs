@@ -1,15 +1,17 @@
 //! Training, evaluation and prediction. The loop in parts: `run` sets a run up (or resumes
 //! it), `step` is one training step, `epoch` one pass over the training images, `evaluate`
-//! the held-out figures, `report` the summary and plots, `trainer` ties them together;
-//! `checkpoint` and `logs` are what a run leaves on disk.
+//! the held-out figures (`recalibrate` first refreshes batch-norm statistics), `report` the summary and plots, `trainer` ties them together;
+//! `checkpoint` and `logs` are what a run leaves on disk; `cv` runs every fold.
 
 pub mod checkpoint;
 pub mod config;
+pub mod cv;
 pub mod epoch;
 mod error;
 pub mod evaluate;
 pub mod logs;
 pub mod plots;
+pub mod recalibrate;
 pub mod report;
 pub mod run;
 pub mod step;

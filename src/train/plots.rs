@@ -1,5 +1,6 @@
 //! PNG charts of a run: the two task losses and the two task weights over steps (the
-//! paper's Figure 2), accuracies per epoch, and the FER confusion matrix.
+//! paper's Figure 2), accuracies per epoch, the FER confusion matrix, and a
+//! cross-validation's figures per fold.
 
 use std::path::Path;
 
@@ -16,11 +17,12 @@ fn register_font() {
 }
 
 const SIZE: (u32, u32) = (900, 500);
-const COLORS: [RGBColor; 4] = [
+const COLORS: [RGBColor; 5] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
 ];
 
 fn save_rgb(path: &Path, buffer: Vec<u8>, (w, h): (u32, u32)) -> Result<(), String> {

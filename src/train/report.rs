@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::config::TrainConfig;
 use super::error::TrainError;
 use super::evaluate::Metrics;
+use super::evaluate::{SCORED_PAIRS, THRESHOLD_PAIRS};
 use super::logs::{CsvLog, EpochRow, StepRow};
 use super::plots;
 use super::run::Run;
+use crate::data::protocol::verification_pairs;
 
 /// What `summary.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,6 +27,7 @@ pub struct Summary {
     pub folds: usize,
     pub fold: usize,
     pub train_subjects: usize,
+    pub validation_subjects: usize,
     pub test_subjects: usize,
     pub train_images: usize,
     pub epochs: usize,
@@ -34,12 +37,15 @@ pub struct Summary {
     pub images_per_second: f64,
     pub weighting: String,
     pub final_task_weights: [f32; 2],
-    /// Test-fold results after the last epoch (no epoch is picked on the test fold).
+    /// Test-fold results after the last epoch: the test fold is evaluated once, at the end,
+    /// with the verification threshold chosen on the validation split.
     pub fer_accuracy: Option<f32>,
     pub fr_identification_accuracy: Option<f32>,
     pub fr_verification_accuracy: Option<f32>,
     pub fr_verification_auc: Option<f32>,
     pub metrics: Metrics,
+    /// The validation split's figures after the last epoch (None without one).
+    pub validation: Option<Metrics>,
     /// Entries `--skip-bad` skipped while loading, and what was wrong with each.
     pub skipped: Vec<String>,
 }
@@ -49,6 +55,7 @@ impl Summary {
     pub fn of(
         run: &Run,
         metrics: Metrics,
+        validation: Option<Metrics>,
         final_task_weights: [f32; 2],
         wall: Duration,
     ) -> Summary {
@@ -64,6 +71,7 @@ impl Summary {
             folds: split.folds,
             fold: split.fold,
             train_subjects: split.train_subjects.len(),
+            validation_subjects: split.validation_subjects.len(),
             test_subjects: split.test_subjects.len(),
             train_images: split.train.len(),
             epochs: config.epochs,
@@ -78,20 +86,89 @@ impl Summary {
             fr_verification_accuracy: metrics.fr_verification_accuracy,
             fr_verification_auc: metrics.fr_verification_auc,
             metrics,
+            validation,
             skipped: run.dataset.skipped.clone(),
         }
     }
 }
 
+/// One sample as `split.json` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SampleEntry {
+    /// The image file (None for images made in memory, e.g. the built-in synthetic faces).
+    pub path: Option<String>,
+    pub subject: Option<String>,
+    pub expression: Option<String>,
+}
+
+/// `split.json`: which samples the run trains on, validates and tests on, with the
+/// verification pairs it scores, so that another trainer (the PyTorch reference in
+/// `benches/peers/`) can run the very same protocol. Indices are into `samples`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SplitFile {
+    pub seed: u64,
+    pub folds: usize,
+    pub fold: usize,
+    /// FR and FER class names in logit order.
+    pub fr_classes: Vec<String>,
+    pub fer_classes: Vec<String>,
+    pub samples: Vec<SampleEntry>,
+    pub train: Vec<usize>,
+    pub identification: Vec<usize>,
+    pub validation: Vec<usize>,
+    pub validation_identification: Vec<usize>,
+    pub test: Vec<usize>,
+    /// [reference, probe, same (1) or not (0)]: the pairs the verification threshold is
+    /// chosen on (validation) and the pairs scored (test).
+    pub validation_pairs: Vec<[usize; 3]>,
+    pub test_pairs: Vec<[usize; 3]>,
+}
+
+/// Writes `split.json` for `run`.
+pub fn write_split(run: &Run) -> Result<(), TrainError> {
+    let (dataset, split) = (&run.dataset, &run.split);
+    let pairs = |images: &[usize], max_same: usize| -> Vec<[usize; 3]> {
+        verification_pairs(dataset, images, run.config.seed, max_same)
+            .iter()
+            .map(|p| [p.reference, p.probe, p.same as usize])
+            .collect()
+    };
+    let file = SplitFile {
+        seed: run.config.seed,
+        folds: split.folds,
+        fold: split.fold,
+        fr_classes: run.sidecar.fr_classes.clone(),
+        fer_classes: run.sidecar.fer_classes.clone(),
+        samples: dataset
+            .samples
+            .iter()
+            .map(|s| SampleEntry {
+                path: s.pixels.file().map(|p| p.display().to_string()),
+                subject: s.subject.map(|i| dataset.subjects[i].clone()),
+                expression: s.expression.map(|e| e.name().to_string()),
+            })
+            .collect(),
+        train: split.train.clone(),
+        identification: split.identification.clone(),
+        validation: split.validation.clone(),
+        validation_identification: split.validation_identification.clone(),
+        test: split.test.clone(),
+        validation_pairs: pairs(&split.validation, THRESHOLD_PAIRS),
+        test_pairs: pairs(&split.test, SCORED_PAIRS),
+    };
+    write_json(&run.out.join("split.json"), &file)
+}
+
 /// The run's opening line.
 pub fn print_start(run: &Run) {
     println!(
-        "training {} on {} | fold {}/{} ({} train subjects, {} test subjects, {} train images) | {} weighting, tasks {:?} | {}",
+        "training {} on {} | fold {}/{} ({} train, {} validation, {} test subjects; {} train images) | {} weighting, tasks {:?} | {}",
         run.config.preset.name(),
         run.config.data.describe(),
         run.split.fold,
         run.split.folds,
         run.split.train_subjects.len(),
+        run.split.validation_subjects.len(),
         run.split.test_subjects.len(),
         run.split.train.len(),
         run.learner.weighting.name(),
@@ -104,7 +181,7 @@ pub fn print_start(run: &Run) {
 pub fn print_epoch(row: &EpochRow, epochs: usize) {
     let show = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
     println!(
-        "epoch {}/{}  L_FR {:.3}  L_FER {:.3}  w_FR {:.2}  w_FER {:.2}  train acc FR {} FER {}  |  identification {}  FER test {}  verification AUC {}  |  {:.0} img/s",
+        "epoch {}/{}  L_FR {:.3}  L_FER {:.3}  w_FR {:.2}  w_FER {:.2}  train acc FR {} FER {}  |  validation: identification {}  FER {}  verification AUC {}  |  {:.0} img/s",
         row.epoch,
         epochs,
         row.loss_fr,
@@ -113,9 +190,9 @@ pub fn print_epoch(row: &EpochRow, epochs: usize) {
         row.w_fer,
         show(row.train_fr_accuracy),
         show(row.train_fer_accuracy),
-        show(row.fr_identification_accuracy),
-        show(row.fer_accuracy),
-        show(row.fr_verification_auc),
+        show(row.val_fr_identification_accuracy),
+        show(row.val_fer_accuracy),
+        show(row.val_fr_verification_auc),
         row.images_per_second,
     );
 }
@@ -175,17 +252,21 @@ pub fn write_plots(
     ))?;
     draw(plots::line_chart(
         &plots.join("accuracy.png"),
-        "Accuracy per epoch",
+        "Accuracy per epoch (validation: held-out training subjects)",
         "epoch",
         "accuracy",
         &[
             ("train FR", by_epoch(|r| r.train_fr_accuracy)),
             ("train FER", by_epoch(|r| r.train_fer_accuracy)),
             (
-                "FR identification",
-                by_epoch(|r| r.fr_identification_accuracy),
+                "validation FR identification",
+                by_epoch(|r| r.val_fr_identification_accuracy),
             ),
-            ("FER test", by_epoch(|r| r.fer_accuracy)),
+            ("validation FER", by_epoch(|r| r.val_fer_accuracy)),
+            (
+                "validation verification AUC",
+                by_epoch(|r| r.val_fr_verification_auc),
+            ),
         ],
     ))?;
     if !fer_classes.is_empty() && last.fer_confusion.iter().flatten().any(|&c| c > 0) {

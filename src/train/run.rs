@@ -66,7 +66,7 @@ impl<'a> Run<'a> {
             config.folds,
             config.fold,
             config.seed,
-            config.identification_fraction,
+            config.shares(),
         )?);
         let (weighting, tasks, note) = effective_weighting(&config, &dataset);
         if let Some(note) = note {

@@ -1,5 +1,6 @@
-//! The training loop: set the run up (or resume it), train epoch after epoch with an
-//! evaluation and a checkpoint after each, then write the summary and the plots.
+//! The training loop: set the run up (or resume it), train epoch after epoch with a
+//! validation and a checkpoint after each, evaluate the test fold once, then write the
+//! summary and the plots.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -9,10 +10,12 @@ use std::time::Instant;
 use super::config::TrainConfig;
 use super::epoch::{train_epoch, EpochEnd};
 use super::error::TrainError;
-use super::evaluate::{evaluate, Metrics, Scope};
+use super::evaluate::{evaluate, Metrics, Threshold};
 use super::logs::CsvLog;
+use super::recalibrate::recalibrate_batch_norm;
 use super::report::{self, Summary};
 use super::run::Run;
+use crate::data::protocol::HeldOut;
 use crate::gpu::Gpu;
 
 /// How to run, beyond the config.
@@ -29,6 +32,9 @@ pub struct RunOptions {
 }
 
 /// Trains `config` (or resumes the run in `options.out`), writing every result there.
+/// After each epoch: batch-norm recalibration (when configured), the validation figures,
+/// a checkpoint. After the last: the verification threshold chosen on the validation split
+/// and stored with the checkpoint, then the test fold, evaluated once.
 pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Summary, TrainError> {
     let started = Instant::now();
     let mut run = Run::start(gpu, config, options)?;
@@ -36,11 +42,12 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
     let resume_at = |position: u64| options.resume.then_some(position);
     let steps_log = CsvLog::open(run.out.join("metrics.csv"), resume_at(run.sidecar.step))?;
     let epochs_log = CsvLog::open(run.out.join("epochs.csv"), resume_at(start_epoch as u64))?;
+    report::write_split(&run)?;
     report::print_start(&run);
 
     let mut last_weights = [0.5f32, 0.5];
     let mut first_step_seen = false;
-    let mut last_metrics = None;
+    let mut validation = None;
     for epoch in start_epoch..epochs {
         let totals = match train_epoch(&mut run, epoch, options, &steps_log, &mut first_step_seen)?
         {
@@ -53,18 +60,11 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
                 })
             }
         };
-        // The verification threshold (which runs the training subjects' pair images too)
-        // is only needed for the final figures.
+        recalibrate(&run)?;
+        // The threshold (which also runs the pairs it is fitted on) only after the last.
         let last = epoch + 1 == epochs;
-        let metrics = evaluate_run(
-            &run,
-            if last {
-                Scope::Full
-            } else {
-                Scope::WithoutThreshold
-            },
-        )?;
-        let row = totals.row(epoch, &metrics);
+        validation = evaluate_validation(&run, last)?;
+        let row = totals.row(epoch, validation.as_ref());
         epochs_log.append(&[row])?;
         report::print_epoch(&row, epochs);
         if totals.steps > 0 {
@@ -72,13 +72,22 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         }
         run.sidecar.epoch = epoch + 1;
         run.sidecar.batch = 0;
+        if last {
+            run.sidecar.verification_threshold = match &validation {
+                Some(v) => v.fr_verification_threshold,
+                None => threshold_on_training_subjects(&run)?,
+            };
+        }
         run.save()?;
-        last_metrics = Some(metrics);
     }
-    let metrics = match last_metrics {
-        Some(m) => m,
-        None => evaluate_run(&run, Scope::Full)?,
-    };
+    if start_epoch >= epochs {
+        validation = evaluate_validation(&run, true)?;
+    }
+    let threshold = run
+        .sidecar
+        .verification_threshold
+        .map_or(Threshold::Skip, Threshold::Given);
+    let metrics = evaluate_on(&run, run.split.test_set(), threshold)?;
     report::write_plots(
         &run.out,
         &steps_log,
@@ -86,13 +95,49 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         &run.sidecar.fer_classes,
         &metrics,
     )?;
-    let summary = Summary::of(&run, metrics, last_weights, started.elapsed());
+    let summary = Summary::of(&run, metrics, validation, last_weights, started.elapsed());
     report::write_json(&run.out.join("summary.json"), &summary)?;
     Ok(summary)
 }
 
-/// The run's network on its held-out sets.
-fn evaluate_run(run: &Run, scope: Scope) -> Result<Metrics, TrainError> {
+/// Batch-norm statistics over the clean training images, when the config asks for it.
+fn recalibrate(run: &Run) -> Result<(), TrainError> {
+    if !run.config.bn_recalibration {
+        return Ok(());
+    }
+    let l = &run.learner;
+    recalibrate_batch_norm(run.gpu, &l.net, &l.store, &run.dataset, &run.split.train)
+        .map_err(TrainError::Output)
+}
+
+/// The validation split's figures (None without one); with `threshold`, also the
+/// verification threshold chosen on its pairs and the accuracy there.
+fn evaluate_validation(run: &Run, threshold: bool) -> Result<Option<Metrics>, TrainError> {
+    let set = run.split.validation_set();
+    if set.fer.is_empty() && set.identification.is_empty() {
+        return Ok(None);
+    }
+    let threshold = if threshold {
+        Threshold::FitOn(set.verification)
+    } else {
+        Threshold::Skip
+    };
+    evaluate_on(run, set, threshold).map(Some)
+}
+
+/// Without a validation split: the threshold chosen on training subjects' pairs.
+fn threshold_on_training_subjects(run: &Run) -> Result<Option<f32>, TrainError> {
+    let images = [run.split.train.clone(), run.split.identification.clone()].concat();
+    let none = HeldOut {
+        fer: &[],
+        identification: &[],
+        verification: &[],
+    };
+    Ok(evaluate_on(run, none, Threshold::FitOn(&images))?.fr_verification_threshold)
+}
+
+/// The run's network on `set`.
+fn evaluate_on(run: &Run, set: HeldOut, threshold: Threshold) -> Result<Metrics, TrainError> {
     let l = &run.learner;
     evaluate(
         run.gpu,
@@ -100,8 +145,9 @@ fn evaluate_run(run: &Run, scope: Scope) -> Result<Metrics, TrainError> {
         &l.store,
         &run.dataset,
         &run.split,
+        set,
+        threshold,
         run.config.seed,
-        scope,
     )
     .map_err(TrainError::Output)
 }
