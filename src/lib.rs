@@ -8,6 +8,7 @@
 
 pub mod autodiff;
 pub mod data;
+pub mod flags;
 pub mod geometry;
 pub mod gpu;
 pub mod kernels;

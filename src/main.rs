@@ -1,6 +1,6 @@
 //! The `facemtl` command line: parses flags and hands each subcommand to `commands`.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
 
@@ -49,10 +49,17 @@ fn main() -> std::process::ExitCode {
     {
         std::env::set_var("NODEVICE_SELECT", "1");
     }
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let adapter = cli.adapter;
     let result = match cli.command {
-        Command::Train(args) => commands::train::run(*args, adapter),
+        Command::Train(args) => {
+            let given = matches
+                .subcommand_matches("train")
+                .map(commands::train::flags_given)
+                .unwrap_or_default();
+            commands::train::run(*args, &given, adapter)
+        }
         Command::Eval(args) => commands::eval::run(args, adapter),
         Command::Predict(args) => commands::predict::run(args, adapter),
         Command::GenData(args) => commands::gen_data::run(&args),

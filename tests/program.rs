@@ -328,6 +328,71 @@ fn bad_input_gives_clear_errors() {
         (&["train", "--epochs", "0", "--quiet"], "--epochs"),
         (&["eval", "--checkpoint", "/no/such/run"], "no checkpoint"),
         (&["train", "--resume", "/no/such/run"], "no checkpoint"),
+        // Every numeric flag: finite and in range, checked before anything runs.
+        (&["train", "--nuisance", "nan"], "not a finite number"),
+        (&["train", "--identity-spread", "nan"], "--identity-spread"),
+        (
+            &["train", "--identity-spread", "inf"],
+            "not a finite number",
+        ),
+        (&["train", "--identity-spread", "-1"], "[0, 10]"),
+        (
+            &["train", "--expression-strength", "nan"],
+            "--expression-strength",
+        ),
+        (&["train", "--weight-decay", "nan"], "--weight-decay"),
+        (&["train", "--unit-lr", "nan"], "--unit-lr"),
+        (&["train", "--lr", "-1"], "above 0"),
+        (&["train", "--clip-norm", "-1"], "0 or more"),
+        (&["train", "--keep", "0"], "(0, 1]"),
+        (&["train", "--val-fraction", "0.7"], "[0, 0.5)"),
+        (
+            &["gen-data", "--out", "/tmp/x", "--nuisance", "nan"],
+            "finite",
+        ),
+        (
+            &["gen-data", "--out", "/tmp/x", "--size", "1000000"],
+            "[8, 1024]",
+        ),
+        (
+            &[
+                "gen-data",
+                "--out",
+                "/tmp/x",
+                "--subjects",
+                "100000",
+                "--per-expression",
+                "100",
+            ],
+            "GiB",
+        ),
+        (
+            &["predict", "--checkpoint", "x", "--top-k", "0", "a.png"],
+            "at least 1",
+        ),
+        // The path typed is named.
+        (
+            &["predict", "--checkpoint", "nowhere", "a.png"],
+            "nowhere: no checkpoint",
+        ),
+        // --resume keeps the saved settings.
+        (
+            &[
+                "train",
+                "--resume",
+                "/no/such/run",
+                "--lr",
+                "0.1",
+                "--preset",
+                "small",
+            ],
+            "--preset, --lr would change them",
+        ),
+        // A CSV is not a folder layout.
+        (
+            &["train", "--data", "tests/program.rs", "--format", "orl"],
+            "is a file; --format orl reads a folder",
+        ),
     ];
     for (args, needle) in cases {
         let (ok, out, err) = facemtl(args);
@@ -338,6 +403,17 @@ fn bad_input_gives_clear_errors() {
         );
         assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
     }
+    // A backend name that names no backend: say which ones exist.
+    let out = Command::new(env!("CARGO_BIN_EXE_facemtl"))
+        .arg("info")
+        .env("WGPU_BACKEND", "nonsense")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("names no backend") && err.contains("vulkan"),
+        "{err}"
+    );
     // No adapter on the asked backend: say what was tried and what to install.
     let out = Command::new(env!("CARGO_BIN_EXE_facemtl"))
         .arg("info")
@@ -376,7 +452,7 @@ fn bad_input_gives_clear_errors() {
     args.extend_from_slice(TINY);
     let (ok, _, err) = facemtl(&args);
     assert!(
-        !ok && err.contains("at step") && err.contains("last good checkpoint"),
+        !ok && err.contains("at step") && err.contains("keeping the last checkpoint"),
         "{err}"
     );
 }
@@ -502,6 +578,13 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
     );
     assert_eq!(steps.last().unwrap().0, 3);
     assert_eq!(summary(&dir)["steps"].as_u64().unwrap(), 3 * per_epoch);
+    // The interrupted epoch's row says it averages only the steps after the resume.
+    let counted: Vec<u64> = csv::Reader::from_path(dir.join("epochs.csv"))
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap()[1].parse().unwrap())
+        .collect();
+    assert_eq!(counted, [per_epoch, 2 * per_epoch - saved_step, per_epoch]);
 }
 
 /// Per-run test figures of a cross-validation's summary.json.

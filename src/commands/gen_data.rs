@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use facemtl::data::image::save_png;
 use facemtl::data::synthetic::{self, SyntheticConfig};
+use facemtl::flags;
 
 #[derive(Args)]
 pub struct GenDataArgs {
@@ -14,8 +15,8 @@ pub struct GenDataArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub synthetic: SyntheticConfig,
-    /// Image side in pixels.
-    #[arg(long, default_value_t = SyntheticConfig::default().size)]
+    /// Image side in pixels, in [8, 1024].
+    #[arg(long, value_parser = flags::between::<8, 1024>, default_value_t = SyntheticConfig::default().size)]
     pub size: usize,
 }
 
@@ -32,11 +33,11 @@ pub fn run(args: &GenDataArgs) -> Result<(), String> {
         size: args.size,
         ..args.synthetic.clone()
     };
-    if config.subjects == 0 || config.images_per_expression == 0 || config.size < 8 {
-        return Err(
-            "--subjects and --per-expression must be at least 1 and --size at least 8".into(),
-        );
-    }
+    flags::check_image_memory(
+        config.subjects * 7 * config.images_per_expression,
+        config.size,
+        flags::SYNTHETIC_MEMORY_BUDGET,
+    )?;
     let images_dir = args.out.join("images");
     std::fs::create_dir_all(&images_dir)
         .map_err(|e| format!("cannot create {}: {e}", images_dir.display()))?;

@@ -45,6 +45,13 @@ impl DataArgs {
     fn source(&self, synthetic: &SyntheticConfig) -> DataSource {
         match &self.data {
             Some(path) => {
+                // A gen-data folder stands for its manifest.
+                let manifest = path.join("manifest.csv");
+                let path = if self.format == Format::Manifest && manifest.is_file() {
+                    &manifest
+                } else {
+                    path
+                };
                 // An absolute path, so that eval and --resume find the data from any folder.
                 let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
                 DataSource::Files {
@@ -67,7 +74,7 @@ pub struct Loaded {
 }
 
 pub fn load_checkpoint(path: &Path, adapter: Option<String>) -> Result<Loaded, String> {
-    let checkpoint = Checkpoint::load(path)?;
+    let checkpoint = Checkpoint::load_model(path)?;
     let gpu = open_gpu(adapter)?;
     let mut store = ParamStore::new();
     let s = &checkpoint.sidecar;

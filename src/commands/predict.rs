@@ -15,8 +15,8 @@ pub struct PredictArgs {
     /// Face images (PNG, JPEG, PGM, TIFF, GIF, BMP).
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
-    /// Identities to list per image.
-    #[arg(long, default_value_t = 3)]
+    /// Identities to list per image (at least 1).
+    #[arg(long, value_parser = facemtl::flags::at_least::<1>, default_value_t = 3)]
     pub top_k: usize,
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::Args;
 use facemtl::data::augment::AugmentLevel;
 use facemtl::data::synthetic::SyntheticConfig;
+use facemtl::flags;
 use facemtl::model::Preset;
 use facemtl::train::checkpoint::WEIGHTS;
 use facemtl::train::config::{OptimizerName, ScheduleSpec, Tasks, TrainConfig};
@@ -30,13 +31,13 @@ pub struct TrainArgs {
     /// Network size.
     #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().preset)]
     pub preset: Preset,
-    #[arg(long, help = format!("Passes over the training images [default: {}]; with --resume, the new total", defaults().epochs))]
+    #[arg(long, value_parser = flags::at_least::<1>, help = format!("Passes over the training images [default: {}]; with --resume, the new total", defaults().epochs))]
     pub epochs: Option<usize>,
-    /// Images per training step.
-    #[arg(long, default_value_t = defaults().batch)]
+    /// Images per training step (at least 2).
+    #[arg(long, value_parser = flags::at_least::<2>, default_value_t = defaults().batch)]
     pub batch: usize,
-    /// Learning rate of the network.
-    #[arg(long, default_value_t = defaults().lr)]
+    /// Learning rate of the network (above 0).
+    #[arg(long, value_parser = flags::positive, allow_negative_numbers = true, default_value_t = defaults().lr)]
     pub lr: f32,
     /// Learning-rate schedule: constant, cosine, or piecewise:E1,E2 (lr / 10 at each epoch).
     #[arg(long, value_parser = ScheduleSpec::parse, default_value_t = defaults().schedule)]
@@ -44,17 +45,17 @@ pub struct TrainArgs {
     /// Update rule of the network's optimiser.
     #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().optimizer)]
     pub optimizer: OptimizerName,
-    /// L2 weight decay of the network's optimiser.
-    #[arg(long, default_value_t = defaults().weight_decay)]
+    /// L2 weight decay of the network's optimiser (0 or more).
+    #[arg(long, value_parser = flags::non_negative, allow_negative_numbers = true, default_value_t = defaults().weight_decay)]
     pub weight_decay: f32,
-    /// Global-norm gradient clipping; 0 turns it off.
-    #[arg(long, default_value_t = defaults().clip_norm.unwrap_or(0.0))]
+    /// Global-norm gradient clipping (0 or more); 0 turns it off.
+    #[arg(long, value_parser = flags::non_negative, allow_negative_numbers = true, default_value_t = defaults().clip_norm.unwrap_or(0.0))]
     pub clip_norm: f32,
     /// Seed of initialisation, folds, shuffling, augmentation and dropout.
     #[arg(long, default_value_t = defaults().seed)]
     pub seed: u64,
-    /// Folds of the subject-independent cross-validation.
-    #[arg(long, default_value_t = defaults().folds)]
+    /// Folds of the subject-independent cross-validation (at least 2).
+    #[arg(long, value_parser = flags::at_least::<2>, default_value_t = defaults().folds)]
     pub folds: usize,
     /// The fold to test (0-based).
     #[arg(long, default_value_t = defaults().fold)]
@@ -64,8 +65,8 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "fold")]
     pub all_folds: bool,
     /// With --all-folds: repeat every fold with this many seeds (--seed, --seed + 1, ...).
-    #[arg(long, default_value_t = 1, requires = "all_folds")]
-    pub seeds: u64,
+    #[arg(long, value_parser = flags::at_least::<1>, default_value_t = 1, requires = "all_folds")]
+    pub seeds: usize,
     /// dynamic (the paper's), naive-dynamic (unit trained on L_total), or static:W_FR,W_FER.
     #[arg(long, value_parser = WeightingSpec::parse, default_value_t = defaults().weighting)]
     pub weighting: WeightingSpec,
@@ -76,18 +77,18 @@ pub struct TrainArgs {
     /// code does (off: the trunk learns from the task losses only).
     #[arg(long)]
     pub weight_grad_to_trunk: bool,
-    /// Learning rate of the weight unit (plain SGD).
-    #[arg(long, default_value_t = defaults().unit_lr)]
+    /// Learning rate of the weight unit (plain SGD; above 0).
+    #[arg(long, value_parser = flags::positive, allow_negative_numbers = true, default_value_t = defaults().unit_lr)]
     pub unit_lr: f32,
     /// Softmax over the unit's raw logits instead of L2-normalised ones (unbounded weights).
     #[arg(long)]
     pub raw_unit_logits: bool,
-    /// Keep probability of the dropout before the branch FCs.
-    #[arg(long, default_value_t = defaults().keep)]
+    /// Keep probability of the dropout before the branch FCs, in (0, 1].
+    #[arg(long, value_parser = flags::probability, allow_negative_numbers = true, default_value_t = defaults().keep)]
     pub keep: f32,
     /// Share of the training subjects held out for validation (and of the other training
     /// subjects' images, for validation identification); 0 turns validation off.
-    #[arg(long, default_value_t = defaults().val_fraction)]
+    #[arg(long, value_parser = flags::share, allow_negative_numbers = true, default_value_t = defaults().val_fraction)]
     pub val_fraction: f32,
     /// Keep the batch-norm running statistics of training instead of recomputing them over
     /// the clean training images before each evaluation and checkpoint.
@@ -175,12 +176,39 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     stop
 }
 
-pub fn run(args: TrainArgs, adapter: Option<String>) -> Result<(), String> {
+/// The flags typed on the command line (as `--name`), from clap's matches of `train`.
+pub fn flags_given(matches: &clap::ArgMatches) -> Vec<String> {
+    TrainArgs::augment_args(clap::Command::new("train"))
+        .get_arguments()
+        .filter(|arg| {
+            matches.value_source(arg.get_id().as_str())
+                == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .collect()
+}
+
+/// Flags that may come with --resume; every other one would change the saved run.
+const RESUME_FLAGS: [&str; 3] = ["--resume", "--epochs", "--quiet"];
+
+pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result<(), String> {
     let (out, resume) = match (&args.resume, &args.out) {
         (Some(dir), _) => (dir.clone(), true),
         (None, Some(dir)) => (dir.clone(), false),
         (None, None) => (fresh_run_dir(), false),
     };
+    let changing: Vec<&str> = given
+        .iter()
+        .map(String::as_str)
+        .filter(|flag| !RESUME_FLAGS.contains(flag))
+        .collect();
+    if resume && !changing.is_empty() {
+        return Err(format!(
+            "--resume continues {} with its saved settings; {} would change them (only --epochs and --quiet may be given; start a new run with --out to change settings)",
+            out.display(),
+            changing.join(", ")
+        ));
+    }
     let config = args.config()?;
     let saved_plan = if resume {
         cv::load_plan(&out).map_err(|e| e.to_string())?
@@ -196,9 +224,6 @@ pub fn run(args: TrainArgs, adapter: Option<String>) -> Result<(), String> {
     if !resume && args.overwrite && out.join(cv::PLAN).exists() {
         cv::remove(&out).map_err(|e| e.to_string())?;
     }
-    if args.seeds == 0 {
-        return Err("--seeds must be at least 1".into());
-    }
     let gpu = open_gpu(adapter)?;
     let stop = stop_on_ctrl_c();
     if args.all_folds || saved_plan.is_some() {
@@ -207,7 +232,7 @@ pub fn run(args: TrainArgs, adapter: Option<String>) -> Result<(), String> {
             Some(_) => return Err("--epochs cannot change a cross-validation being resumed; it continues with its own settings".into()),
             None => cv::Plan {
                 folds: config.folds,
-                seeds: (0..args.seeds).map(|k| config.seed + k).collect(),
+                seeds: (0..args.seeds as u64).map(|k| config.seed + k).collect(),
                 config,
             },
         };

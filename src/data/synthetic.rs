@@ -20,13 +20,14 @@ use super::{image, Dataset, Expression, Pixels, Sample};
 /// its flags and stored in the run's config as the data source) and by the tests.
 #[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
 pub struct SyntheticConfig {
-    /// Synthetic subjects.
-    #[arg(long, default_value_t = SyntheticConfig::default().subjects)]
+    /// Synthetic subjects (at least 2).
+    #[arg(long, value_parser = crate::flags::at_least::<2>, default_value_t = SyntheticConfig::default().subjects)]
     pub subjects: usize,
-    /// Synthetic images per subject and expression.
+    /// Synthetic images per subject and expression (at least 1).
     #[arg(
         long = "per-expression",
         value_name = "N",
+        value_parser = crate::flags::at_least::<1>,
         default_value_t = SyntheticConfig::default().images_per_expression
     )]
     pub images_per_expression: usize,
@@ -37,14 +38,15 @@ pub struct SyntheticConfig {
     /// Seed of the synthetic faces.
     #[arg(id = "data_seed", long = "data-seed", value_name = "SEED", default_value_t = SyntheticConfig::default().seed)]
     pub seed: u64,
-    /// Variety between synthetic subjects (smaller: harder face recognition).
-    #[arg(long, default_value_t = SyntheticConfig::default().identity_spread)]
+    /// Variety between synthetic subjects, in [0, 10] (smaller: harder face recognition).
+    #[arg(long, value_parser = crate::flags::strength, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().identity_spread)]
     pub identity_spread: f32,
-    /// Strength of synthetic expressions (smaller: harder expression recognition).
-    #[arg(long, default_value_t = SyntheticConfig::default().expression_strength)]
+    /// Strength of synthetic expressions, in [0, 10] (smaller: harder expression
+    /// recognition).
+    #[arg(long, value_parser = crate::flags::strength, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().expression_strength)]
     pub expression_strength: f32,
-    /// Pose, lighting and noise of synthetic images (0: none).
-    #[arg(long, default_value_t = SyntheticConfig::default().nuisance)]
+    /// Pose, lighting and noise of synthetic images, in [0, 10] (0: none).
+    #[arg(long, value_parser = crate::flags::strength, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().nuisance)]
     pub nuisance: f32,
 }
 

@@ -98,6 +98,15 @@ async fn adapters_for(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
 /// back to GL only when those find nothing (GL compiles large shaders slowly).
 async fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter> {
     let (mut adapters, tried) = match wgpu::Backends::from_env() {
+        Some(backends) if backends.is_empty() => {
+            let value = std::env::var("WGPU_BACKEND").unwrap_or_default();
+            return Err(GpuError::NoAdapter {
+                tried: format!(
+                    "none: WGPU_BACKEND={value:?} names no backend; use vulkan, metal, dx12 or gl, or unset it"
+                ),
+                detail: String::new(),
+            });
+        }
         Some(backends) => (
             adapters_for(backends).await,
             format!("{} (from WGPU_BACKEND)", backend_names(backends)),

@@ -6,6 +6,11 @@
 //! readable copy of that. Files are written to a temporary name and renamed, and the
 //! previous state file is kept until the new weights are in place, so a crash at any point
 //! leaves a matching (weights, state) pair.
+//!
+//! Integrity: each file records in its metadata a digest (64-bit FNV-1a) of its tensors'
+//! names, shapes and bytes, checked on every load, and every tensor must be finite; a
+//! damaged or non-finite checkpoint is an error naming the file, never a silent load. A
+//! save refuses non-finite weights, so the checkpoint on disk stays the last finite one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -92,10 +97,38 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::rename(&temp, path).map_err(|e| error(path, format!("cannot replace: {e}")))
 }
 
+/// The digest of named tensors: FNV-1a over each name, shape and data, in name order.
+fn digest<'a>(tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [f32])>) -> String {
+    let mut sorted: Vec<_> = tensors.collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (name, shape, data) in sorted {
+        eat(name.as_bytes());
+        for &d in shape {
+            eat(&(d as u64).to_le_bytes());
+        }
+        eat(bytemuck::cast_slice(data));
+    }
+    format!("{hash:016x}")
+}
+
 fn serialize(
     tensors: &[(String, Vec<usize>, Vec<f32>)],
-    metadata: HashMap<String, String>,
+    mut metadata: HashMap<String, String>,
 ) -> Result<Vec<u8>, String> {
+    metadata.insert(
+        "digest".to_string(),
+        digest(
+            tensors
+                .iter()
+                .map(|(n, s, d)| (n.as_str(), s.as_slice(), d.as_slice())),
+        ),
+    );
     let views = tensors
         .iter()
         .map(|(name, shape, data)| {
@@ -127,13 +160,29 @@ fn deserialize(path: &Path) -> Result<Loaded, String> {
                 format!("tensor {name} is {:?}, expected F32", view.dtype()),
             ));
         }
-        out.insert(
-            name.to_string(),
-            (
-                view.shape().to_vec(),
-                bytemuck::pod_collect_to_vec(view.data()),
-            ),
+        let data: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+        if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
+            return Err(error(
+                path,
+                format!(
+                    "tensor {name} holds a non-finite value ({bad}); the checkpoint is damaged"
+                ),
+            ));
+        }
+        out.insert(name.to_string(), (view.shape().to_vec(), data));
+    }
+    // Files saved before digests were recorded load unchecked.
+    if let Some(recorded) = metadata.get("digest") {
+        let found = digest(
+            out.iter()
+                .map(|(n, (s, d))| (n.as_str(), s.as_slice(), d.as_slice())),
         );
+        if *recorded != found {
+            return Err(error(
+                path,
+                format!("damaged: its tensors do not match the digest recorded when it was saved ({recorded}, now {found}); restore the file from a copy or train again"),
+            ));
+        }
     }
     Ok((out, metadata))
 }
@@ -169,6 +218,16 @@ pub fn save(
                 ));
             }
         }
+    }
+    if let Some((name, _, _)) = weights
+        .iter()
+        .find(|(_, _, data)| data.iter().any(|v| !v.is_finite()))
+    {
+        return Err(format!(
+            "the weights are no longer finite at step {} (first: {name}); not saved, so {} keeps the last finite checkpoint",
+            sidecar.step,
+            dir.display()
+        ));
     }
     let json = serde_json::to_string_pretty(sidecar).map_err(|e| e.to_string())?;
     let step = sidecar.step.to_string();
@@ -210,14 +269,26 @@ pub fn checkpoint_dir(path: &Path) -> PathBuf {
 }
 
 impl Checkpoint {
-    /// Reads the checkpoint in `path` (a folder or its `checkpoint.safetensors`).
+    /// Reads the checkpoint in `path` (a folder or its `checkpoint.safetensors`) with its
+    /// optimiser state, for resuming.
     pub fn load(path: &Path) -> Result<Checkpoint, String> {
+        Checkpoint::read(path, true)
+    }
+
+    /// Reads the model and the sidecar only (evaluation and prediction need no optimiser
+    /// state; the sidecar then comes from `checkpoint.json` when no state file matches).
+    pub fn load_model(path: &Path) -> Result<Checkpoint, String> {
+        Checkpoint::read(path, false)
+    }
+
+    fn read(path: &Path, with_state: bool) -> Result<Checkpoint, String> {
         let dir = checkpoint_dir(path);
         let weights_path = dir.join(WEIGHTS);
         if !weights_path.exists() {
-            return Err(error(
-                &weights_path,
-                "no checkpoint here (train with --out DIR first)",
+            return Err(format!(
+                "{}: no checkpoint here (looked for {}; train with --out DIR first)",
+                path.display(),
+                weights_path.display()
             ));
         }
         let (weights, weight_meta) = deserialize(&weights_path)?;
@@ -247,12 +318,35 @@ impl Checkpoint {
             }
             tried.push(candidate.display().to_string());
         }
+        if !with_state {
+            let json_path = dir.join(SIDECAR_JSON);
+            let text = std::fs::read_to_string(&json_path)
+                .map_err(|e| error(&json_path, format!("cannot read the run's sidecar: {e}")))?;
+            let sidecar: Sidecar = serde_json::from_str(&text)
+                .map_err(|e| error(&json_path, format!("unreadable sidecar: {e}")))?;
+            if sidecar.step.to_string() != step {
+                return Err(error(
+                    &json_path,
+                    format!(
+                        "is from step {}, the weights from step {step}",
+                        sidecar.step
+                    ),
+                ));
+            }
+            return Ok(Checkpoint {
+                sidecar,
+                weights,
+                state: HashMap::new(),
+            });
+        }
+        let looked = if tried.is_empty() {
+            format!("{} is missing", dir.join(STATE).display())
+        } else {
+            format!("looked at: {}", tried.join(", "))
+        };
         Err(error(
             &weights_path,
-            format!(
-                "no optimiser state for step {step} beside it (looked at: {})",
-                tried.join(", ")
-            ),
+            format!("no optimiser state for step {step} beside it, needed to resume ({looked})"),
         ))
     }
 

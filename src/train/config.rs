@@ -287,6 +287,21 @@ impl TrainConfig {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(format!("--lr must be a positive number, got {}", self.lr));
         }
+        if !(self.unit_lr > 0.0 && self.unit_lr.is_finite()) {
+            return Err(format!(
+                "--unit-lr must be a positive number, got {}",
+                self.unit_lr
+            ));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(format!(
+                "--weight-decay must be a number 0 or more, got {}",
+                self.weight_decay
+            ));
+        }
+        if let Some(c) = self.clip_norm.filter(|c| !(*c > 0.0 && c.is_finite())) {
+            return Err(format!("--clip-norm must be a number 0 or more, got {c}"));
+        }
         if !(self.keep > 0.0 && self.keep <= 1.0) {
             return Err(format!("--keep must be in (0, 1], got {}", self.keep));
         }
@@ -306,6 +321,20 @@ impl TrainConfig {
             if c.subjects < 2 || c.images_per_expression == 0 {
                 return Err("--subjects must be at least 2 and --per-expression at least 1".into());
             }
+            for (flag, v) in [
+                ("--identity-spread", c.identity_spread),
+                ("--expression-strength", c.expression_strength),
+                ("--nuisance", c.nuisance),
+            ] {
+                if !(0.0..=10.0).contains(&v) {
+                    return Err(format!("{flag} must be in [0, 10], got {v}"));
+                }
+            }
+            crate::flags::check_image_memory(
+                c.subjects * 7 * c.images_per_expression,
+                self.preset.architecture().input,
+                crate::flags::SYNTHETIC_MEMORY_BUDGET,
+            )?;
         }
         Ok(())
     }

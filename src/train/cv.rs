@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::error::TrainError;
+use super::lock::RunLock;
 use super::plots;
 use super::report::{write_json, Summary};
 use super::trainer::{train, RunOptions};
@@ -142,6 +143,7 @@ pub fn cross_validate(
     options: &CvOptions,
 ) -> Result<CvSummary, TrainError> {
     let started = Instant::now();
+    let _lock = RunLock::acquire(&options.out)?;
     std::fs::create_dir_all(options.out.join("plots"))
         .map_err(|e| output_error(&options.out, e))?;
     let plan_path = options.out.join(PLAN);

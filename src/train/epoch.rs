@@ -75,6 +75,7 @@ impl EpochTotals {
         };
         EpochRow {
             epoch: epoch + 1,
+            steps: self.steps,
             loss_fr,
             loss_fer,
             w_fr,

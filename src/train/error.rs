@@ -37,8 +37,8 @@ impl fmt::Display for TrainError {
             TrainError::Config(e) | TrainError::Checkpoint(e) | TrainError::Output(e) => write!(f, "{e}"),
             TrainError::NonFinite { step, loss, value } => write!(
                 f,
-                "{loss} became {value} at step {step}; stopped, keeping the last good checkpoint. \
-                 Try a smaller --lr or --clip-norm"
+                "{loss} became {value} at step {step}: training diverged; stopped, keeping the last checkpoint (its weights are finite). \
+                 Try a smaller --lr, or turn clipping on (--clip-norm 5) if it is off"
             ),
             TrainError::Interrupted { epoch, batch, dir } => write!(
                 f,

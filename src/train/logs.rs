@@ -29,6 +29,9 @@ pub struct StepRow {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
     pub epoch: usize,
+    /// Steps the means are over: fewer than the epoch's batches when the run was resumed in
+    /// the middle of it (the steps before the interruption are in metrics.csv).
+    pub steps: usize,
     pub loss_fr: f32,
     pub loss_fer: f32,
     pub w_fr: f32,
@@ -164,6 +167,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("facemtl-epochs-{}.csv", std::process::id()));
         let row = EpochRow {
             epoch: 2,
+            steps: 20,
             loss_fr: 1.0,
             loss_fer: 2.0,
             w_fr: 0.5,
@@ -181,7 +185,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text.lines().nth(1),
-            Some("2,1.0,2.0,0.5,0.5,0.75,,,0.5,,3.0,100.0")
+            Some("2,20,1.0,2.0,0.5,0.5,0.75,,,0.5,,3.0,100.0")
         );
         assert_eq!(log.read_rows().unwrap(), [row]);
         std::fs::remove_file(&path).unwrap();

@@ -9,6 +9,7 @@ pub mod cv;
 pub mod epoch;
 mod error;
 pub mod evaluate;
+pub mod lock;
 pub mod logs;
 pub mod plots;
 pub mod recalibrate;

@@ -45,7 +45,15 @@ impl<'a> Run<'a> {
             Some(ck) => ck.sidecar.config.clone(),
             None => config,
         };
-        if let Some(epochs) = options.epochs_override {
+        if let (Some(epochs), Some(ck)) = (options.epochs_override, &resumed) {
+            if epochs < ck.sidecar.epoch {
+                return Err(TrainError::Config(format!(
+                    "the run in {} has already trained {} epochs; --epochs {epochs} cannot shorten it (give at least {} to extend it)",
+                    options.out.display(),
+                    ck.sidecar.epoch,
+                    ck.sidecar.epoch
+                )));
+            }
             config.epochs = epochs;
         }
         config.validate().map_err(TrainError::Config)?;
@@ -68,6 +76,12 @@ impl<'a> Run<'a> {
             config.seed,
             config.shares(),
         )?);
+        if split.folds < config.folds {
+            eprintln!(
+                "facemtl: note: the data has only {} subjects, so {} folds instead of the {} asked",
+                split.folds, split.folds, config.folds
+            );
+        }
         let (weighting, tasks, note) = effective_weighting(&config, &dataset);
         if let Some(note) = note {
             eprintln!("facemtl: {note}");

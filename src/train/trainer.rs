@@ -11,6 +11,7 @@ use super::config::TrainConfig;
 use super::epoch::{train_epoch, EpochEnd};
 use super::error::TrainError;
 use super::evaluate::{evaluate, Metrics, Threshold};
+use super::lock::RunLock;
 use super::logs::CsvLog;
 use super::recalibrate::recalibrate_batch_norm;
 use super::report::{self, Summary};
@@ -37,6 +38,7 @@ pub struct RunOptions {
 /// and stored with the checkpoint, then the test fold, evaluated once.
 pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Summary, TrainError> {
     let started = Instant::now();
+    let _lock = RunLock::acquire(&options.out)?;
     let mut run = Run::start(gpu, config, options)?;
     let (start_epoch, epochs) = (run.sidecar.epoch, run.config.epochs);
     let resume_at = |position: u64| options.resume.then_some(position);

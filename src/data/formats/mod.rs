@@ -61,6 +61,47 @@ impl Format {
         if !path.exists() {
             return Err(DataError::io(path, "no such file or folder"));
         }
+        let reads_a_file = matches!(self, Format::Manifest | Format::Fer2013);
+        let owned;
+        let path = match (reads_a_file, path.is_dir()) {
+            // A gen-data folder (or any folder with a manifest.csv): read its manifest.
+            (true, true) if self == Format::Manifest && path.join("manifest.csv").is_file() => {
+                owned = path.join("manifest.csv");
+                owned.as_path()
+            }
+            (true, true) => {
+                return Err(DataError::layout(
+                    path,
+                    format!(
+                        "is a folder; --format {} reads a CSV file{}",
+                        self.name(),
+                        if self == Format::Manifest {
+                            " (a folder works when it holds manifest.csv, as gen-data writes)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ))
+            }
+            (false, false) => {
+                return Err(DataError::layout(
+                    path,
+                    format!(
+                        "is a file; --format {} reads a folder{}",
+                        self.name(),
+                        if path
+                            .extension()
+                            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+                        {
+                            " (for a CSV of path,subject,expression use --format manifest)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ))
+            }
+            _ => path,
+        };
         let dataset = match self {
             Format::Manifest => manifest::load(path, size, skip_bad),
             Format::Orl => orl::load(path, size, skip_bad),

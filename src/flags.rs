@@ -1,0 +1,138 @@
+//! Value parsers for the command line's numeric flags, in one place: each checks that the
+//! value is a finite number in the flag's range and says the range when it is not, so no
+//! NaN, infinity or out-of-range value reaches a run. (TrainConfig::validate checks the
+//! same ranges again for configs read from disk.)
+
+fn number<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
+    text.trim()
+        .parse::<T>()
+        .map_err(|_| format!("{text:?} is not {what}"))
+}
+
+fn finite(text: &str) -> Result<f32, String> {
+    let v: f32 = number(text, "a number")?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("{text} is not a finite number"))
+    }
+}
+
+/// A finite number > 0.
+pub fn positive(text: &str) -> Result<f32, String> {
+    let v = finite(text)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be above 0, got {v}"))
+    }
+}
+
+/// A finite number >= 0.
+pub fn non_negative(text: &str) -> Result<f32, String> {
+    let v = finite(text)?;
+    if v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be 0 or more, got {v}"))
+    }
+}
+
+/// A probability in (0, 1].
+pub fn probability(text: &str) -> Result<f32, String> {
+    let v = finite(text)?;
+    if v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be in (0, 1], got {v}"))
+    }
+}
+
+/// A share in [0, 0.5).
+pub fn share(text: &str) -> Result<f32, String> {
+    let v = finite(text)?;
+    if (0.0..0.5).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be in [0, 0.5), got {v}"))
+    }
+}
+
+/// A strength of the synthetic faces in [0, 10].
+pub fn strength(text: &str) -> Result<f32, String> {
+    let v = finite(text)?;
+    if (0.0..=10.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be in [0, 10], got {v}"))
+    }
+}
+
+/// A whole number of at least `MIN`.
+pub fn at_least<const MIN: usize>(text: &str) -> Result<usize, String> {
+    let v: usize = number(text, "a whole number")?;
+    if v >= MIN {
+        Ok(v)
+    } else {
+        Err(format!("must be at least {MIN}, got {v}"))
+    }
+}
+
+/// A whole number in [`MIN`, `MAX`].
+pub fn between<const MIN: usize, const MAX: usize>(text: &str) -> Result<usize, String> {
+    let v: usize = number(text, "a whole number")?;
+    if (MIN..=MAX).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be in [{MIN}, {MAX}], got {v}"))
+    }
+}
+
+/// Fails when `count` images of `size` x `size` f32 pixels would take more than
+/// `budget_bytes` of memory, naming the flags that set them.
+pub fn check_image_memory(count: usize, size: usize, budget_bytes: usize) -> Result<(), String> {
+    let bytes = (count as u128) * (size as u128).pow(2) * 4;
+    if bytes > budget_bytes as u128 {
+        return Err(format!(
+            "{count} images of {size}x{size} would need {:.1} GiB of memory (limit {:.0} GiB); use fewer --subjects / --per-expression or a smaller --size",
+            bytes as f64 / (1u64 << 30) as f64,
+            budget_bytes as f64 / (1u64 << 30) as f64
+        ));
+    }
+    Ok(())
+}
+
+/// The memory the built-in faces may take.
+pub const SYNTHETIC_MEMORY_BUDGET: usize = 8 << 30;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_non_finite_values_are_errors_that_say_the_range() {
+        assert_eq!(positive("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "nan", "NaN", "inf", "-inf", "x", ""] {
+            assert!(positive(bad).is_err(), "{bad}");
+        }
+        assert!(positive("-1").unwrap_err().contains("above 0"));
+        assert_eq!(non_negative("0"), Ok(0.0));
+        assert!(non_negative("-0.1").unwrap_err().contains("0 or more"));
+        assert!(non_negative("nan").unwrap_err().contains("finite"));
+        assert_eq!(probability("1"), Ok(1.0));
+        assert!(probability("0").is_err() && probability("1.5").is_err());
+        assert_eq!(share("0"), Ok(0.0));
+        assert!(share("0.5").unwrap_err().contains("[0, 0.5)"));
+        assert!(strength("11").is_err() && strength("inf").is_err() && strength("-1").is_err());
+        assert_eq!(at_least::<2>("2"), Ok(2));
+        assert!(at_least::<2>("1").unwrap_err().contains("at least 2"));
+        assert!(at_least::<1>("-3").unwrap_err().contains("whole number"));
+        assert_eq!(between::<8, 1024>("48"), Ok(48));
+        assert!(between::<8, 1024>("1000000")
+            .unwrap_err()
+            .contains("[8, 1024]"));
+        assert!(check_image_memory(1000, 48, 1 << 30).is_ok());
+        let e = check_image_memory(1_000_000, 1024, 8 << 30).unwrap_err();
+        assert!(e.contains("GiB") && e.contains("--subjects"), "{e}");
+    }
+}
