@@ -5,31 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+use common::cli::{facemtl, temp_dir};
 
 use facemtl::autodiff::ParamStore;
 use facemtl::model::{MultiTaskNet, Preset};
 use facemtl::train::checkpoint::{Checkpoint, STATE, WEIGHTS};
 use rand::{Rng, SeedableRng};
-
-fn facemtl(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_facemtl"))
-        .args(args)
-        .output()
-        .expect("run facemtl");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("facemtl-hard-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// A finished tiny run in `dir`.
 fn tiny_run(dir: &Path, epochs: &str) {

@@ -2,8 +2,12 @@
 //! file, a resumed run equals an uninterrupted one, eval reproduces the run's test metrics
 //! from the checkpoint, predict reads a PNG, and bad input gives clear errors.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
+
+use common::cli::{facemtl, temp_dir};
 
 /// 8 subjects in 2 folds: 4 tested, and of the other 4, 40% (2) validate, 2 train.
 const TINY: &[&str] = &[
@@ -21,24 +25,6 @@ const TINY: &[&str] = &[
     "--seed",
     "3",
 ];
-
-fn facemtl(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_facemtl"))
-        .args(args)
-        .output()
-        .expect("run facemtl");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("facemtl-program-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 fn train(out: &Path, extra: &[&str]) -> String {
     let mut args = vec!["train", "--out", out.to_str().unwrap()];

@@ -2,6 +2,7 @@
 //! seeded random data, and the one tolerance check every kernel test uses.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod toy;
 
 use std::sync::OnceLock;
