@@ -21,7 +21,7 @@ L_w = sum w_i / (L_i + 0.01). Augmentation: `flips` (mirror half the time) or `n
 before evaluating (as facemtl's default does), like torch.optim.swa_utils.update_bn.
 
 Prints per run and mean ± sd the test figures of both trainers side by side, and writes
-`pytorch.json` into each run directory.
+`pytorch-<augment>[-recal].json` into each run directory.
 """
 
 import argparse
@@ -215,7 +215,8 @@ def main():
     rows = []
     for run in runs:
         ours = train_run(run, args)
-        (run / "pytorch.json").write_text(json.dumps({"args": vars(args) | {"dir": str(args.dir)}, **ours}, indent=2))
+        name = f"pytorch-{args.augment}{'-recal' if args.bn_recalibration else ''}.json"
+        (run / name).write_text(json.dumps({"args": vars(args) | {"dir": str(args.dir)}, **ours}, indent=2))
         theirs = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
         rows.append((theirs, ours))
         cells = [f"{theirs.get(m) if theirs.get(m) is None else round(theirs[m], 3)} / "

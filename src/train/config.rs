@@ -232,7 +232,7 @@ impl Default for TrainConfig {
             unit_lr: 0.1,
             normalize_unit_logits: true,
             keep: 0.8,
-            augment: AugmentLevel::Full,
+            augment: AugmentLevel::Flips,
             identification_fraction: 0.2,
             val_fraction: 0.1,
             bn_recalibration: true,
