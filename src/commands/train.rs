@@ -227,46 +227,7 @@ pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result
     let gpu = open_gpu(adapter)?;
     let stop = stop_on_ctrl_c();
     if args.all_folds || saved_plan.is_some() {
-        let plan = match saved_plan {
-            Some(plan) if args.epochs.is_none() => plan,
-            Some(_) => return Err("--epochs cannot change a cross-validation being resumed; it continues with its own settings".into()),
-            None => cv::Plan {
-                folds: config.folds,
-                seeds: (0..args.seeds as u64).map(|k| config.seed + k).collect(),
-                config,
-            },
-        };
-        let options = cv::CvOptions {
-            out: out.clone(),
-            progress: !args.quiet,
-            stop,
-        };
-        let summary = cv::cross_validate(&gpu, &plan, &options).map_err(|e| e.to_string())?;
-        let show = |name: &str, s: &Option<cv::Spread>| {
-            if let Some(s) = s {
-                println!("  {name:<32} {:.3} ± {:.3}  (n = {})", s.mean, s.sd, s.n);
-            }
-        };
-        println!(
-            "cross-validation done in {:.0} s: test figures, mean ± sd over {} runs",
-            summary.wall_seconds,
-            summary.runs.len()
-        );
-        show("FER accuracy", &summary.fer_accuracy);
-        show(
-            "FR identification accuracy",
-            &summary.fr_identification_accuracy,
-        );
-        show(
-            "FR verification accuracy",
-            &summary.fr_verification_accuracy,
-        );
-        show("FR verification AUC", &summary.fr_verification_auc);
-        println!(
-            "results in {}: summary.json, folds.csv, plots/folds.png, and one run directory per fold",
-            out.display()
-        );
-        return Ok(());
+        return cross_validation(&args, config, saved_plan, &out, &gpu, stop);
     }
     let options = RunOptions {
         out: out.clone(),
@@ -304,6 +265,57 @@ pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result
     );
     println!(
         "results in {}: metrics.csv, epochs.csv, summary.json, checkpoint.safetensors, plots/",
+        out.display()
+    );
+    Ok(())
+}
+
+/// `--all-folds`, or `--resume` of a cross-validation: every fold, then mean ± sd.
+fn cross_validation(
+    args: &TrainArgs,
+    config: TrainConfig,
+    saved_plan: Option<cv::Plan>,
+    out: &std::path::Path,
+    gpu: &facemtl::gpu::Gpu,
+    stop: Arc<AtomicBool>,
+) -> Result<(), String> {
+    let plan = match saved_plan {
+        Some(plan) if args.epochs.is_none() => plan,
+        Some(_) => return Err("--epochs cannot change a cross-validation being resumed; it continues with its own settings".into()),
+        None => cv::Plan {
+            folds: config.folds,
+            seeds: (0..args.seeds as u64).map(|k| config.seed + k).collect(),
+            config,
+        },
+    };
+    let options = cv::CvOptions {
+        out: out.to_path_buf(),
+        progress: !args.quiet,
+        stop,
+    };
+    let summary = cv::cross_validate(gpu, &plan, &options).map_err(|e| e.to_string())?;
+    let show = |name: &str, s: &Option<cv::Spread>| {
+        if let Some(s) = s {
+            println!("  {name:<32} {:.3} ± {:.3}  (n = {})", s.mean, s.sd, s.n);
+        }
+    };
+    println!(
+        "cross-validation done in {:.0} s: test figures, mean ± sd over {} runs",
+        summary.wall_seconds,
+        summary.runs.len()
+    );
+    show("FER accuracy", &summary.fer_accuracy);
+    show(
+        "FR identification accuracy",
+        &summary.fr_identification_accuracy,
+    );
+    show(
+        "FR verification accuracy",
+        &summary.fr_verification_accuracy,
+    );
+    show("FR verification AUC", &summary.fr_verification_auc);
+    println!(
+        "results in {}: summary.json, folds.csv, plots/folds.png, and one run directory per fold",
         out.display()
     );
     Ok(())
