@@ -231,12 +231,30 @@ fn a_training_run_writes_every_file_and_eval_reproduces_its_metrics() {
 
 #[test]
 fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
+    resumed_equals_straight("dynamic", &[]);
+}
+
+#[test]
+fn a_resumed_run_keeps_a_stateful_weighting_method_s_state() {
+    // FAMO's logits and Adam moments, and DWA's loss history, travel in the checkpoint.
+    resumed_equals_straight("famo", &["--weighting", "famo"]);
+    resumed_equals_straight("dwa", &["--weighting", "dwa"]);
+}
+
+/// Three epochs straight, and one epoch resumed to three, end identical.
+fn resumed_equals_straight(name: &str, extra: &[&str]) {
     // A constant learning rate, so that the 1-epoch run's schedule is the first epoch of
     // the 3-epoch one (a cosine schedule is laid out over the epochs asked for).
-    let straight = temp_dir("straight");
-    train(&straight, &["--epochs", "3", "--schedule", "constant"]);
-    let resumed = temp_dir("resumed");
-    train(&resumed, &["--epochs", "1", "--schedule", "constant"]);
+    let straight = temp_dir(&format!("straight-{name}"));
+    train(
+        &straight,
+        &[&["--epochs", "3", "--schedule", "constant"], extra].concat(),
+    );
+    let resumed = temp_dir(&format!("resumed-{name}"));
+    train(
+        &resumed,
+        &[&["--epochs", "1", "--schedule", "constant"], extra].concat(),
+    );
     let (ok, out, err) = facemtl(&[
         "train",
         "--resume",

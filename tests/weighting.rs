@@ -6,19 +6,24 @@ mod common;
 use common::{download, gpu, upload};
 use facemtl::autodiff::{ParamStore, Tape};
 use facemtl::optim::{LrSchedule, Optimizer, OptimizerKind, SgdConfig};
-use facemtl::weighting::{Dynamic, NaiveDynamic, Static, TaskWeighting, WeightingSpec};
+use facemtl::weighting::{
+    Dynamic, NaiveDynamic, RunContext, Static, StepView, TaskWeighting, WeightingSpec,
+};
 
 #[test]
 fn methods_give_the_documented_weights_and_unit_gradients() {
     let losses = [2.0f32, 0.5];
     let mut dynamic = Dynamic;
-    assert_eq!(dynamic.weights(losses, Some([0.3, 0.7])), [0.3, 0.7]);
+    assert_eq!(
+        dynamic.weights(&StepView::of(0, losses, Some([0.3, 0.7]))),
+        [0.3, 0.7]
+    );
     // dL_w/dw_i = 1 / (L_i + 0.01): the paper's floor s = 0.01, written out here.
     let g = dynamic.unit_gradient(losses, [0.3, 0.7]).unwrap();
     approx::assert_relative_eq!(&g[..], &[1.0 / 2.01, 1.0 / 0.51][..], max_relative = 1e-6);
     assert_eq!(NaiveDynamic.unit_gradient(losses, [0.5, 0.5]), Some(losses));
     let mut fixed = Static([0.25, 0.75]);
-    assert_eq!(fixed.weights(losses, None), [0.25, 0.75]);
+    assert_eq!(fixed.weights(&StepView::of(0, losses, None)), [0.25, 0.75]);
     assert!(fixed.unit_gradient(losses, [0.25, 0.75]).is_none() && !fixed.uses_unit());
     assert_eq!(
         WeightingSpec::parse("static:0.5,0.5").unwrap(),
@@ -102,4 +107,147 @@ fn the_unit_update_moves_weight_to_the_harder_task() {
         after[0] < before[0],
         "naive-dynamic should lower w_FR: {before:?} -> {after:?}"
     );
+}
+
+fn step(index: u64, losses: [f32; 2], accuracy: [Option<f32>; 2]) -> StepView {
+    StepView {
+        step: index,
+        losses,
+        unit: None,
+        accuracy,
+    }
+}
+
+fn build(spec: &str, steps_per_epoch: usize) -> Box<dyn TaskWeighting> {
+    WeightingSpec::parse(spec).unwrap().build(RunContext {
+        seed: 7,
+        steps_per_epoch,
+        unit_lr: 0.1,
+    })
+}
+
+fn close(got: [f32; 2], want: [f32; 2]) {
+    approx::assert_abs_diff_eq!(&got[..], &want[..], epsilon = 1e-5);
+}
+
+#[test]
+fn uncertainty_weighs_the_larger_loss_less_as_its_log_variance_grows() {
+    let mut m = build("uncertainty", 10);
+    // s = (0, 0): equal weights; then SGD (lr 0.1) on 0.5 (1 - exp(-s) L): s = (0.05, -0.025).
+    close(m.weights(&step(0, [2.0, 0.5], [None; 2])), [0.5, 0.5]);
+    close(m.state().try_into().unwrap(), [0.05, -0.025]);
+    // Weights exp(-s) normalised: (e^-0.05, e^0.025) / sum.
+    close(
+        m.weights(&step(1, [2.0, 0.5], [None; 2])),
+        [0.481_259, 0.518_741],
+    );
+}
+
+#[test]
+fn dwa_follows_the_ratio_of_the_last_two_epoch_losses() {
+    let mut m = build("dwa", 2);
+    // Epoch 0 means (2, 1), epoch 1 means (1, 1): equal weights until both are known.
+    for (i, losses) in [[1.0, 1.0], [3.0, 1.0], [1.0, 1.0], [1.0, 1.0]]
+        .iter()
+        .enumerate()
+    {
+        close(m.weights(&step(i as u64, *losses, [None; 2])), [0.5, 0.5]);
+    }
+    // r = (1/2, 1/1), softmax(r / 2): FR, whose loss halved, weighs less.
+    close(
+        m.weights(&step(4, [1.0, 1.0], [None; 2])),
+        [0.437_823, 0.562_177],
+    );
+}
+
+#[test]
+fn dtp_gives_the_less_accurate_task_the_focal_weight() {
+    let mut m = build("dtp", 10);
+    // k = (0.9, 0.5): -(1 - k) ln k = (0.01054, 0.34657), normalised.
+    close(
+        m.weights(&step(0, [1.0, 1.0], [Some(0.9), Some(0.5)])),
+        [0.029_504, 0.970_496],
+    );
+    // FR's smoothed accuracy 0.9 * 0.9 + 0.1 * 0.5 = 0.86; FER keeps 0.5 (no labels).
+    close(
+        m.weights(&step(1, [1.0, 1.0], [Some(0.5), None])),
+        [0.057_427, 0.942_573],
+    );
+}
+
+#[test]
+fn famo_weights_by_inverse_loss_and_moves_toward_the_task_that_improved_less() {
+    let mut m = build("famo", 10);
+    // z = (0.5, 0.5): weights z_i / (L_i + 0.001), which sum to 1.
+    close(
+        m.weights(&step(0, [2.0, 0.5], [None; 2])),
+        [0.200_240, 0.799_760],
+    );
+    // FR's log loss fell by 0.69, FER's by 0.11: Adam's first step (0.025 each way) moves
+    // xi to (-0.025, 0.025); weights softmax(xi)_i / (L_i + 0.001), normalised.
+    close(
+        m.weights(&step(1, [1.0, 0.45], [None; 2])),
+        [0.300_002, 0.699_998],
+    );
+}
+
+#[test]
+fn rlw_draws_fresh_weights_each_step_and_the_same_ones_again_for_the_same_step() {
+    let mut a = build("rlw", 10);
+    let mut b = build("rlw", 10);
+    let draws: Vec<[f32; 2]> = (0..50)
+        .map(|i| a.weights(&step(i, [1.0; 2], [None; 2])))
+        .collect();
+    for (i, w) in draws.iter().enumerate() {
+        approx::assert_abs_diff_eq!(w[0] + w[1], 1.0, epsilon = 1e-6);
+        assert!(w[0] > 0.0 && w[1] > 0.0);
+        assert_eq!(
+            *w,
+            b.weights(&step(i as u64, [5.0; 2], [None; 2])),
+            "step {i}"
+        );
+    }
+    let mean = draws.iter().map(|w| w[0]).sum::<f32>() / draws.len() as f32;
+    assert!(
+        draws.iter().any(|w| (w[0] - draws[0][0]).abs() > 0.05),
+        "{draws:?}"
+    );
+    assert!((0.35..0.65).contains(&mean), "mean w_FR {mean}");
+}
+
+#[test]
+fn every_method_resumes_from_its_saved_state_exactly() {
+    let steps: Vec<StepView> = (0..12)
+        .map(|i| {
+            let x = i as f32;
+            step(
+                i,
+                [2.0 / (1.0 + x), 1.0 - 0.05 * x],
+                [Some(0.1 + 0.05 * x), Some(0.3)],
+            )
+        })
+        .collect();
+    for spec in [
+        "uncertainty",
+        "dwa",
+        "rlw",
+        "dtp",
+        "famo",
+        "dynamic",
+        "static:0.3,0.7",
+    ] {
+        let mut straight = build(spec, 3);
+        let all: Vec<[f32; 2]> = steps.iter().map(|s| straight.weights(s)).collect();
+        let mut first = build(spec, 3);
+        for s in &steps[..5] {
+            first.weights(s);
+        }
+        let mut resumed = build(spec, 3);
+        resumed.restore(&first.state()).unwrap();
+        let rest: Vec<[f32; 2]> = steps[5..].iter().map(|s| resumed.weights(s)).collect();
+        assert_eq!(rest, all[5..], "{spec}");
+        assert_eq!(WeightingSpec::parse(spec).unwrap().to_string(), spec);
+    }
+    assert!(build("dwa", 3).restore(&[5.0]).is_err());
+    assert!(build("famo", 3).restore(&[1.0, 2.0]).is_err());
 }

@@ -52,6 +52,10 @@ pub struct Sidecar {
     /// on training subjects' pairs) at the end of training; `eval` scores other pairs at it.
     #[serde(default)]
     pub verification_threshold: Option<f32>,
+    /// The weighting method's own state (uncertainty's log-variances, DWA's loss history,
+    /// ...), so a resumed run weighs its steps as an uninterrupted one.
+    #[serde(default)]
+    pub weighting_state: Vec<f32>,
 }
 
 impl Sidecar {
@@ -70,6 +74,7 @@ impl Sidecar {
             train_seconds: 0.0,
             images_seen: 0,
             verification_threshold: None,
+            weighting_state: Vec::new(),
         }
     }
 }

@@ -140,6 +140,9 @@ impl<'a> Run<'a> {
             .map_err(TrainError::Checkpoint)?;
         ck.restore_optimizers(self.gpu, &l.store, &mut l.main_opt, &mut l.unit_opt)
             .map_err(TrainError::Checkpoint)?;
+        l.weighting
+            .restore(&ck.sidecar.weighting_state)
+            .map_err(TrainError::Checkpoint)?;
         self.sidecar = Sidecar {
             config: self.config.clone(),
             ..ck.sidecar.clone()
@@ -147,16 +150,20 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Writes the checkpoint (weights, optimiser state, sidecar).
+    /// Writes the checkpoint (weights, optimiser state, sidecar with the weighting's state).
     pub fn save(&self) -> Result<(), TrainError> {
         let l = &self.learner;
+        let sidecar = Sidecar {
+            weighting_state: l.weighting.state(),
+            ..self.sidecar.clone()
+        };
         checkpoint::save(
             self.gpu,
             &self.out,
             &l.store,
             &l.main_opt,
             &l.unit_opt,
-            &self.sidecar,
+            &sidecar,
         )
         .map_err(TrainError::Checkpoint)
     }

@@ -13,7 +13,7 @@ use crate::data::batches::Batch;
 use crate::gpu::{Gpu, Indices, Tensor};
 use crate::model::{CenterLoss, ForwardOptions, MultiTaskNet, CENTER_LOSS_WEIGHT};
 use crate::optim::{LrSchedule, Optimizer, OptimizerKind, SgdConfig};
-use crate::weighting::{TaskWeighting, WeightingSpec};
+use crate::weighting::{RunContext, StepView, TaskWeighting, WeightingSpec};
 
 /// What one training step reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,7 +113,11 @@ impl Learner {
             store,
             main_opt,
             unit_opt,
-            weighting: weighting.build(),
+            weighting: weighting.build(RunContext {
+                seed: config.seed,
+                steps_per_epoch,
+                unit_lr: config.unit_lr,
+            }),
             center,
             weight_grad_to_trunk: config.weight_grad_to_trunk,
         })
@@ -194,7 +198,14 @@ impl Learner {
                 }
             }
         }
-        let weights = self.weighting.weights(losses, unit_weights);
+        let accuracy =
+            [0, 1].map(|t| (labelled[t] > 0).then(|| correct[t] as f32 / labelled[t] as f32));
+        let weights = self.weighting.weights(&StepView {
+            step,
+            losses,
+            unit: unit_weights,
+            accuracy,
+        });
         let host_done = Instant::now();
 
         let center = match &self.center {

@@ -2,7 +2,42 @@
 //! losses (and the weight unit's output) back from the device, asks the method for this
 //! step's weights, and only then dispatches the backward pass with them.
 
+pub mod scalar;
+
 use serde::{Deserialize, Serialize};
+
+pub use scalar::{Dtp, Dwa, Famo, HostAdam, Rlw, Uncertainty};
+
+/// What a method sees of a step: its index, the two task losses, the unit's weights (when
+/// it runs) and the batch's accuracy per task (None where no sample had that label).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepView {
+    pub step: u64,
+    pub losses: [f32; 2],
+    pub unit: Option<[f32; 2]>,
+    pub accuracy: [Option<f32>; 2],
+}
+
+impl StepView {
+    /// A step with only losses (and unit weights) known.
+    pub fn of(step: u64, losses: [f32; 2], unit: Option<[f32; 2]>) -> StepView {
+        StepView {
+            step,
+            losses,
+            unit,
+            accuracy: [None; 2],
+        }
+    }
+}
+
+/// What building a method may need from the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunContext {
+    pub seed: u64,
+    pub steps_per_epoch: usize,
+    /// The learning rate of the method's own parameters (the weight unit's, --unit-lr).
+    pub unit_lr: f32,
+}
 
 /// The losses' floor in the weight unit's objective, L_w = sum w_i / (L_i + s).
 pub const UNIT_LOSS_FLOOR: f32 = 0.01;
@@ -12,15 +47,38 @@ pub trait TaskWeighting: Send {
     /// Name for logs and summaries.
     fn name(&self) -> String;
 
-    /// Whether the network's weight unit runs (and is trained).
-    fn uses_unit(&self) -> bool;
+    /// Whether the network's weight unit runs (and is trained); by default it does not.
+    fn uses_unit(&self) -> bool {
+        false
+    }
 
-    /// The weights of L_total = w_FR L_FR + w_FER L_FER for this step, from the step's
-    /// losses and, when [`uses_unit`](Self::uses_unit), the unit's weights.
-    fn weights(&mut self, losses: [f32; 2], unit: Option<[f32; 2]>) -> [f32; 2];
+    /// The weights of L_total = w_FR L_FR + w_FER L_FER for this step (called once per
+    /// step, in order), from what the step read back.
+    fn weights(&mut self, step: &StepView) -> [f32; 2];
 
-    /// The gradient of the unit's own objective w.r.t. its weights w (None: no unit update).
-    fn unit_gradient(&self, losses: [f32; 2], weights: [f32; 2]) -> Option<[f32; 2]>;
+    /// The gradient of the unit's own objective w.r.t. its weights w (None, the default: no
+    /// unit update).
+    fn unit_gradient(&self, _losses: [f32; 2], _weights: [f32; 2]) -> Option<[f32; 2]> {
+        None
+    }
+
+    /// The method's own state, saved with each checkpoint (empty: none).
+    fn state(&self) -> Vec<f32> {
+        Vec::new()
+    }
+
+    /// Takes back a state saved by [`state`](Self::state).
+    fn restore(&mut self, state: &[f32]) -> Result<(), String> {
+        if state.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} keeps no state, but the checkpoint has {} values for it",
+                self.name(),
+                state.len()
+            ))
+        }
+    }
 }
 
 /// The paper's method: w comes from the unit; the unit minimises
@@ -34,8 +92,8 @@ impl TaskWeighting for Dynamic {
     fn uses_unit(&self) -> bool {
         true
     }
-    fn weights(&mut self, _losses: [f32; 2], unit: Option<[f32; 2]>) -> [f32; 2] {
-        unit.unwrap_or([0.5, 0.5])
+    fn weights(&mut self, step: &StepView) -> [f32; 2] {
+        step.unit.unwrap_or([0.5, 0.5])
     }
     fn unit_gradient(&self, losses: [f32; 2], _weights: [f32; 2]) -> Option<[f32; 2]> {
         Some(losses.map(|l| 1.0 / (l + UNIT_LOSS_FLOOR)))
@@ -53,8 +111,8 @@ impl TaskWeighting for NaiveDynamic {
     fn uses_unit(&self) -> bool {
         true
     }
-    fn weights(&mut self, _losses: [f32; 2], unit: Option<[f32; 2]>) -> [f32; 2] {
-        unit.unwrap_or([0.5, 0.5])
+    fn weights(&mut self, step: &StepView) -> [f32; 2] {
+        step.unit.unwrap_or([0.5, 0.5])
     }
     fn unit_gradient(&self, losses: [f32; 2], _weights: [f32; 2]) -> Option<[f32; 2]> {
         Some(losses)
@@ -68,14 +126,8 @@ impl TaskWeighting for Static {
     fn name(&self) -> String {
         format!("static:{},{}", self.0[0], self.0[1])
     }
-    fn uses_unit(&self) -> bool {
-        false
-    }
-    fn weights(&mut self, _losses: [f32; 2], _unit: Option<[f32; 2]>) -> [f32; 2] {
+    fn weights(&mut self, _step: &StepView) -> [f32; 2] {
         self.0
-    }
-    fn unit_gradient(&self, _losses: [f32; 2], _weights: [f32; 2]) -> Option<[f32; 2]> {
-        None
     }
 }
 
@@ -85,6 +137,11 @@ pub enum WeightingSpec {
     Dynamic,
     NaiveDynamic,
     Static([f32; 2]),
+    Uncertainty,
+    Dwa,
+    Rlw,
+    Dtp,
+    Famo,
 }
 
 impl std::fmt::Display for WeightingSpec {
@@ -94,19 +151,29 @@ impl std::fmt::Display for WeightingSpec {
             WeightingSpec::Dynamic => write!(f, "dynamic"),
             WeightingSpec::NaiveDynamic => write!(f, "naive-dynamic"),
             WeightingSpec::Static([fr, fer]) => write!(f, "static:{fr},{fer}"),
+            WeightingSpec::Uncertainty => write!(f, "uncertainty"),
+            WeightingSpec::Dwa => write!(f, "dwa"),
+            WeightingSpec::Rlw => write!(f, "rlw"),
+            WeightingSpec::Dtp => write!(f, "dtp"),
+            WeightingSpec::Famo => write!(f, "famo"),
         }
     }
 }
 
 impl WeightingSpec {
-    /// Parses `dynamic`, `naive-dynamic` or `static:W_FR,W_FER`.
+    /// Parses a method's name, or `static:W_FR,W_FER`.
     pub fn parse(text: &str) -> Result<WeightingSpec, String> {
         match text {
             "dynamic" => Ok(WeightingSpec::Dynamic),
             "naive-dynamic" => Ok(WeightingSpec::NaiveDynamic),
+            "uncertainty" => Ok(WeightingSpec::Uncertainty),
+            "dwa" => Ok(WeightingSpec::Dwa),
+            "rlw" => Ok(WeightingSpec::Rlw),
+            "dtp" => Ok(WeightingSpec::Dtp),
+            "famo" => Ok(WeightingSpec::Famo),
             _ => {
                 let weights = text.strip_prefix("static:").ok_or_else(|| {
-                    format!("unknown weighting {text:?}: use dynamic, naive-dynamic or static:W_FR,W_FER (e.g. static:0.5,0.5)")
+                    format!("unknown weighting {text:?}: use dynamic, naive-dynamic, uncertainty, dwa, rlw, dtp, famo or static:W_FR,W_FER (e.g. static:0.5,0.5)")
                 })?;
                 let values: Vec<f32> = weights
                     .split(',')
@@ -124,11 +191,35 @@ impl WeightingSpec {
         }
     }
 
-    pub fn build(&self) -> Box<dyn TaskWeighting> {
+    /// The method, set up for a run.
+    pub fn build(&self, run: RunContext) -> Box<dyn TaskWeighting> {
         match self {
             WeightingSpec::Dynamic => Box::new(Dynamic),
             WeightingSpec::NaiveDynamic => Box::new(NaiveDynamic),
             WeightingSpec::Static(w) => Box::new(Static(*w)),
+            WeightingSpec::Uncertainty => Box::new(Uncertainty {
+                log_variance: [0.0; 2],
+                lr: run.unit_lr,
+            }),
+            WeightingSpec::Dwa => Box::new(Dwa {
+                steps_per_epoch: run.steps_per_epoch as u64,
+                temperature: 2.0,
+                history: Vec::new(),
+                sum: [0.0; 2],
+                steps: 0,
+            }),
+            WeightingSpec::Rlw => Box::new(Rlw { seed: run.seed }),
+            WeightingSpec::Dtp => Box::new(Dtp {
+                gamma: 1.0,
+                smoothing: 0.9,
+                kpi: [None; 2],
+            }),
+            WeightingSpec::Famo => Box::new(Famo {
+                logits: [0.0; 2],
+                previous: None,
+                adam: HostAdam::new(0.025, 0.01),
+                eps: 1e-3,
+            }),
         }
     }
 }
