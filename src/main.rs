@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Train the multi-task network (default: small preset, dynamic weights, synthetic faces).
     Train(Box<commands::train::TrainArgs>),
+    /// Train several weighting methods on the same folds and seeds and tabulate them.
+    Compare(Box<commands::compare::CompareArgs>),
     /// Evaluate a checkpoint: FER accuracy and confusion matrix, FR identification and
     /// verification.
     Eval(commands::eval::EvalArgs),
@@ -56,9 +58,16 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => {
             let given = matches
                 .subcommand_matches("train")
-                .map(commands::train::flags_given)
+                .map(commands::train::flags_given::<commands::train::TrainArgs>)
                 .unwrap_or_default();
             commands::train::run(*args, &given, adapter)
+        }
+        Command::Compare(args) => {
+            let given = matches
+                .subcommand_matches("compare")
+                .map(commands::train::flags_given::<commands::compare::CompareArgs>)
+                .unwrap_or_default();
+            commands::compare::run(*args, &given, adapter)
         }
         Command::Eval(args) => commands::eval::run(args, adapter),
         Command::Predict(args) => commands::predict::run(args, adapter),

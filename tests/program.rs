@@ -665,3 +665,75 @@ fn all_folds_aggregates_every_fold_and_resumes_after_an_interruption() {
     );
     assert_eq!(cv_runs(&resumed), runs);
 }
+
+/// Per-method runs of a comparison's summary.json (timings left out).
+fn compare_runs(dir: &Path) -> Vec<(String, serde_json::Value)> {
+    summary(dir)["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let mut runs = m["runs"].clone();
+            for r in runs.as_array_mut().unwrap() {
+                r.as_object_mut().unwrap().remove("train_seconds");
+            }
+            (m["method"].as_str().unwrap().to_string(), runs)
+        })
+        .collect()
+}
+
+#[test]
+fn compare_tabulates_every_method_and_resumes_after_an_interruption() {
+    let mut args = vec!["compare", "--methods", "static,dynamic,fr", "--epochs", "2"];
+    args.extend(TINY.iter().filter(|a| **a != "--quiet"));
+    args.push("--quiet");
+    let straight = temp_dir("compare-straight");
+    let mut full = args.clone();
+    full.extend(["--out", straight.to_str().unwrap()]);
+    let (ok, out, err) = facemtl(&full);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("| static |") && out.contains("sign-flip"),
+        "{out}"
+    );
+    for file in [
+        "compare.json",
+        "compare.md",
+        "compare.csv",
+        "summary.json",
+        "plots/metrics.png",
+        "plots/weights.png",
+        "dynamic/seed-3/fold-1/summary.json",
+    ] {
+        assert!(straight.join(file).is_file(), "missing {file}");
+    }
+    let runs = compare_runs(&straight);
+    let names: Vec<&str> = runs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["static", "dynamic", "fr"]);
+    // Single-task FR: no FER figure; the paired differences against static are there.
+    let s = summary(&straight);
+    assert!(s["methods"][2]["fer_accuracy"].is_null(), "{s}");
+    assert!(!s["methods"][1]["versus_static"][0].is_null(), "{s}");
+
+    // Interrupted in the second method, resumed: the same table.
+    let resumed = temp_dir("compare-resumed");
+    let mut full = args.clone();
+    full.extend(["--out", resumed.to_str().unwrap()]);
+    let stderr = interrupt(&full, "compare: method 2/3");
+    assert!(
+        stderr.contains(&format!("--resume {}", resumed.display())),
+        "{stderr}"
+    );
+    let (ok, out, err) = facemtl(&["compare", "--resume", resumed.to_str().unwrap(), "--quiet"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(compare_runs(&resumed), runs);
+    // Its settings are kept: a flag with --resume is refused.
+    let (ok, _, err) = facemtl(&[
+        "compare",
+        "--resume",
+        resumed.to_str().unwrap(),
+        "--lr",
+        "1",
+    ]);
+    assert!(!ok && err.contains("--lr would change them"), "{err}");
+}

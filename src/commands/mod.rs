@@ -1,6 +1,7 @@
 //! The subcommands, one per module. Each returns `Err(message)` for the user; nothing here
 //! panics on bad input.
 
+pub mod compare;
 pub mod eval;
 pub mod gen_data;
 pub mod info;

@@ -22,8 +22,10 @@ fn defaults() -> TrainConfig {
     TrainConfig::default()
 }
 
+/// What a run trains on and how: everything but which fold, which weighting, and where
+/// the results go (shared by `train` and `compare`).
 #[derive(Args)]
-pub struct TrainArgs {
+pub struct RecipeArgs {
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -57,22 +59,6 @@ pub struct TrainArgs {
     /// Folds of the subject-independent cross-validation (at least 2).
     #[arg(long, value_parser = flags::at_least::<2>, default_value_t = defaults().folds)]
     pub folds: usize,
-    /// The fold to test (0-based).
-    #[arg(long, default_value_t = defaults().fold)]
-    pub fold: usize,
-    /// Train every fold of --folds, one run directory each, and report mean ± sd of every
-    /// test metric (summary.json, folds.csv, plots/folds.png in --out).
-    #[arg(long, conflicts_with = "fold")]
-    pub all_folds: bool,
-    /// With --all-folds: repeat every fold with this many seeds (--seed, --seed + 1, ...).
-    #[arg(long, value_parser = flags::at_least::<1>, default_value_t = 1, requires = "all_folds")]
-    pub seeds: usize,
-    /// dynamic (the paper's), naive-dynamic (unit trained on L_total), or static:W_FR,W_FER.
-    #[arg(long, value_parser = WeightingSpec::parse, default_value_t = defaults().weighting)]
-    pub weighting: WeightingSpec,
-    /// Tasks to train.
-    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().tasks)]
-    pub tasks: Tasks,
     /// Let L_total's gradient flow through the task weights into the trunk, as the authors'
     /// code does (off: the trunk learns from the task losses only).
     #[arg(long)]
@@ -103,6 +89,28 @@ pub struct TrainArgs {
     /// Add the centre loss on the FR embedding (weight 0.1, centre update rate 0.5).
     #[arg(long)]
     pub center_loss: bool,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// The fold to test (0-based).
+    #[arg(long, default_value_t = defaults().fold)]
+    pub fold: usize,
+    /// Train every fold of --folds, one run directory each, and report mean ± sd of every
+    /// test metric (summary.json, folds.csv, plots/folds.png in --out).
+    #[arg(long, conflicts_with = "fold")]
+    pub all_folds: bool,
+    /// With --all-folds: repeat every fold with this many seeds (--seed, --seed + 1, ...).
+    #[arg(long, value_parser = flags::at_least::<1>, default_value_t = 1, requires = "all_folds")]
+    pub seeds: usize,
+    /// dynamic (the paper's), naive-dynamic (unit trained on L_total), or static:W_FR,W_FER.
+    #[arg(long, value_parser = WeightingSpec::parse, default_value_t = defaults().weighting)]
+    pub weighting: WeightingSpec,
+    /// Tasks to train.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().tasks)]
+    pub tasks: Tasks,
     /// Output folder (default: the first free runs/run-N).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -117,8 +125,14 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-impl TrainArgs {
-    fn config(&self) -> Result<TrainConfig, String> {
+impl RecipeArgs {
+    /// The config of a run of this recipe on `fold` with `weighting` for `tasks`.
+    pub fn config(
+        &self,
+        fold: usize,
+        weighting: WeightingSpec,
+        tasks: Tasks,
+    ) -> Result<TrainConfig, String> {
         let config = TrainConfig {
             data: self.data.source(&self.synthetic),
             preset: self.preset,
@@ -131,9 +145,9 @@ impl TrainArgs {
             clip_norm: (self.clip_norm > 0.0).then_some(self.clip_norm),
             seed: self.seed,
             folds: self.folds,
-            fold: self.fold,
-            weighting: self.weighting.clone(),
-            tasks: self.tasks,
+            fold,
+            weighting,
+            tasks,
             weight_grad_to_trunk: self.weight_grad_to_trunk,
             unit_lr: self.unit_lr,
             normalize_unit_logits: !self.raw_unit_logits,
@@ -163,7 +177,7 @@ fn fresh_run_dir() -> PathBuf {
 
 /// Ctrl-C sets the returned flag (the run stops after its step with a checkpoint); a second
 /// Ctrl-C quits at once.
-fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     // A failure to install the handler leaves the default action.
@@ -177,8 +191,8 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
 }
 
 /// The flags typed on the command line (as `--name`), from clap's matches of `train`.
-pub fn flags_given(matches: &clap::ArgMatches) -> Vec<String> {
-    TrainArgs::augment_args(clap::Command::new("train"))
+pub fn flags_given<A: clap::Args>(matches: &clap::ArgMatches) -> Vec<String> {
+    A::augment_args(clap::Command::new("flags"))
         .get_arguments()
         .filter(|arg| {
             matches.value_source(arg.get_id().as_str())
@@ -209,7 +223,9 @@ pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result
             changing.join(", ")
         ));
     }
-    let config = args.config()?;
+    let config = args
+        .recipe
+        .config(args.fold, args.weighting.clone(), args.tasks)?;
     let saved_plan = if resume {
         cv::load_plan(&out).map_err(|e| e.to_string())?
     } else {
@@ -232,7 +248,7 @@ pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result
     let options = RunOptions {
         out: out.clone(),
         resume,
-        epochs_override: if resume { args.epochs } else { None },
+        epochs_override: if resume { args.recipe.epochs } else { None },
         progress: !args.quiet,
         stop,
     };
@@ -280,7 +296,7 @@ fn cross_validation(
     stop: Arc<AtomicBool>,
 ) -> Result<(), String> {
     let plan = match saved_plan {
-        Some(plan) if args.epochs.is_none() => plan,
+        Some(plan) if args.recipe.epochs.is_none() => plan,
         Some(_) => return Err("--epochs cannot change a cross-validation being resumed; it continues with its own settings".into()),
         None => cv::Plan {
             folds: config.folds,

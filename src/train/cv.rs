@@ -200,6 +200,7 @@ pub fn cross_validate(
                         epoch,
                         batch,
                         dir: options.out.display().to_string(),
+                        command: "train",
                     },
                     other => other,
                 })?;

@@ -26,6 +26,8 @@ pub enum TrainError {
         epoch: usize,
         batch: usize,
         dir: String,
+        /// The subcommand that continues it (`train` or `compare`).
+        command: &'static str,
     },
 }
 
@@ -40,9 +42,14 @@ impl fmt::Display for TrainError {
                 "{loss} became {value} at step {step}: training diverged; stopped, keeping the last checkpoint (its weights are finite). \
                  Try a smaller --lr, or turn clipping on (--clip-norm 5) if it is off"
             ),
-            TrainError::Interrupted { epoch, batch, dir } => write!(
+            TrainError::Interrupted {
+                epoch,
+                batch,
+                dir,
+                command,
+            } => write!(
                 f,
-                "interrupted: checkpoint saved at epoch {} batch {batch}; continue with `facemtl train --resume {dir}`",
+                "interrupted: checkpoint saved at epoch {} batch {batch}; continue with `facemtl {command} --resume {dir}`",
                 epoch + 1
             ),
         }

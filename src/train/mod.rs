@@ -4,6 +4,7 @@
 //! `checkpoint` and `logs` are what a run leaves on disk; `cv` runs every fold.
 
 pub mod checkpoint;
+pub mod compare;
 pub mod config;
 pub mod cv;
 pub mod epoch;

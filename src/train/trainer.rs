@@ -59,6 +59,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
                     epoch,
                     batch: run.sidecar.batch,
                     dir: run.out.display().to_string(),
+                    command: "train",
                 })
             }
         };

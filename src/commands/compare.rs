@@ -1,0 +1,104 @@
+//! `facemtl compare`: every listed weighting method on the same folds, seeds and data
+//! order, and one table (terminal, compare.md, compare.csv) with plots.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use facemtl::flags;
+use facemtl::train::compare::{self, ComparePlan, Method};
+use facemtl::train::config::Tasks;
+use facemtl::train::cv::CvOptions;
+use facemtl::weighting::WeightingSpec;
+
+use super::open_gpu;
+use super::train::{stop_on_ctrl_c, RecipeArgs};
+
+#[derive(Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// The methods, comma-separated: static (0.5/0.5), fr, fer (single task), or any
+    /// --weighting value (dynamic, naive-dynamic, uncertainty, dwa, rlw, dtp, famo,
+    /// static:W_FR,W_FER).
+    #[arg(
+        long,
+        default_value = "static,dynamic,uncertainty,dwa,rlw,dtp,famo,fr,fer"
+    )]
+    pub methods: String,
+    /// Repeat every fold with this many seeds (--seed, --seed + 1, ...).
+    #[arg(long, value_parser = flags::at_least::<1>, default_value_t = 1)]
+    pub seeds: usize,
+    /// Output folder: one cross-validation per method, and the table.
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the comparison saved in DIR with its own settings.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Flags that may come with --resume.
+const RESUME_FLAGS: [&str; 2] = ["--resume", "--quiet"];
+
+pub fn run(args: CompareArgs, given: &[String], adapter: Option<String>) -> Result<(), String> {
+    let (out, plan) = match (&args.resume, &args.out) {
+        (Some(dir), _) => {
+            let changing: Vec<&str> = given
+                .iter()
+                .map(String::as_str)
+                .filter(|f| !RESUME_FLAGS.contains(f))
+                .collect();
+            if !changing.is_empty() {
+                return Err(format!(
+                    "--resume continues the comparison in {} with its saved settings; {} would change them",
+                    dir.display(),
+                    changing.join(", ")
+                ));
+            }
+            let path = dir.join(compare::PLAN);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{}: no comparison to resume here ({e})", path.display()))?;
+            let plan: ComparePlan = serde_json::from_str(&text)
+                .map_err(|e| format!("{}: unreadable plan: {e}", path.display()))?;
+            (dir.clone(), plan)
+        }
+        (None, Some(dir)) => {
+            if dir.join(compare::PLAN).exists() {
+                return Err(format!(
+                    "{} already holds a comparison; continue it with --resume {0} or pick another --out",
+                    dir.display()
+                ));
+            }
+            let config = args.recipe.config(0, WeightingSpec::Dynamic, Tasks::Both)?;
+            let plan = ComparePlan {
+                folds: config.folds,
+                seeds: (0..args.seeds as u64).map(|k| config.seed + k).collect(),
+                methods: Method::parse_list(&args.methods)?,
+                config,
+            };
+            (dir.clone(), plan)
+        }
+        (None, None) => unreachable!("clap requires --out or --resume"),
+    };
+    let gpu = open_gpu(adapter)?;
+    let options = CvOptions {
+        out: out.clone(),
+        progress: !args.quiet,
+        stop: stop_on_ctrl_c(),
+    };
+    let summary = compare::compare(&gpu, &plan, &options).map_err(|e| e.to_string())?;
+    println!(
+        "\n{} method(s) x {} fold(s) x {} seed(s):\n",
+        summary.methods.len(),
+        plan.folds,
+        plan.seeds.len()
+    );
+    print!("{}", compare::markdown(&summary));
+    println!(
+        "\nresults in {}: compare.md, compare.csv, summary.json, plots/metrics.png, plots/weights.png, and one cross-validation per method",
+        out.display()
+    );
+    Ok(())
+}
