@@ -95,7 +95,10 @@ fn reference(fresh: &Learner, weighting: &WeightingSpec, weight_grad_to_trunk: b
     let g = gpu();
     let b = batch();
     let n = b.len();
-    let uses_unit = !matches!(weighting, WeightingSpec::Static(_));
+    let uses_unit = matches!(
+        weighting,
+        WeightingSpec::Dynamic | WeightingSpec::NaiveDynamic
+    );
     let mut tape = Tape::new(g, &fresh.store, true, DROPOUT_SEED);
     let images = Tensor::from_slice(g, &[n, 1, 48, 48], &b.images).unwrap();
     let out = fresh
@@ -123,6 +126,25 @@ fn reference(fresh: &Learner, weighting: &WeightingSpec, weight_grad_to_trunk: b
     let losses = [read(&tape, l_fr)[0], read(&tape, l_fer)[0]];
     let weights = match (weighting, out.task_weights) {
         (WeightingSpec::Static(w), _) => *w,
+        (WeightingSpec::Mgda, _) => {
+            // The min-norm combination of the two tasks' gradients of the trunk's output,
+            // computed here on the CPU from the downloaded gradients.
+            let one = || Tensor::full(g, &[1], 1.0).unwrap();
+            let grad = |loss| {
+                let t = tape
+                    .gradient_at(&[(loss, one())], out.trunk)
+                    .unwrap()
+                    .unwrap();
+                t.to_vec(g).unwrap()
+            };
+            let (g1, g2) = (grad(l_fr), grad(l_fer));
+            let dot = |a: &[f32], b: &[f32]| -> f64 {
+                a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+            };
+            let (g11, g22, g12) = (dot(&g1, &g1), dot(&g2, &g2), dot(&g1, &g2));
+            let alpha = ((g22 - g12) / (g11 + g22 - 2.0 * g12)).clamp(0.0, 1.0) as f32;
+            [alpha, 1.0 - alpha]
+        }
         (_, Some(w)) => {
             let w = read(&tape, w);
             [w[0], w[1]]
@@ -205,7 +227,10 @@ fn check_step(
     approx::assert_relative_eq!(&result.losses[..], &want.losses[..], max_relative = 1e-5);
     approx::assert_relative_eq!(&result.weights[..], &want.weights[..], max_relative = 1e-5);
     assert_eq!(result.labelled, [5, 5]);
-    let unit_moves = !matches!(weighting, WeightingSpec::Static(_));
+    let unit_moves = matches!(
+        weighting,
+        WeightingSpec::Dynamic | WeightingSpec::NaiveDynamic
+    );
     for id in stepped.store.ids() {
         let name = stepped.store.name(id);
         if !stepped.store.is_trainable(id) {
@@ -284,6 +309,17 @@ fn dynamic_weights_with_the_gradient_through_the_unit_into_the_trunk() {
 #[test]
 fn naive_dynamic_trains_the_unit_on_l_total() {
     check_step(WeightingSpec::NaiveDynamic, false, false);
+}
+
+#[test]
+fn mgda_weighs_the_tasks_by_the_min_norm_combination_of_their_trunk_gradients() {
+    let (_, _, want) = check_step(WeightingSpec::Mgda, false, false);
+    // Not a degenerate split: both tasks keep some weight on this batch.
+    assert!(
+        want.weights[0] > 0.0 && want.weights[1] > 0.0,
+        "{:?}",
+        want.weights
+    );
 }
 
 #[test]

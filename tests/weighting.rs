@@ -111,10 +111,8 @@ fn the_unit_update_moves_weight_to_the_harder_task() {
 
 fn step(index: u64, losses: [f32; 2], accuracy: [Option<f32>; 2]) -> StepView {
     StepView {
-        step: index,
-        losses,
-        unit: None,
         accuracy,
+        ..StepView::of(index, losses, None)
     }
 }
 
@@ -250,4 +248,21 @@ fn every_method_resumes_from_its_saved_state_exactly() {
     }
     assert!(build("dwa", 3).restore(&[5.0]).is_err());
     assert!(build("famo", 3).restore(&[1.0, 2.0]).is_err());
+}
+
+#[test]
+fn mgda_takes_the_min_norm_point_between_the_two_gradients() {
+    let mut m = build("mgda", 10);
+    let with = |dots: [f32; 3]| StepView {
+        shared_gradients: Some(dots),
+        ..step(0, [1.0, 1.0], [None; 2])
+    };
+    // Orthogonal, |g_1|^2 = 4, |g_2|^2 = 1: alpha = (1 - 0) / (4 + 1 - 0) = 0.2.
+    close(m.weights(&with([4.0, 1.0, 0.0])), [0.2, 0.8]);
+    // g_1 . g_2 = 1.5 > |g_2|^2: the min-norm point is g_2 itself (alpha clipped to 0).
+    close(m.weights(&with([4.0, 1.0, 1.5])), [0.0, 1.0]);
+    // Equal gradients: every combination is the same; equal weights.
+    close(m.weights(&with([1.0, 1.0, 1.0])), [0.5, 0.5]);
+    // Without the gradients (not computed): equal weights.
+    close(m.weights(&step(0, [1.0, 1.0], [None; 2])), [0.5, 0.5]);
 }

@@ -99,13 +99,30 @@ impl Tape<'_> {
     /// e.g. a loss and its task weight as a [1] tensor) into the parameters `wrt`.
     /// Everything is recorded into the device's pending encoder; nothing is read back.
     pub fn backward(&self, seeds: &[(Var, Tensor)], wrt: &[ParamId]) -> Result<Gradients> {
+        self.propagate(seeds, wrt, None).map(|(grads, _)| grads)
+    }
+
+    /// The gradient of the objective that `seeds` define w.r.t. the recorded value `at`
+    /// (e.g. the trunk's output, for per-task gradients of the shared representation);
+    /// None when no seed depends on it. Only the ops between the seeds and `at` run.
+    pub fn gradient_at(&self, seeds: &[(Var, Tensor)], at: Var) -> Result<Option<Tensor>> {
+        self.propagate(seeds, &[], Some(at)).map(|(_, g)| g)
+    }
+
+    fn propagate(
+        &self,
+        seeds: &[(Var, Tensor)],
+        wrt: &[ParamId],
+        stop_at: Option<Var>,
+    ) -> Result<(Gradients, Option<Tensor>)> {
         let wanted: HashSet<ParamId> = wrt.iter().copied().collect();
         let mut needed = vec![false; self.nodes.len()];
         for (i, node) in self.nodes.iter().enumerate() {
-            needed[i] = match node.op {
-                Op::Param(id) => wanted.contains(&id),
-                _ => inputs(&node.op).iter().any(|v| needed[v.0]),
-            };
+            needed[i] = stop_at.is_some_and(|v| v.0 == i)
+                || match node.op {
+                    Op::Param(id) => wanted.contains(&id),
+                    _ => inputs(&node.op).iter().any(|v| needed[v.0]),
+                };
         }
         let mut acc = Accumulator {
             tape: self,
@@ -121,6 +138,9 @@ impl Tape<'_> {
             let Some(dy) = acc.grads[i].take() else {
                 continue;
             };
+            if stop_at.is_some_and(|v| v.0 == i) {
+                return Ok((result, Some(dy)));
+            }
             let node = &self.nodes[i];
             match &node.op {
                 Op::Input | Op::Detach => {}
@@ -261,6 +281,6 @@ impl Tape<'_> {
                 }
             }
         }
-        Ok(result)
+        Ok((result, None))
     }
 }

@@ -92,6 +92,8 @@ pub struct ForwardOptions {
 
 /// What one forward pass yields.
 pub struct Outputs {
+    /// The trunk's output, the representation both tasks share.
+    pub trunk: Var,
     pub fr_logits: Var,
     pub fer_logits: Var,
     /// The FR embedding before normalisation (centre loss works on it).
@@ -291,6 +293,7 @@ impl MultiTaskNet {
             None
         };
         Ok(Outputs {
+            trunk,
             fr_logits,
             fer_logits,
             embedding,

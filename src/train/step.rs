@@ -11,6 +11,7 @@ use super::evaluate::argmax;
 use crate::autodiff::{ParamStore, Tape};
 use crate::data::batches::Batch;
 use crate::gpu::{Gpu, Indices, Tensor};
+use crate::kernels::{elementwise, reduce};
 use crate::model::{CenterLoss, ForwardOptions, MultiTaskNet, CENTER_LOSS_WEIGHT};
 use crate::optim::{LrSchedule, Optimizer, OptimizerKind, SgdConfig};
 use crate::weighting::{RunContext, StepView, TaskWeighting, WeightingSpec};
@@ -157,15 +158,45 @@ impl Learner {
             &Tensor::from_slice(gpu, &[n], &batch.fer_mask)?,
         )?;
 
+        // Per-task gradients of the shared representation, for methods that combine them:
+        // |g_FR|^2, |g_FER|^2, g_FR . g_FER, read back with the losses.
+        let shared = if self.weighting.wants_shared_gradients() {
+            let one = Tensor::full(gpu, &[1], 1.0)?;
+            let fr = tape.gradient_at(&[(l_fr, one.clone())], out.trunk)?;
+            let fer = tape.gradient_at(&[(l_fer, one)], out.trunk)?;
+            let zeros = || Tensor::zeros(gpu, tape.value(out.trunk).shape());
+            let (fr, fer) = (fr.map_or_else(zeros, Ok)?, fer.map_or_else(zeros, Ok)?);
+            let dot = |a: &Tensor, b: &Tensor| reduce::sum(gpu, &elementwise::mul(gpu, a, b)?);
+            Some(Tensor::concat(
+                gpu,
+                &[&dot(&fr, &fr)?, &dot(&fer, &fer)?, &dot(&fr, &fer)?],
+            )?)
+        } else {
+            None
+        };
+
         // The step's one readback.
         let mut parts = vec![tape.value(l_fr), tape.value(l_fer)];
+        if let Some(dots) = &shared {
+            parts.push(dots);
+        }
         if let Some(w) = out.task_weights {
             parts.push(tape.value(w));
         }
         parts.extend([tape.value(out.fr_logits), tape.value(out.fer_logits)]);
         let values = Tensor::concat(gpu, &parts)?.to_vec(gpu)?;
         let read_back = Instant::now();
+        // The readback in order: losses, [gradient dots], [unit weights], logits.
         let losses = [values[0], values[1]];
+        let mut rest = &values[2..];
+        let mut take = |n: usize| {
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            head
+        };
+        let shared_gradients = shared.map(|_| <[f32; 3]>::try_from(take(3)).expect("3 values"));
+        let unit_weights = uses_unit.then(|| <[f32; 2]>::try_from(take(2)).expect("2 values"));
+        let logits = rest;
         for (value, loss) in losses.iter().zip(["L_FR", "L_FER"]) {
             if !value.is_finite() {
                 return Err(TrainError::NonFinite {
@@ -175,11 +206,6 @@ impl Learner {
                 });
             }
         }
-        let (unit_weights, logits) = if uses_unit {
-            (Some([values[2], values[3]]), &values[4..])
-        } else {
-            (None, &values[2..])
-        };
         let (fr_logits, fer_logits) = logits.split_at(n * self.net.fr_classes.max(1));
         let mut correct = [0; 2];
         let mut labelled = [0; 2];
@@ -205,6 +231,7 @@ impl Learner {
             losses,
             unit: unit_weights,
             accuracy,
+            shared_gradients,
         });
         let host_done = Instant::now();
 

@@ -8,6 +8,33 @@ use serde::{Deserialize, Serialize};
 
 pub use scalar::{Dtp, Dwa, Famo, HostAdam, Rlw, Uncertainty};
 
+/// MGDA-UB (Sener and Koltun 2018): the min-norm combination of the two tasks' gradients
+/// of the shared representation Z. With g_1, g_2 the gradients of L_FR and L_FER w.r.t. Z,
+/// alpha = clip(((g_2 - g_1) . g_2) / |g_1 - g_2|^2, 0, 1) makes |alpha g_1 + (1 - alpha) g_2|
+/// smallest; the step's weights are (alpha, 1 - alpha). The step computes the three dot
+/// products on the device and reads them back with the losses (no extra readback).
+pub struct Mgda;
+
+impl TaskWeighting for Mgda {
+    fn name(&self) -> String {
+        "mgda".into()
+    }
+    fn wants_shared_gradients(&self) -> bool {
+        true
+    }
+    fn weights(&mut self, step: &StepView) -> [f32; 2] {
+        let Some([g11, g22, g12]) = step.shared_gradients else {
+            return [0.5, 0.5];
+        };
+        let distance = g11 + g22 - 2.0 * g12;
+        if distance.is_nan() || distance <= 1e-20 {
+            return [0.5, 0.5];
+        }
+        let alpha = ((g22 - g12) / distance).clamp(0.0, 1.0);
+        [alpha, 1.0 - alpha]
+    }
+}
+
 /// What a method sees of a step: its index, the two task losses, the unit's weights (when
 /// it runs) and the batch's accuracy per task (None where no sample had that label).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,6 +43,9 @@ pub struct StepView {
     pub losses: [f32; 2],
     pub unit: Option<[f32; 2]>,
     pub accuracy: [Option<f32>; 2],
+    /// For methods that ask for them: with g_i the gradient of task i's loss w.r.t. the
+    /// shared representation (the trunk's output), (|g_FR|^2, |g_FER|^2, g_FR . g_FER).
+    pub shared_gradients: Option<[f32; 3]>,
 }
 
 impl StepView {
@@ -26,6 +56,7 @@ impl StepView {
             losses,
             unit,
             accuracy: [None; 2],
+            shared_gradients: None,
         }
     }
 }
@@ -60,6 +91,12 @@ pub trait TaskWeighting: Send {
     /// unit update).
     fn unit_gradient(&self, _losses: [f32; 2], _weights: [f32; 2]) -> Option<[f32; 2]> {
         None
+    }
+
+    /// Whether the step must compute the per-task gradients of the shared representation
+    /// (their squared norms and dot product, in [`StepView::shared_gradients`]).
+    fn wants_shared_gradients(&self) -> bool {
+        false
     }
 
     /// The method's own state, saved with each checkpoint (empty: none).
@@ -142,6 +179,7 @@ pub enum WeightingSpec {
     Rlw,
     Dtp,
     Famo,
+    Mgda,
 }
 
 impl std::fmt::Display for WeightingSpec {
@@ -156,6 +194,7 @@ impl std::fmt::Display for WeightingSpec {
             WeightingSpec::Rlw => write!(f, "rlw"),
             WeightingSpec::Dtp => write!(f, "dtp"),
             WeightingSpec::Famo => write!(f, "famo"),
+            WeightingSpec::Mgda => write!(f, "mgda"),
         }
     }
 }
@@ -171,9 +210,10 @@ impl WeightingSpec {
             "rlw" => Ok(WeightingSpec::Rlw),
             "dtp" => Ok(WeightingSpec::Dtp),
             "famo" => Ok(WeightingSpec::Famo),
+            "mgda" => Ok(WeightingSpec::Mgda),
             _ => {
                 let weights = text.strip_prefix("static:").ok_or_else(|| {
-                    format!("unknown weighting {text:?}: use dynamic, naive-dynamic, uncertainty, dwa, rlw, dtp, famo or static:W_FR,W_FER (e.g. static:0.5,0.5)")
+                    format!("unknown weighting {text:?}: use dynamic, naive-dynamic, uncertainty, dwa, rlw, dtp, famo, mgda or static:W_FR,W_FER (e.g. static:0.5,0.5)")
                 })?;
                 let values: Vec<f32> = weights
                     .split(',')
@@ -214,6 +254,7 @@ impl WeightingSpec {
                 smoothing: 0.9,
                 kpi: [None; 2],
             }),
+            WeightingSpec::Mgda => Box::new(Mgda),
             WeightingSpec::Famo => Box::new(Famo {
                 logits: [0.0; 2],
                 previous: None,
