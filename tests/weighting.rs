@@ -266,3 +266,58 @@ fn mgda_takes_the_min_norm_point_between_the_two_gradients() {
     // Without the gradients (not computed): equal weights.
     close(m.weights(&step(0, [1.0, 1.0], [None; 2])), [0.5, 0.5]);
 }
+
+/// Trains a bare unit (free logits z, w = softmax(z); SGD at 0.5 on the method's
+/// dL_w/dw) for `steps` steps on `losses(t)`; returns the unit's final weights.
+fn settle(
+    method: &mut dyn TaskWeighting,
+    losses: impl Fn(u64) -> [f32; 2],
+    steps: u64,
+) -> [f64; 2] {
+    let softmax = |z: [f64; 2]| {
+        let e = [z[0].exp(), z[1].exp()];
+        [e[0] / (e[0] + e[1]), e[1] / (e[0] + e[1])]
+    };
+    let mut z = [0.0f64; 2];
+    for t in 0..steps {
+        let w = softmax(z);
+        let view = StepView::of(t, losses(t), Some([w[0] as f32, w[1] as f32]));
+        let weights = method.weights(&view);
+        let g = method
+            .unit_gradient(losses(t), weights)
+            .unwrap()
+            .map(f64::from);
+        let mean = g[0] * w[0] + g[1] * w[1];
+        for j in 0..2 {
+            z[j] -= 0.5 * w[j] * (g[j] - mean);
+        }
+    }
+    softmax(z)
+}
+
+#[test]
+fn balanced_weighs_tasks_by_progress_not_by_class_count_and_does_not_saturate() {
+    // FR with 57 classes starts at ln 57 = 4.0, FER with 2 at ln 2 = 0.69; both fall at
+    // the same relative pace. The paper's unit runs to FR (its loss is larger); balanced
+    // keeps the tasks even.
+    let same_pace = |t: u64| {
+        [
+            4.0 * 0.999f32.powi(t as i32),
+            0.69 * 0.999f32.powi(t as i32),
+        ]
+    };
+    let paper = settle(&mut Dynamic, same_pace, 2000);
+    assert!(paper[0] > 0.95, "the paper's unit: {paper:?}");
+    let even = settle(build("balanced", 10).as_mut(), same_pace, 2000);
+    approx::assert_abs_diff_eq!(even[0], 0.5, epsilon = 0.02);
+
+    // FR has come down to 0.8 of its start, FER to 0.4: FR is behind and gains weight,
+    // to the interior optimum w_FR = 1 / (1 + exp(1/0.81 - 1/0.41)) = 0.769, not a bound.
+    let uneven = |t: u64| if t < 10 { [4.0, 0.7] } else { [3.2, 0.28] };
+    let mut m = build("balanced", 10);
+    let w = settle(m.as_mut(), uneven, 3000);
+    approx::assert_abs_diff_eq!(w[0], 0.7693, epsilon = 2e-3);
+    // And the step's weights keep the floor: 0.1 + 0.8 w.
+    let weights = m.weights(&StepView::of(3000, [3.2, 0.28], Some([1.0, 0.0])));
+    close(weights, [0.9, 0.1]);
+}

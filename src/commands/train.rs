@@ -105,8 +105,8 @@ pub struct TrainArgs {
     /// With --all-folds: repeat every fold with this many seeds (--seed, --seed + 1, ...).
     #[arg(long, value_parser = flags::at_least::<1>, default_value_t = 1, requires = "all_folds")]
     pub seeds: usize,
-    /// dynamic (the paper's), naive-dynamic (unit trained on L_total), uncertainty, dwa, rlw,
-    /// dtp, famo, mgda, or static:W_FR,W_FER.
+    /// dynamic (the paper's), balanced (facemtl's), naive-dynamic (unit trained on L_total),
+    /// uncertainty, dwa, rlw, dtp, famo, mgda, or static:W_FR,W_FER.
     #[arg(long, value_parser = WeightingSpec::parse, default_value_t = defaults().weighting)]
     pub weighting: WeightingSpec,
     /// Tasks to train.

@@ -2,10 +2,12 @@
 //! losses (and the weight unit's output) back from the device, asks the method for this
 //! step's weights, and only then dispatches the backward pass with them.
 
+pub mod balanced;
 pub mod scalar;
 
 use serde::{Deserialize, Serialize};
 
+pub use balanced::Balanced;
 pub use scalar::{Dtp, Dwa, Famo, HostAdam, Rlw, Uncertainty};
 
 /// MGDA-UB (Sener and Koltun 2018): the min-norm combination of the two tasks' gradients
@@ -180,6 +182,7 @@ pub enum WeightingSpec {
     Dtp,
     Famo,
     Mgda,
+    Balanced,
 }
 
 impl std::fmt::Display for WeightingSpec {
@@ -195,6 +198,7 @@ impl std::fmt::Display for WeightingSpec {
             WeightingSpec::Dtp => write!(f, "dtp"),
             WeightingSpec::Famo => write!(f, "famo"),
             WeightingSpec::Mgda => write!(f, "mgda"),
+            WeightingSpec::Balanced => write!(f, "balanced"),
         }
     }
 }
@@ -211,9 +215,10 @@ impl WeightingSpec {
             "dtp" => Ok(WeightingSpec::Dtp),
             "famo" => Ok(WeightingSpec::Famo),
             "mgda" => Ok(WeightingSpec::Mgda),
+            "balanced" => Ok(WeightingSpec::Balanced),
             _ => {
                 let weights = text.strip_prefix("static:").ok_or_else(|| {
-                    format!("unknown weighting {text:?}: use dynamic, naive-dynamic, uncertainty, dwa, rlw, dtp, famo, mgda or static:W_FR,W_FER (e.g. static:0.5,0.5)")
+                    format!("unknown weighting {text:?}: use dynamic, balanced, naive-dynamic, uncertainty, dwa, rlw, dtp, famo, mgda or static:W_FR,W_FER (e.g. static:0.5,0.5)")
                 })?;
                 let values: Vec<f32> = weights
                     .split(',')
@@ -255,6 +260,9 @@ impl WeightingSpec {
                 kpi: [None; 2],
             }),
             WeightingSpec::Mgda => Box::new(Mgda),
+            WeightingSpec::Balanced => {
+                Box::new(Balanced::new(1.0, 0.1, run.steps_per_epoch.max(1) as u32))
+            }
             WeightingSpec::Famo => Box::new(Famo {
                 logits: [0.0; 2],
                 previous: None,
