@@ -126,6 +126,7 @@ fn reference(fresh: &Learner, weighting: &WeightingSpec, weight_grad_to_trunk: b
     let losses = [read(&tape, l_fr)[0], read(&tape, l_fer)[0]];
     let weights = match (weighting, out.task_weights) {
         (WeightingSpec::Static(w), _) => *w,
+        (WeightingSpec::PcGrad, _) => [0.5, 0.5],
         (WeightingSpec::Mgda, _) => {
             // The min-norm combination of the two tasks' gradients of the trunk's output,
             // computed here on the CPU from the downloaded gradients.
@@ -169,14 +170,60 @@ fn reference(fresh: &Learner, weighting: &WeightingSpec, weight_grad_to_trunk: b
         seeds.push((term.loss, scalar(weights[0] * CENTER_LOSS_WEIGHT)));
     }
     let main_params = MultiTaskNet::main_params(&fresh.store);
-    let main = tape.backward(&seeds, &main_params).unwrap();
-    let mut grads: HashMap<String, Vec<f32>> = main_params
-        .iter()
-        .filter_map(|&p| {
-            let grad = main.get(p)?.to_vec(g).unwrap();
-            Some((fresh.store.name(p).to_string(), grad))
-        })
-        .collect();
+    let download = |grads: &facemtl::autodiff::Gradients| -> HashMap<String, Vec<f32>> {
+        main_params
+            .iter()
+            .filter_map(|&p| {
+                let grad = grads.get(p)?.to_vec(g).unwrap();
+                Some((fresh.store.name(p).to_string(), grad))
+            })
+            .collect()
+    };
+    let mut grads = if matches!(weighting, WeightingSpec::PcGrad) {
+        // Each task alone, then PCGrad's projection computed here on the CPU in f64.
+        let mut fr_seeds = vec![seeds[0].clone()];
+        fr_seeds.extend(seeds[2..].iter().cloned());
+        let g1 = download(&tape.backward(&fr_seeds, &main_params).unwrap());
+        let g2 = download(&tape.backward(&seeds[1..2], &main_params).unwrap());
+        let shared = |name: &str| name.starts_with("trunk.");
+        let dot = |a: &HashMap<String, Vec<f32>>, b: &HashMap<String, Vec<f32>>| -> f64 {
+            a.iter()
+                .filter(|(n, _)| shared(n))
+                .map(|(n, x)| {
+                    x.iter()
+                        .zip(&b[n])
+                        .map(|(x, y)| *x as f64 * *y as f64)
+                        .sum::<f64>()
+                })
+                .sum()
+        };
+        let (d11, d22, d12) = (dot(&g1, &g1), dot(&g2, &g2), dot(&g1, &g2));
+        assert!(
+            d12 < 0.0,
+            "the test wants conflicting gradients on this batch: {d12}"
+        );
+        let (c1, c2) = (d12 / d22, d12 / d11);
+        let names: std::collections::HashSet<&String> = g1.keys().chain(g2.keys()).collect();
+        names
+            .into_iter()
+            .map(|n| {
+                let (a, b) = if shared(n) {
+                    (1.0 - c2, 1.0 - c1)
+                } else {
+                    (1.0, 1.0)
+                };
+                let len = g1.get(n).or(g2.get(n)).unwrap().len();
+                let at =
+                    |m: &HashMap<String, Vec<f32>>, i: usize| m.get(n).map_or(0.0, |v| v[i] as f64);
+                let v = (0..len)
+                    .map(|i| (a * at(&g1, i) + b * at(&g2, i)) as f32)
+                    .collect();
+                (n.clone(), v)
+            })
+            .collect()
+    } else {
+        download(&tape.backward(&seeds, &main_params).unwrap())
+    };
     if let Some(w) = out.task_weights {
         // The unit's own objective: dL_w/dw = 1 / (L + 0.01) for the paper's method, the
         // losses themselves for the naive baseline.
@@ -320,6 +367,11 @@ fn mgda_weighs_the_tasks_by_the_min_norm_combination_of_their_trunk_gradients() 
         "{:?}",
         want.weights
     );
+}
+
+#[test]
+fn pcgrad_projects_conflicting_trunk_gradients_and_sums_them() {
+    check_step(WeightingSpec::PcGrad, false, false);
 }
 
 #[test]

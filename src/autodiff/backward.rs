@@ -17,6 +17,11 @@ pub struct Gradients {
 }
 
 impl Gradients {
+    /// Gradients put together by hand (e.g. combined from per-task backward passes).
+    pub fn from_pairs(grads: Vec<(ParamId, Tensor)>) -> Gradients {
+        Gradients { grads }
+    }
+
     pub fn get(&self, id: ParamId) -> Option<&Tensor> {
         self.grads.iter().find(|(p, _)| *p == id).map(|(_, g)| g)
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::config::{Tasks, TrainConfig};
 use super::error::TrainError;
 use super::evaluate::argmax;
-use crate::autodiff::{ParamStore, Tape};
+use crate::autodiff::{Gradients, ParamId, ParamStore, Tape, Var};
 use crate::data::batches::Batch;
 use crate::gpu::{Gpu, Indices, Tensor};
 use crate::kernels::{elementwise, reduce};
@@ -259,7 +259,20 @@ impl Learner {
                 Tensor::full(gpu, &[1], weights[0] * CENTER_LOSS_WEIGHT)?,
             ));
         }
-        let grads = tape.backward(&seeds, self.main_opt.params())?;
+        let grads = if self.weighting.projects_gradients() {
+            // seeds: L_FR, L_FER, then the centre loss (an FR term) if any.
+            let mut fr_seeds = vec![seeds[0].clone()];
+            fr_seeds.extend(seeds[2..].iter().cloned());
+            projected_gradients(
+                &tape,
+                &self.store,
+                &fr_seeds,
+                &[seeds[1].clone()],
+                self.main_opt.params(),
+            )?
+        } else {
+            tape.backward(&seeds, self.main_opt.params())?
+        };
         self.main_opt.step(gpu, &self.store, &grads)?;
         if let (Some(c), Some(term)) = (&self.center, &center) {
             c.update(&tape, term)?;
@@ -290,4 +303,74 @@ impl Learner {
             labelled,
         })
     }
+}
+
+/// PCGrad's combined gradients: each task's seeds back-propagated alone into `params`; on
+/// the shared (trunk) parameters, where the two gradients conflict, each projected onto
+/// the normal plane of the other before they are summed; elsewhere the plain sum.
+fn projected_gradients(
+    tape: &Tape,
+    store: &ParamStore,
+    fr_seeds: &[(Var, Tensor)],
+    fer_seeds: &[(Var, Tensor)],
+    params: &[ParamId],
+) -> Result<Gradients, TrainError> {
+    let gpu = tape.gpu();
+    let (g1, g2) = (
+        tape.backward(fr_seeds, params)?,
+        tape.backward(fer_seeds, params)?,
+    );
+    let shared: Vec<ParamId> = params
+        .iter()
+        .copied()
+        .filter(|&p| store.name(p).starts_with("trunk."))
+        .collect();
+    // The dot products over every shared parameter, read back: |g1|^2, |g2|^2, g1 . g2.
+    let mut dots = Vec::new();
+    for (a, b) in [(&g1, &g1), (&g2, &g2), (&g1, &g2)] {
+        let per_param = shared
+            .iter()
+            .filter_map(|&p| {
+                Some(reduce::sum(
+                    gpu,
+                    &elementwise::mul(gpu, a.get(p)?, b.get(p)?).ok()?,
+                ))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<&Tensor> = per_param.iter().collect();
+        dots.push(match refs.is_empty() {
+            true => Tensor::zeros(gpu, &[1])?,
+            false => reduce::sum(gpu, &Tensor::concat(gpu, &refs)?)?,
+        });
+    }
+    let d = Tensor::concat(gpu, &[&dots[0], &dots[1], &dots[2]])?.to_vec(gpu)?;
+    let (d11, d22, d12) = (d[0], d[1], d[2]);
+    // g1' = g1 - c1 g2 and g2' = g2 - c2 g1 where they conflict; their sum.
+    let c1 = if d12 < 0.0 && d22 > 0.0 {
+        d12 / d22
+    } else {
+        0.0
+    };
+    let c2 = if d12 < 0.0 && d11 > 0.0 {
+        d12 / d11
+    } else {
+        0.0
+    };
+    let mut combined = Vec::new();
+    for &p in params {
+        let (a, b) = (g1.get(p), g2.get(p));
+        let (alpha, beta) = if shared.contains(&p) {
+            (1.0 - c2, 1.0 - c1)
+        } else {
+            (1.0, 1.0)
+        };
+        let g = match (a, b) {
+            (Some(a), Some(b)) => elementwise::axpby(gpu, alpha, a, beta, b)?,
+            (Some(a), None) => elementwise::scale(gpu, a, alpha)?,
+            (None, Some(b)) => elementwise::scale(gpu, b, beta)?,
+            (None, None) => continue,
+        };
+        combined.push((p, g));
+    }
+    Ok(Gradients::from_pairs(combined))
 }

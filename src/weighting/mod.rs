@@ -17,6 +17,26 @@ pub use scalar::{Dtp, Dwa, Famo, HostAdam, Rlw, Uncertainty};
 /// products on the device and reads them back with the losses (no extra readback).
 pub struct Mgda;
 
+/// PCGrad (Yu et al. 2020) for two tasks: each task's gradient of the shared (trunk)
+/// parameters, g_1 and g_2; when they conflict (g_1 . g_2 < 0) each is projected onto the
+/// normal plane of the other, g_1 - (g_1 . g_2 / |g_2|^2) g_2 and likewise; the trunk's
+/// update is their sum, each head gets its own task's gradient. The step does the two
+/// backward passes and the projection on the device; it reads the three dot products back
+/// (a second wait per step). Weights 0.5 each, so the update's scale matches static 0.5/0.5.
+pub struct PcGrad;
+
+impl TaskWeighting for PcGrad {
+    fn name(&self) -> String {
+        "pcgrad".into()
+    }
+    fn projects_gradients(&self) -> bool {
+        true
+    }
+    fn weights(&mut self, _step: &StepView) -> [f32; 2] {
+        [0.5, 0.5]
+    }
+}
+
 impl TaskWeighting for Mgda {
     fn name(&self) -> String {
         "mgda".into()
@@ -101,6 +121,13 @@ pub trait TaskWeighting: Send {
         false
     }
 
+    /// Whether the step must back-propagate each task alone and combine the two gradients
+    /// of the shared (trunk) parameters by projection (PCGrad) instead of one backward pass
+    /// of the weighted losses.
+    fn projects_gradients(&self) -> bool {
+        false
+    }
+
     /// The method's own state, saved with each checkpoint (empty: none).
     fn state(&self) -> Vec<f32> {
         Vec::new()
@@ -182,6 +209,7 @@ pub enum WeightingSpec {
     Dtp,
     Famo,
     Mgda,
+    PcGrad,
     Balanced,
 }
 
@@ -198,6 +226,7 @@ impl std::fmt::Display for WeightingSpec {
             WeightingSpec::Dtp => write!(f, "dtp"),
             WeightingSpec::Famo => write!(f, "famo"),
             WeightingSpec::Mgda => write!(f, "mgda"),
+            WeightingSpec::PcGrad => write!(f, "pcgrad"),
             WeightingSpec::Balanced => write!(f, "balanced"),
         }
     }
@@ -215,10 +244,11 @@ impl WeightingSpec {
             "dtp" => Ok(WeightingSpec::Dtp),
             "famo" => Ok(WeightingSpec::Famo),
             "mgda" => Ok(WeightingSpec::Mgda),
+            "pcgrad" => Ok(WeightingSpec::PcGrad),
             "balanced" => Ok(WeightingSpec::Balanced),
             _ => {
                 let weights = text.strip_prefix("static:").ok_or_else(|| {
-                    format!("unknown weighting {text:?}: use dynamic, balanced, naive-dynamic, uncertainty, dwa, rlw, dtp, famo, mgda or static:W_FR,W_FER (e.g. static:0.5,0.5)")
+                    format!("unknown weighting {text:?}: use dynamic, balanced, naive-dynamic, uncertainty, dwa, rlw, dtp, famo, mgda, pcgrad or static:W_FR,W_FER (e.g. static:0.5,0.5)")
                 })?;
                 let values: Vec<f32> = weights
                     .split(',')
@@ -260,6 +290,7 @@ impl WeightingSpec {
                 kpi: [None; 2],
             }),
             WeightingSpec::Mgda => Box::new(Mgda),
+            WeightingSpec::PcGrad => Box::new(PcGrad),
             WeightingSpec::Balanced => {
                 Box::new(Balanced::new(1.0, 0.1, run.steps_per_epoch.max(1) as u32))
             }
