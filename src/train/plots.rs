@@ -17,12 +17,19 @@ fn register_font() {
 }
 
 const SIZE: (u32, u32) = (900, 500);
-const COLORS: [RGBColor; 5] = [
+const COLORS: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(255, 215, 0),
 ];
 
 fn save_rgb(path: &Path, buffer: Vec<u8>, (w, h): (u32, u32)) -> Result<(), String> {
