@@ -58,14 +58,14 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => {
             let given = matches
                 .subcommand_matches("train")
-                .map(commands::train::flags_given::<commands::train::TrainArgs>)
+                .map(commands::flags_given::<commands::train::TrainArgs>)
                 .unwrap_or_default();
             commands::train::run(*args, &given, adapter)
         }
         Command::Compare(args) => {
             let given = matches
                 .subcommand_matches("compare")
-                .map(commands::train::flags_given::<commands::compare::CompareArgs>)
+                .map(commands::flags_given::<commands::compare::CompareArgs>)
                 .unwrap_or_default();
             commands::compare::run(*args, &given, adapter)
         }

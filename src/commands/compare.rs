@@ -7,11 +7,11 @@ use clap::Args;
 use facemtl::flags;
 use facemtl::train::compare::{self, ComparePlan, Method};
 use facemtl::train::config::Tasks;
-use facemtl::train::cv::CvOptions;
+use facemtl::train::cv::{self, CvOptions};
 use facemtl::weighting::WeightingSpec;
 
-use super::open_gpu;
 use super::train::{stop_on_ctrl_c, RecipeArgs};
+use super::{open_gpu, refuse_changes};
 
 #[derive(Args)]
 pub struct CompareArgs {
@@ -39,29 +39,18 @@ pub struct CompareArgs {
     pub quiet: bool,
 }
 
-/// Flags that may come with --resume.
-const RESUME_FLAGS: [&str; 2] = ["--resume", "--quiet"];
-
 pub fn run(args: CompareArgs, given: &[String], adapter: Option<String>) -> Result<(), String> {
     let (out, plan) = match (&args.resume, &args.out) {
         (Some(dir), _) => {
-            let changing: Vec<&str> = given
-                .iter()
-                .map(String::as_str)
-                .filter(|f| !RESUME_FLAGS.contains(f))
-                .collect();
-            if !changing.is_empty() {
-                return Err(format!(
-                    "--resume continues the comparison in {} with its saved settings; {} would change them",
-                    dir.display(),
-                    changing.join(", ")
-                ));
-            }
-            let path = dir.join(compare::PLAN);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: no comparison to resume here ({e})", path.display()))?;
-            let plan: ComparePlan = serde_json::from_str(&text)
-                .map_err(|e| format!("{}: unreadable plan: {e}", path.display()))?;
+            refuse_changes(given, &["--quiet"], dir)?;
+            let plan: ComparePlan = cv::read_plan(dir, compare::PLAN, "comparison")
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    format!(
+                        "{}: no comparison to resume here",
+                        dir.join(compare::PLAN).display()
+                    )
+                })?;
             (dir.clone(), plan)
         }
         (None, Some(dir)) => {

@@ -19,6 +19,38 @@ use facemtl::model::MultiTaskNet;
 use facemtl::train::checkpoint::Checkpoint;
 use facemtl::train::config::DataSource;
 
+/// The flags typed on the command line (as `--name`) among those of `A`, from clap's
+/// matches of its subcommand.
+pub fn flags_given<A: clap::Args>(matches: &clap::ArgMatches) -> Vec<String> {
+    A::augment_args(clap::Command::new("flags"))
+        .get_arguments()
+        .filter(|arg| {
+            matches.value_source(arg.get_id().as_str())
+                == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .collect()
+}
+
+/// `--resume DIR` keeps the saved settings: any flag typed besides `--resume` and
+/// `allowed` is an error naming them.
+fn refuse_changes(given: &[String], allowed: &[&str], dir: &Path) -> Result<(), String> {
+    let changing: Vec<&str> = given
+        .iter()
+        .map(String::as_str)
+        .filter(|flag| *flag != "--resume" && !allowed.contains(flag))
+        .collect();
+    if changing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "--resume continues {} with its saved settings; {} would change them (only {} may be given; start a new run with --out to change settings)",
+        dir.display(),
+        changing.join(", "),
+        allowed.join(" and ")
+    ))
+}
+
 fn open_gpu(adapter: Option<String>) -> Result<Gpu, String> {
     Gpu::new(&GpuOptions {
         adapter,

@@ -16,7 +16,7 @@ use facemtl::train::cv;
 use facemtl::train::{train as run_train, RunOptions};
 use facemtl::weighting::WeightingSpec;
 
-use super::{open_gpu, DataArgs};
+use super::{open_gpu, refuse_changes, DataArgs};
 
 fn defaults() -> TrainConfig {
     TrainConfig::default()
@@ -191,38 +191,14 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     stop
 }
 
-/// The flags typed on the command line (as `--name`), from clap's matches of `train`.
-pub fn flags_given<A: clap::Args>(matches: &clap::ArgMatches) -> Vec<String> {
-    A::augment_args(clap::Command::new("flags"))
-        .get_arguments()
-        .filter(|arg| {
-            matches.value_source(arg.get_id().as_str())
-                == Some(clap::parser::ValueSource::CommandLine)
-        })
-        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
-        .collect()
-}
-
-/// Flags that may come with --resume; every other one would change the saved run.
-const RESUME_FLAGS: [&str; 3] = ["--resume", "--epochs", "--quiet"];
-
 pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result<(), String> {
     let (out, resume) = match (&args.resume, &args.out) {
         (Some(dir), _) => (dir.clone(), true),
         (None, Some(dir)) => (dir.clone(), false),
         (None, None) => (fresh_run_dir(), false),
     };
-    let changing: Vec<&str> = given
-        .iter()
-        .map(String::as_str)
-        .filter(|flag| !RESUME_FLAGS.contains(flag))
-        .collect();
-    if resume && !changing.is_empty() {
-        return Err(format!(
-            "--resume continues {} with its saved settings; {} would change them (only --epochs and --quiet may be given; start a new run with --out to change settings)",
-            out.display(),
-            changing.join(", ")
-        ));
+    if resume {
+        refuse_changes(given, &["--epochs", "--quiet"], &out)?;
     }
     let config = args
         .recipe

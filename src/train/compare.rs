@@ -198,21 +198,7 @@ pub fn compare(
 ) -> Result<CompareSummary, TrainError> {
     let out = &options.out;
     let _lock = RunLock::acquire(out)?;
-    let plan_path = out.join(PLAN);
-    if plan_path.exists() {
-        let text = std::fs::read_to_string(&plan_path)
-            .map_err(|e| TrainError::Output(format!("{}: {e}", plan_path.display())))?;
-        let saved: ComparePlan = serde_json::from_str(&text)
-            .map_err(|e| TrainError::Output(format!("{}: {e}", plan_path.display())))?;
-        if saved != *plan {
-            return Err(TrainError::Config(format!(
-                "{} holds another comparison (its {PLAN} differs); resume it with --resume {0}, or pick another --out",
-                out.display()
-            )));
-        }
-    } else {
-        write_json(&plan_path, plan)?;
-    }
+    cv::keep_plan(out, PLAN, plan, "comparison")?;
     let mut results = Vec::new();
     for (k, method) in plan.methods.iter().enumerate() {
         println!(

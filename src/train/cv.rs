@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
@@ -105,16 +106,43 @@ fn output_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Output(format!("{}: {e}", path.display()))
 }
 
-/// Reads the plan of the cross-validation in `out`, if it is one.
-pub fn load_plan(out: &Path) -> Result<Option<Plan>, TrainError> {
-    let path = out.join(PLAN);
+/// Reads the plan saved as `file` in `out` (a `what`, e.g. "cross-validation"), if any.
+pub fn read_plan<P: DeserializeOwned>(
+    out: &Path,
+    file: &str,
+    what: &str,
+) -> Result<Option<P>, TrainError> {
+    let path = out.join(file);
     if !path.exists() {
         return Ok(None);
     }
     let text = std::fs::read_to_string(&path).map_err(|e| output_error(&path, e))?;
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| output_error(&path, format!("not a cross-validation plan: {e}")))
+        .map_err(|e| output_error(&path, format!("not a {what} plan: {e}")))
+}
+
+/// One directory runs one plan: saves `plan` as `file` in `out`, or checks that the plan
+/// saved there is the same (a resumed run) and refuses another.
+pub fn keep_plan<P: Serialize + DeserializeOwned + PartialEq>(
+    out: &Path,
+    file: &str,
+    plan: &P,
+    what: &str,
+) -> Result<(), TrainError> {
+    match read_plan::<P>(out, file, what)? {
+        Some(saved) if saved != *plan => Err(TrainError::Config(format!(
+            "{} holds another {what} (its {file} differs); resume it with --resume {0}, or pick another --out",
+            out.display()
+        ))),
+        Some(_) => Ok(()),
+        None => write_json(&out.join(file), plan),
+    }
+}
+
+/// Reads the plan of the cross-validation in `out`, if it is one.
+pub fn load_plan(out: &Path) -> Result<Option<Plan>, TrainError> {
+    read_plan(out, PLAN, "cross-validation")
 }
 
 /// Removes the cross-validation in `out` (its plan, aggregate and run directories), for
@@ -146,17 +174,7 @@ pub fn cross_validate(
     let _lock = RunLock::acquire(&options.out)?;
     std::fs::create_dir_all(options.out.join("plots"))
         .map_err(|e| output_error(&options.out, e))?;
-    let plan_path = options.out.join(PLAN);
-    match load_plan(&options.out)? {
-        Some(saved) if saved != *plan => {
-            return Err(TrainError::Config(format!(
-                "{} holds another cross-validation (its {PLAN} differs); resume it with --resume {0}, or pick another --out",
-                options.out.display()
-            )))
-        }
-        Some(_) => {}
-        None => write_json(&plan_path, plan)?,
-    }
+    keep_plan(&options.out, PLAN, plan, "cross-validation")?;
     let mut folds = plan.folds;
     let mut rows = Vec::new();
     let mut timed = (0usize, 0.0f64);
