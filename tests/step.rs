@@ -7,16 +7,17 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use common::{gpu, random, rng};
-use facemtl::autodiff::{ParamStore, Tape};
+use facemtl::autodiff::{ParamStore, Tape, Var};
 use facemtl::data::batches::Batch;
 use facemtl::gpu::{Indices, Tensor};
-use facemtl::model::{ForwardOptions, MultiTaskNet, CENTER_LOSS_WEIGHT};
+use facemtl::model::{ForwardOptions, MultiTaskNet, Outputs, CENTER_LOSS_WEIGHT};
 use facemtl::optim::LrSchedule;
 use facemtl::train::config::{OptimizerName, ScheduleSpec, Tasks, TrainConfig};
 use facemtl::train::Learner;
-use facemtl::weighting::WeightingSpec;
+use facemtl::weighting::{Static, StepView, TaskWeighting, WeightingSpec};
 
 const LR: f32 = 0.05;
 const UNIT_LR: f32 = 0.5;
@@ -91,14 +92,16 @@ struct Reference {
     embedding: Vec<f32>,
 }
 
-fn reference(fresh: &Learner, weighting: &WeightingSpec, weight_grad_to_trunk: bool) -> Reference {
+/// The forward pass of `batch()` on a fresh learner, recorded on a tape of its own, with
+/// the two task losses (L_FR, L_FER).
+fn record(
+    fresh: &Learner,
+    uses_unit: bool,
+    weight_grad_to_trunk: bool,
+) -> (Tape<'_>, Outputs, Var, Var) {
     let g = gpu();
     let b = batch();
     let n = b.len();
-    let uses_unit = matches!(
-        weighting,
-        WeightingSpec::Dynamic | WeightingSpec::NaiveDynamic
-    );
     let mut tape = Tape::new(g, &fresh.store, true, DROPOUT_SEED);
     let images = Tensor::from_slice(g, &[n, 1, 48, 48], &b.images).unwrap();
     let out = fresh
@@ -122,11 +125,23 @@ fn reference(fresh: &Learner, weighting: &WeightingSpec, weight_grad_to_trunk: b
     };
     let l_fr = loss(&mut tape, out.fr_logits, &b.fr_labels, &b.fr_mask);
     let l_fer = loss(&mut tape, out.fer_logits, &b.fer_labels, &b.fer_mask);
+    (tape, out, l_fr, l_fer)
+}
+
+fn reference(fresh: &Learner, weighting: &WeightingSpec, weight_grad_to_trunk: bool) -> Reference {
+    let g = gpu();
+    let b = batch();
+    let uses_unit = matches!(
+        weighting,
+        WeightingSpec::Dynamic | WeightingSpec::NaiveDynamic
+    );
+    let (mut tape, out, l_fr, l_fer) = record(fresh, uses_unit, weight_grad_to_trunk);
     let read = |tape: &Tape, v| tape.value(v).to_vec(g).unwrap();
     let losses = [read(&tape, l_fr)[0], read(&tape, l_fer)[0]];
     let weights = match (weighting, out.task_weights) {
         (WeightingSpec::Static(w), _) => *w,
-        (WeightingSpec::PcGrad, _) => [0.5, 0.5],
+        // GradNorm's first step uses its starting weights; the norms it reads move the next.
+        (WeightingSpec::PcGrad | WeightingSpec::GradNorm, _) => [0.5, 0.5],
         (WeightingSpec::Mgda, _) => {
             // The min-norm combination of the two tasks' gradients of the trunk's output,
             // computed here on the CPU from the downloaded gradients.
@@ -372,6 +387,64 @@ fn mgda_weighs_the_tasks_by_the_min_norm_combination_of_their_trunk_gradients() 
 #[test]
 fn pcgrad_projects_conflicting_trunk_gradients_and_sums_them() {
     check_step(WeightingSpec::PcGrad, false, false);
+}
+
+/// Passes every call to the method it wraps and keeps the last view it was shown.
+struct Recorder {
+    inner: Box<dyn TaskWeighting>,
+    seen: Arc<Mutex<Option<StepView>>>,
+}
+
+impl TaskWeighting for Recorder {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn wants_layer_gradient_norms(&self) -> bool {
+        self.inner.wants_layer_gradient_norms()
+    }
+    fn weights(&mut self, step: &StepView) -> [f32; 2] {
+        *self.seen.lock().unwrap() = Some(*step);
+        self.inner.weights(step)
+    }
+}
+
+#[test]
+fn gradnorm_reads_each_task_s_gradient_norm_on_the_last_shared_layer() {
+    // The step itself: the first one weighs the tasks 0.5/0.5.
+    check_step(WeightingSpec::GradNorm, false, false);
+
+    // The norms the step handed to the method, against each task's full backward pass
+    // downloaded and measured on the CPU.
+    let config = config(&WeightingSpec::GradNorm, false, false);
+    let mut stepped = learner(&config);
+    let fresh = learner(&config);
+    let seen = Arc::new(Mutex::new(None));
+    let inner = std::mem::replace(&mut stepped.weighting, Box::new(Static([0.5, 0.5])));
+    stepped.weighting = Box::new(Recorder {
+        inner,
+        seen: seen.clone(),
+    });
+    stepped
+        .step(gpu(), &batch(), 0, DROPOUT_SEED, None)
+        .unwrap();
+    let norms = seen.lock().unwrap().unwrap().layer_gradient_norms.unwrap();
+
+    let (tape, _, l_fr, l_fer) = record(&fresh, false, false);
+    let main_params = MultiTaskNet::main_params(&fresh.store);
+    let layer = fresh.net.last_shared_weight();
+    assert!(fresh.store.name(layer).starts_with("trunk.block3."));
+    let want = [l_fr, l_fer].map(|loss| {
+        let grads = tape
+            .backward(
+                &[(loss, Tensor::full(gpu(), &[1], 1.0).unwrap())],
+                &main_params,
+            )
+            .unwrap();
+        let g = grads.get(layer).unwrap().to_vec(gpu()).unwrap();
+        g.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32
+    });
+    assert!(want.iter().all(|&n| n > 0.0), "{want:?}");
+    approx::assert_relative_eq!(&norms[..], &want[..], max_relative = 1e-4);
 }
 
 #[test]

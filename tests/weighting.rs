@@ -214,15 +214,46 @@ fn rlw_draws_fresh_weights_each_step_and_the_same_ones_again_for_the_same_step()
 }
 
 #[test]
+fn gradnorm_moves_weight_toward_the_task_that_trains_slower_and_balances_gradient_norms() {
+    let mut m = build("gradnorm", 10);
+    let with = |index, losses, norms| StepView {
+        layer_gradient_norms: Some(norms),
+        ..step(index, losses, [None; 2])
+    };
+    // Step 0 fixes L(0) = (2, 1), so both tasks train at rate 1 and the targets are the
+    // mean weighted norm: G = 0.5 (3, 1), target 1. dL_grad/dw = (+3, -1) / mean norm 2,
+    // w = (0.5 - 0.01 * 1.5, 0.5 + 0.01 * 0.5) = (0.485, 0.505), renormalised by 0.99.
+    close(m.weights(&with(0, [2.0, 1.0], [3.0, 1.0])), [0.5, 0.5]);
+    // The step's weights are those before its update.
+    let w1 = [0.485 / 0.99, 0.505 / 0.99];
+    // Step 1: equal norms; L/L(0) = (0.5, 0.9): FR trains faster, r = (0.5, 0.9) / 0.7, so
+    // FR's target is below its G and FER's above: w moves 0.01 from FR to FER.
+    close(m.weights(&with(1, [1.0, 0.9], [1.0, 1.0])), w1);
+    close(
+        m.weights(&with(2, [1.0, 0.9], [1.0, 1.0])),
+        [w1[0] - 0.01, w1[1] + 0.01],
+    );
+    // Without the norms (not computed) the weights stay where they are.
+    let state = m.state();
+    let w3 = m.weights(&step(3, [1.0, 0.9], [None; 2]));
+    assert_eq!(m.state(), state);
+    close(m.weights(&step(4, [1.0, 0.9], [None; 2])), w3);
+    assert!(m.wants_layer_gradient_norms());
+}
+
+#[test]
 fn every_method_resumes_from_its_saved_state_exactly() {
     let steps: Vec<StepView> = (0..12)
         .map(|i| {
             let x = i as f32;
-            step(
-                i,
-                [2.0 / (1.0 + x), 1.0 - 0.05 * x],
-                [Some(0.1 + 0.05 * x), Some(0.3)],
-            )
+            StepView {
+                layer_gradient_norms: Some([1.0 + 0.1 * x, 2.0 - 0.1 * x]),
+                ..step(
+                    i,
+                    [2.0 / (1.0 + x), 1.0 - 0.05 * x],
+                    [Some(0.1 + 0.05 * x), Some(0.3)],
+                )
+            }
         })
         .collect();
     for spec in [
@@ -231,6 +262,7 @@ fn every_method_resumes_from_its_saved_state_exactly() {
         "rlw",
         "dtp",
         "famo",
+        "gradnorm",
         "dynamic",
         "static:0.3,0.7",
     ] {
@@ -248,6 +280,7 @@ fn every_method_resumes_from_its_saved_state_exactly() {
     }
     assert!(build("dwa", 3).restore(&[5.0]).is_err());
     assert!(build("famo", 3).restore(&[1.0, 2.0]).is_err());
+    assert!(build("gradnorm", 3).restore(&[1.0, 2.0]).is_err());
 }
 
 #[test]

@@ -18,11 +18,11 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub recipe: RecipeArgs,
     /// The methods, comma-separated: static (0.5/0.5), fr, fer (single task), or any
-    /// --weighting value (dynamic, naive-dynamic, uncertainty, dwa, rlw, dtp, famo,
-    /// static:W_FR,W_FER).
+    /// --weighting value (dynamic, balanced, naive-dynamic, uncertainty, gradnorm, dwa,
+    /// rlw, dtp, famo, pcgrad, mgda, static:W_FR,W_FER).
     #[arg(
         long,
-        default_value = "static,dynamic,uncertainty,dwa,rlw,dtp,famo,fr,fer"
+        default_value = "static,dynamic,balanced,uncertainty,gradnorm,dwa,rlw,dtp,famo,pcgrad,mgda,fr,fer"
     )]
     pub methods: String,
     /// Repeat every fold with this many seeds (--seed, --seed + 1, ...).

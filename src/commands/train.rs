@@ -106,7 +106,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = flags::at_least::<1>, default_value_t = 1, requires = "all_folds")]
     pub seeds: usize,
     /// dynamic (the paper's), balanced (facemtl's), naive-dynamic (unit trained on L_total),
-    /// uncertainty, dwa, rlw, dtp, famo, mgda, pcgrad, or static:W_FR,W_FER.
+    /// uncertainty, gradnorm, dwa, rlw, dtp, famo, mgda, pcgrad, or static:W_FR,W_FER.
     #[arg(long, value_parser = WeightingSpec::parse, default_value_t = defaults().weighting)]
     pub weighting: WeightingSpec,
     /// Tasks to train.

@@ -246,6 +246,17 @@ impl MultiTaskNet {
         store.trainable_with_prefix("unit.")
     }
 
+    /// The weights of the last shared layer (the trunk's last convolution), where GradNorm
+    /// measures each task's gradient.
+    pub fn last_shared_weight(&self) -> ParamId {
+        let block = self.trunk.last().expect("every preset has trunk blocks");
+        block
+            .last()
+            .expect("every block has convolutions")
+            .conv
+            .weight
+    }
+
     /// Records the forward pass of `images` [N, 1, input, input].
     pub fn forward(
         &self,

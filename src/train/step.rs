@@ -175,10 +175,24 @@ impl Learner {
             None
         };
 
+        // Each task's gradient norm on the last shared layer's weights, squared.
+        let layer_norms = if self.weighting.wants_layer_gradient_norms() {
+            Some(layer_gradient_squares(
+                &tape,
+                [l_fr, l_fer],
+                self.net.last_shared_weight(),
+            )?)
+        } else {
+            None
+        };
+
         // The step's one readback.
         let mut parts = vec![tape.value(l_fr), tape.value(l_fer)];
         if let Some(dots) = &shared {
             parts.push(dots);
+        }
+        if let Some(squares) = &layer_norms {
+            parts.push(squares);
         }
         if let Some(w) = out.task_weights {
             parts.push(tape.value(w));
@@ -186,7 +200,7 @@ impl Learner {
         parts.extend([tape.value(out.fr_logits), tape.value(out.fer_logits)]);
         let values = Tensor::concat(gpu, &parts)?.to_vec(gpu)?;
         let read_back = Instant::now();
-        // The readback in order: losses, [gradient dots], [unit weights], logits.
+        // The readback in order: losses, [gradient dots], [layer norms], [unit weights], logits.
         let losses = [values[0], values[1]];
         let mut rest = &values[2..];
         let mut take = |n: usize| {
@@ -195,6 +209,11 @@ impl Learner {
             head
         };
         let shared_gradients = shared.map(|_| <[f32; 3]>::try_from(take(3)).expect("3 values"));
+        let layer_gradient_norms = layer_norms.map(|_| {
+            <[f32; 2]>::try_from(take(2))
+                .expect("2 values")
+                .map(f32::sqrt)
+        });
         let unit_weights = uses_unit.then(|| <[f32; 2]>::try_from(take(2)).expect("2 values"));
         let logits = rest;
         for (value, loss) in losses.iter().zip(["L_FR", "L_FER"]) {
@@ -232,6 +251,7 @@ impl Learner {
             unit: unit_weights,
             accuracy,
             shared_gradients,
+            layer_gradient_norms,
         });
         let host_done = Instant::now();
 
@@ -303,6 +323,25 @@ impl Learner {
             labelled,
         })
     }
+}
+
+/// |dL/dW|^2 for each of `losses` and the parameter `weight`, as one [2] tensor on the
+/// device: each loss back-propagated alone, through only the ops between it and `weight`.
+fn layer_gradient_squares(
+    tape: &Tape,
+    losses: [Var; 2],
+    weight: ParamId,
+) -> Result<Tensor, TrainError> {
+    let gpu = tape.gpu();
+    let mut squares = Vec::new();
+    for loss in losses {
+        let grads = tape.backward(&[(loss, Tensor::full(gpu, &[1], 1.0)?)], &[weight])?;
+        squares.push(match grads.get(weight) {
+            Some(g) => reduce::sum(gpu, &elementwise::mul(gpu, g, g)?)?,
+            None => Tensor::zeros(gpu, &[1])?,
+        });
+    }
+    Ok(Tensor::concat(gpu, &[&squares[0], &squares[1]])?)
 }
 
 /// PCGrad's combined gradients: each task's seeds back-propagated alone into `params`; on

@@ -3,11 +3,13 @@
 //! step's weights, and only then dispatches the backward pass with them.
 
 pub mod balanced;
+pub mod gradnorm;
 pub mod scalar;
 
 use serde::{Deserialize, Serialize};
 
 pub use balanced::Balanced;
+pub use gradnorm::GradNorm;
 pub use scalar::{Dtp, Dwa, Famo, HostAdam, Rlw, Uncertainty};
 
 /// MGDA-UB (Sener and Koltun 2018): the min-norm combination of the two tasks' gradients
@@ -68,6 +70,9 @@ pub struct StepView {
     /// For methods that ask for them: with g_i the gradient of task i's loss w.r.t. the
     /// shared representation (the trunk's output), (|g_FR|^2, |g_FER|^2, g_FR . g_FER).
     pub shared_gradients: Option<[f32; 3]>,
+    /// For methods that ask for them: |dL_FR/dW| and |dL_FER/dW| for W the last shared
+    /// layer's weights (the trunk's last convolution).
+    pub layer_gradient_norms: Option<[f32; 2]>,
 }
 
 impl StepView {
@@ -79,6 +84,7 @@ impl StepView {
             unit,
             accuracy: [None; 2],
             shared_gradients: None,
+            layer_gradient_norms: None,
         }
     }
 }
@@ -118,6 +124,12 @@ pub trait TaskWeighting: Send {
     /// Whether the step must compute the per-task gradients of the shared representation
     /// (their squared norms and dot product, in [`StepView::shared_gradients`]).
     fn wants_shared_gradients(&self) -> bool {
+        false
+    }
+
+    /// Whether the step must compute each task's gradient norm on the last shared layer
+    /// (in [`StepView::layer_gradient_norms`]).
+    fn wants_layer_gradient_norms(&self) -> bool {
         false
     }
 
@@ -204,6 +216,7 @@ pub enum WeightingSpec {
     NaiveDynamic,
     Static([f32; 2]),
     Uncertainty,
+    GradNorm,
     Dwa,
     Rlw,
     Dtp,
@@ -221,6 +234,7 @@ impl std::fmt::Display for WeightingSpec {
             WeightingSpec::NaiveDynamic => write!(f, "naive-dynamic"),
             WeightingSpec::Static([fr, fer]) => write!(f, "static:{fr},{fer}"),
             WeightingSpec::Uncertainty => write!(f, "uncertainty"),
+            WeightingSpec::GradNorm => write!(f, "gradnorm"),
             WeightingSpec::Dwa => write!(f, "dwa"),
             WeightingSpec::Rlw => write!(f, "rlw"),
             WeightingSpec::Dtp => write!(f, "dtp"),
@@ -239,6 +253,7 @@ impl WeightingSpec {
             "dynamic" => Ok(WeightingSpec::Dynamic),
             "naive-dynamic" => Ok(WeightingSpec::NaiveDynamic),
             "uncertainty" => Ok(WeightingSpec::Uncertainty),
+            "gradnorm" => Ok(WeightingSpec::GradNorm),
             "dwa" => Ok(WeightingSpec::Dwa),
             "rlw" => Ok(WeightingSpec::Rlw),
             "dtp" => Ok(WeightingSpec::Dtp),
@@ -248,7 +263,7 @@ impl WeightingSpec {
             "balanced" => Ok(WeightingSpec::Balanced),
             _ => {
                 let weights = text.strip_prefix("static:").ok_or_else(|| {
-                    format!("unknown weighting {text:?}: use dynamic, balanced, naive-dynamic, uncertainty, dwa, rlw, dtp, famo, mgda, pcgrad or static:W_FR,W_FER (e.g. static:0.5,0.5)")
+                    format!("unknown weighting {text:?}: use dynamic, balanced, naive-dynamic, uncertainty, gradnorm, dwa, rlw, dtp, famo, mgda, pcgrad or static:W_FR,W_FER (e.g. static:0.5,0.5)")
                 })?;
                 let values: Vec<f32> = weights
                     .split(',')
@@ -276,6 +291,7 @@ impl WeightingSpec {
                 log_variance: [0.0; 2],
                 lr: run.unit_lr,
             }),
+            WeightingSpec::GradNorm => Box::new(GradNorm::new(1.5, 0.01)),
             WeightingSpec::Dwa => Box::new(Dwa {
                 steps_per_epoch: run.steps_per_epoch as u64,
                 temperature: 2.0,
