@@ -236,9 +236,11 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
 
 #[test]
 fn a_resumed_run_keeps_a_stateful_weighting_method_s_state() {
-    // FAMO's logits and Adam moments, and DWA's loss history, travel in the checkpoint.
+    // FAMO's logits and Adam moments, DWA's loss history and GradNorm's weights and
+    // starting losses travel in the checkpoint.
     resumed_equals_straight("famo", &["--weighting", "famo"]);
     resumed_equals_straight("dwa", &["--weighting", "dwa"]);
+    resumed_equals_straight("gradnorm", &["--weighting", "gradnorm"]);
 }
 
 /// Three epochs straight, and one epoch resumed to three, end identical.
