@@ -1,7 +1,49 @@
 //! Shapes of convolution and pooling, validated once and shared by the GPU launchers and
 //! the CPU reference (so both always agree on output sizes).
 
-use crate::gpu::{shape_text, GpuError, Result};
+use std::fmt;
+
+/// Why a shape or a spec was refused (the engine reports it as its own shape or argument
+/// error; the CPU reference gets it without depending on the device layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GeometryError {
+    /// Shapes that do not fit together.
+    Shape { op: &'static str, detail: String },
+    /// A spec that no shape could satisfy (a zero stride, too much padding).
+    Invalid { op: &'static str, detail: String },
+}
+
+impl GeometryError {
+    fn shape(op: &'static str, detail: impl Into<String>) -> Self {
+        GeometryError::Shape {
+            op,
+            detail: detail.into(),
+        }
+    }
+    fn invalid(op: &'static str, detail: impl Into<String>) -> Self {
+        GeometryError::Invalid {
+            op,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for GeometryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GeometryError::Shape { op, detail } => write!(f, "{op}: shape mismatch: {detail}"),
+            GeometryError::Invalid { op, detail } => write!(f, "{op}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for GeometryError {}
+
+type Result<T> = std::result::Result<T, GeometryError>;
+
+fn shape_text(shape: &[usize]) -> String {
+    format!("{shape:?}")
+}
 
 /// Zero padding on each side of an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,7 +120,7 @@ impl Conv2dGeometry {
         const OP: &str = "conv2d";
         let ([batch, in_c, in_h, in_w], [out_c, w_in_c, kernel_h, kernel_w]) = (
             <[usize; 4]>::try_from(input).map_err(|_| {
-                GpuError::shape(
+                GeometryError::shape(
                     OP,
                     format!(
                         "input must be [batch, channels, height, width], got {}",
@@ -87,7 +129,7 @@ impl Conv2dGeometry {
                 )
             })?,
             <[usize; 4]>::try_from(weight).map_err(|_| {
-                GpuError::shape(
+                GeometryError::shape(
                     OP,
                     format!(
                         "weight must be [out_c, in_c, kh, kw], got {}",
@@ -97,7 +139,7 @@ impl Conv2dGeometry {
             })?,
         );
         if w_in_c != in_c {
-            return Err(GpuError::shape(
+            return Err(GeometryError::shape(
                 OP,
                 format!(
                     "input {} has {in_c} channels but weight {} expects {w_in_c}",
@@ -107,7 +149,7 @@ impl Conv2dGeometry {
             ));
         }
         if [batch, in_c, in_h, in_w, out_c, kernel_h, kernel_w].contains(&0) {
-            return Err(GpuError::shape(
+            return Err(GeometryError::shape(
                 OP,
                 format!(
                     "zero-sized input {} or weight {}",
@@ -119,7 +161,7 @@ impl Conv2dGeometry {
         let (stride_h, stride_w) = spec.stride;
         let pad = spec.padding;
         let too_small = || {
-            GpuError::shape(
+            GeometryError::shape(
                 OP,
                 format!(
                     "a {kernel_h}x{kernel_w} kernel with stride {stride_h}x{stride_w} and padding {pad:?} does not fit input {}",
@@ -128,7 +170,7 @@ impl Conv2dGeometry {
             )
         };
         if stride_h == 0 || stride_w == 0 {
-            return Err(GpuError::invalid(
+            return Err(GeometryError::invalid(
                 OP,
                 format!("stride must be >= 1, got {stride_h}x{stride_w}"),
             ));
@@ -207,7 +249,7 @@ impl Pool2dGeometry {
     /// (as in PyTorch), so every window holds at least one real input.
     pub fn new(op: &'static str, input: &[usize], spec: Pool2dSpec) -> Result<Pool2dGeometry> {
         let [batch, channels, in_h, in_w] = <[usize; 4]>::try_from(input).map_err(|_| {
-            GpuError::shape(
+            GeometryError::shape(
                 op,
                 format!(
                     "input must be [batch, channels, height, width], got {}",
@@ -219,25 +261,25 @@ impl Pool2dGeometry {
         let (stride_h, stride_w) = spec.stride;
         let (pad_h, pad_w) = spec.padding;
         if kernel_h == 0 || kernel_w == 0 || stride_h == 0 || stride_w == 0 {
-            return Err(GpuError::invalid(
+            return Err(GeometryError::invalid(
                 op,
                 format!("kernel and stride must be >= 1, got {spec:?}"),
             ));
         }
         if 2 * pad_h > kernel_h || 2 * pad_w > kernel_w {
-            return Err(GpuError::invalid(
+            return Err(GeometryError::invalid(
                 op,
                 format!("padding must be at most half the kernel, got {spec:?}"),
             ));
         }
         if input.contains(&0) {
-            return Err(GpuError::shape(
+            return Err(GeometryError::shape(
                 op,
                 format!("zero-sized input {}", shape_text(input)),
             ));
         }
         let too_small = || {
-            GpuError::shape(
+            GeometryError::shape(
                 op,
                 format!("window {spec:?} does not fit input {}", shape_text(input)),
             )

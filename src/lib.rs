@@ -17,4 +17,5 @@ pub mod nn;
 pub mod optim;
 pub mod reference;
 pub mod train;
+pub mod update_rules;
 pub mod weighting;

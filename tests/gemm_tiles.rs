@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_close, download, gpu, random, rng, upload, widen, Tolerance};
+use common::{assert_tensor, gpu, random, rng, upload, widen, Tolerance};
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding};
 use facemtl::kernels::{conv, matmul};
 use facemtl::reference;
@@ -30,9 +30,9 @@ fn check_all_kernels(software: bool) {
         let got =
             matmul::matmul(g, &upload(&[m, k], &a), &upload(&[n, k], &b), false, true).unwrap();
         let want = reference::dense::matmul(&widen(&a), (m, k), false, &widen(&b), (n, k), true);
-        assert_close(
+        assert_tensor(
             &format!("matmul {m}x{k}x{n} software={software}"),
-            &download(&got),
+            &got,
             &want,
             Tolerance::ACCUMULATED,
         );
@@ -61,9 +61,9 @@ fn check_all_kernels(software: bool) {
         let w = random(&mut r, weight.iter().product());
         let dy = random(&mut r, geom.output_shape().iter().product());
         let y = conv::conv2d(g, &upload(&input, &x), &upload(&weight, &w), None, spec).unwrap();
-        assert_close(
+        assert_tensor(
             &format!("{case} forward"),
-            &download(&y),
+            &y,
             &reference::conv::conv2d(&geom, &widen(&x), &widen(&w), None),
             Tolerance::ACCUMULATED,
         );
@@ -77,15 +77,15 @@ fn check_all_kernels(software: bool) {
         .unwrap();
         let (dx, dw, _) =
             reference::conv::conv2d_backward(&geom, &widen(&x), &widen(&w), &widen(&dy));
-        assert_close(
+        assert_tensor(
             &format!("{case} dx"),
-            &download(&grads.input),
+            &grads.input,
             &dx,
             Tolerance::ACCUMULATED,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} dw"),
-            &download(&grads.weight),
+            &grads.weight,
             &dw,
             Tolerance::ACCUMULATED,
         );

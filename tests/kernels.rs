@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_close, download, gpu, random, rng, upload, widen, Tolerance};
+use common::{assert_close, assert_tensor, download, gpu, random, rng, upload, widen, Tolerance};
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding, Pool2dGeometry, Pool2dSpec};
 use facemtl::gpu::{Indices, Tensor};
 use facemtl::kernels::{conv, elementwise, loss, matmul, norm, optim, pool, reduce};
@@ -21,57 +21,57 @@ fn elementwise_ops_match_reference() {
         let (ta, tb) = (upload(&[n], &a), upload(&[n], &b));
         let (a64, b64) = (widen(&a), widen(&b));
         let tol = Tolerance::ELEMENTWISE;
-        assert_close(
+        assert_tensor(
             "add",
-            &download(&elementwise::add(g, &ta, &tb).unwrap()),
+            &elementwise::add(g, &ta, &tb).unwrap(),
             &reference::axpby(1.0, &a64, 1.0, &b64),
             tol,
         );
         let axpby = elementwise::axpby(g, 0.5, &ta, -2.0, &tb).unwrap();
-        assert_close(
+        assert_tensor(
             "axpby",
-            &download(&axpby),
+            &axpby,
             &reference::axpby(0.5, &a64, -2.0, &b64),
             tol,
         );
-        assert_close(
+        assert_tensor(
             "mul",
-            &download(&elementwise::mul(g, &ta, &tb).unwrap()),
+            &elementwise::mul(g, &ta, &tb).unwrap(),
             &reference::mul(&a64, &b64),
             tol,
         );
         let scaled = elementwise::scale(g, &ta, 3.0).unwrap();
-        assert_close(
+        assert_tensor(
             "scale",
-            &download(&scaled),
+            &scaled,
             &reference::axpby(3.0, &a64, 0.0, &b64),
             tol,
         );
-        assert_close(
+        assert_tensor(
             "relu",
-            &download(&elementwise::relu(g, &ta).unwrap()),
+            &elementwise::relu(g, &ta).unwrap(),
             &reference::relu(&a64),
             tol,
         );
         let relu_back = elementwise::relu_backward(g, &ta, &tb).unwrap();
-        assert_close(
+        assert_tensor(
             "relu_backward",
-            &download(&relu_back),
+            &relu_back,
             &reference::relu_backward(&a64, &b64),
             tol,
         );
         let acc = upload(&[n], &a);
         elementwise::accumulate(g, &acc, &tb, 0.25).unwrap();
-        assert_close(
+        assert_tensor(
             "accumulate",
-            &download(&acc),
+            &acc,
             &reference::axpby(1.0, &a64, 0.25, &b64),
             tol,
         );
-        acc.fill(g, -1.5);
-        assert_close("fill", &download(&acc), &vec![-1.5; n], tol);
-        acc.fill(g, 0.0);
-        assert_close("fill zero", &download(&acc), &vec![0.0; n], tol);
+        acc.fill(g, -1.5).unwrap();
+        assert_tensor("fill", &acc, &vec![-1.5; n], tol);
+        acc.fill(g, 0.0).unwrap();
+        assert_tensor("fill zero", &acc, &vec![0.0; n], tol);
     }
 }
 
@@ -84,22 +84,22 @@ fn reductions_match_reference() {
         let t = upload(&[n], &x);
         let x64 = widen(&x);
         let tol = Tolerance::ACCUMULATED;
-        assert_close(
+        assert_tensor(
             "sum",
-            &download(&reduce::sum(g, &t).unwrap()),
+            &reduce::sum(g, &t).unwrap(),
             &[reference::sum(&x64)],
             tol,
         );
-        assert_close(
+        assert_tensor(
             "mean",
-            &download(&reduce::mean(g, &t).unwrap()),
+            &reduce::mean(g, &t).unwrap(),
             &[reference::mean(&x64)],
             tol,
         );
         let squares: Vec<f64> = x64.iter().map(|v| v * v).collect();
-        assert_close(
+        assert_tensor(
             "sum_squares",
-            &download(&reduce::sum_squares(g, &t).unwrap()),
+            &reduce::sum_squares(g, &t).unwrap(),
             &[reference::sum(&squares)],
             tol,
         );
@@ -115,9 +115,9 @@ fn reductions_match_reference() {
         let (n, c, inner) = (shape[0], shape[1], shape[2..].iter().product());
         let got = reduce::channel_sums(g, &upload(&shape, &x)).unwrap();
         assert_eq!(got.shape(), &[c]);
-        assert_close(
+        assert_tensor(
             &format!("channel_sums {shape:?}"),
-            &download(&got),
+            &got,
             &reference::channel_sums(&widen(&x), n, c, inner),
             Tolerance::ACCUMULATED,
         );
@@ -137,17 +137,17 @@ fn global_avg_pool_forward_and_backward_match_reference() {
         let x = random(&mut r, n * c * h * w);
         let y = reduce::global_avg_pool(g, &upload(&[n, c, h, w], &x)).unwrap();
         assert_eq!(y.shape(), &[n, c]);
-        assert_close(
+        assert_tensor(
             "global_avg_pool",
-            &download(&y),
+            &y,
             &reference::global_avg_pool(&widen(&x), n, c, h * w),
             Tolerance::ACCUMULATED,
         );
         let dy = random(&mut r, n * c);
         let dx = reduce::global_avg_pool_backward(g, &upload(&[n, c], &dy), &[n, c, h, w]).unwrap();
-        assert_close(
+        assert_tensor(
             "global_avg_pool_backward",
-            &download(&dx),
+            &dx,
             &reference::global_avg_pool_backward(&widen(&dy), h * w),
             Tolerance::ELEMENTWISE,
         );
@@ -182,9 +182,9 @@ fn matmul_matches_reference_for_all_transposes() {
                 (b_shape[0], b_shape[1]),
                 tb,
             );
-            assert_close(
+            assert_tensor(
                 &format!("matmul {m}x{k}x{n} ta={ta} tb={tb}"),
-                &download(&got),
+                &got,
                 &want,
                 Tolerance::ACCUMULATED,
             );
@@ -249,37 +249,37 @@ fn linear_forward_and_backward_match_reference() {
         let (x64, w64, b64, dy64) = (widen(&x), widen(&w), widen(&b), widen(&dy));
         let case = format!("linear {batch}x{inputs}->{outputs}");
         let y = matmul::linear(g, &tx, &tw, Some(&tb)).unwrap();
-        assert_close(
+        assert_tensor(
             &case,
-            &download(&y),
+            &y,
             &reference::dense::linear(&x64, &w64, Some(&b64), batch, inputs, outputs),
             Tolerance::ACCUMULATED,
         );
         let y = matmul::linear(g, &tx, &tw, None).unwrap();
-        assert_close(
+        assert_tensor(
             &format!("{case} no bias"),
-            &download(&y),
+            &y,
             &reference::dense::linear(&x64, &w64, None, batch, inputs, outputs),
             Tolerance::ACCUMULATED,
         );
         let grads = matmul::linear_backward(g, &tx, &tw, &upload(&[batch, outputs], &dy)).unwrap();
         let (dx, dw, db) =
             reference::dense::linear_backward(&x64, &w64, &dy64, batch, inputs, outputs);
-        assert_close(
+        assert_tensor(
             &format!("{case} dx"),
-            &download(&grads.input),
+            &grads.input,
             &dx,
             Tolerance::ACCUMULATED,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} dw"),
-            &download(&grads.weight),
+            &grads.weight,
             &dw,
             Tolerance::ACCUMULATED,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} db"),
-            &download(&grads.bias),
+            &grads.bias,
             &db,
             Tolerance::ACCUMULATED,
         );
@@ -359,12 +359,12 @@ fn conv2d_forward_matches_reference() {
         .unwrap();
         assert_eq!(y.shape(), &geom.output_shape(), "{case}");
         let want = reference::conv::conv2d(&geom, &widen(&x), &widen(&w), Some(&widen(&b)));
-        assert_close(&case, &download(&y), &want, Tolerance::ACCUMULATED);
+        assert_tensor(&case, &y, &want, Tolerance::ACCUMULATED);
         let y = conv::conv2d(g, &upload(&input, &x), &upload(&weight, &w), None, spec).unwrap();
         let want = reference::conv::conv2d(&geom, &widen(&x), &widen(&w), None);
-        assert_close(
+        assert_tensor(
             &format!("{case} no bias"),
-            &download(&y),
+            &y,
             &want,
             Tolerance::ACCUMULATED,
         );
@@ -391,21 +391,21 @@ fn conv2d_backward_matches_reference() {
         let (dx, dw, db) =
             reference::conv::conv2d_backward(&geom, &widen(&x), &widen(&w), &widen(&dy));
         let case = format!("conv2d backward {input:?} * {weight:?} {spec:?}");
-        assert_close(
+        assert_tensor(
             &format!("{case} dx"),
-            &download(&grads.input),
+            &grads.input,
             &dx,
             Tolerance::ACCUMULATED,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} dw"),
-            &download(&grads.weight),
+            &grads.weight,
             &dw,
             Tolerance::ACCUMULATED,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} db"),
-            &download(&grads.bias),
+            &grads.bias,
             &db,
             Tolerance::ACCUMULATED,
         );
@@ -450,12 +450,7 @@ fn max_pool_forward_and_backward_match_reference() {
         let out = pool::max_pool2d(g, &upload(&input, &x), spec).unwrap();
         let (want_y, want_arg) = reference::pool::max_pool2d(&geom, &widen(&x));
         let case = format!("max_pool2d {input:?} {spec:?}");
-        assert_close(
-            &case,
-            &download(&out.output),
-            &want_y,
-            Tolerance::ELEMENTWISE,
-        );
+        assert_tensor(&case, &out.output, &want_y, Tolerance::ELEMENTWISE);
         assert_eq!(out.argmax.to_vec(g).unwrap(), want_arg, "{case} argmax");
         let dy = random(&mut r, out.output.len());
         let dx = pool::max_pool2d_backward(
@@ -467,9 +462,9 @@ fn max_pool_forward_and_backward_match_reference() {
         )
         .unwrap();
         let want_dx = reference::pool::max_pool2d_backward(&geom, &want_arg, &widen(&dy));
-        assert_close(
+        assert_tensor(
             &format!("{case} backward"),
-            &download(&dx),
+            &dx,
             &want_dx,
             Tolerance::ELEMENTWISE,
         );
@@ -519,7 +514,7 @@ fn fused_batch_norm_relu_matches_reference_composition() {
         );
         let want_y = reference::relu(&normalized);
         let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps, true).unwrap();
-        assert_close(&case, &download(&y), &want_y, Tolerance::ACCUMULATED);
+        assert_tensor(&case, &y, &want_y, Tolerance::ACCUMULATED);
         // Mask from the reference output, so a value within rounding of 0 cannot flip.
         let masked_dy = reference::relu_backward(&normalized, &widen(&dy));
         let y_exact = upload(
@@ -555,9 +550,9 @@ fn fused_batch_norm_relu_matches_reference_composition() {
                 ("dgamma", &grads.gamma, &dgamma),
                 ("dbeta", &grads.beta, &dbeta),
             ] {
-                assert_close(
+                assert_tensor(
                     &format!("{case} {what} batch_stats={batch_stats}"),
-                    &download(got),
+                    got,
                     want,
                     Tolerance::ACCUMULATED,
                 );
@@ -589,18 +584,18 @@ fn avg_pool_forward_and_backward_match_reference() {
         let x = random(&mut r, input.iter().product());
         let y = pool::avg_pool2d(g, &upload(&input, &x), spec).unwrap();
         let case = format!("avg_pool2d {input:?} {spec:?}");
-        assert_close(
+        assert_tensor(
             &case,
-            &download(&y),
+            &y,
             &reference::pool::avg_pool2d(&geom, &widen(&x)),
             Tolerance::ELEMENTWISE,
         );
         let dy = random(&mut r, y.len());
         let dx =
             pool::avg_pool2d_backward(g, &upload(&geom.output_shape(), &dy), &input, spec).unwrap();
-        assert_close(
+        assert_tensor(
             &format!("{case} backward"),
-            &download(&dx),
+            &dx,
             &reference::pool::avg_pool2d_backward(&geom, &widen(&dy)),
             Tolerance::ELEMENTWISE,
         );
@@ -645,21 +640,21 @@ fn softmax_cross_entropy_matches_reference_with_masks() {
             &widen(&mask),
         );
         let case = format!("softmax_ce {rows}x{classes}, {masked_out} unlabelled");
-        assert_close(
+        assert_tensor(
             &format!("{case} loss"),
-            &download(&fwd.loss),
+            &fwd.loss,
             &[want_loss],
             Tolerance::TRANSCENDENTAL,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} probs"),
-            &download(&fwd.probs),
+            &fwd.probs,
             &want_probs,
             Tolerance::TRANSCENDENTAL,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} valid"),
-            &download(&fwd.valid),
+            &fwd.valid,
             &[want_valid],
             Tolerance::ELEMENTWISE,
         );
@@ -674,9 +669,9 @@ fn softmax_cross_entropy_matches_reference_with_masks() {
             &widen(&mask),
             dloss as f64,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} backward"),
-            &download(&dlogits),
+            &dlogits,
             &want,
             Tolerance::TRANSCENDENTAL,
         );
@@ -693,9 +688,9 @@ fn l2_normalize_matches_reference_including_zero_rows() {
         x[..cols].fill(0.0); // a zero row takes the clamped branch
         let fwd = norm::l2_normalize_rows(g, &upload(&[rows, cols], &x), eps).unwrap();
         let case = format!("l2_normalize {rows}x{cols}");
-        assert_close(
+        assert_tensor(
             &case,
-            &download(&fwd.output),
+            &fwd.output,
             &reference::norm::l2_normalize_rows(&widen(&x), cols, eps as f64),
             Tolerance::TRANSCENDENTAL,
         );
@@ -704,9 +699,9 @@ fn l2_normalize_matches_reference_including_zero_rows() {
             norm::l2_normalize_rows_backward(g, &fwd, &upload(&[rows, cols], &dy), eps).unwrap();
         let want =
             reference::norm::l2_normalize_rows_backward(&widen(&x), &widen(&dy), cols, eps as f64);
-        assert_close(
+        assert_tensor(
             &format!("{case} backward"),
-            &download(&dx),
+            &dx,
             &want,
             Tolerance::TRANSCENDENTAL,
         );
@@ -743,16 +738,16 @@ fn check_optimizer(
             step,
         );
     }
-    assert_close(
+    assert_tensor(
         &format!("{name} params after 3 steps"),
-        &download(&param),
+        &param,
         &p_ref,
         Tolerance::TRANSCENDENTAL,
     );
     for (i, (s, want)) in state.iter().zip(&s_ref).enumerate() {
-        assert_close(
+        assert_tensor(
             &format!("{name} state {i}"),
-            &download(s),
+            s,
             want,
             Tolerance::TRANSCENDENTAL,
         );
@@ -882,15 +877,15 @@ fn batch_norm_matches_reference_in_training_and_eval() {
         )
         .unwrap();
         let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
-        assert_close(
+        assert_tensor(
             &format!("{case} mean"),
-            &download(&stats.mean),
+            &stats.mean,
             &mean,
             Tolerance::ACCUMULATED,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} var"),
-            &download(&stats.var),
+            &stats.var,
             &var,
             Tolerance::ACCUMULATED,
         );
@@ -912,15 +907,15 @@ fn batch_norm_matches_reference_in_training_and_eval() {
             .zip(&var)
             .map(|(&a, &v)| 0.9 * a as f64 + 0.1 * unbiased(v))
             .collect();
-        assert_close(
+        assert_tensor(
             &format!("{case} running mean"),
-            &download(&rm),
+            &rm,
             &want_rm,
             Tolerance::ACCUMULATED,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} running var"),
-            &download(&rv),
+            &rv,
             &want_rv,
             Tolerance::ACCUMULATED,
         );
@@ -939,7 +934,7 @@ fn batch_norm_matches_reference_in_training_and_eval() {
         // Shapes with one value per channel normalise 0/0-ish quantities: only compare
         // where the variance is not degenerate.
         if count > 1.0 {
-            assert_close(&case, &download(&y), &want_y, Tolerance::ACCUMULATED);
+            assert_tensor(&case, &y, &want_y, Tolerance::ACCUMULATED);
         }
         for batch_stats in [true, false] {
             let grads = norm::batch_norm_backward(
@@ -966,22 +961,22 @@ fn batch_norm_matches_reference_in_training_and_eval() {
                 batch_stats,
             );
             if count > 1.0 {
-                assert_close(
+                assert_tensor(
                     &format!("{case} dx batch_stats={batch_stats}"),
-                    &download(&grads.input),
+                    &grads.input,
                     &dx,
                     Tolerance::ACCUMULATED,
                 );
-                assert_close(
+                assert_tensor(
                     &format!("{case} dgamma"),
-                    &download(&grads.gamma),
+                    &grads.gamma,
                     &dgamma,
                     Tolerance::ACCUMULATED,
                 );
             }
-            assert_close(
+            assert_tensor(
                 &format!("{case} dbeta"),
-                &download(&grads.beta),
+                &grads.beta,
                 &dbeta,
                 Tolerance::ACCUMULATED,
             );
@@ -1002,9 +997,9 @@ fn batch_norm_matches_reference_in_training_and_eval() {
             &b64,
             eps as f64,
         );
-        assert_close(
+        assert_tensor(
             &format!("{case} eval"),
-            &download(&y_eval),
+            &y_eval,
             &want_eval,
             Tolerance::ACCUMULATED,
         );
@@ -1050,19 +1045,19 @@ fn softmax_rows_and_mean_rows_match_reference() {
         let p = loss::softmax_rows(g, &upload(&[rows, cols], &z)).unwrap();
         let want = reference::loss::softmax(&widen(&z), cols);
         let case = format!("softmax_rows {rows}x{cols}");
-        assert_close(&case, &download(&p), &want, Tolerance::TRANSCENDENTAL);
+        assert_tensor(&case, &p, &want, Tolerance::TRANSCENDENTAL);
         let dp = random(&mut r, rows * cols);
         let dz = loss::softmax_rows_backward(g, &p, &upload(&[rows, cols], &dp)).unwrap();
-        assert_close(
+        assert_tensor(
             &format!("{case} backward"),
-            &download(&dz),
+            &dz,
             &reference::loss::softmax_backward(&want, &widen(&dp), cols),
             Tolerance::TRANSCENDENTAL,
         );
         let m = reduce::mean_rows(g, &p).unwrap();
-        assert_close(
+        assert_tensor(
             &format!("{case} mean_rows"),
-            &download(&m),
+            &m,
             &reference::mean_rows(&want, rows, cols),
             Tolerance::ACCUMULATED,
         );
@@ -1071,9 +1066,9 @@ fn softmax_rows_and_mean_rows_match_reference() {
         let want_back: Vec<f64> = (0..rows * cols)
             .map(|i| dm[i % cols] as f64 / rows as f64)
             .collect();
-        assert_close(
+        assert_tensor(
             &format!("{case} mean_rows backward"),
-            &download(&back),
+            &back,
             &want_back,
             Tolerance::ELEMENTWISE,
         );
@@ -1110,9 +1105,9 @@ fn sum_rows_matches_reference() {
         let want: Vec<f64> = (0..cols)
             .map(|c| (0..rows).map(|row| x[row * cols + c] as f64).sum())
             .collect();
-        assert_close(
+        assert_tensor(
             &format!("sum_rows {rows}x{cols}"),
-            &download(&got),
+            &got,
             &want,
             Tolerance::ACCUMULATED,
         );

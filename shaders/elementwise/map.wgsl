@@ -1,5 +1,5 @@
-// Elementwise maps over flat tensors; the constant OP (prepended by the launcher) picks the
-// formula, one kernel per op.
+// Elementwise maps over flat tensors; the constant OP (prepended by the launcher: one of
+// the op constants below) picks the formula, one kernel per op.
 struct Params {
     len: u32,
     alpha: f32,
@@ -12,9 +12,8 @@ const MUL: u32 = 1u;            // out = alpha * a * b
 const RELU: u32 = 2u;           // out = max(a, 0)
 const RELU_BACKWARD: u32 = 3u;  // out = b where a > 0, else 0   (a: forward input, b: dy)
 const ACCUMULATE: u32 = 4u;     // out = out + alpha * a
-const FILL: u32 = 5u;           // out = alpha
-const DROPOUT: u32 = 6u;        // out = a / alpha where keep(seed, i) (probability alpha), else 0
-const CLIP_SCALE: u32 = 7u;     // out = min(1, alpha / (sqrt(a) + 1e-6))   (a: squared norm)
+const DROPOUT: u32 = 5u;        // out = a / alpha where keep(seed, i) (probability alpha), else 0
+const CLIP_SCALE: u32 = 6u;     // out = min(1, alpha / (sqrt(a) + 1e-6))   (a: squared norm)
 
 // A 32-bit integer hash (PCG output permutation); facemtl::reference mirrors it.
 fn hash(x: u32) -> u32 {
@@ -46,7 +45,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         case RELU: { out[i] = max(a[i], 0.0); }
         case RELU_BACKWARD: { out[i] = select(0.0, b[i], a[i] > 0.0); }
         case ACCUMULATE: { out[i] = out[i] + p.alpha * a[i]; }
-        case FILL: { out[i] = p.alpha; }
         case DROPOUT: { out[i] = select(0.0, a[i] / p.alpha, keep(p.seed, i, p.alpha)); }
         case CLIP_SCALE: { out[i] = min(1.0, p.alpha / (sqrt(a[i]) + 1e-6)); }
         default: { out[i] = bitcast<f32>(0x7fc00000u); }

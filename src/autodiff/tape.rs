@@ -252,7 +252,7 @@ impl<'s> Tape<'s> {
             return Ok(x);
         }
         self.dropouts += 1;
-        let seed = crate::reference::hash(self.seed ^ crate::reference::hash(self.dropouts));
+        let seed = dropout_seed(self.seed, self.dropouts);
         let y = elementwise::dropout(&self.gpu, self.value(x), keep, seed)?;
         Ok(self.push(Op::Dropout { x, keep, seed }, y))
     }
@@ -379,4 +379,15 @@ impl<'s> Tape<'s> {
             _ => None,
         }
     }
+}
+
+/// The seed of a tape's `index`-th dropout layer: the tape's seed mixed with the index by
+/// the PCG output permutation (the hash the dropout kernel draws its masks with).
+fn dropout_seed(seed: u32, index: u32) -> u32 {
+    fn pcg(x: u32) -> u32 {
+        let state = x.wrapping_mul(747796405).wrapping_add(2891336453);
+        let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
+        (word >> 22) ^ word
+    }
+    pcg(seed ^ pcg(index))
 }

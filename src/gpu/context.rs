@@ -18,11 +18,85 @@ pub struct GpuOptions {
     pub quiet: bool,
 }
 
-/// A WGSL compute kernel: a name unique per source, and its source text.
+/// A WGSL compute kernel: a name for errors and profiles, and its source text (the
+/// pipeline cache is keyed by the source, so two kernels never share a pipeline by name).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Kernel {
     pub name: &'static str,
     pub source: &'static str,
+}
+
+/// A kernel's uniform parameter struct (binding 0), declared once with
+/// [`kernel_params!`](crate::gpu::kernel_params): the Rust struct and, in `FIELDS`, its
+/// field names and WGSL types, which are checked against the shader's `struct Params` when
+/// the kernel is first compiled.
+pub(crate) trait KernelParams: bytemuck::Pod {
+    const FIELDS: &'static [(&'static str, &'static str)];
+}
+
+/// Declares a kernel parameter struct: `#[repr(C)]`, Pod, and its [`KernelParams`] field
+/// list. Fields must be 4-byte scalars (u32, i32, f32), as WGSL lays them out without
+/// padding.
+macro_rules! kernel_params {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($field:ident : $ty:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+        $vis struct $name {
+            $($field: $ty),*
+        }
+        impl crate::gpu::KernelParams for $name {
+            const FIELDS: &'static [(&'static str, &'static str)] =
+                &[$((stringify!($field), stringify!($ty))),*];
+        }
+    };
+}
+pub(crate) use kernel_params;
+
+/// The fields of the shader's `struct Params` as (name, type), comments dropped; None
+/// when the source has no such struct.
+fn shader_params(source: &str) -> Option<Vec<(String, String)>> {
+    let start = source.find("struct Params {")? + "struct Params {".len();
+    let body = &source[start..start + source[start..].find('}')?];
+    let fields = body
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or(""))
+        .flat_map(|line| line.split(','))
+        .filter_map(|field| {
+            let (name, ty) = field.split_once(':')?;
+            Some((name.trim().to_string(), ty.trim().to_string()))
+        })
+        .collect();
+    Some(fields)
+}
+
+/// Checks that the Rust parameter struct `fields` is the shader's `struct Params`, field
+/// by field (a drift would silently feed the kernel wrong numbers).
+fn check_params_layout(kernel: &Kernel, fields: &[(&str, &str)]) -> Result<()> {
+    let rust: Vec<(String, String)> = fields
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    let scalar = |t: &str| matches!(t, "u32" | "i32" | "f32");
+    let shader = shader_params(kernel.source).unwrap_or_default();
+    if shader != rust || !rust.iter().all(|(_, t)| scalar(t)) {
+        let text = |f: &[(String, String)]| {
+            f.iter()
+                .map(|(n, t)| format!("{n}: {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(GpuError::Kernel {
+            name: kernel.name,
+            detail: format!(
+                "its shader's struct Params is {{{}}} but the Rust side passes {{{}}} \
+                 (fields must match in order and be u32, i32 or f32)",
+                text(&shader),
+                text(&rust)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Handle to the device; cheap to clone (all clones share one device, pool and encoder).
@@ -37,7 +111,9 @@ pub(crate) struct Shared {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub pool: Arc<Mutex<BufferPool>>,
-    pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
+    /// Compiled kernels by source (its address and length: every source is a distinct
+    /// `'static` string, so no two different sources share a key).
+    pipelines: Mutex<HashMap<(usize, usize), Arc<wgpu::ComputePipeline>>>,
     pending: Mutex<Option<wgpu::CommandEncoder>>,
     poison_outputs: AtomicBool,
     /// GEMM tiles for a software adapter (true) or a GPU (false); see `kernels::gemm`.
@@ -45,7 +121,7 @@ pub(crate) struct Shared {
     submits: AtomicU64,
     dispatches: AtomicU64,
     /// Bound where a kernel's optional input (e.g. a bias) is absent.
-    pub placeholder: wgpu::Buffer,
+    placeholder: wgpu::Buffer,
     /// With FACEMTL_PROFILE set: device time per kernel (see `profiler`).
     profile: Option<Mutex<Profiler>>,
 }
@@ -312,39 +388,63 @@ impl Gpu {
         PooledBuffer::new(&self.shared.pool, &self.shared.device, size, usage)
     }
 
-    fn pipeline(&self, kernel: &Kernel) -> Arc<wgpu::ComputePipeline> {
+    /// A buffer to bind where a kernel's optional input (e.g. a bias) is absent.
+    pub(crate) fn placeholder(&self) -> &wgpu::Buffer {
+        &self.shared.placeholder
+    }
+
+    /// The kernel's pipeline, compiled on first use: its parameter struct checked against
+    /// the shader's, and the driver's validation errors returned as an error naming it.
+    fn pipeline(
+        &self,
+        kernel: &Kernel,
+        fields: &[(&str, &str)],
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        let key = (kernel.source.as_ptr() as usize, kernel.source.len());
         let mut cache = self.shared.pipelines.lock().expect("pipeline cache lock");
+        if let Some(pipeline) = cache.get(&key) {
+            return Ok(Arc::clone(pipeline));
+        }
+        check_params_layout(kernel, fields)?;
         let device = &self.shared.device;
-        Arc::clone(cache.entry(kernel.name).or_insert_with(|| {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.name),
-                source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(kernel.name),
+            source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.name),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(error) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Kernel {
+                name: kernel.name,
+                detail: error.to_string(),
             });
-            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-            Arc::new(pipeline)
-        }))
+        }
+        let pipeline = Arc::new(pipeline);
+        cache.insert(key, Arc::clone(&pipeline));
+        Ok(pipeline)
     }
 
     /// Records one dispatch into the pending encoder. Binding 0 is the kernel's uniform
     /// parameter struct; bindings 1.. are `buffers`, in order.
-    pub(crate) fn dispatch(
+    pub(crate) fn dispatch<P: KernelParams>(
         &self,
         kernel: &Kernel,
-        params: &[u8],
+        params: &P,
         buffers: &[&wgpu::Buffer],
         workgroups: [u32; 3],
-    ) {
+    ) -> Result<()> {
         if workgroups.contains(&0) {
-            return;
+            return Ok(());
         }
-        let pipeline = self.pipeline(kernel);
+        let pipeline = self.pipeline(kernel, P::FIELDS)?;
+        let params = bytemuck::bytes_of(params);
         let uniform = self.buffer(
             params.len() as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
@@ -411,6 +511,7 @@ impl Gpu {
         } else if full {
             self.flush();
         }
+        Ok(())
     }
 
     /// With FACEMTL_PROFILE set, the kernels by total device time (empty otherwise).
@@ -522,5 +623,94 @@ pub(crate) fn grid_1d(gpu: &Gpu, threads: usize, group_size: u32) -> [u32; 3] {
     } else {
         let y = groups.div_ceil(max);
         [groups.div_ceil(y) as u32, y as u32, 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    kernel_params! {
+        struct Pair {
+            len: u32,
+            scale: f32,
+        }
+    }
+
+    const SOURCE: &str = "struct Params {\n    len: u32,  // elements\n    scale: f32,\n}\n\
+        @group(0) @binding(0) var<uniform> p: Params;\n\
+        @group(0) @binding(1) var<storage, read_write> out: array<f32>;\n\
+        @compute @workgroup_size(1)\nfn main() { out[0] = p.scale * f32(p.len); }\n";
+
+    #[test]
+    fn the_params_struct_is_read_from_the_shader_and_checked() {
+        let kernel = Kernel {
+            name: "test/pair",
+            source: SOURCE,
+        };
+        assert_eq!(
+            shader_params(SOURCE).unwrap(),
+            [("len".into(), "u32".into()), ("scale".into(), "f32".into())]
+        );
+        check_params_layout(&kernel, Pair::FIELDS).unwrap();
+        // Swapped, renamed, missing or non-scalar fields are all drift.
+        for fields in [
+            &[("scale", "f32"), ("len", "u32")][..],
+            &[("len", "u32"), ("factor", "f32")],
+            &[("len", "u32")],
+            &[("len", "u32"), ("scale", "vec2<f32>")],
+        ] {
+            let e = check_params_layout(&kernel, fields)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("test/pair") && e.contains("struct Params"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kernel_that_does_not_compile_is_an_error_naming_it() {
+        let gpu = Gpu::new(&GpuOptions {
+            adapter: None,
+            quiet: true,
+        })
+        .unwrap();
+        let out = gpu.buffer(16, wgpu::BufferUsages::STORAGE);
+        let params = Pair { len: 1, scale: 2.0 };
+        let good = Kernel {
+            name: "test/good",
+            source: SOURCE,
+        };
+        gpu.dispatch(&good, &params, &[out.buffer()], [1, 1, 1])
+            .unwrap();
+        let broken: &'static str =
+            Box::leak(SOURCE.replace("f32(p.len)", "p.len").into_boxed_str());
+        let bad = Kernel {
+            name: "test/broken",
+            source: broken,
+        };
+        let e = gpu
+            .dispatch(&bad, &params, &[out.buffer()], [1, 1, 1])
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                GpuError::Kernel {
+                    name: "test/broken",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // The same name with a good source is another kernel: the cache is keyed by source.
+        let renamed = Kernel {
+            name: "test/broken",
+            source: SOURCE,
+        };
+        gpu.dispatch(&renamed, &params, &[out.buffer()], [1, 1, 1])
+            .unwrap();
+        gpu.synchronize().unwrap();
     }
 }

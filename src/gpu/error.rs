@@ -28,6 +28,9 @@ pub enum GpuError {
     Readback(String),
     /// A bad argument that is not a shape (an unknown option, a zero stride, ...).
     Invalid { op: &'static str, detail: String },
+    /// A kernel did not compile or validate on this adapter, or its parameter struct
+    /// differs from the shader's.
+    Kernel { name: &'static str, detail: String },
 }
 
 impl GpuError {
@@ -78,11 +81,26 @@ impl fmt::Display for GpuError {
             ),
             GpuError::Readback(e) => write!(f, "reading a GPU buffer back failed: {e}"),
             GpuError::Invalid { op, detail } => write!(f, "{op}: {detail}"),
+            GpuError::Kernel { name, detail } => write!(
+                f,
+                "kernel {name} cannot run on this adapter: {detail}. This is a facemtl bug or \
+                 an adapter limit: please report it with `facemtl info`'s output"
+            ),
         }
     }
 }
 
 impl std::error::Error for GpuError {}
+
+impl From<crate::geometry::GeometryError> for GpuError {
+    fn from(e: crate::geometry::GeometryError) -> Self {
+        use crate::geometry::GeometryError;
+        match e {
+            GeometryError::Shape { op, detail } => GpuError::Shape { op, detail },
+            GeometryError::Invalid { op, detail } => GpuError::Invalid { op, detail },
+        }
+    }
+}
 
 /// Result type of the engine.
 pub type Result<T> = std::result::Result<T, GpuError>;

@@ -6,7 +6,7 @@ mod pool;
 mod profiler;
 mod tensor;
 
-pub(crate) use context::{grid_1d, Kernel};
+pub(crate) use context::{grid_1d, kernel_params, Kernel, KernelParams};
 pub use context::{Gpu, GpuOptions};
 pub use error::{GpuError, Result};
 pub use pool::MemoryStats;

@@ -99,21 +99,26 @@ impl Tensor {
             || format!("full: tensor of shape {}", shape_text(shape)),
             bytes,
         )?;
+        if value.to_bits() != 0 {
+            return Tensor::from_slice(gpu, shape, &vec![value; len]);
+        }
         let tensor = Tensor {
             shape: shape.to_vec(),
             storage: Arc::new(gpu.buffer(bytes, STORAGE)),
         };
-        tensor.fill(gpu, value);
+        let buffer = tensor.storage.buffer();
+        gpu.record(|encoder| encoder.clear_buffer(buffer, 0, None));
         Ok(tensor)
     }
 
-    /// Sets every element to `value`, in order with the recorded kernels.
-    pub fn fill(&self, gpu: &Gpu, value: f32) {
+    /// Sets every element to `value`, after all work recorded so far.
+    pub fn fill(&self, gpu: &Gpu, value: f32) -> Result<()> {
         if value.to_bits() == 0 {
             let buffer = self.storage.buffer();
             gpu.record(|encoder| encoder.clear_buffer(buffer, 0, None));
+            Ok(())
         } else {
-            crate::kernels::elementwise::fill(gpu, self, value);
+            self.write(gpu, &vec![value; self.len()])
         }
     }
 

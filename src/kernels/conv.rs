@@ -5,7 +5,7 @@
 use super::gemm::{self, gemm_kernel, GemmKernel};
 use super::{expect_shape, reduce, to_u32};
 use crate::geometry::{Conv2dGeometry, Conv2dSpec};
-use crate::gpu::{Gpu, Result, Tensor};
+use crate::gpu::{kernel_params, Gpu, Result, Tensor};
 
 static FORWARD: GemmKernel = gemm_kernel!(
     "gemm/conv_forward",
@@ -30,27 +30,27 @@ static BACKWARD_WEIGHT: GemmKernel = gemm_kernel!(
     "gemm/conv_backward_weight.wgsl"
 );
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    in_c: u32,
-    in_h: u32,
-    in_w: u32,
-    out_c: u32,
-    out_h: u32,
-    out_w: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    pad_top: u32,
-    pad_left: u32,
-    has_bias: u32,
-    accumulate: u32,
-    k_total: u32,
+kernel_params! {
+    struct Params {
+        m: u32,
+        n: u32,
+        k: u32,
+        in_c: u32,
+        in_h: u32,
+        in_w: u32,
+        out_c: u32,
+        out_h: u32,
+        out_w: u32,
+        kernel_h: u32,
+        kernel_w: u32,
+        stride_h: u32,
+        stride_w: u32,
+        pad_top: u32,
+        pad_left: u32,
+        has_bias: u32,
+        accumulate: u32,
+        k_total: u32,
+    }
 }
 
 fn params(
@@ -104,13 +104,13 @@ pub fn conv2d(
     let p = params(OP, &g, mnk, bias.is_some())?;
     let (kernel, shape) = FORWARD.for_problem(gpu, mnk[1]);
     let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], 1)?;
-    let bias = bias.map_or(&gpu.shared.placeholder, Tensor::buffer);
+    let bias = bias.map_or(gpu.placeholder(), Tensor::buffer);
     gpu.dispatch(
         &kernel,
-        bytemuck::bytes_of(&p),
+        &p,
         &[x.buffer(), w.buffer(), bias, y.buffer()],
         grid,
-    );
+    )?;
     Ok(y)
 }
 
@@ -138,12 +138,7 @@ pub fn conv2d_backward_input(
     };
     let (kernel, shape) = variant.for_problem(gpu, mnk[1]);
     let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], 1)?;
-    gpu.dispatch(
-        &kernel,
-        bytemuck::bytes_of(&p),
-        &[dy.buffer(), w.buffer(), dx.buffer()],
-        grid,
-    );
+    gpu.dispatch(&kernel, &p, &[dy.buffer(), w.buffer(), dx.buffer()], grid)?;
     Ok(dx)
 }
 
@@ -182,10 +177,10 @@ pub fn conv2d_backward_weight(
     let partial = Tensor::uninit(gpu, OP, &[splits, m * n])?;
     gpu.dispatch(
         &kernel,
-        bytemuck::bytes_of(&p),
+        &p,
         &[dy.buffer(), x.buffer(), partial.buffer()],
         grid,
-    );
+    )?;
     reduce::sum_rows(gpu, &partial)?.reshape(&g.weight_shape())
 }
 

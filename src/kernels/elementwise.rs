@@ -1,58 +1,68 @@
 //! Elementwise maps: add / axpby, scale, multiply, ReLU and its backward, in-place
-//! accumulation, fill.
+//! accumulation, dropout, the clipping factor.
 
 use super::{expect_same_shape, to_u32};
-use crate::gpu::{grid_1d, Gpu, Kernel, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, Result, Tensor};
 
-/// One kernel per op: the op code is a constant of the shader, so the compiler drops the
-/// other cases (a `switch` on a uniform costs every case on llvmpipe).
+/// One kernel per op: OP is set to one of the shader's named op constants, so the
+/// compiler drops the other cases (a `switch` on a uniform costs every case on llvmpipe).
+/// The op codes' values live only in the shader.
 macro_rules! map_kernel {
-    ($name:literal, $code:literal) => {
+    ($name:literal, $constant:literal) => {
         Kernel {
             name: concat!("elementwise/", $name),
             source: concat!(
                 include_str!("../../shaders/common.wgsl"),
                 "const OP: u32 = ",
-                $code,
-                "u;\n",
+                $constant,
+                ";\n",
                 include_str!("../../shaders/elementwise/map.wgsl")
             ),
         }
     };
 }
 
-/// Indexed by [`Op`].
-const MAP: [Kernel; 8] = [
-    map_kernel!("axpby", "0"),
-    map_kernel!("mul", "1"),
-    map_kernel!("relu", "2"),
-    map_kernel!("relu_backward", "3"),
-    map_kernel!("accumulate", "4"),
-    map_kernel!("fill", "5"),
-    map_kernel!("dropout", "6"),
-    map_kernel!("clip_scale", "7"),
-];
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    len: u32,
-    alpha: f32,
-    beta: f32,
-    seed: u32,
+kernel_params! {
+    struct Params {
+        len: u32,
+        alpha: f32,
+        beta: f32,
+        seed: u32,
+    }
 }
 
-/// Must match the op codes in shaders/elementwise/map.wgsl.
+/// The ops of shaders/elementwise/map.wgsl.
 #[derive(Clone, Copy)]
 enum Op {
-    Axpby = 0,
-    Mul = 1,
-    Relu = 2,
-    ReluBackward = 3,
-    Accumulate = 4,
-    Fill = 5,
-    Dropout = 6,
-    ClipScale = 7,
+    Axpby,
+    Mul,
+    Relu,
+    ReluBackward,
+    Accumulate,
+    Dropout,
+    ClipScale,
+}
+
+impl Op {
+    /// The op's kernel: map.wgsl with OP set to the op's constant there.
+    fn kernel(self) -> &'static Kernel {
+        const AXPBY: Kernel = map_kernel!("axpby", "AXPBY");
+        const MUL: Kernel = map_kernel!("mul", "MUL");
+        const RELU: Kernel = map_kernel!("relu", "RELU");
+        const RELU_BACKWARD: Kernel = map_kernel!("relu_backward", "RELU_BACKWARD");
+        const ACCUMULATE: Kernel = map_kernel!("accumulate", "ACCUMULATE");
+        const DROPOUT: Kernel = map_kernel!("dropout", "DROPOUT");
+        const CLIP_SCALE: Kernel = map_kernel!("clip_scale", "CLIP_SCALE");
+        match self {
+            Op::Axpby => &AXPBY,
+            Op::Mul => &MUL,
+            Op::Relu => &RELU,
+            Op::ReluBackward => &RELU_BACKWARD,
+            Op::Accumulate => &ACCUMULATE,
+            Op::Dropout => &DROPOUT,
+            Op::ClipScale => &CLIP_SCALE,
+        }
+    }
 }
 
 fn launch(
@@ -84,15 +94,15 @@ fn launch_seeded(
         beta,
         seed,
     };
-    let placeholder = &gpu.shared.placeholder;
+    let placeholder = gpu.placeholder();
     let a = a.map_or(placeholder, Tensor::buffer);
     let b = b.map_or(placeholder, Tensor::buffer);
     gpu.dispatch(
-        &MAP[op as usize],
-        bytemuck::bytes_of(&params),
+        op.kernel(),
+        &params,
         &[a, b, out.buffer()],
         grid_1d(gpu, out.len(), 256),
-    );
+    )?;
     Ok(())
 }
 
@@ -149,12 +159,6 @@ pub fn relu_backward(gpu: &Gpu, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
 pub fn accumulate(gpu: &Gpu, acc: &Tensor, g: &Tensor, alpha: f32) -> Result<()> {
     expect_same_shape("accumulate", ("accumulator", acc), ("gradient", g))?;
     launch(gpu, Op::Accumulate, Some(g), Some(g), acc, alpha, 0.0)
-}
-
-/// Sets every element of `t` to `value` (used by [`Tensor::fill`]).
-pub(crate) fn fill(gpu: &Gpu, t: &Tensor, value: f32) {
-    // A tensor's length already passed `check_size`, so it fits in u32.
-    let _ = launch(gpu, Op::Fill, None, None, t, value, 0.0);
 }
 
 /// Inverted dropout: keeps each element with probability `keep_prob` (scaling it by

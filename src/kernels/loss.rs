@@ -2,7 +2,7 @@
 //! without a label for this task (mask 0) contributes neither loss nor gradient.
 
 use super::{expect_matrix, expect_shape, kernel, to_u32};
-use crate::gpu::{grid_1d, Gpu, GpuError, Indices, Kernel, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, Gpu, GpuError, Indices, Kernel, Result, Tensor};
 
 const ROWS: Kernel = kernel!(
     "loss/softmax_ce_rows",
@@ -22,11 +22,24 @@ const SOFTMAX_BACKWARD: Kernel = kernel!(
     "loss/softmax_rows_backward.wgsl"
 );
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    classes: u32,
+kernel_params! {
+    struct Params {
+        rows: u32,
+        classes: u32,
+    }
+}
+
+kernel_params! {
+    struct FinishParams {
+        rows: u32,
+    }
+}
+
+kernel_params! {
+    struct RowsParams {
+        rows: u32,
+        cols: u32,
+    }
 }
 
 /// What the forward pass leaves: the loss and what its backward needs.
@@ -77,7 +90,7 @@ pub fn softmax_cross_entropy(
     let row_loss = Tensor::uninit(gpu, OP, &[rows])?;
     gpu.dispatch(
         &ROWS,
-        bytemuck::bytes_of(&params),
+        &params,
         &[
             logits.buffer(),
             labels.buffer(),
@@ -86,12 +99,12 @@ pub fn softmax_cross_entropy(
             row_loss.buffer(),
         ],
         grid_1d(gpu, rows * 256, 256),
-    );
+    )?;
     let loss = Tensor::uninit(gpu, OP, &[1])?;
     let valid = Tensor::uninit(gpu, OP, &[1])?;
     gpu.dispatch(
         &FINISH,
-        bytemuck::bytes_of(&params),
+        &FinishParams { rows: params.rows },
         &[
             row_loss.buffer(),
             mask.buffer(),
@@ -99,7 +112,7 @@ pub fn softmax_cross_entropy(
             valid.buffer(),
         ],
         [1, 1, 1],
-    );
+    )?;
     Ok(SoftmaxCrossEntropy { loss, probs, valid })
 }
 
@@ -123,7 +136,7 @@ pub fn softmax_cross_entropy_backward(
     let dlogits = Tensor::uninit(gpu, OP, &[rows, classes])?;
     gpu.dispatch(
         &BACKWARD,
-        bytemuck::bytes_of(&params),
+        &params,
         &[
             forward.probs.buffer(),
             labels.buffer(),
@@ -133,7 +146,7 @@ pub fn softmax_cross_entropy_backward(
             dlogits.buffer(),
         ],
         grid_1d(gpu, dlogits.len(), 256),
-    );
+    )?;
     Ok(dlogits)
 }
 
@@ -141,17 +154,17 @@ pub fn softmax_cross_entropy_backward(
 pub fn softmax_rows(gpu: &Gpu, z: &Tensor) -> Result<Tensor> {
     const OP: &str = "softmax_rows";
     let (rows, cols) = expect_matrix(OP, "input", z)?;
-    let params = Params {
+    let params = RowsParams {
         rows: to_u32(OP, rows)?,
-        classes: to_u32(OP, cols)?,
+        cols: to_u32(OP, cols)?,
     };
     let probs = Tensor::uninit(gpu, OP, &[rows, cols])?;
     gpu.dispatch(
         &SOFTMAX,
-        bytemuck::bytes_of(&params),
+        &params,
         &[z.buffer(), probs.buffer()],
         grid_1d(gpu, rows * 256, 256),
-    );
+    )?;
     Ok(probs)
 }
 
@@ -160,16 +173,16 @@ pub fn softmax_rows_backward(gpu: &Gpu, probs: &Tensor, dprobs: &Tensor) -> Resu
     const OP: &str = "softmax_rows_backward";
     let (rows, cols) = expect_matrix(OP, "probs", probs)?;
     expect_shape(OP, "dprobs", dprobs, &[rows, cols])?;
-    let params = Params {
+    let params = RowsParams {
         rows: to_u32(OP, rows)?,
-        classes: to_u32(OP, cols)?,
+        cols: to_u32(OP, cols)?,
     };
     let dz = Tensor::uninit(gpu, OP, &[rows, cols])?;
     gpu.dispatch(
         &SOFTMAX_BACKWARD,
-        bytemuck::bytes_of(&params),
+        &params,
         &[probs.buffer(), dprobs.buffer(), dz.buffer()],
         grid_1d(gpu, rows * 256, 256),
-    );
+    )?;
     Ok(dz)
 }

@@ -3,25 +3,25 @@
 
 use super::gemm::{self, gemm_kernel, GemmKernel};
 use super::{expect_matrix, expect_shape, reduce, to_u32};
-use crate::gpu::{shape_text, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{kernel_params, shape_text, Gpu, GpuError, Result, Tensor};
 
 static MATMUL: GemmKernel = gemm_kernel!("gemm/matmul", "gemm/matmul.wgsl");
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_row: u32,
-    a_col: u32,
-    a_batch: u32,
-    b_row: u32,
-    b_col: u32,
-    b_batch: u32,
-    has_bias: u32,
-    accumulate: u32,
-    alpha: f32,
+kernel_params! {
+    struct Params {
+        m: u32,
+        n: u32,
+        k: u32,
+        a_row: u32,
+        a_col: u32,
+        a_batch: u32,
+        b_row: u32,
+        b_col: u32,
+        b_batch: u32,
+        has_bias: u32,
+        accumulate: u32,
+        alpha: f32,
+    }
 }
 
 /// A matrix operand: its buffer read as element (r, c) at `batch*batch_stride + r*row + c*col`.
@@ -72,13 +72,13 @@ fn gemm(
     };
     let (kernel, shape) = MATMUL.for_problem(gpu, n);
     let grid = gemm::grid(gpu, op, shape, m, n, batch)?;
-    let bias = bias.map_or(&gpu.shared.placeholder, Tensor::buffer);
+    let bias = bias.map_or(gpu.placeholder(), Tensor::buffer);
     gpu.dispatch(
         &kernel,
-        bytemuck::bytes_of(&params),
+        &params,
         &[a.tensor.buffer(), b.tensor.buffer(), bias, out.buffer()],
         grid,
-    );
+    )?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Row-wise L2 normalisation, `y = x / max(||x||, eps)` (PyTorch's `F.normalize`).
 
 use super::{channel_layout, expect_matrix, expect_shape, kernel, to_u32};
-use crate::gpu::{grid_1d, Gpu, Kernel, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, Result, Tensor};
 
 const FORWARD: Kernel = kernel!("norm/l2_forward", "row_reduce.wgsl", "norm/l2_forward.wgsl");
 const BACKWARD: Kernel = kernel!(
@@ -13,12 +13,12 @@ const BACKWARD: Kernel = kernel!(
 /// The eps of `F.normalize`.
 pub const DEFAULT_EPS: f32 = 1e-12;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    eps: f32,
+kernel_params! {
+    struct Params {
+        rows: u32,
+        cols: u32,
+        eps: f32,
+    }
 }
 
 /// Normalised rows and the clamped norm of each row (kept for the backward pass).
@@ -40,10 +40,10 @@ pub fn l2_normalize_rows(gpu: &Gpu, x: &Tensor, eps: f32) -> Result<L2Normalized
     let norms = Tensor::uninit(gpu, OP, &[rows])?;
     gpu.dispatch(
         &FORWARD,
-        bytemuck::bytes_of(&params),
+        &params,
         &[x.buffer(), output.buffer(), norms.buffer()],
         grid_1d(gpu, rows * 256, 256),
-    );
+    )?;
     Ok(L2Normalized { output, norms })
 }
 
@@ -65,7 +65,7 @@ pub fn l2_normalize_rows_backward(
     let dx = Tensor::uninit(gpu, OP, &[rows, cols])?;
     gpu.dispatch(
         &BACKWARD,
-        bytemuck::bytes_of(&params),
+        &params,
         &[
             forward.output.buffer(),
             forward.norms.buffer(),
@@ -73,7 +73,7 @@ pub fn l2_normalize_rows_backward(
             dx.buffer(),
         ],
         grid_1d(gpu, rows * 256, 256),
-    );
+    )?;
     Ok(dx)
 }
 
@@ -106,14 +106,14 @@ pub struct RunningStats<'a> {
     pub momentum: f32,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct StatsParams {
-    batch: u32,
-    channels: u32,
-    inner: u32,
-    update_running: u32,
-    momentum: f32,
+kernel_params! {
+    struct StatsParams {
+        batch: u32,
+        channels: u32,
+        inner: u32,
+        update_running: u32,
+        momentum: f32,
+    }
 }
 
 /// Batch statistics of `x` [N, C(, H, W)], updating `running` in place when given.
@@ -147,7 +147,7 @@ pub fn batch_norm_stats(
     };
     gpu.dispatch(
         &BN_STATS,
-        bytemuck::bytes_of(&params),
+        &params,
         &[
             x.buffer(),
             mean.buffer(),
@@ -156,18 +156,18 @@ pub fn batch_norm_stats(
             running_var,
         ],
         grid_1d(gpu, c * 64, 64),
-    );
+    )?;
     Ok(BatchStats { mean, var })
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ApplyParams {
-    batch: u32,
-    channels: u32,
-    inner: u32,
-    eps: f32,
-    relu: u32,
+kernel_params! {
+    struct ApplyParams {
+        batch: u32,
+        channels: u32,
+        inner: u32,
+        eps: f32,
+        relu: u32,
+    }
 }
 
 /// Workgroups for the per-plane batch-norm kernels: one per (channel, image), images past
@@ -214,7 +214,7 @@ pub fn batch_norm_apply(
     };
     gpu.dispatch(
         &BN_APPLY,
-        bytemuck::bytes_of(&params),
+        &params,
         &[
             x.buffer(),
             stats.mean.buffer(),
@@ -224,18 +224,18 @@ pub fn batch_norm_apply(
             y.buffer(),
         ],
         plane_grid(gpu, OP, n, c)?,
-    );
+    )?;
     Ok(y)
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BackwardReduceParams {
-    batch: u32,
-    channels: u32,
-    inner: u32,
-    eps: f32,
-    relu: u32,
+kernel_params! {
+    struct BackwardReduceParams {
+        batch: u32,
+        channels: u32,
+        inner: u32,
+        eps: f32,
+        relu: u32,
+    }
 }
 
 /// Gradients of batch norm.
@@ -245,16 +245,16 @@ pub struct BatchNormGrads {
     pub beta: Tensor,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BackwardInputParams {
-    batch: u32,
-    channels: u32,
-    inner: u32,
-    eps: f32,
-    count: f32,
-    batch_stats: u32,
-    relu: u32,
+kernel_params! {
+    struct BackwardInputParams {
+        batch: u32,
+        channels: u32,
+        inner: u32,
+        eps: f32,
+        count: f32,
+        batch_stats: u32,
+        relu: u32,
+    }
 }
 
 /// Backward of [`batch_norm_apply`]. `batch_stats`: whether `stats` were the batch's own
@@ -292,7 +292,7 @@ pub fn batch_norm_backward(
     };
     gpu.dispatch(
         &BN_BACKWARD_REDUCE,
-        bytemuck::bytes_of(&reduce),
+        &reduce,
         &[
             x.buffer(),
             dy.buffer(),
@@ -303,7 +303,7 @@ pub fn batch_norm_backward(
             dbeta.buffer(),
         ],
         grid_1d(gpu, c * 64, 64),
-    );
+    )?;
     let dx = Tensor::uninit(gpu, OP, x.shape())?;
     let params = BackwardInputParams {
         batch: reduce.batch,
@@ -316,7 +316,7 @@ pub fn batch_norm_backward(
     };
     gpu.dispatch(
         &BN_BACKWARD_INPUT,
-        bytemuck::bytes_of(&params),
+        &params,
         &[
             x.buffer(),
             dy.buffer(),
@@ -329,7 +329,7 @@ pub fn batch_norm_backward(
             dx.buffer(),
         ],
         plane_grid(gpu, OP, n, c)?,
-    );
+    )?;
     Ok(BatchNormGrads {
         input: dx,
         gamma: dgamma,

@@ -3,72 +3,45 @@
 //! step needs no host readback.
 
 use super::{expect_same_shape, expect_shape, kernel, to_u32};
-use crate::gpu::{grid_1d, Gpu, Kernel, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, Result, Tensor};
 
 const SGD: Kernel = kernel!("optim/sgd", "optim/sgd.wgsl");
 const ADAM: Kernel = kernel!("optim/adam", "optim/adam.wgsl");
 const RMSPROP: Kernel = kernel!("optim/rmsprop", "optim/rmsprop.wgsl");
 
-/// SGD with momentum (PyTorch's form) and L2 weight decay.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SgdConfig {
-    pub lr: f32,
-    pub momentum: f32,
-    pub weight_decay: f32,
+pub use crate::update_rules::{AdamConfig, RmsPropConfig, SgdConfig};
+
+kernel_params! {
+    struct SgdParams {
+        len: u32,
+        lr: f32,
+        momentum: f32,
+        weight_decay: f32,
+    }
 }
 
-/// Adam with L2 weight decay added to the gradient.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AdamConfig {
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub weight_decay: f32,
+kernel_params! {
+    struct AdamParams {
+        len: u32,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+        bias_correction1: f32,
+        bias_correction2: f32,
+    }
 }
 
-/// RMSProp with momentum in TensorFlow's form (the paper uses decay 0.9, momentum 0.9,
-/// eps 1.0).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RmsPropConfig {
-    pub lr: f32,
-    pub decay: f32,
-    pub momentum: f32,
-    pub eps: f32,
-    pub weight_decay: f32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SgdParams {
-    len: u32,
-    lr: f32,
-    momentum: f32,
-    weight_decay: f32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AdamParams {
-    len: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    bias_correction1: f32,
-    bias_correction2: f32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct RmsPropParams {
-    len: u32,
-    lr: f32,
-    decay: f32,
-    momentum: f32,
-    eps: f32,
-    weight_decay: f32,
+kernel_params! {
+    struct RmsPropParams {
+        len: u32,
+        lr: f32,
+        decay: f32,
+        momentum: f32,
+        eps: f32,
+        weight_decay: f32,
+    }
 }
 
 fn check(
@@ -108,12 +81,7 @@ pub fn sgd_update(
         grad_scale.buffer(),
         velocity.buffer(),
     ];
-    gpu.dispatch(
-        &SGD,
-        bytemuck::bytes_of(&p),
-        &buffers,
-        grid_1d(gpu, param.len(), 256),
-    );
+    gpu.dispatch(&SGD, &p, &buffers, grid_1d(gpu, param.len(), 256))?;
     Ok(())
 }
 
@@ -148,12 +116,7 @@ pub fn adam_update(
         m.buffer(),
         v.buffer(),
     ];
-    gpu.dispatch(
-        &ADAM,
-        bytemuck::bytes_of(&p),
-        &buffers,
-        grid_1d(gpu, param.len(), 256),
-    );
+    gpu.dispatch(&ADAM, &p, &buffers, grid_1d(gpu, param.len(), 256))?;
     Ok(())
 }
 
@@ -189,11 +152,6 @@ pub fn rmsprop_update(
         mean_square.buffer(),
         momentum.buffer(),
     ];
-    gpu.dispatch(
-        &RMSPROP,
-        bytemuck::bytes_of(&p),
-        &buffers,
-        grid_1d(gpu, param.len(), 256),
-    );
+    gpu.dispatch(&RMSPROP, &p, &buffers, grid_1d(gpu, param.len(), 256))?;
     Ok(())
 }

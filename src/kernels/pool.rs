@@ -3,7 +3,7 @@
 
 use super::{expect_shape, kernel, to_u32};
 use crate::geometry::{Pool2dGeometry, Pool2dSpec};
-use crate::gpu::{grid_1d, Gpu, Indices, Kernel, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, Gpu, Indices, Kernel, Result, Tensor};
 
 const MAX_FORWARD: Kernel = kernel!(
     "pool/max_forward",
@@ -31,20 +31,20 @@ const AVG_BACKWARD: Kernel = kernel!(
     "pool/avg_backward.wgsl"
 );
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    planes: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    pad_h: u32,
-    pad_w: u32,
+kernel_params! {
+    struct Params {
+        planes: u32,
+        in_h: u32,
+        in_w: u32,
+        out_h: u32,
+        out_w: u32,
+        kernel_h: u32,
+        kernel_w: u32,
+        stride_h: u32,
+        stride_w: u32,
+        pad_h: u32,
+        pad_w: u32,
+    }
 }
 
 fn params(op: &'static str, g: &Pool2dGeometry) -> Result<Params> {
@@ -101,10 +101,10 @@ pub fn max_pool2d(gpu: &Gpu, x: &Tensor, spec: Pool2dSpec) -> Result<MaxPoolOutp
     let grid = plane_grid(gpu, OP, g.out_w, g.out_h, g.batch * g.channels)?;
     gpu.dispatch(
         &MAX_FORWARD,
-        bytemuck::bytes_of(&p),
+        &p,
         &[x.buffer(), output.buffer(), argmax.buffer()],
         grid,
-    );
+    )?;
     Ok(MaxPoolOutput { output, argmax })
 }
 
@@ -144,10 +144,10 @@ pub fn max_pool2d_backward(
     };
     gpu.dispatch(
         kernel,
-        bytemuck::bytes_of(&p),
+        &p,
         &[dy.buffer(), argmax.buffer(), dx.buffer()],
         grid,
-    );
+    )?;
     Ok(dx)
 }
 
@@ -159,10 +159,10 @@ pub fn avg_pool2d(gpu: &Gpu, x: &Tensor, spec: Pool2dSpec) -> Result<Tensor> {
     let p = params(OP, &g)?;
     gpu.dispatch(
         &AVG_FORWARD,
-        bytemuck::bytes_of(&p),
+        &p,
         &[x.buffer(), y.buffer()],
         grid_1d(gpu, y.len(), 256),
-    );
+    )?;
     Ok(y)
 }
 
@@ -180,9 +180,9 @@ pub fn avg_pool2d_backward(
     let p = params(OP, &g)?;
     gpu.dispatch(
         &AVG_BACKWARD,
-        bytemuck::bytes_of(&p),
+        &p,
         &[dy.buffer(), dx.buffer()],
         grid_1d(gpu, dx.len(), 256),
-    );
+    )?;
     Ok(dx)
 }

@@ -2,7 +2,7 @@
 //! pooling) and their adjoint, broadcasting.
 
 use super::{kernel, to_u32};
-use crate::gpu::{grid_1d, shape_text, Gpu, GpuError, Kernel, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, shape_text, Gpu, GpuError, Kernel, Result, Tensor};
 
 const REDUCE: Kernel = kernel!(
     "reduce/reduce_axes",
@@ -20,23 +20,23 @@ const SERIAL_LIMIT: usize = 512;
 const BROADCAST: Kernel = kernel!("reduce/broadcast", "reduce/broadcast.wgsl");
 const SUM_ROWS: Kernel = kernel!("reduce/sum_rows", "reduce/sum_rows.wgsl");
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ReduceParams {
-    outer: u32,
-    mid: u32,
-    inner: u32,
-    square: u32,
-    scale: f32,
+kernel_params! {
+    struct ReduceParams {
+        outer: u32,
+        mid: u32,
+        inner: u32,
+        square: u32,
+        scale: f32,
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BroadcastParams {
-    outer: u32,
-    mid: u32,
-    inner: u32,
-    scale: f32,
+kernel_params! {
+    struct BroadcastParams {
+        outer: u32,
+        mid: u32,
+        inner: u32,
+        scale: f32,
+    }
 }
 
 /// `x` viewed as [outer, mid, inner] -> `scale * sum over outer and inner` (of x or x^2),
@@ -63,12 +63,7 @@ fn reduce_axes(
     } else {
         (&REDUCE, grid_1d(gpu, mid * 64, 64))
     };
-    gpu.dispatch(
-        kernel,
-        bytemuck::bytes_of(&params),
-        &[x.buffer(), out.buffer()],
-        grid,
-    );
+    gpu.dispatch(kernel, &params, &[x.buffer(), out.buffer()], grid)?;
     Ok(out)
 }
 
@@ -168,10 +163,10 @@ fn broadcast(
     };
     gpu.dispatch(
         &BROADCAST,
-        bytemuck::bytes_of(&params),
+        &params,
         &[src.buffer(), out.buffer()],
         grid_1d(gpu, out.len(), 256),
-    );
+    )?;
     Ok(out)
 }
 
@@ -215,18 +210,28 @@ pub fn sum_backward(gpu: &Gpu, dy: &Tensor, shape: &[usize]) -> Result<Tensor> {
     )
 }
 
+kernel_params! {
+    struct SumRowsParams {
+        rows: u32,
+        cols: u32,
+    }
+}
+
 /// Sum over the rows of `x` [rows, cols] -> [cols], one invocation per column (for few
 /// rows and many columns).
 pub fn sum_rows(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     const OP: &str = "sum_rows";
     let (rows, cols) = super::expect_matrix(OP, "input", x)?;
     let out = Tensor::uninit(gpu, OP, &[cols])?;
-    let params = [to_u32(OP, rows)?, to_u32(OP, cols)?];
+    let params = SumRowsParams {
+        rows: to_u32(OP, rows)?,
+        cols: to_u32(OP, cols)?,
+    };
     gpu.dispatch(
         &SUM_ROWS,
-        bytemuck::cast_slice(&params),
+        &params,
         &[x.buffer(), out.buffer()],
         grid_1d(gpu, cols, 256),
-    );
+    )?;
     Ok(out)
 }

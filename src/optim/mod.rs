@@ -4,7 +4,7 @@
 
 mod schedule;
 
-pub use crate::kernels::optim::{AdamConfig, RmsPropConfig, SgdConfig};
+pub use crate::update_rules::{AdamConfig, RmsPropConfig, SgdConfig};
 pub use schedule::LrSchedule;
 
 use crate::autodiff::{Gradients, ParamId, ParamStore};

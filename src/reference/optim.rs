@@ -1,6 +1,6 @@
 //! Optimiser updates, in place, mirroring the update kernels.
 
-use crate::kernels::optim::{AdamConfig, RmsPropConfig, SgdConfig};
+use crate::update_rules::{AdamConfig, RmsPropConfig, SgdConfig};
 
 /// One SGD-with-momentum step.
 pub fn sgd_update(

@@ -81,6 +81,11 @@ pub fn within(got: f32, want: f64, tol: Tolerance) -> bool {
 
 /// Fails, naming `what` and the worst element, unless every element is within `tol`
 /// (NaN never is).
+/// Downloads `got` and compares it with the reference `want` (as [`assert_close`]).
+pub fn assert_tensor(what: &str, got: &Tensor, want: &[f64], tol: Tolerance) {
+    assert_close(what, &download(got), want, tol);
+}
+
 pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: Tolerance) {
     assert_eq!(
         got.len(),
