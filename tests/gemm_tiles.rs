@@ -1,8 +1,9 @@
-//! Every tile shape of the GEMM core: this machine's adapter picks one class (lavapipe: the
-//! software shapes, wide or narrow by the output's width), so this binary runs matmul and
-//! every convolution pass under both classes against the reference, on shapes that are not
-//! multiples of any tile and that reach the wide and the narrow software shape, the
-//! strided and the unit-stride backward-data loaders.
+//! Every variant of the GEMM core: this machine's adapter picks one class (lavapipe: the
+//! software shapes, with A shared through subgroups where the adapter has them), so this
+//! binary runs matmul and every convolution pass under the GPU class and under the
+//! software class with and without subgroups, against the reference, on shapes that are
+//! not multiples of any tile and that reach the tall, square and narrow software shapes,
+//! the strided and the unit-stride backward-data loaders.
 
 mod common;
 
@@ -14,24 +15,33 @@ use facemtl::reference;
 #[test]
 fn every_tile_shape_matches_the_reference() {
     let g = gpu();
-    for software in [true, false] {
+    for (software, subgroups) in [(true, true), (true, false), (false, false)] {
         g.set_software_tiles(software);
-        check_all_kernels(software);
+        g.set_gemm_subgroups(subgroups);
+        check_all_kernels(&format!("software={software} subgroups={subgroups}"));
     }
     g.set_software_tiles(g.is_software());
+    g.set_gemm_subgroups(true);
 }
 
-fn check_all_kernels(software: bool) {
+fn check_all_kernels(variant: &str) {
     let g = gpu();
     let mut r = rng(30);
-    for (m, k, n) in [(1usize, 1usize, 1usize), (67, 33, 130), (9, 500, 65)] {
+    // Tall (67 and 37 rows: a 32-row tile and a ragged one), square (9 rows) and narrow
+    // (one column) outputs.
+    for (m, k, n) in [
+        (1usize, 1usize, 1usize),
+        (67, 33, 130),
+        (37, 20, 100),
+        (9, 500, 65),
+    ] {
         let a = random(&mut r, m * k);
         let b = random(&mut r, k * n);
         let got =
             matmul::matmul(g, &upload(&[m, k], &a), &upload(&[n, k], &b), false, true).unwrap();
         let want = reference::dense::matmul(&widen(&a), (m, k), false, &widen(&b), (n, k), true);
         assert_tensor(
-            &format!("matmul {m}x{k}x{n} software={software}"),
+            &format!("matmul {m}x{k}x{n} {variant}"),
             &got,
             &want,
             Tolerance::ACCUMULATED,
@@ -54,8 +64,10 @@ fn check_all_kernels(software: bool) {
         // (narrow software tile) and 72 (wide).
         ([2, 5, 9, 7], [6, 5, 3, 3], unit),
         ([2, 8, 7, 9], [12, 8, 3, 3], unit),
+        // 20 input channels: a tall backward-data output.
+        ([2, 20, 9, 11], [24, 20, 3, 3], unit),
     ] {
-        let case = format!("conv {input:?} * {weight:?} {spec:?} software={software}");
+        let case = format!("conv {input:?} * {weight:?} {spec:?} {variant}");
         let geom = Conv2dGeometry::new(&input, &weight, spec).unwrap();
         let x = random(&mut r, input.iter().product());
         let w = random(&mut r, weight.iter().product());

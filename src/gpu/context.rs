@@ -118,6 +118,8 @@ pub(crate) struct Shared {
     poison_outputs: AtomicBool,
     /// GEMM tiles for a software adapter (true) or a GPU (false); see `kernels::gemm`.
     software_tiles: AtomicBool,
+    /// Whether GEMM kernels may use subgroup operations (see `gemm_subgroup_size`).
+    gemm_subgroups: AtomicBool,
     submits: AtomicU64,
     dispatches: AtomicU64,
     /// Bound where a kernel's optional input (e.g. a bias) is absent.
@@ -237,8 +239,10 @@ impl Gpu {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let mut required_features = wgpu::Features::empty();
-        if adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
-            required_features |= wgpu::Features::TIMESTAMP_QUERY;
+        for feature in [wgpu::Features::TIMESTAMP_QUERY, wgpu::Features::SUBGROUP] {
+            if adapter.features().contains(feature) {
+                required_features |= feature;
+            }
         }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -272,7 +276,8 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        // FACEMTL_GEMM_TILES=software|gpu overrides the GEMM tile shape (for benchmarks).
+        // FACEMTL_GEMM_TILES=software|gpu overrides the GEMM tile shape and
+        // FACEMTL_GEMM_SUBGROUPS=off keeps subgroups out of the GEMM kernels (benchmarks).
         let software = match std::env::var("FACEMTL_GEMM_TILES").as_deref() {
             Ok("software") => true,
             Ok("gpu") => false,
@@ -287,6 +292,9 @@ impl Gpu {
                 pending: Mutex::default(),
                 poison_outputs: AtomicBool::new(false),
                 software_tiles: AtomicBool::new(software),
+                gemm_subgroups: AtomicBool::new(
+                    std::env::var("FACEMTL_GEMM_SUBGROUPS").as_deref() != Ok("off"),
+                ),
                 submits: AtomicU64::new(0),
                 dispatches: AtomicU64::new(0),
                 placeholder,
@@ -331,6 +339,26 @@ impl Gpu {
     /// on. Chosen from the adapter by default; for tests and benchmarks of both shapes.
     pub fn set_software_tiles(&self, on: bool) {
         self.shared.software_tiles.store(on, Ordering::Relaxed);
+    }
+
+    /// Let the GEMM kernels share values through subgroups where the device can (the
+    /// default), or not (`false`: for tests and benchmarks of both paths).
+    pub fn set_gemm_subgroups(&self, on: bool) {
+        self.shared.gemm_subgroups.store(on, Ordering::Relaxed);
+    }
+
+    /// The subgroup size the GEMM kernels may rely on: where subgroups are on, the device
+    /// runs subgroup operations and its subgroups always have that one size.
+    pub(crate) fn gemm_subgroup_size(&self) -> Option<u32> {
+        let info = &self.shared.info;
+        let fixed = info.subgroup_min_size == info.subgroup_max_size;
+        let supported = self
+            .shared
+            .device
+            .features()
+            .contains(wgpu::Features::SUBGROUP);
+        (fixed && supported && self.shared.gemm_subgroups.load(Ordering::Relaxed))
+            .then_some(info.subgroup_min_size)
     }
 
     pub(crate) fn software_tiles(&self) -> bool {

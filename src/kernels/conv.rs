@@ -102,7 +102,7 @@ pub fn conv2d(
         g.in_c * g.kernel_h * g.kernel_w,
     ];
     let p = params(OP, &g, mnk, bias.is_some())?;
-    let (kernel, shape) = FORWARD.for_problem(gpu, mnk[1]);
+    let (kernel, shape) = FORWARD.for_problem(gpu, mnk[0], mnk[1]);
     let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], 1)?;
     let bias = bias.map_or(gpu.placeholder(), Tensor::buffer);
     gpu.dispatch(
@@ -136,7 +136,7 @@ pub fn conv2d_backward_input(
     } else {
         &BACKWARD_DATA
     };
-    let (kernel, shape) = variant.for_problem(gpu, mnk[1]);
+    let (kernel, shape) = variant.for_problem(gpu, mnk[0], mnk[1]);
     let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], 1)?;
     gpu.dispatch(&kernel, &p, &[dy.buffer(), w.buffer(), dx.buffer()], grid)?;
     Ok(dx)
@@ -168,7 +168,7 @@ pub fn conv2d_backward_weight(
         g.in_c * g.kernel_h * g.kernel_w,
         g.batch * g.out_h * g.out_w,
     );
-    let (kernel, shape) = BACKWARD_WEIGHT.for_problem(gpu, n);
+    let (kernel, shape) = BACKWARD_WEIGHT.for_problem(gpu, m, n);
     let splits = k_splits(m.div_ceil(shape.tile_m()) * n.div_ceil(shape.tile_n()), k);
     let chunk = k.div_ceil(splits);
     let mut p = params(OP, g, [m, n, chunk], false)?;

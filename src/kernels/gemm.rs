@@ -4,8 +4,9 @@
 //!
 //! - software adapters (lavapipe): 8 invocations (one llvmpipe SIMD vector) of 16x16 each,
 //!   a 16 x 128 tile, and for outputs at most 64 columns wide 8 of 16x4 (a 16 x 32 tile).
-//!   Measured in the training-step bench (see BENCHMARKS.md): a step 1.4x faster than with
-//!   8 x 8x8; larger tiles are no faster in a step and take LLVM minutes to compile.
+//!   Where the adapter runs subgroups of 8 (lavapipe does), the 8 invocations read each A
+//!   value once between them and share it by subgroup broadcast, and outputs more than
+//!   16 rows tall take 8 of 32x8 (a 32 x 64 tile). See BENCHMARKS.md for the measurements.
 //! - GPUs: 16 x 16 invocations of 4x4 each, a 64 x 64 tile.
 //!
 //! A variant file (shaders/gemm/*.wgsl) supplies `Params` (with m, n, k), `row_info`,
@@ -32,10 +33,20 @@ pub(crate) struct TileShape {
 }
 
 impl TileShape {
-    /// Software adapters, wide problems: 8 invocations (one llvmpipe SIMD vector) of 16 x 16
-    /// each. Measured against 16x8, 32x8, 32x16 and 16x32 in the training-step bench (see
-    /// BENCHMARKS.md): as fast as any in a step, and the larger tiles take LLVM minutes to
-    /// compile on first use.
+    /// Software adapters, outputs more than [`SHORT_ROWS`] tall, where the invocations share
+    /// A through subgroups: 8 invocations of 32 x 8. Each output column's B value is read
+    /// once per 32 rows (against 16 for 16 x 16), and the extra A rows cost broadcasts,
+    /// not reads (see BENCHMARKS.md).
+    const SOFTWARE_TALL: TileShape = TileShape {
+        rows_per_thread: 32,
+        cols_per_thread: 8,
+        group_x: 8,
+        group_y: 1,
+    };
+    /// Software adapters otherwise: 8 invocations (one llvmpipe SIMD vector) of 16 x 16
+    /// each. Measured against 16x8, 32x8, 32x16 and 16x32 without subgroups in the
+    /// training-step bench (see BENCHMARKS.md): as fast as any in a step, and the larger
+    /// tiles take LLVM minutes to compile on first use.
     const SOFTWARE: TileShape = TileShape {
         rows_per_thread: 16,
         cols_per_thread: 16,
@@ -57,20 +68,6 @@ impl TileShape {
         group_y: 16,
     };
 
-    /// The shapes a kernel can be built with, indexed by [`TileShape::choose`].
-    const ALL: [TileShape; 3] = [Self::SOFTWARE, Self::SOFTWARE_NARROW, Self::GPU];
-
-    /// The shape for an output `n` columns wide on this device, as an index into `ALL`.
-    fn choose(gpu: &Gpu, n: usize) -> usize {
-        if !gpu.software_tiles() {
-            2
-        } else if n <= NARROW_COLUMNS {
-            1
-        } else {
-            0
-        }
-    }
-
     /// Output rows one workgroup covers.
     pub(crate) fn tile_m(self) -> usize {
         self.rows_per_thread * self.group_y
@@ -80,12 +77,68 @@ impl TileShape {
     pub(crate) fn tile_n(self) -> usize {
         self.cols_per_thread * self.group_x
     }
+
+    /// Whether the rows can be read once per subgroup of `lanes` and broadcast: one row
+    /// of invocations that is the subgroup, and rows a multiple of the invocations.
+    fn shares_rows(self, lanes: Option<u32>) -> bool {
+        lanes == Some(self.group_x as u32)
+            && self.group_y == 1
+            && self.rows_per_thread % self.group_x == 0
+    }
+}
+
+/// Outputs at most this tall take a 16-row software tile even with subgroups.
+const SHORT_ROWS: usize = 16;
+
+/// The kernel variants a [`GemmKernel`] can build: a tile shape, and whether A is shared
+/// through subgroup broadcasts.
+const VARIANTS: [(&str, TileShape, bool); 6] = [
+    ("software", TileShape::SOFTWARE, false),
+    ("software-narrow", TileShape::SOFTWARE_NARROW, false),
+    ("gpu", TileShape::GPU, false),
+    ("software-subgroups", TileShape::SOFTWARE, true),
+    (
+        "software-narrow-subgroups",
+        TileShape::SOFTWARE_NARROW,
+        true,
+    ),
+    ("software-tall-subgroups", TileShape::SOFTWARE_TALL, true),
+];
+
+/// The variant for an m x n output on this device, as an index into [`VARIANTS`].
+fn choose(gpu: &Gpu, m: usize, n: usize) -> usize {
+    if !gpu.software_tiles() {
+        return 2;
+    }
+    let lanes = gpu.gemm_subgroup_size();
+    let shares = |shape: TileShape| shape.shares_rows(lanes);
+    if n <= NARROW_COLUMNS {
+        if shares(TileShape::SOFTWARE_NARROW) {
+            4
+        } else {
+            1
+        }
+    } else if m > SHORT_ROWS && shares(TileShape::SOFTWARE_TALL) {
+        5
+    } else if shares(TileShape::SOFTWARE) {
+        3
+    } else {
+        0
+    }
 }
 
 /// WGSL of the core for `t`. Rows and columns past the edge are clamped when read and
 /// skipped when written, so any m, n, k works.
-fn core_source(t: TileShape) -> String {
+///
+/// With `share_rows` (a software adapter whose subgroup is the workgroup's row of
+/// invocations): every invocation of the row needs the same A values, so each reads
+/// `rows / lanes` of them and the rest arrive by subgroup broadcast, instead of every
+/// invocation reading all of them (on llvmpipe a read per invocation is a gather of one
+/// load per lane, a broadcast one shuffle). No invocation returns early then, as the
+/// broadcasts need the whole subgroup.
+fn core_source(t: TileShape, share_rows: bool) -> String {
     let (tm, tn) = (t.rows_per_thread, t.cols_per_thread);
+    let lanes = t.group_x;
     let vectors = tn / 4;
     let mut s = String::new();
     s.push_str(&format!(
@@ -95,19 +148,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let row0 = (wg.y * {gy}u + lid.y) * {tm}u;
     let col0 = (wg.x * {gx}u + lid.x) * {tn}u;
     let batch = wg.z;
-    if (row0 >= p.m || col0 >= p.n) {{
-        return;
-    }}
     let last_row = p.m - 1u;
     let last_col = p.n - 1u;
 ",
         gx = t.group_x,
         gy = t.group_y,
     ));
-    for r in 0..tm {
-        s.push_str(&format!(
-            "    let a{r} = row_info(batch, min(row0 + {r}u, last_row));\n"
-        ));
+    if !share_rows {
+        s.push_str("    if (row0 >= p.m || col0 >= p.n) {\n        return;\n    }\n");
+        for r in 0..tm {
+            s.push_str(&format!(
+                "    let a{r} = row_info(batch, min(row0 + {r}u, last_row));\n"
+            ));
+        }
+    } else {
+        for j in 0..tm / lanes {
+            s.push_str(&format!(
+                "    let own{j} = row_info(batch, min(row0 + {}u + lid.x, last_row));\n",
+                j * lanes
+            ));
+        }
     }
     for c in 0..tn {
         s.push_str(&format!(
@@ -129,10 +189,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             reads.join(", ")
         ));
     }
+    if share_rows {
+        for j in 0..tm / lanes {
+            s.push_str(&format!("        let mine{j} = read_a(own{j}, kk);\n"));
+        }
+    }
     for r in 0..tm {
-        s.push_str(&format!(
-            "        let av{r} = vec4<f32>(read_a(a{r}, kk));\n"
-        ));
+        let a = if share_rows {
+            format!("subgroupBroadcast(mine{}, {}u)", r / lanes, r % lanes)
+        } else {
+            format!("read_a(a{r}, kk)")
+        };
+        s.push_str(&format!("        let av{r} = vec4<f32>({a});\n"));
         for v in 0..vectors {
             s.push_str(&format!(
                 "        acc{r}_{v} = fma(av{r}, bv{v}, acc{r}_{v});\n"
@@ -157,33 +225,36 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 
 /// A GEMM kernel: a variant's loaders plus the core, built once per tile shape.
 pub(crate) struct GemmKernel {
-    names: [&'static str; 3],
+    name: &'static str,
     loaders: &'static str,
-    sources: [OnceLock<String>; 3],
+    /// Each variant's name and source, built on first use.
+    built: [OnceLock<(String, String)>; VARIANTS.len()],
 }
 
 impl GemmKernel {
-    pub(crate) const fn new(names: [&'static str; 3], loaders: &'static str) -> GemmKernel {
+    pub(crate) const fn new(name: &'static str, loaders: &'static str) -> GemmKernel {
         GemmKernel {
-            names,
+            name,
             loaders,
-            sources: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
+            built: [const { OnceLock::new() }; VARIANTS.len()],
         }
     }
 
-    /// The kernel and its tile shape for an output `n` columns wide on this device.
-    pub(crate) fn for_problem(&'static self, gpu: &Gpu, n: usize) -> (Kernel, TileShape) {
-        let index = TileShape::choose(gpu, n);
-        let shape = TileShape::ALL[index];
-        let source = self.sources[index]
-            .get_or_init(|| format!("{}{}", kernel_source(self.loaders), core_source(shape)));
-        (
-            Kernel {
-                name: self.names[index],
-                source,
-            },
-            shape,
-        )
+    /// The kernel and its tile shape for an m x n output on this device.
+    pub(crate) fn for_problem(&'static self, gpu: &Gpu, m: usize, n: usize) -> (Kernel, TileShape) {
+        let index = choose(gpu, m, n);
+        let (variant, shape, share_rows) = VARIANTS[index];
+        let (name, source) = self.built[index].get_or_init(|| {
+            (
+                format!("{}#{variant}", self.name),
+                format!(
+                    "{}{}",
+                    kernel_source(self.loaders),
+                    core_source(shape, share_rows)
+                ),
+            )
+        });
+        (Kernel { name, source }, shape)
     }
 }
 
@@ -215,11 +286,7 @@ pub(crate) fn grid(
 macro_rules! gemm_kernel {
     ($name:literal, $($file:literal),+ $(,)?) => {
         crate::kernels::gemm::GemmKernel::new(
-            [
-                concat!($name, "#software"),
-                concat!($name, "#software-narrow"),
-                concat!($name, "#gpu"),
-            ],
+            $name,
             concat!($(include_str!(concat!("../../shaders/", $file))),+),
         )
     };

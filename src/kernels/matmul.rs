@@ -70,7 +70,7 @@ fn gemm(
         accumulate: accumulate as u32,
         alpha: 1.0,
     };
-    let (kernel, shape) = MATMUL.for_problem(gpu, n);
+    let (kernel, shape) = MATMUL.for_problem(gpu, m, n);
     let grid = gemm::grid(gpu, op, shape, m, n, batch)?;
     let bias = bias.map_or(gpu.placeholder(), Tensor::buffer);
     gpu.dispatch(
