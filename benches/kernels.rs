@@ -71,7 +71,7 @@ fn main() {
         println!(
             "\nGEMM tiles: {}",
             if software {
-                "software (8 invocations x 16x16; 16x4 for outputs at most 64 wide)"
+                "software (8 invocations; 32x8 each for outputs taller than 16 rows where subgroups share A, else 16x16; 16x4 for outputs at most 64 wide)"
             } else {
                 "GPU (16x16 invocations x 4x4)"
             }

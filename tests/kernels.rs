@@ -1113,3 +1113,37 @@ fn sum_rows_matches_reference() {
         );
     }
 }
+
+#[test]
+fn batch_norm_statistics_hold_for_a_large_mean_and_a_small_spread() {
+    // One pass over x: a sum of squares about zero would lose the variance of values
+    // near 100 with a spread of 0.01 to cancellation; about a shift it must not.
+    let g = gpu();
+    let mut r = rng(22);
+    for (n, c, inner, offset, spread) in [
+        (32usize, 3usize, 37usize, 100.0f32, 0.01f32),
+        (5, 2, 1, -40.0, 0.5),
+    ] {
+        let x: Vec<f32> = random(&mut r, n * c * inner)
+            .iter()
+            .map(|v| offset + spread * v)
+            .collect();
+        let stats = norm::batch_norm_stats(g, &upload(&[n, c, inner, 1], &x), None).unwrap();
+        let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
+        let case = format!("stats [{n}, {c}, {inner}] around {offset}");
+        assert_tensor(
+            &format!("{case} mean"),
+            &stats.mean,
+            &mean,
+            Tolerance::ACCUMULATED,
+        );
+        // Relative to the variance itself (spread^2 / 3, about 3e-5 for 0.01).
+        let got = download(&stats.var);
+        for (k, (&v, &want)) in got.iter().zip(&var).enumerate() {
+            assert!(
+                ((v as f64) - want).abs() <= 1e-3 * want,
+                "{case} variance of channel {k}: gpu {v} vs reference {want}"
+            );
+        }
+    }
+}

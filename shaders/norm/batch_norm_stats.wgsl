@@ -1,7 +1,9 @@
 // Batch statistics of x [batch, channels, inner], one workgroup per channel: mean and
-// biased variance (two passes, for accuracy). In training the running statistics move
-// toward them: running = (1 - momentum) * running + momentum * batch, with the unbiased
-// variance for running_var (as PyTorch).
+// biased variance in one pass over x. Each invocation sums d = x - K and d * d with K the
+// channel's first element, so that the variance E[d^2] - E[d]^2 does not cancel
+// catastrophically when the mean is large against the spread. In training the running
+// statistics move toward them: running = (1 - momentum) * running + momentum * batch,
+// with the unbiased variance for running_var (as PyTorch).
 struct Params {
     batch: u32,
     channels: u32,
@@ -25,21 +27,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         return;
     }
     let count = p.batch * p.inner;
-    var s = 0.0;
+    let shift = x[c * p.inner];
+    var sums = vec2<f32>(0.0);
     var w = channel_walk(local, p.inner);
     for (var j = local; j < count; j = j + LANES) {
-        s = s + x[(w.n * p.channels + c) * p.inner + w.i];
+        let d = x[(w.n * p.channels + c) * p.inner + w.i] - shift;
+        sums = sums + vec2<f32>(d, d * d);
         advance(&w, p.inner);
     }
-    let m = group_sum2(local, vec2<f32>(s, 0.0)).x / f32(count);
-    var ss = 0.0;
-    w = channel_walk(local, p.inner);
-    for (var j = local; j < count; j = j + LANES) {
-        let d = x[(w.n * p.channels + c) * p.inner + w.i] - m;
-        ss = ss + d * d;
-        advance(&w, p.inner);
-    }
-    let v = group_sum2(local, vec2<f32>(ss, 0.0)).x / f32(count);
+    let total = group_sum2(local, sums) / f32(count);
+    let m = shift + total.x;
+    let v = max(total.y - total.x * total.x, 0.0);
     if (local == 0u) {
         mean[c] = m;
         variance[c] = v;
