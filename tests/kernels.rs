@@ -1147,3 +1147,68 @@ fn batch_norm_statistics_hold_for_a_large_mean_and_a_small_spread() {
         }
     }
 }
+
+#[test]
+fn fused_batch_norm_relu_max_pool_matches_the_three_ops() {
+    // y = relu(batch_norm(x)) in full, and its 2x2 stride-2 max pool with argmax, against
+    // the f64 reference; the argmax also against the pool kernel run on the fused y (ties
+    // at 0 are common after ReLU, so the first-scanned rule must match exactly).
+    let g = gpu();
+    let mut r = rng(23);
+    let eps = 1e-5f32;
+    let spec = Pool2dSpec::new(2, 2, 0);
+    // Planes smaller and larger than the kernel's 8 x 8 tile of outputs, non-square.
+    for shape in [[3usize, 2, 2, 2], [2, 3, 18, 22], [4, 5, 6, 40]] {
+        let BatchNormCase {
+            n,
+            c,
+            inner,
+            x,
+            gamma,
+            beta,
+            tx,
+            tg,
+            tb,
+            ..
+        } = batch_norm_case(&mut r, &shape, 2.0, -0.3);
+        let case = format!("batch_norm+relu+max_pool {shape:?}");
+        let stats = norm::batch_norm_stats(g, &tx, None).unwrap();
+        let (y, pooled) = norm::batch_norm_relu_max_pool(g, &tx, &stats, &tg, &tb, eps).unwrap();
+        let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
+        let want_y = reference::relu(&reference::batch_norm::batch_norm(
+            &widen(&x),
+            c,
+            inner,
+            &mean,
+            &var,
+            &widen(&gamma),
+            &widen(&beta),
+            eps as f64,
+        ));
+        assert_tensor(&format!("{case} y"), &y, &want_y, Tolerance::ACCUMULATED);
+        let geometry = Pool2dGeometry::new("test", &shape, spec).unwrap();
+        let (want_pooled, _) = reference::pool::max_pool2d(&geometry, &want_y);
+        assert_tensor(
+            &format!("{case} pooled"),
+            &pooled.output,
+            &want_pooled,
+            Tolerance::ACCUMULATED,
+        );
+        let separate = pool::max_pool2d(g, &y, spec).unwrap();
+        assert_eq!(
+            pooled.argmax.to_vec(g).unwrap(),
+            separate.argmax.to_vec(g).unwrap(),
+            "{case} argmax"
+        );
+        assert_eq!(
+            download(&pooled.output),
+            download(&separate.output),
+            "{case}"
+        );
+    }
+    // Odd sizes are refused (the tape runs the two kernels for them).
+    let odd = upload(&[1, 1, 3, 4], &[0.0; 12]);
+    let stats = norm::batch_norm_stats(g, &odd, None).unwrap();
+    let ones = upload(&[1], &[1.0]);
+    assert!(norm::batch_norm_relu_max_pool(g, &odd, &stats, &ones, &ones, eps).is_err());
+}

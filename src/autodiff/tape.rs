@@ -257,6 +257,30 @@ impl<'s> Tape<'s> {
         Ok(self.push(Op::Dropout { x, keep, seed }, y))
     }
 
+    /// The statistics a batch norm normalises with: the batch's in training (moving the
+    /// running statistics by `momentum`), the running ones in evaluation.
+    fn batch_norm_stats(
+        &self,
+        x: Var,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        momentum: f32,
+    ) -> Result<BatchStats> {
+        if self.training {
+            let running = RunningStats {
+                mean: running_mean,
+                var: running_var,
+                momentum: self.batch_norm_momentum.unwrap_or(momentum),
+            };
+            norm::batch_norm_stats(&self.gpu, self.value(x), Some(running))
+        } else {
+            Ok(BatchStats {
+                mean: running_mean.clone(),
+                var: running_var.clone(),
+            })
+        }
+    }
+
     /// Batch normalisation: batch statistics (moving `running_mean` / `running_var` by
     /// `momentum`) in training, the running statistics in evaluation. With `relu`, ReLU
     /// follows in the same kernel, forward and backward.
@@ -272,19 +296,7 @@ impl<'s> Tape<'s> {
         eps: f32,
         relu: bool,
     ) -> Result<Var> {
-        let stats = if self.training {
-            let running = RunningStats {
-                mean: running_mean,
-                var: running_var,
-                momentum: self.batch_norm_momentum.unwrap_or(momentum),
-            };
-            norm::batch_norm_stats(&self.gpu, self.value(x), Some(running))?
-        } else {
-            BatchStats {
-                mean: running_mean.clone(),
-                var: running_var.clone(),
-            }
-        };
+        let stats = self.batch_norm_stats(x, running_mean, running_var, momentum)?;
         let y = norm::batch_norm_apply(
             &self.gpu,
             self.value(x),
@@ -294,8 +306,19 @@ impl<'s> Tape<'s> {
             eps,
             relu,
         )?;
+        Ok(self.push_batch_norm([x, gamma, beta], stats, eps, relu, y))
+    }
+
+    fn push_batch_norm(
+        &mut self,
+        [x, gamma, beta]: [Var; 3],
+        stats: BatchStats,
+        eps: f32,
+        relu: bool,
+        y: Tensor,
+    ) -> Var {
         let batch_stats = self.training;
-        Ok(self.push(
+        self.push(
             Op::BatchNorm {
                 x,
                 gamma,
@@ -306,6 +329,60 @@ impl<'s> Tape<'s> {
                 relu,
             },
             y,
+        )
+    }
+
+    /// [`batch_norm`](Self::batch_norm) with ReLU, then a 2x2 stride-2 max pool: recorded
+    /// as the two ops (their backward passes unchanged), computed by one kernel that does
+    /// not read the ReLU's output back for the pool. Other pools, or odd sizes, run the two
+    /// kernels.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm_relu_max_pool(
+        &mut self,
+        x: Var,
+        gamma: Var,
+        beta: Var,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        momentum: f32,
+        eps: f32,
+        pool: Pool2dSpec,
+    ) -> Result<Var> {
+        let shape = self.value(x).shape();
+        let fusable = pool == Pool2dSpec::new(2, 2, 0)
+            && shape.len() == 4
+            && shape[2] % 2 == 0
+            && shape[3] % 2 == 0;
+        if !fusable {
+            let y = self.batch_norm(
+                x,
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                momentum,
+                eps,
+                true,
+            )?;
+            return self.max_pool2d(y, pool);
+        }
+        let stats = self.batch_norm_stats(x, running_mean, running_var, momentum)?;
+        let (y, pooled) = norm::batch_norm_relu_max_pool(
+            &self.gpu,
+            self.value(x),
+            &stats,
+            self.value(gamma),
+            self.value(beta),
+            eps,
+        )?;
+        let y = self.push_batch_norm([x, gamma, beta], stats, eps, true, y);
+        Ok(self.push(
+            Op::MaxPool {
+                x: y,
+                argmax: pooled.argmax,
+                spec: pool,
+            },
+            pooled.output,
         ))
     }
 

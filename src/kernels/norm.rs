@@ -1,7 +1,8 @@
 //! Row-wise L2 normalisation, `y = x / max(||x||, eps)` (PyTorch's `F.normalize`).
 
 use super::{channel_layout, expect_matrix, expect_shape, kernel, to_u32};
-use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, Gpu, Indices, Kernel, Result, Tensor};
+use crate::kernels::pool::MaxPoolOutput;
 
 const FORWARD: Kernel = kernel!("norm/l2_forward", "row_reduce.wgsl", "norm/l2_forward.wgsl");
 const BACKWARD: Kernel = kernel!(
@@ -83,6 +84,10 @@ const BN_STATS: Kernel = kernel!(
     "norm/batch_norm_stats.wgsl"
 );
 const BN_APPLY: Kernel = kernel!("norm/batch_norm_apply", "norm/batch_norm_apply.wgsl");
+const BN_RELU_POOL: Kernel = kernel!(
+    "norm/batch_norm_relu_pool",
+    "norm/batch_norm_relu_pool.wgsl"
+);
 const BN_BACKWARD_REDUCE: Kernel = kernel!(
     "norm/batch_norm_backward_reduce",
     "group_reduce.wgsl",
@@ -183,6 +188,25 @@ fn plane_grid(gpu: &Gpu, op: &'static str, n: usize, c: usize) -> Result<[u32; 3
     Ok([c as u32, n.min(max) as u32, 1])
 }
 
+/// Checks that the statistics and the affine parameters hold one value per channel.
+fn expect_channel_vectors(
+    op: &'static str,
+    channels: usize,
+    stats: &BatchStats,
+    gamma: &Tensor,
+    beta: &Tensor,
+) -> Result<()> {
+    for (what, t) in [
+        ("mean", &stats.mean),
+        ("var", &stats.var),
+        ("gamma", gamma),
+        ("beta", beta),
+    ] {
+        expect_shape(op, what, t, &[channels])?;
+    }
+    Ok(())
+}
+
 /// `y = (x - mean) / sqrt(var + eps) * gamma + beta`, per channel; with `relu`, `max(y, 0)`
 /// in the same pass (batch norm followed by ReLU, fused).
 pub fn batch_norm_apply(
@@ -196,14 +220,7 @@ pub fn batch_norm_apply(
 ) -> Result<Tensor> {
     const OP: &str = "batch_norm";
     let (n, c, inner) = channel_layout(OP, x)?;
-    for (what, t) in [
-        ("mean", &stats.mean),
-        ("var", &stats.var),
-        ("gamma", gamma),
-        ("beta", beta),
-    ] {
-        expect_shape(OP, what, t, &[c])?;
-    }
+    expect_channel_vectors(OP, c, stats, gamma, beta)?;
     let y = Tensor::uninit(gpu, OP, x.shape())?;
     let params = ApplyParams {
         batch: to_u32(OP, n)?,
@@ -226,6 +243,72 @@ pub fn batch_norm_apply(
         plane_grid(gpu, OP, n, c)?,
     )?;
     Ok(y)
+}
+
+kernel_params! {
+    struct ReluPoolParams {
+        batch: u32,
+        channels: u32,
+        in_h: u32,
+        in_w: u32,
+        eps: f32,
+    }
+}
+
+/// [`batch_norm_apply`] with ReLU, then a 2x2 stride-2 max pool, in one pass over `x`
+/// [N, C, H, W] (H and W even): the ReLU output `y` in full (what the backward passes
+/// read) and the pool's output and argmax, as `pool::max_pool2d` of `y` gives them.
+pub fn batch_norm_relu_max_pool(
+    gpu: &Gpu,
+    x: &Tensor,
+    stats: &BatchStats,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f32,
+) -> Result<(Tensor, MaxPoolOutput)> {
+    const OP: &str = "batch_norm_relu_max_pool";
+    let [n, c, h, w] = <[usize; 4]>::try_from(x.shape()).map_err(|_| {
+        crate::gpu::GpuError::shape(OP, format!("x must be [N, C, H, W], got {:?}", x.shape()))
+    })?;
+    if h % 2 != 0 || w % 2 != 0 || h == 0 || w == 0 {
+        return Err(crate::gpu::GpuError::shape(
+            OP,
+            format!("the fused 2x2 pool needs an even, non-zero height and width, got {h}x{w}"),
+        ));
+    }
+    expect_channel_vectors(OP, c, stats, gamma, beta)?;
+    let y = Tensor::uninit(gpu, OP, x.shape())?;
+    let pooled = Tensor::uninit(gpu, OP, &[n, c, h / 2, w / 2])?;
+    let argmax = Indices::uninit(gpu, OP, pooled.len())?;
+    let params = ReluPoolParams {
+        batch: to_u32(OP, n)?,
+        channels: to_u32(OP, c)?,
+        in_h: to_u32(OP, h)?,
+        in_w: to_u32(OP, w)?,
+        eps,
+    };
+    gpu.dispatch(
+        &BN_RELU_POOL,
+        &params,
+        &[
+            x.buffer(),
+            stats.mean.buffer(),
+            stats.var.buffer(),
+            gamma.buffer(),
+            beta.buffer(),
+            y.buffer(),
+            pooled.buffer(),
+            argmax.buffer(),
+        ],
+        plane_grid(gpu, OP, n, c)?,
+    )?;
+    Ok((
+        y,
+        MaxPoolOutput {
+            output: pooled,
+            argmax,
+        },
+    ))
 }
 
 kernel_params! {

@@ -48,6 +48,13 @@ impl ConvBnRelu {
         let h = self.conv.forward(tape, x)?;
         self.bn.forward_relu(tape, h)
     }
+
+    /// The layer followed by a max pool (batch norm, ReLU and pool in one kernel where
+    /// they fuse).
+    fn forward_pooled(&self, tape: &mut Tape, x: Var, pool: Pool2dSpec) -> Result<Var> {
+        let h = self.conv.forward(tape, x)?;
+        self.bn.forward_relu_max_pool(tape, h, pool)
+    }
 }
 
 fn conv_stack(
@@ -266,8 +273,9 @@ impl MultiTaskNet {
     ) -> Result<Outputs> {
         let mut h = tape.input(images);
         for block in &self.trunk {
-            h = run_stack(block, tape, h)?;
-            h = tape.max_pool2d(h, Pool2dSpec::new(2, 2, 0))?;
+            let (last, rest) = block.split_last().expect("every block has convolutions");
+            h = run_stack(rest, tape, h)?;
+            h = last.forward_pooled(tape, h, Pool2dSpec::new(2, 2, 0))?;
         }
         let trunk = h;
 

@@ -149,28 +149,38 @@ impl BatchNorm2d {
     }
 
     pub fn forward(&self, tape: &mut Tape, x: Var) -> Result<Var> {
-        self.record(tape, x, false)
+        self.record(tape, x, false, None)
     }
 
     /// Batch norm followed by ReLU, in one kernel each way.
     pub fn forward_relu(&self, tape: &mut Tape, x: Var) -> Result<Var> {
-        self.record(tape, x, true)
+        self.record(tape, x, true, None)
     }
 
-    fn record(&self, tape: &mut Tape, x: Var, relu: bool) -> Result<Var> {
+    /// Batch norm, ReLU and then the max pool `pool` (fused where the pool is 2x2
+    /// stride 2; see [`Tape::batch_norm_relu_max_pool`]).
+    pub fn forward_relu_max_pool(&self, tape: &mut Tape, x: Var, pool: Pool2dSpec) -> Result<Var> {
+        self.record(tape, x, true, Some(pool))
+    }
+
+    fn record(&self, tape: &mut Tape, x: Var, relu: bool, pool: Option<Pool2dSpec>) -> Result<Var> {
         let gamma = tape.param(self.gamma);
         let beta = tape.param(self.beta);
         let store = tape.store;
-        tape.batch_norm(
-            x,
-            gamma,
-            beta,
-            store.get(self.running_mean),
-            store.get(self.running_var),
-            self.momentum,
-            self.eps,
-            relu,
-        )
+        let (mean, var) = (store.get(self.running_mean), store.get(self.running_var));
+        match pool {
+            Some(pool) => tape.batch_norm_relu_max_pool(
+                x,
+                gamma,
+                beta,
+                mean,
+                var,
+                self.momentum,
+                self.eps,
+                pool,
+            ),
+            None => tape.batch_norm(x, gamma, beta, mean, var, self.momentum, self.eps, relu),
+        }
     }
 }
 

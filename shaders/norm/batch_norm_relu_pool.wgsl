@@ -1,0 +1,59 @@
+// Batch norm, ReLU and a 2x2 stride-2 max pool in one pass over x [batch, channels, h, w]
+// (h and w even): y = max((x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c], 0) is
+// written in full (the backward passes need it), and each 2x2 window's maximum and its
+// position (iy * w + ix in the plane, the first one scanned on ties, as pool/max_forward)
+// go to `pooled` and `argmax`, so the pool does not read y back. One workgroup of 8 x 8
+// per (channel, image) plane; no invocation divides.
+struct Params {
+    batch: u32,
+    channels: u32,
+    in_h: u32,
+    in_w: u32,
+    eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> mean: array<f32>;
+@group(0) @binding(3) var<storage, read> variance: array<f32>;
+@group(0) @binding(4) var<storage, read> gamma: array<f32>;
+@group(0) @binding(5) var<storage, read> beta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(7) var<storage, read_write> pooled: array<f32>;
+@group(0) @binding(8) var<storage, read_write> argmax: array<u32>;
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+    let c = wg.x;
+    let scale = inverseSqrt(variance[c] + p.eps) * gamma[c];
+    let m = mean[c];
+    let shift = beta[c];
+    let out_h = p.in_h / 2u;
+    let out_w = p.in_w / 2u;
+    // Images beyond the grid's y limit are taken in strides of the grid.
+    for (var n = wg.y; n < p.batch; n = n + groups.y) {
+        let plane = n * p.channels + c;
+        let base = plane * p.in_h * p.in_w;
+        let out_base = plane * out_h * out_w;
+        for (var oh = lid.y; oh < out_h; oh = oh + 8u) {
+            for (var ow = lid.x; ow < out_w; ow = ow + 8u) {
+                let top = (2u * oh) * p.in_w + 2u * ow;
+                let at = array<u32, 4>(top, top + 1u, top + p.in_w, top + p.in_w + 1u);
+                var best = 0.0;
+                var best_at = 0u;
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    let v = max((x[base + at[j]] - m) * scale + shift, 0.0);
+                    y[base + at[j]] = v;
+                    if (j == 0u || v > best) {
+                        best = v;
+                        best_at = at[j];
+                    }
+                }
+                let o = out_base + oh * out_w + ow;
+                pooled[o] = best;
+                argmax[o] = best_at;
+            }
+        }
+    }
+}
