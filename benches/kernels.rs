@@ -1,16 +1,19 @@
 //! `cargo bench`: throughput of the GEMM-based kernels on this machine's adapter, for each
-//! GEMM tile class, at square matmul sizes and at the small preset's convolution shapes.
-//! Prints GFLOP/s (2 flops per multiply-add) as the median of timed repeats; each timing
-//! includes one submit-and-wait, so small problems understate the kernel's own speed.
+//! GEMM tile class, at square matmul sizes and at the small preset's convolution shapes
+//! (GFLOP/s, 2 flops per multiply-add), then of the memory-bound passes of a training step
+//! at the small preset's first-layer activation (GB/s moved, next to a host memcpy of the
+//! same bytes). Each figure is the median of timed repeats; each timing includes one
+//! submit-and-wait, so small problems understate the kernel's own speed.
 
 use std::time::Instant;
 
 #[path = "peers/mod.rs"]
 mod peers;
 
+use facemtl::geometry::Pool2dSpec;
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec};
 use facemtl::gpu::{Gpu, GpuOptions, Tensor};
-use facemtl::kernels::{conv, matmul};
+use facemtl::kernels::{conv, elementwise, matmul, norm, pool};
 
 fn median_seconds(gpu: &Gpu, repeats: usize, mut run: impl FnMut()) -> f64 {
     run();
@@ -140,5 +143,81 @@ fn main() {
                 );
             }
         }
+    }
+    memory_bound(&gpu);
+}
+
+/// GB/s of the memory-bound passes at the small preset's first-layer activation
+/// [32, 16, 48, 48], and a host memcpy of the same size for scale.
+fn memory_bound(gpu: &Gpu) {
+    let shape = [32usize, 16, 48, 48];
+    let len: usize = shape.iter().product();
+    let bytes = 4.0 * len as f64;
+    let source = vec![1.0f32; len];
+    let mut target = vec![0.0f32; len];
+    let mut copies = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        target.copy_from_slice(std::hint::black_box(&source));
+        copies.push(start.elapsed().as_secs_f64());
+        std::hint::black_box(&target);
+    }
+    copies.sort_by(f64::total_cmp);
+    let memcpy = 2.0 * bytes / copies[2] / 1e9;
+    println!(
+        "\nmemory-bound passes over {shape:?} ({:.1} MB); host memcpy of it: {memcpy:.1} GB/s (read + write)",
+        bytes / 1e6
+    );
+    println!("{:<48} {:>10} {:>10}", "pass", "ms", "GB/s");
+    let (x, other) = (filled(gpu, &shape), filled(gpu, &shape));
+    let c = shape[1];
+    let (gamma, beta) = (filled(gpu, &[c]), filled(gpu, &[c]));
+    let stats = norm::batch_norm_stats(gpu, &x, None).expect("stats");
+    let spec = Pool2dSpec::new(2, 2, 0);
+    // (name, tensors' worth of bytes read + written, run)
+    let passes: Vec<(&str, f64, Box<dyn Fn()>)> = vec![
+        (
+            "axpby (read 2, write 1)",
+            3.0,
+            Box::new(|| drop(elementwise::axpby(gpu, 0.5, &x, 2.0, &other).expect("axpby"))),
+        ),
+        (
+            "batch-norm statistics (read 1)",
+            1.0,
+            Box::new(|| drop(norm::batch_norm_stats(gpu, &x, None).expect("stats"))),
+        ),
+        (
+            "batch norm + ReLU (read 1, write 1)",
+            2.0,
+            Box::new(|| {
+                drop(
+                    norm::batch_norm_apply(gpu, &x, &stats, &gamma, &beta, 1e-5, true)
+                        .expect("apply"),
+                )
+            }),
+        ),
+        (
+            "batch norm + ReLU + 2x2 max pool (read 1, write 1.5)",
+            2.5,
+            Box::new(|| {
+                drop(
+                    norm::batch_norm_relu_max_pool(gpu, &x, &stats, &gamma, &beta, 1e-5)
+                        .expect("fused"),
+                )
+            }),
+        ),
+        (
+            "2x2 max pool (read 1, write 0.5)",
+            1.5,
+            Box::new(|| drop(pool::max_pool2d(gpu, &x, spec).expect("pool"))),
+        ),
+    ];
+    for (name, tensors, run) in passes {
+        let s = median_seconds(gpu, 5, || run());
+        println!(
+            "{name:<48} {:>10.2} {:>10.2}",
+            s * 1e3,
+            tensors * bytes / s / 1e9
+        );
     }
 }
