@@ -175,7 +175,8 @@ fn memory_bound(gpu: &Gpu) {
     let stats = norm::batch_norm_stats(gpu, &x, None).expect("stats");
     let spec = Pool2dSpec::new(2, 2, 0);
     // (name, tensors' worth of bytes read + written, run)
-    let passes: Vec<(&str, f64, Box<dyn Fn()>)> = vec![
+    type Pass<'a> = (&'static str, f64, Box<dyn Fn() + 'a>);
+    let passes: Vec<Pass> = vec![
         (
             "axpby (read 2, write 1)",
             3.0,
@@ -213,7 +214,7 @@ fn memory_bound(gpu: &Gpu) {
         ),
     ];
     for (name, tensors, run) in passes {
-        let s = median_seconds(gpu, 5, || run());
+        let s = median_seconds(gpu, 5, run);
         println!(
             "{name:<48} {:>10.2} {:>10.2}",
             s * 1e3,
