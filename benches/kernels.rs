@@ -71,14 +71,7 @@ fn main() {
     };
     for &software in shapes {
         gpu.set_software_tiles(software);
-        println!(
-            "\nGEMM tiles: {}",
-            if software {
-                "software (8 invocations; 32x8 each for outputs taller than 16 rows where subgroups share A, else 16x16; 16x4 for outputs at most 64 wide)"
-            } else {
-                "GPU (16x16 invocations x 4x4)"
-            }
-        );
+        println!("\nGEMM: {}", facemtl::kernels::describe_tiles(&gpu));
         println!("{:<48} {:>10} {:>10}", "problem", "ms", "GFLOP/s");
         let blas = peer_sgemm();
         for n in [256usize, 512, 1024] {

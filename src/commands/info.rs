@@ -18,6 +18,7 @@ pub fn run(adapter: Option<String>) -> Result<(), String> {
         "timestamps:   {}",
         if gpu.has_timestamps() { "yes" } else { "no" }
     );
+    println!("GEMM:         {}", facemtl::kernels::describe_tiles(&gpu));
     println!("limits:");
     for (name, value) in [
         (

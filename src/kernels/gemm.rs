@@ -87,6 +87,30 @@ impl TileShape {
     }
 }
 
+/// Which GEMM kernels this device runs, in words (for `facemtl info` and benchmarks).
+pub fn describe_tiles(gpu: &Gpu) -> String {
+    if !gpu.software_tiles() {
+        return "GPU tiles (16 x 16 invocations of 4 x 4 outputs)".into();
+    }
+    let lanes = TileShape::SOFTWARE.group_x;
+    match gpu.gemm_subgroup_size() {
+        Some(size) if size as usize == lanes => format!(
+            "software tiles, A shared through subgroups of {size} (32 x 8 outputs per \
+             invocation for outputs over {SHORT_ROWS} rows, else 16 x 16; 16 x 4 for outputs \
+             at most {NARROW_COLUMNS} columns wide)"
+        ),
+        other => format!(
+            "software tiles without subgroups (16 x 16 outputs per invocation; 16 x 4 for \
+             outputs at most {NARROW_COLUMNS} columns wide){}",
+            match other {
+                Some(size) =>
+                    format!("; the adapter's subgroups have {size} lanes, the tiles use {lanes}"),
+                None => String::new(),
+            }
+        ),
+    }
+}
+
 /// Outputs at most this tall take a 16-row software tile even with subgroups.
 const SHORT_ROWS: usize = 16;
 

@@ -5,6 +5,7 @@
 pub mod conv;
 pub mod elementwise;
 pub(crate) mod gemm;
+pub use gemm::describe_tiles;
 pub mod loss;
 pub mod matmul;
 pub mod norm;
