@@ -348,12 +348,7 @@ impl<'s> Tape<'s> {
         eps: f32,
         pool: Pool2dSpec,
     ) -> Result<Var> {
-        let shape = self.value(x).shape();
-        let fusable = pool == Pool2dSpec::new(2, 2, 0)
-            && shape.len() == 4
-            && shape[2] % 2 == 0
-            && shape[3] % 2 == 0;
-        if !fusable {
+        if !norm::fuses_max_pool(self.value(x).shape(), pool) {
             let y = self.batch_norm(
                 x,
                 gamma,

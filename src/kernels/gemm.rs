@@ -89,26 +89,42 @@ impl TileShape {
 
 /// Which GEMM kernels this device runs, in words (for `facemtl info` and benchmarks).
 pub fn describe_tiles(gpu: &Gpu) -> String {
+    let outputs = |t: TileShape| format!("{} x {}", t.rows_per_thread, t.cols_per_thread);
+    let (wide, narrow) = (TileShape::SOFTWARE, TileShape::SOFTWARE_NARROW);
     if !gpu.software_tiles() {
-        return "GPU tiles (16 x 16 invocations of 4 x 4 outputs)".into();
+        let t = TileShape::GPU;
+        return format!(
+            "GPU tiles ({} x {} invocations of {} outputs)",
+            t.group_x,
+            t.group_y,
+            outputs(t)
+        );
     }
-    let lanes = TileShape::SOFTWARE.group_x;
-    match gpu.gemm_subgroup_size() {
-        Some(size) if size as usize == lanes => format!(
-            "software tiles, A shared through subgroups of {size} (32 x 8 outputs per \
-             invocation for outputs over {SHORT_ROWS} rows, else 16 x 16; 16 x 4 for outputs \
-             at most {NARROW_COLUMNS} columns wide)"
-        ),
-        other => format!(
-            "software tiles without subgroups (16 x 16 outputs per invocation; 16 x 4 for \
-             outputs at most {NARROW_COLUMNS} columns wide){}",
-            match other {
-                Some(size) =>
-                    format!("; the adapter's subgroups have {size} lanes, the tiles use {lanes}"),
-                None => String::new(),
-            }
-        ),
+    let lanes = gpu.gemm_subgroup_size();
+    if TileShape::SOFTWARE_TALL.shares_rows(lanes) {
+        return format!(
+            "software tiles, A shared through subgroups of {} ({} outputs per invocation for \
+             outputs over {SHORT_ROWS} rows, else {}; {} for outputs at most \
+             {NARROW_COLUMNS} columns wide)",
+            wide.group_x,
+            outputs(TileShape::SOFTWARE_TALL),
+            outputs(wide),
+            outputs(narrow)
+        );
     }
+    let why = match lanes {
+        Some(size) => format!(
+            "; the adapter's subgroups have {size} lanes, the tiles use {}",
+            wide.group_x
+        ),
+        None => String::new(),
+    };
+    format!(
+        "software tiles without subgroups ({} outputs per invocation; {} for outputs at \
+         most {NARROW_COLUMNS} columns wide){why}",
+        outputs(wide),
+        outputs(narrow)
+    )
 }
 
 /// Outputs at most this tall take a 16-row software tile even with subgroups.
@@ -131,24 +147,22 @@ const VARIANTS: [(&str, TileShape, bool); 6] = [
 
 /// The variant for an m x n output on this device, as an index into [`VARIANTS`].
 fn choose(gpu: &Gpu, m: usize, n: usize) -> usize {
-    if !gpu.software_tiles() {
-        return 2;
-    }
     let lanes = gpu.gemm_subgroup_size();
-    let shares = |shape: TileShape| shape.shares_rows(lanes);
-    if n <= NARROW_COLUMNS {
-        if shares(TileShape::SOFTWARE_NARROW) {
-            4
-        } else {
-            1
-        }
-    } else if m > SHORT_ROWS && shares(TileShape::SOFTWARE_TALL) {
-        5
-    } else if shares(TileShape::SOFTWARE) {
-        3
+    let (shape, share_rows) = if !gpu.software_tiles() {
+        (TileShape::GPU, false)
+    } else if n <= NARROW_COLUMNS {
+        let shape = TileShape::SOFTWARE_NARROW;
+        (shape, shape.shares_rows(lanes))
+    } else if m > SHORT_ROWS && TileShape::SOFTWARE_TALL.shares_rows(lanes) {
+        (TileShape::SOFTWARE_TALL, true)
     } else {
-        0
-    }
+        let shape = TileShape::SOFTWARE;
+        (shape, shape.shares_rows(lanes))
+    };
+    VARIANTS
+        .iter()
+        .position(|&(_, s, shares)| s == shape && shares == share_rows)
+        .expect("every chosen tile shape is a variant")
 }
 
 /// WGSL of the core for `t`. Rows and columns past the edge are clamped when read and

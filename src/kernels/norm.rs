@@ -1,6 +1,7 @@
 //! Row-wise L2 normalisation, `y = x / max(||x||, eps)` (PyTorch's `F.normalize`).
 
 use super::{channel_layout, expect_matrix, expect_shape, kernel, to_u32};
+use crate::geometry::{Pool2dGeometry, Pool2dSpec};
 use crate::gpu::{grid_1d, kernel_params, Gpu, Indices, Kernel, Result, Tensor};
 use crate::kernels::pool::MaxPoolOutput;
 
@@ -255,6 +256,19 @@ kernel_params! {
     }
 }
 
+/// The one pool the fused kernel computes: 2x2, stride 2, no padding.
+const FUSED_POOL: Pool2dSpec = Pool2dSpec {
+    kernel: (2, 2),
+    stride: (2, 2),
+    padding: (0, 0),
+};
+
+/// Whether [`batch_norm_relu_max_pool`] computes the pool `spec` over an input of `shape`:
+/// the 2x2 stride-2 pool over [N, C, H, W] with H and W even.
+pub fn fuses_max_pool(shape: &[usize], spec: Pool2dSpec) -> bool {
+    spec == FUSED_POOL && shape.len() == 4 && shape[2] % 2 == 0 && shape[3] % 2 == 0
+}
+
 /// [`batch_norm_apply`] with ReLU, then a 2x2 stride-2 max pool, in one pass over `x`
 /// [N, C, H, W] (H and W even): the ReLU output `y` in full (what the backward passes
 /// read) and the pool's output and argmax, as `pool::max_pool2d` of `y` gives them.
@@ -267,18 +281,17 @@ pub fn batch_norm_relu_max_pool(
     eps: f32,
 ) -> Result<(Tensor, MaxPoolOutput)> {
     const OP: &str = "batch_norm_relu_max_pool";
-    let [n, c, h, w] = <[usize; 4]>::try_from(x.shape()).map_err(|_| {
-        crate::gpu::GpuError::shape(OP, format!("x must be [N, C, H, W], got {:?}", x.shape()))
-    })?;
-    if h % 2 != 0 || w % 2 != 0 || h == 0 || w == 0 {
+    let g = Pool2dGeometry::new(OP, x.shape(), FUSED_POOL)?;
+    let (n, c, h, w) = (g.batch, g.channels, g.in_h, g.in_w);
+    if !fuses_max_pool(x.shape(), FUSED_POOL) {
         return Err(crate::gpu::GpuError::shape(
             OP,
-            format!("the fused 2x2 pool needs an even, non-zero height and width, got {h}x{w}"),
+            format!("the fused 2x2 pool needs an even height and width, got {h}x{w}"),
         ));
     }
     expect_channel_vectors(OP, c, stats, gamma, beta)?;
     let y = Tensor::uninit(gpu, OP, x.shape())?;
-    let pooled = Tensor::uninit(gpu, OP, &[n, c, h / 2, w / 2])?;
+    let pooled = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let argmax = Indices::uninit(gpu, OP, pooled.len())?;
     let params = ReluPoolParams {
         batch: to_u32(OP, n)?,

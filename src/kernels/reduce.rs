@@ -87,6 +87,20 @@ pub fn sum_squares(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     reduce_axes(gpu, "sum_squares", x, [1, 1, x.len()], true, 1.0, &[1])
 }
 
+/// The dot product of two tensors of one shape, as a 1-element tensor.
+pub fn dot(gpu: &Gpu, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    sum(gpu, &super::elementwise::mul(gpu, a, b)?)
+}
+
+/// The sum of 1-element tensors (e.g. per-parameter sums of squares), as one; 0 for none.
+pub fn sum_scalars(gpu: &Gpu, parts: &[Tensor]) -> Result<Tensor> {
+    if parts.is_empty() {
+        return Tensor::zeros(gpu, &[1]);
+    }
+    let refs: Vec<&Tensor> = parts.iter().collect();
+    sum(gpu, &Tensor::concat(gpu, &refs)?)
+}
+
 /// Per-channel sums of [N, C] or [N, C, H, W] (the bias gradient of dense and conv layers).
 pub fn channel_sums(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     let (n, c, inner) = super::channel_layout("channel_sums", x)?;

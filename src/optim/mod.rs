@@ -120,8 +120,7 @@ impl Optimizer {
         if squares.is_empty() {
             return Ok(self.ones.clone());
         }
-        let parts: Vec<&Tensor> = squares.iter().collect();
-        let total = reduce::sum(gpu, &Tensor::concat(gpu, &parts)?)?;
+        let total = reduce::sum_scalars(gpu, &squares)?;
         elementwise::clip_scale(gpu, &total, max_norm)
     }
 

@@ -166,10 +166,13 @@ impl Learner {
             let fer = tape.gradient_at(&[(l_fer, one)], out.trunk)?;
             let zeros = || Tensor::zeros(gpu, tape.value(out.trunk).shape());
             let (fr, fer) = (fr.map_or_else(zeros, Ok)?, fer.map_or_else(zeros, Ok)?);
-            let dot = |a: &Tensor, b: &Tensor| reduce::sum(gpu, &elementwise::mul(gpu, a, b)?);
             Some(Tensor::concat(
                 gpu,
-                &[&dot(&fr, &fr)?, &dot(&fer, &fer)?, &dot(&fr, &fer)?],
+                &[
+                    &reduce::sum_squares(gpu, &fr)?,
+                    &reduce::sum_squares(gpu, &fer)?,
+                    &reduce::dot(gpu, &fr, &fer)?,
+                ],
             )?)
         } else {
             None
@@ -337,7 +340,7 @@ fn layer_gradient_squares(
     for loss in losses {
         let grads = tape.backward(&[(loss, Tensor::full(gpu, &[1], 1.0)?)], &[weight])?;
         squares.push(match grads.get(weight) {
-            Some(g) => reduce::sum(gpu, &elementwise::mul(gpu, g, g)?)?,
+            Some(g) => reduce::sum_squares(gpu, g)?,
             None => Tensor::zeros(gpu, &[1])?,
         });
     }
@@ -365,23 +368,24 @@ fn projected_gradients(
         .filter(|&p| store.name(p).starts_with("trunk."))
         .collect();
     // The dot products over every shared parameter, read back: |g1|^2, |g2|^2, g1 . g2.
-    let mut dots = Vec::new();
-    for (a, b) in [(&g1, &g1), (&g2, &g2), (&g1, &g2)] {
-        let per_param = shared
+    let squares = |g: &Gradients| {
+        let each = shared
             .iter()
-            .filter_map(|&p| {
-                Some(reduce::sum(
-                    gpu,
-                    &elementwise::mul(gpu, a.get(p)?, b.get(p)?).ok()?,
-                ))
-            })
+            .filter_map(|&p| g.get(p))
+            .map(|t| reduce::sum_squares(gpu, t))
             .collect::<Result<Vec<_>, _>>()?;
-        let refs: Vec<&Tensor> = per_param.iter().collect();
-        dots.push(match refs.is_empty() {
-            true => Tensor::zeros(gpu, &[1])?,
-            false => reduce::sum(gpu, &Tensor::concat(gpu, &refs)?)?,
-        });
-    }
+        reduce::sum_scalars(gpu, &each)
+    };
+    let cross = shared
+        .iter()
+        .filter_map(|&p| Some((g1.get(p)?, g2.get(p)?)))
+        .map(|(a, b)| reduce::dot(gpu, a, b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let dots = [
+        squares(&g1)?,
+        squares(&g2)?,
+        reduce::sum_scalars(gpu, &cross)?,
+    ];
     let d = Tensor::concat(gpu, &[&dots[0], &dots[1], &dots[2]])?.to_vec(gpu)?;
     let (d11, d22, d12) = (d[0], d[1], d[2]);
     // g1' = g1 - c1 g2 and g2' = g2 - c2 g1 where they conflict; their sum.

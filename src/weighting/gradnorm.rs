@@ -21,6 +21,7 @@
 //! alone: the head and one weight gradient) and reads them back with the losses. The
 //! weights of a step are those before its update, as in the paper's algorithm.
 
+use super::scalar::normalized;
 use super::{StepView, TaskWeighting};
 
 pub struct GradNorm {
@@ -69,16 +70,14 @@ impl TaskWeighting for GradNorm {
         }
         let g = [0, 1].map(|t| used[t] * norms[t]);
         let mean_g = (g[0] + g[1]) / 2.0;
-        let mut next = [0, 1].map(|t| {
+        let next = [0, 1].map(|t| {
             let target = mean_g * (ratio[t] / mean_ratio).powf(self.alpha);
             let gradient = (g[t] - target).signum() * norms[t] / mean_norm;
             // signum(0) is 1 in Rust; a task exactly on its target does not move.
             let gradient = if g[t] == target { 0.0 } else { gradient };
             (used[t] - self.lr * gradient).max(FLOOR)
         });
-        let total = next[0] + next[1];
-        next = next.map(|w| w / total);
-        self.weights = next;
+        self.weights = normalized(next);
         used
     }
     fn state(&self) -> Vec<f32> {

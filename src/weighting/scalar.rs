@@ -18,7 +18,8 @@ fn softmax(x: [f32; 2]) -> [f32; 2] {
     e.map(|v| v / total)
 }
 
-fn normalized(w: [f32; 2]) -> [f32; 2] {
+/// `w` scaled to sum to 1 (equal weights where that is impossible).
+pub(super) fn normalized(w: [f32; 2]) -> [f32; 2] {
     let total = w[0] + w[1];
     if total > 0.0 && total.is_finite() {
         w.map(|v| v / total)
