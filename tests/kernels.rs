@@ -1150,14 +1150,17 @@ fn batch_norm_statistics_hold_for_a_large_mean_and_a_small_spread() {
 
 #[test]
 fn fused_batch_norm_relu_max_pool_matches_the_three_ops() {
-    // y = relu(batch_norm(x)) in full, and its 2x2 stride-2 max pool with argmax, against
-    // the f64 reference; the argmax also against the pool kernel run on the fused y (ties
-    // at 0 are common after ReLU, so the first-scanned rule must match exactly).
+    // Forward: the 2x2 stride-2 max pool of relu(batch_norm(x)) and its argmax, against the
+    // f64 reference, and the argmax against the pool kernel run on the unfused kernel's
+    // ReLU output (ties at 0 are common after ReLU, so the first-scanned rule must match
+    // exactly). Backward: dx, dgamma, dbeta for a gradient of the pooled output, against
+    // the reference's pool backward, ReLU mask and batch-norm backward, in training and
+    // with fixed statistics.
     let g = gpu();
     let mut r = rng(23);
     let eps = 1e-5f32;
     let spec = Pool2dSpec::new(2, 2, 0);
-    // Planes smaller and larger than the kernel's 8 x 8 tile of outputs, non-square.
+    // Planes smaller and larger than the kernels' 8 x 8 tile of windows, non-square.
     for shape in [[3usize, 2, 2, 2], [2, 3, 18, 22], [4, 5, 6, 40]] {
         let BatchNormCase {
             n,
@@ -1173,27 +1176,28 @@ fn fused_batch_norm_relu_max_pool_matches_the_three_ops() {
         } = batch_norm_case(&mut r, &shape, 2.0, -0.3);
         let case = format!("batch_norm+relu+max_pool {shape:?}");
         let stats = norm::batch_norm_stats(g, &tx, None).unwrap();
-        let (y, pooled) = norm::batch_norm_relu_max_pool(g, &tx, &stats, &tg, &tb, eps).unwrap();
+        let pooled = norm::batch_norm_relu_max_pool(g, &tx, &stats, &tg, &tb, eps).unwrap();
         let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
+        let gamma64 = widen(&gamma);
         let want_y = reference::relu(&reference::batch_norm::batch_norm(
             &widen(&x),
             c,
             inner,
             &mean,
             &var,
-            &widen(&gamma),
+            &gamma64,
             &widen(&beta),
             eps as f64,
         ));
-        assert_tensor(&format!("{case} y"), &y, &want_y, Tolerance::ACCUMULATED);
         let geometry = Pool2dGeometry::new("test", &shape, spec).unwrap();
-        let (want_pooled, _) = reference::pool::max_pool2d(&geometry, &want_y);
+        let (want_pooled, want_argmax) = reference::pool::max_pool2d(&geometry, &want_y);
         assert_tensor(
             &format!("{case} pooled"),
             &pooled.output,
             &want_pooled,
             Tolerance::ACCUMULATED,
         );
+        let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps, true).unwrap();
         let separate = pool::max_pool2d(g, &y, spec).unwrap();
         assert_eq!(
             pooled.argmax.to_vec(g).unwrap(),
@@ -1205,10 +1209,65 @@ fn fused_batch_norm_relu_max_pool_matches_the_three_ops() {
             download(&separate.output),
             "{case}"
         );
+
+        let dy = random(&mut r, pooled.output.len());
+        let tdy = upload(pooled.output.shape(), &dy);
+        let dy_y = reference::pool::max_pool2d_backward(&geometry, &want_argmax, &widen(&dy));
+        let dy_y = reference::relu_backward(&want_y, &dy_y);
+        for batch_stats in [true, false] {
+            let grads = norm::batch_norm_relu_max_pool_backward(
+                g,
+                &tx,
+                &pooled,
+                &tdy,
+                &stats,
+                &tg,
+                eps,
+                batch_stats,
+            )
+            .unwrap();
+            let (dx, dgamma, dbeta) = reference::batch_norm::batch_norm_backward(
+                &widen(&x),
+                &dy_y,
+                n,
+                c,
+                inner,
+                &mean,
+                &var,
+                &gamma64,
+                eps as f64,
+                batch_stats,
+            );
+            let case = format!("{case} backward, batch_stats={batch_stats}");
+            assert_tensor(
+                &format!("{case} dx"),
+                &grads.input,
+                &dx,
+                Tolerance::ACCUMULATED,
+            );
+            assert_tensor(
+                &format!("{case} dgamma"),
+                &grads.gamma,
+                &dgamma,
+                Tolerance::ACCUMULATED,
+            );
+            assert_tensor(
+                &format!("{case} dbeta"),
+                &grads.beta,
+                &dbeta,
+                Tolerance::ACCUMULATED,
+            );
+        }
     }
     // Odd sizes are refused (the tape runs the two kernels for them).
     let odd = upload(&[1, 1, 3, 4], &[0.0; 12]);
     let stats = norm::batch_norm_stats(g, &odd, None).unwrap();
     let ones = upload(&[1], &[1.0]);
     assert!(norm::batch_norm_relu_max_pool(g, &odd, &stats, &ones, &ones, eps).is_err());
+    let even = upload(&[1, 1, 2, 2], &[0.0; 4]);
+    let pooled = norm::batch_norm_relu_max_pool(g, &even, &stats, &ones, &ones, eps).unwrap();
+    assert!(norm::batch_norm_relu_max_pool_backward(
+        g, &odd, &pooled, &pooled.output, &stats, &ones, eps, true
+    )
+    .is_err());
 }

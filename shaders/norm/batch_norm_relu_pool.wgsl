@@ -1,9 +1,9 @@
 // Batch norm, ReLU and a 2x2 stride-2 max pool in one pass over x [batch, channels, h, w]
-// (h and w even): y = max((x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c], 0) is
-// written in full (the backward passes need it), and each 2x2 window's maximum and its
-// position (iy * w + ix in the plane, the first one scanned on ties, as pool/max_forward)
-// go to `pooled` and `argmax`, so the pool does not read y back. One workgroup of 8 x 8
-// per (channel, image) plane; no invocation divides.
+// (h and w even): of y = max((x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c], 0)
+// only each 2x2 window's maximum and its position (iy * w + ix in the plane, the first one
+// scanned on ties, as pool/max_forward) are written, to `pooled` and `argmax`; y itself
+// never reaches memory (the fused backward needs only those two and x). One workgroup of
+// 8 x 8 per (channel, image) plane; no invocation divides.
 struct Params {
     batch: u32,
     channels: u32,
@@ -18,9 +18,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read> variance: array<f32>;
 @group(0) @binding(4) var<storage, read> gamma: array<f32>;
 @group(0) @binding(5) var<storage, read> beta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y: array<f32>;
-@group(0) @binding(7) var<storage, read_write> pooled: array<f32>;
-@group(0) @binding(8) var<storage, read_write> argmax: array<u32>;
+@group(0) @binding(6) var<storage, read_write> pooled: array<f32>;
+@group(0) @binding(7) var<storage, read_write> argmax: array<u32>;
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
@@ -44,7 +43,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
                 var best_at = 0u;
                 for (var j = 0u; j < 4u; j = j + 1u) {
                     let v = max((x[base + at[j]] - m) * scale + shift, 0.0);
-                    y[base + at[j]] = v;
                     if (j == 0u || v > best) {
                         best = v;
                         best_at = at[j];

@@ -46,7 +46,9 @@ fn inputs(op: &Op) -> Vec<Var> {
         Op::Conv2d { x, w, b, .. } | Op::Linear { x, w, b } => {
             [Some(*x), Some(*w), *b].into_iter().flatten().collect()
         }
-        Op::BatchNorm { x, gamma, beta, .. } => vec![*x, *gamma, *beta],
+        Op::BatchNorm { x, gamma, beta, .. } | Op::BatchNormReluMaxPool { x, gamma, beta, .. } => {
+            vec![*x, *gamma, *beta]
+        }
         Op::Relu(x)
         | Op::MaxPool { x, .. }
         | Op::AvgPool { x, .. }
@@ -228,6 +230,33 @@ impl Tape<'_> {
                         *eps,
                         *batch_stats,
                         relu.then_some(&node.value),
+                    )?;
+                    acc.add(*x, grads.input)?;
+                    acc.add(*gamma, grads.gamma)?;
+                    acc.add(*beta, grads.beta)?;
+                }
+                Op::BatchNormReluMaxPool {
+                    x,
+                    gamma,
+                    beta,
+                    stats,
+                    eps,
+                    batch_stats,
+                    argmax,
+                } => {
+                    let pooled = pool::MaxPoolOutput {
+                        output: node.value.clone(),
+                        argmax: argmax.clone(),
+                    };
+                    let grads = norm::batch_norm_relu_max_pool_backward(
+                        gpu,
+                        self.value(*x),
+                        &pooled,
+                        &dy,
+                        stats,
+                        self.value(*gamma),
+                        *eps,
+                        *batch_stats,
                     )?;
                     acc.add(*x, grads.input)?;
                     acc.add(*gamma, grads.gamma)?;

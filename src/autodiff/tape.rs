@@ -64,6 +64,17 @@ pub(crate) enum Op {
         /// Followed by ReLU in the same kernel (the node's value is the ReLU's output).
         relu: bool,
     },
+    /// Batch norm, ReLU and a 2x2 stride-2 max pool as one op, forward and backward (the
+    /// node's value is the pool's output; the ReLU's output is never stored).
+    BatchNormReluMaxPool {
+        x: Var,
+        gamma: Var,
+        beta: Var,
+        stats: BatchStats,
+        eps: f32,
+        batch_stats: bool,
+        argmax: Indices,
+    },
     SoftmaxRows(Var),
     MeanRows(Var),
     Add(Var, Var),
@@ -332,10 +343,9 @@ impl<'s> Tape<'s> {
         )
     }
 
-    /// [`batch_norm`](Self::batch_norm) with ReLU, then a 2x2 stride-2 max pool: recorded
-    /// as the two ops (their backward passes unchanged), computed by one kernel that does
-    /// not read the ReLU's output back for the pool. Other pools, or odd sizes, run the two
-    /// kernels.
+    /// [`batch_norm`](Self::batch_norm) with ReLU, then a 2x2 stride-2 max pool: one op,
+    /// one kernel forward and two backward, and the ReLU's output never stored. Other
+    /// pools, or odd sizes, are recorded as the two ops.
     #[allow(clippy::too_many_arguments)]
     pub fn batch_norm_relu_max_pool(
         &mut self,
@@ -362,7 +372,7 @@ impl<'s> Tape<'s> {
             return self.max_pool2d(y, pool);
         }
         let stats = self.batch_norm_stats(x, running_mean, running_var, momentum)?;
-        let (y, pooled) = norm::batch_norm_relu_max_pool(
+        let pooled = norm::batch_norm_relu_max_pool(
             &self.gpu,
             self.value(x),
             &stats,
@@ -370,15 +380,16 @@ impl<'s> Tape<'s> {
             self.value(beta),
             eps,
         )?;
-        let y = self.push_batch_norm([x, gamma, beta], stats, eps, true, y);
-        Ok(self.push(
-            Op::MaxPool {
-                x: y,
-                argmax: pooled.argmax,
-                spec: pool,
-            },
-            pooled.output,
-        ))
+        let op = Op::BatchNormReluMaxPool {
+            x,
+            gamma,
+            beta,
+            stats,
+            eps,
+            batch_stats: self.training,
+            argmax: pooled.argmax,
+        };
+        Ok(self.push(op, pooled.output))
     }
 
     /// Softmax of each row.

@@ -89,6 +89,15 @@ const BN_RELU_POOL: Kernel = kernel!(
     "norm/batch_norm_relu_pool",
     "norm/batch_norm_relu_pool.wgsl"
 );
+const BN_RELU_POOL_BACKWARD_REDUCE: Kernel = kernel!(
+    "norm/batch_norm_relu_pool_backward_reduce",
+    "group_reduce.wgsl",
+    "norm/batch_norm_relu_pool_backward_reduce.wgsl"
+);
+const BN_RELU_POOL_BACKWARD_INPUT: Kernel = kernel!(
+    "norm/batch_norm_relu_pool_backward_input",
+    "norm/batch_norm_relu_pool_backward_input.wgsl"
+);
 const BN_BACKWARD_REDUCE: Kernel = kernel!(
     "norm/batch_norm_backward_reduce",
     "group_reduce.wgsl",
@@ -269,9 +278,26 @@ pub fn fuses_max_pool(shape: &[usize], spec: Pool2dSpec) -> bool {
     spec == FUSED_POOL && shape.len() == 4 && shape[2] % 2 == 0 && shape[3] % 2 == 0
 }
 
+/// Checks the fused kernels' input [N, C, H, W] (H and W even) and returns its pool
+/// geometry.
+fn fused_pool_geometry(op: &'static str, x: &Tensor) -> Result<Pool2dGeometry> {
+    let g = Pool2dGeometry::new(op, x.shape(), FUSED_POOL)?;
+    if !fuses_max_pool(x.shape(), FUSED_POOL) {
+        return Err(crate::gpu::GpuError::shape(
+            op,
+            format!(
+                "the fused 2x2 pool needs an even height and width, got {}x{}",
+                g.in_h, g.in_w
+            ),
+        ));
+    }
+    Ok(g)
+}
+
 /// [`batch_norm_apply`] with ReLU, then a 2x2 stride-2 max pool, in one pass over `x`
-/// [N, C, H, W] (H and W even): the ReLU output `y` in full (what the backward passes
-/// read) and the pool's output and argmax, as `pool::max_pool2d` of `y` gives them.
+/// [N, C, H, W] (H and W even): the pool's output and argmax, as `pool::max_pool2d` of the
+/// ReLU's output gives them. The ReLU's output itself is not kept: the backward pass
+/// ([`batch_norm_relu_max_pool_backward`]) needs only `x` and the pool's output.
 pub fn batch_norm_relu_max_pool(
     gpu: &Gpu,
     x: &Tensor,
@@ -279,25 +305,18 @@ pub fn batch_norm_relu_max_pool(
     gamma: &Tensor,
     beta: &Tensor,
     eps: f32,
-) -> Result<(Tensor, MaxPoolOutput)> {
+) -> Result<MaxPoolOutput> {
     const OP: &str = "batch_norm_relu_max_pool";
-    let g = Pool2dGeometry::new(OP, x.shape(), FUSED_POOL)?;
-    let (n, c, h, w) = (g.batch, g.channels, g.in_h, g.in_w);
-    if !fuses_max_pool(x.shape(), FUSED_POOL) {
-        return Err(crate::gpu::GpuError::shape(
-            OP,
-            format!("the fused 2x2 pool needs an even height and width, got {h}x{w}"),
-        ));
-    }
+    let g = fused_pool_geometry(OP, x)?;
+    let (n, c) = (g.batch, g.channels);
     expect_channel_vectors(OP, c, stats, gamma, beta)?;
-    let y = Tensor::uninit(gpu, OP, x.shape())?;
     let pooled = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let argmax = Indices::uninit(gpu, OP, pooled.len())?;
     let params = ReluPoolParams {
         batch: to_u32(OP, n)?,
         channels: to_u32(OP, c)?,
-        in_h: to_u32(OP, h)?,
-        in_w: to_u32(OP, w)?,
+        in_h: to_u32(OP, g.in_h)?,
+        in_w: to_u32(OP, g.in_w)?,
         eps,
     };
     gpu.dispatch(
@@ -309,19 +328,130 @@ pub fn batch_norm_relu_max_pool(
             stats.var.buffer(),
             gamma.buffer(),
             beta.buffer(),
-            y.buffer(),
             pooled.buffer(),
             argmax.buffer(),
         ],
         plane_grid(gpu, OP, n, c)?,
     )?;
-    Ok((
-        y,
-        MaxPoolOutput {
-            output: pooled,
-            argmax,
-        },
-    ))
+    Ok(MaxPoolOutput {
+        output: pooled,
+        argmax,
+    })
+}
+
+kernel_params! {
+    struct ReluPoolBackwardReduceParams {
+        batch: u32,
+        channels: u32,
+        in_inner: u32,
+        out_inner: u32,
+        eps: f32,
+    }
+}
+
+kernel_params! {
+    struct ReluPoolBackwardInputParams {
+        batch: u32,
+        channels: u32,
+        in_h: u32,
+        in_w: u32,
+        eps: f32,
+        count: f32,
+        batch_stats: u32,
+    }
+}
+
+/// Backward of [`batch_norm_relu_max_pool`] for the gradient `dy` of its pooled output:
+/// the same gradients as the pool's backward followed by [`batch_norm_backward`] with the
+/// ReLU, without materialising the gradient at the ReLU's output (it is nonzero only at
+/// each window's argmax, where the window's maximum is positive). `batch_stats` as in
+/// [`batch_norm_backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_relu_max_pool_backward(
+    gpu: &Gpu,
+    x: &Tensor,
+    pooled: &MaxPoolOutput,
+    dy: &Tensor,
+    stats: &BatchStats,
+    gamma: &Tensor,
+    eps: f32,
+    batch_stats: bool,
+) -> Result<BatchNormGrads> {
+    const OP: &str = "batch_norm_relu_max_pool_backward";
+    let g = fused_pool_geometry(OP, x)?;
+    let (n, c) = (g.batch, g.channels);
+    let out_shape = g.output_shape();
+    expect_shape(OP, "pooled output", &pooled.output, &out_shape)?;
+    expect_shape(OP, "dy", dy, &out_shape)?;
+    if pooled.argmax.len() != pooled.output.len() {
+        return Err(crate::gpu::GpuError::shape(
+            OP,
+            format!(
+                "{} argmax indices for {} pooled values",
+                pooled.argmax.len(),
+                pooled.output.len()
+            ),
+        ));
+    }
+    for (what, t) in [("mean", &stats.mean), ("var", &stats.var), ("gamma", gamma)] {
+        expect_shape(OP, what, t, &[c])?;
+    }
+    let dgamma = Tensor::uninit(gpu, OP, &[c])?;
+    let dbeta = Tensor::uninit(gpu, OP, &[c])?;
+    let reduce = ReluPoolBackwardReduceParams {
+        batch: to_u32(OP, n)?,
+        channels: to_u32(OP, c)?,
+        in_inner: to_u32(OP, g.in_h * g.in_w)?,
+        out_inner: to_u32(OP, g.out_h * g.out_w)?,
+        eps,
+    };
+    gpu.dispatch(
+        &BN_RELU_POOL_BACKWARD_REDUCE,
+        &reduce,
+        &[
+            x.buffer(),
+            dy.buffer(),
+            pooled.output.buffer(),
+            pooled.argmax.buffer(),
+            stats.mean.buffer(),
+            stats.var.buffer(),
+            dgamma.buffer(),
+            dbeta.buffer(),
+        ],
+        grid_1d(gpu, c * 64, 64),
+    )?;
+    let dx = Tensor::uninit(gpu, OP, x.shape())?;
+    let params = ReluPoolBackwardInputParams {
+        batch: reduce.batch,
+        channels: reduce.channels,
+        in_h: to_u32(OP, g.in_h)?,
+        in_w: to_u32(OP, g.in_w)?,
+        eps,
+        count: (n * g.in_h * g.in_w) as f32,
+        batch_stats: batch_stats as u32,
+    };
+    gpu.dispatch(
+        &BN_RELU_POOL_BACKWARD_INPUT,
+        &params,
+        &[
+            x.buffer(),
+            dy.buffer(),
+            pooled.output.buffer(),
+            pooled.argmax.buffer(),
+            stats.mean.buffer(),
+            stats.var.buffer(),
+            gamma.buffer(),
+            dgamma.buffer(),
+            dbeta.buffer(),
+            dx.buffer(),
+        ],
+        plane_grid(gpu, OP, n, c)?,
+    )?;
+    Ok(BatchNormGrads {
+        input: dx,
+        gamma: dgamma,
+        beta: dbeta,
+    })
 }
 
 kernel_params! {

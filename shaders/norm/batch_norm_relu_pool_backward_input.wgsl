@@ -1,0 +1,65 @@
+// dx of the fused batch norm + ReLU + 2x2 max pool. The gradient at the ReLU's output is
+// the pooled gradient at each window's argmax where the window's maximum is positive, 0
+// elsewhere; through batch norm with batch statistics (training)
+//   dx = k * dy_y - slope * (x - mean) - shift, k = gamma * inv_std,
+//   slope = k * inv_std * dgamma / M, shift = k * dbeta / M, M = batch * h * w,
+// and with fixed (running) statistics dx = k * dy_y. Each invocation takes whole 2x2
+// windows, writing all four dx of each; one workgroup of 8 x 8 per (channel, image) plane,
+// as the forward kernel.
+struct Params {
+    batch: u32,
+    channels: u32,
+    in_h: u32,
+    in_w: u32,
+    eps: f32,
+    count: f32,
+    batch_stats: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> pooled: array<f32>;
+@group(0) @binding(4) var<storage, read> argmax: array<u32>;
+@group(0) @binding(5) var<storage, read> mean: array<f32>;
+@group(0) @binding(6) var<storage, read> variance: array<f32>;
+@group(0) @binding(7) var<storage, read> gamma: array<f32>;
+@group(0) @binding(8) var<storage, read> dgamma: array<f32>;
+@group(0) @binding(9) var<storage, read> dbeta: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+    let c = wg.x;
+    let inv_std = inverseSqrt(variance[c] + p.eps);
+    let k = gamma[c] * inv_std;
+    var slope = 0.0;
+    var shift = 0.0;
+    if (p.batch_stats != 0u) {
+        slope = k * inv_std * dgamma[c] / p.count;
+        shift = k * dbeta[c] / p.count;
+    }
+    let m = mean[c];
+    let out_h = p.in_h / 2u;
+    let out_w = p.in_w / 2u;
+    // Images beyond the grid's y limit are taken in strides of the grid.
+    for (var n = wg.y; n < p.batch; n = n + groups.y) {
+        let plane = n * p.channels + c;
+        let base = plane * p.in_h * p.in_w;
+        let out_base = plane * out_h * out_w;
+        for (var oh = lid.y; oh < out_h; oh = oh + 8u) {
+            for (var ow = lid.x; ow < out_w; ow = ow + 8u) {
+                let o = out_base + oh * out_w + ow;
+                let g = k * select(0.0, dy[o], pooled[o] > 0.0);
+                let best = argmax[o];
+                let top = (2u * oh) * p.in_w + 2u * ow;
+                let at = array<u32, 4>(top, top + 1u, top + p.in_w, top + p.in_w + 1u);
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    let i = base + at[j];
+                    dx[i] = select(0.0, g, at[j] == best) - slope * (x[i] - m) - shift;
+                }
+            }
+        }
+    }
+}

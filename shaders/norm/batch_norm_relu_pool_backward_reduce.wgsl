@@ -1,0 +1,51 @@
+// Per-channel sums of the fused batch norm + ReLU + 2x2 max pool's backward: dbeta = sum
+// dy_y, dgamma = sum dy_y * xhat, where dy_y (the gradient at the ReLU's output) is the
+// pooled gradient at each window's argmax where the window's maximum is positive (the ReLU
+// passed it) and 0 everywhere else. So only the pooled elements are walked: per window its
+// gradient, its maximum, its argmax and the one x it points at, a quarter of the reads of
+// the unfused batch-norm backward (and no full-size dy is ever written).
+struct Params {
+    batch: u32,
+    channels: u32,
+    // Elements per plane of x (in_h * in_w) and of the pooled output (a quarter of it).
+    in_inner: u32,
+    out_inner: u32,
+    eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> pooled: array<f32>;
+@group(0) @binding(4) var<storage, read> argmax: array<u32>;
+@group(0) @binding(5) var<storage, read> mean: array<f32>;
+@group(0) @binding(6) var<storage, read> variance: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dbeta: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) local: u32) {
+    let c = flat_group(wg, groups);
+    if (c >= p.channels) {
+        return;
+    }
+    let count = p.batch * p.out_inner;
+    let m = mean[c];
+    let inv_std = inverseSqrt(variance[c] + p.eps);
+    var acc = vec2<f32>(0.0);
+    var w = channel_walk(local, p.out_inner);
+    for (var j = local; j < count; j = j + LANES) {
+        let plane = w.n * p.channels + c;
+        let o = plane * p.out_inner + w.i;
+        let g = select(0.0, dy[o], pooled[o] > 0.0);
+        let xhat = (x[plane * p.in_inner + argmax[o]] - m) * inv_std;
+        acc = acc + vec2<f32>(g * xhat, g);
+        advance(&w, p.out_inner);
+    }
+    let total = group_sum2(local, acc);
+    if (local == 0u) {
+        dgamma[c] = total.x;
+        dbeta[c] = total.y;
+    }
+}
