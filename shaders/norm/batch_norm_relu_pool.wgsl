@@ -13,7 +13,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
 @group(0) @binding(3) var<storage, read> variance: array<f32>;
 @group(0) @binding(4) var<storage, read> gamma: array<f32>;
@@ -37,16 +37,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         let out_base = plane * out_h * out_w;
         for (var oh = lid.y; oh < out_h; oh = oh + 8u) {
             for (var ow = lid.x; ow < out_w; ow = ow + 8u) {
+                // The window's rows as pairs (the plane and every window's left column
+                // are even), scanned in the order top-left, top-right, bottom-left,
+                // bottom-right; the first of equal values wins.
                 let top = (2u * oh) * p.in_w + 2u * ow;
-                let at = array<u32, 4>(top, top + 1u, top + p.in_w, top + p.in_w + 1u);
-                var best = 0.0;
-                var best_at = 0u;
-                for (var j = 0u; j < 4u; j = j + 1u) {
-                    let v = max((x[base + at[j]] - m) * scale + shift, 0.0);
-                    if (j == 0u || v > best) {
-                        best = v;
-                        best_at = at[j];
-                    }
+                let bottom = top + p.in_w;
+                let upper = max((x[(base + top) / 2u] - m) * scale + shift, vec2<f32>(0.0));
+                let lower = max((x[(base + bottom) / 2u] - m) * scale + shift, vec2<f32>(0.0));
+                var best = upper.x;
+                var best_at = top;
+                if (upper.y > best) {
+                    best = upper.y;
+                    best_at = top + 1u;
+                }
+                if (lower.x > best) {
+                    best = lower.x;
+                    best_at = bottom;
+                }
+                if (lower.y > best) {
+                    best = lower.y;
+                    best_at = bottom + 1u;
                 }
                 let o = out_base + oh * out_w + ow;
                 pooled[o] = best;

@@ -17,7 +17,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read> pooled: array<f32>;
 @group(0) @binding(4) var<storage, read> argmax: array<u32>;
@@ -26,7 +26,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read> gamma: array<f32>;
 @group(0) @binding(8) var<storage, read> dgamma: array<f32>;
 @group(0) @binding(9) var<storage, read> dbeta: array<f32>;
-@group(0) @binding(10) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dx: array<vec2<f32>>;
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
@@ -53,12 +53,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
                 let o = out_base + oh * out_w + ow;
                 let g = k * select(0.0, dy[o], pooled[o] > 0.0);
                 let best = argmax[o];
+                // Window rows as pairs: x and dx are read and written two at a time (the
+                // plane and every window's left column are even).
                 let top = (2u * oh) * p.in_w + 2u * ow;
-                let at = array<u32, 4>(top, top + 1u, top + p.in_w, top + p.in_w + 1u);
-                for (var j = 0u; j < 4u; j = j + 1u) {
-                    let i = base + at[j];
-                    dx[i] = select(0.0, g, at[j] == best) - slope * (x[i] - m) - shift;
-                }
+                let bottom = top + p.in_w;
+                let upper = x[(base + top) / 2u];
+                let lower = x[(base + bottom) / 2u];
+                let g_upper = vec2<f32>(select(0.0, g, best == top), select(0.0, g, best == top + 1u));
+                let g_lower = vec2<f32>(select(0.0, g, best == bottom), select(0.0, g, best == bottom + 1u));
+                dx[(base + top) / 2u] = g_upper - slope * (upper - m) - shift;
+                dx[(base + bottom) / 2u] = g_lower - slope * (lower - m) - shift;
             }
         }
     }
