@@ -64,7 +64,9 @@ fn main() {
         gpu.adapter_info().name,
         gpu.adapter_info().device_type
     );
-    let shapes: &[bool] = if std::env::var_os("FACEMTL_BENCH_SOFTWARE_ONLY").is_some() {
+    let shapes: &[bool] = if std::env::var_os("FACEMTL_BENCH_MEMORY_ONLY").is_some() {
+        &[]
+    } else if std::env::var_os("FACEMTL_BENCH_SOFTWARE_ONLY").is_some() {
         &[true]
     } else {
         &[true, false]
@@ -167,6 +169,11 @@ fn memory_bound(gpu: &Gpu) {
     let (gamma, beta) = (filled(gpu, &[c]), filled(gpu, &[c]));
     let stats = norm::batch_norm_stats(gpu, &x, None).expect("stats");
     let spec = Pool2dSpec::new(2, 2, 0);
+    let pooled =
+        norm::batch_norm_relu_max_pool(gpu, &x, &stats, &gamma, &beta, 1e-5).expect("fused");
+    let relu_output =
+        norm::batch_norm_apply(gpu, &x, &stats, &gamma, &beta, 1e-5, true).expect("apply");
+    let pooled_dy = filled(gpu, pooled.output.shape());
     // (name, tensors' worth of bytes read + written, run)
     type Pass<'a> = (&'static str, f64, Box<dyn Fn() + 'a>);
     let passes: Vec<Pass> = vec![
@@ -191,8 +198,8 @@ fn memory_bound(gpu: &Gpu) {
             }),
         ),
         (
-            "batch norm + ReLU + 2x2 max pool (read 1, write 1.5)",
-            2.5,
+            "batch norm + ReLU + 2x2 max pool (read 1, write 0.5)",
+            1.5,
             Box::new(|| {
                 drop(
                     norm::batch_norm_relu_max_pool(gpu, &x, &stats, &gamma, &beta, 1e-5)
@@ -205,7 +212,63 @@ fn memory_bound(gpu: &Gpu) {
             1.5,
             Box::new(|| drop(pool::max_pool2d(gpu, &x, spec).expect("pool"))),
         ),
+        (
+            "batch norm + ReLU backward (read 3 + 3, write 1)",
+            7.0,
+            Box::new(|| {
+                drop(
+                    norm::batch_norm_backward(
+                        gpu,
+                        &x,
+                        &other,
+                        &stats,
+                        &gamma,
+                        1e-5,
+                        true,
+                        Some(&relu_output),
+                    )
+                    .expect("backward"),
+                )
+            }),
+        ),
+        (
+            "batch norm + ReLU + pool backward (read 1 + 1.75, write 1)",
+            3.75,
+            Box::new(|| {
+                drop(
+                    norm::batch_norm_relu_max_pool_backward(
+                        gpu, &x, &pooled, &pooled_dy, &stats, &gamma, 1e-5, true,
+                    )
+                    .expect("fused backward"),
+                )
+            }),
+        ),
     ];
+    for shape in [[32usize, 16, 48, 48], [32, 32, 24, 24], [32, 64, 12, 12]] {
+        let x = filled(gpu, &shape);
+        let c = shape[1];
+        let (gamma, beta) = (filled(gpu, &[c]), filled(gpu, &[c]));
+        let stats = norm::batch_norm_stats(gpu, &x, None).expect("stats");
+        let pooled =
+            norm::batch_norm_relu_max_pool(gpu, &x, &stats, &gamma, &beta, 1e-5).expect("fused");
+        let dy = filled(gpu, pooled.output.shape());
+        let f = median_seconds(gpu, 9, || {
+            drop(norm::batch_norm_relu_max_pool(gpu, &x, &stats, &gamma, &beta, 1e-5).expect("f"))
+        });
+        let b = median_seconds(gpu, 9, || {
+            drop(
+                norm::batch_norm_relu_max_pool_backward(
+                    gpu, &x, &pooled, &dy, &stats, &gamma, 1e-5, true,
+                )
+                .expect("b"),
+            )
+        });
+        println!(
+            "LAYER {shape:?} fwd {:.2} ms bwd {:.2} ms",
+            f * 1e3,
+            b * 1e3
+        );
+    }
     for (name, tensors, run) in passes {
         let s = median_seconds(gpu, 5, run);
         println!(

@@ -1160,8 +1160,14 @@ fn fused_batch_norm_relu_max_pool_matches_the_three_ops() {
     let mut r = rng(23);
     let eps = 1e-5f32;
     let spec = Pool2dSpec::new(2, 2, 0);
-    // Planes smaller and larger than the kernels' 8 x 8 tile of windows, non-square.
-    for shape in [[3usize, 2, 2, 2], [2, 3, 18, 22], [4, 5, 6, 40]] {
+    // Planes of fewer windows than a row of lanes takes at a time (8) and of more, non-square,
+    // and a batch that the kernels split into runs of images (1024 windows or more each).
+    for shape in [
+        [3usize, 2, 2, 2],
+        [2, 3, 18, 22],
+        [4, 5, 6, 40],
+        [7, 2, 40, 36],
+    ] {
         let BatchNormCase {
             n,
             c,
@@ -1267,7 +1273,14 @@ fn fused_batch_norm_relu_max_pool_matches_the_three_ops() {
     let even = upload(&[1, 1, 2, 2], &[0.0; 4]);
     let pooled = norm::batch_norm_relu_max_pool(g, &even, &stats, &ones, &ones, eps).unwrap();
     assert!(norm::batch_norm_relu_max_pool_backward(
-        g, &odd, &pooled, &pooled.output, &stats, &ones, eps, true
+        g,
+        &odd,
+        &pooled,
+        &pooled.output,
+        &stats,
+        &ones,
+        eps,
+        true
     )
     .is_err());
 }

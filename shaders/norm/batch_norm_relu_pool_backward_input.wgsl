@@ -4,8 +4,8 @@
 //   dx = k * dy_y - slope * (x - mean) - shift, k = gamma * inv_std,
 //   slope = k * inv_std * dgamma / M, shift = k * dbeta / M, M = batch * h * w,
 // and with fixed (running) statistics dx = k * dy_y. Each invocation takes whole 2x2
-// windows, writing all four dx of each; one workgroup of 8 x 8 per (channel, image) plane,
-// as the forward kernel.
+// windows, writing all four dx of each; one workgroup per channel and run of
+// `images_per_group` images (window_walk.wgsl), as the forward kernel.
 struct Params {
     batch: u32,
     channels: u32,
@@ -14,6 +14,7 @@ struct Params {
     eps: f32,
     count: f32,
     batch_stats: u32,
+    images_per_group: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,9 +29,8 @@ struct Params {
 @group(0) @binding(9) var<storage, read> dbeta: array<f32>;
 @group(0) @binding(10) var<storage, read_write> dx: array<vec2<f32>>;
 
-@compute @workgroup_size(8, 8, 1)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-        @builtin(local_invocation_id) lid: vec3<u32>) {
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let c = wg.x;
     let inv_std = inverseSqrt(variance[c] + p.eps);
     let k = gamma[c] * inv_std;
@@ -43,27 +43,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     let m = mean[c];
     let out_h = p.in_h / 2u;
     let out_w = p.in_w / 2u;
-    // Images beyond the grid's y limit are taken in strides of the grid.
-    for (var n = wg.y; n < p.batch; n = n + groups.y) {
-        let plane = n * p.channels + c;
+    let first = wg.y * p.images_per_group;
+    let last = min(first + p.images_per_group, p.batch);
+    for (var w = window_walk(first, last, local, out_h, out_w); w.j < w.end;
+         advance_window(&w, out_h, out_w)) {
+        let oh = w.oh;
+        let ow = w.ow;
+        let plane = w.n * p.channels + c;
         let base = plane * p.in_h * p.in_w;
         let out_base = plane * out_h * out_w;
-        for (var oh = lid.y; oh < out_h; oh = oh + 8u) {
-            for (var ow = lid.x; ow < out_w; ow = ow + 8u) {
-                let o = out_base + oh * out_w + ow;
-                let g = k * select(0.0, dy[o], pooled[o] > 0.0);
-                let best = argmax[o];
-                // Window rows as pairs: x and dx are read and written two at a time (the
-                // plane and every window's left column are even).
-                let top = (2u * oh) * p.in_w + 2u * ow;
-                let bottom = top + p.in_w;
-                let upper = x[(base + top) / 2u];
-                let lower = x[(base + bottom) / 2u];
-                let g_upper = vec2<f32>(select(0.0, g, best == top), select(0.0, g, best == top + 1u));
-                let g_lower = vec2<f32>(select(0.0, g, best == bottom), select(0.0, g, best == bottom + 1u));
-                dx[(base + top) / 2u] = g_upper - slope * (upper - m) - shift;
-                dx[(base + bottom) / 2u] = g_lower - slope * (lower - m) - shift;
-            }
-        }
+        let o = out_base + oh * out_w + ow;
+        let g = k * select(0.0, dy[o], pooled[o] > 0.0);
+        let best = argmax[o];
+        // Window rows as pairs: x and dx are read and written two at a time (the
+        // plane and every window's left column are even).
+        let top = (2u * oh) * p.in_w + 2u * ow;
+        let bottom = top + p.in_w;
+        let upper = x[(base + top) / 2u];
+        let lower = x[(base + bottom) / 2u];
+        let g_upper = vec2<f32>(select(0.0, g, best == top), select(0.0, g, best == top + 1u));
+        let g_lower = vec2<f32>(select(0.0, g, best == bottom), select(0.0, g, best == bottom + 1u));
+        dx[(base + top) / 2u] = g_upper - slope * (upper - m) - shift;
+        dx[(base + bottom) / 2u] = g_lower - slope * (lower - m) - shift;
     }
 }

@@ -3,13 +3,13 @@
 // pooled gradient at each window's argmax where the window's maximum is positive (the ReLU
 // passed it) and 0 everywhere else. So only the pooled elements are walked: per window its
 // gradient, its maximum, its argmax and the one x it points at, a quarter of the reads of
-// the unfused batch-norm backward (and no full-size dy is ever written).
+// the unfused batch-norm backward (and no full-size dy is ever written). One workgroup per
+// channel walks all its windows (window_walk.wgsl).
 struct Params {
     batch: u32,
     channels: u32,
-    // Elements per plane of x (in_h * in_w) and of the pooled output (a quarter of it).
-    in_inner: u32,
-    out_inner: u32,
+    in_h: u32,
+    in_w: u32,
     eps: f32,
 }
 
@@ -30,18 +30,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     if (c >= p.channels) {
         return;
     }
-    let count = p.batch * p.out_inner;
     let m = mean[c];
     let inv_std = inverseSqrt(variance[c] + p.eps);
+    let out_h = p.in_h / 2u;
+    let out_w = p.in_w / 2u;
     var acc = vec2<f32>(0.0);
-    var w = channel_walk(local, p.out_inner);
-    for (var j = local; j < count; j = j + LANES) {
+    for (var w = window_walk(0u, p.batch, local, out_h, out_w); w.j < w.end;
+         advance_window(&w, out_h, out_w)) {
         let plane = w.n * p.channels + c;
-        let o = plane * p.out_inner + w.i;
+        let o = (plane * out_h + w.oh) * out_w + w.ow;
         let g = select(0.0, dy[o], pooled[o] > 0.0);
-        let xhat = (x[plane * p.in_inner + argmax[o]] - m) * inv_std;
+        let xhat = (x[plane * p.in_h * p.in_w + argmax[o]] - m) * inv_std;
         acc = acc + vec2<f32>(g * xhat, g);
-        advance(&w, p.out_inner);
     }
     let total = group_sum2(local, acc);
     if (local == 0u) {

@@ -87,15 +87,18 @@ const BN_STATS: Kernel = kernel!(
 const BN_APPLY: Kernel = kernel!("norm/batch_norm_apply", "norm/batch_norm_apply.wgsl");
 const BN_RELU_POOL: Kernel = kernel!(
     "norm/batch_norm_relu_pool",
+    "norm/window_walk.wgsl",
     "norm/batch_norm_relu_pool.wgsl"
 );
 const BN_RELU_POOL_BACKWARD_REDUCE: Kernel = kernel!(
     "norm/batch_norm_relu_pool_backward_reduce",
     "group_reduce.wgsl",
+    "norm/window_walk.wgsl",
     "norm/batch_norm_relu_pool_backward_reduce.wgsl"
 );
 const BN_RELU_POOL_BACKWARD_INPUT: Kernel = kernel!(
     "norm/batch_norm_relu_pool_backward_input",
+    "norm/window_walk.wgsl",
     "norm/batch_norm_relu_pool_backward_input.wgsl"
 );
 const BN_BACKWARD_REDUCE: Kernel = kernel!(
@@ -262,7 +265,29 @@ kernel_params! {
         in_h: u32,
         in_w: u32,
         eps: f32,
+        images_per_group: u32,
     }
+}
+
+/// Windows a workgroup of the fused kernels takes at least (window_walk.wgsl): enough to
+/// fill its 64 lanes many times over and pay for the workgroup's start on a CPU adapter,
+/// few enough to leave hundreds of workgroups at the small preset's sizes.
+const WINDOWS_PER_GROUP: usize = 1024;
+
+/// The fused kernels' grid, one workgroup per channel and run of images, and the images
+/// each run holds.
+fn window_grid(gpu: &Gpu, op: &'static str, g: &Pool2dGeometry) -> Result<([u32; 3], u32)> {
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let per_image = (g.out_h * g.out_w).max(1);
+    let images = WINDOWS_PER_GROUP
+        .div_ceil(per_image)
+        .max(g.batch.div_ceil(max))
+        .clamp(1, g.batch.max(1));
+    let [c, _, _] = plane_grid(gpu, op, 1, g.channels)?;
+    Ok((
+        [c, to_u32(op, g.batch.div_ceil(images))?, 1],
+        to_u32(op, images)?,
+    ))
 }
 
 /// The one pool the fused kernel computes: 2x2, stride 2, no padding.
@@ -312,12 +337,14 @@ pub fn batch_norm_relu_max_pool(
     expect_channel_vectors(OP, c, stats, gamma, beta)?;
     let pooled = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let argmax = Indices::uninit(gpu, OP, pooled.len())?;
+    let (grid, images_per_group) = window_grid(gpu, OP, &g)?;
     let params = ReluPoolParams {
         batch: to_u32(OP, n)?,
         channels: to_u32(OP, c)?,
         in_h: to_u32(OP, g.in_h)?,
         in_w: to_u32(OP, g.in_w)?,
         eps,
+        images_per_group,
     };
     gpu.dispatch(
         &BN_RELU_POOL,
@@ -331,7 +358,7 @@ pub fn batch_norm_relu_max_pool(
             pooled.buffer(),
             argmax.buffer(),
         ],
-        plane_grid(gpu, OP, n, c)?,
+        grid,
     )?;
     Ok(MaxPoolOutput {
         output: pooled,
@@ -343,8 +370,8 @@ kernel_params! {
     struct ReluPoolBackwardReduceParams {
         batch: u32,
         channels: u32,
-        in_inner: u32,
-        out_inner: u32,
+        in_h: u32,
+        in_w: u32,
         eps: f32,
     }
 }
@@ -358,6 +385,7 @@ kernel_params! {
         eps: f32,
         count: f32,
         batch_stats: u32,
+        images_per_group: u32,
     }
 }
 
@@ -401,8 +429,8 @@ pub fn batch_norm_relu_max_pool_backward(
     let reduce = ReluPoolBackwardReduceParams {
         batch: to_u32(OP, n)?,
         channels: to_u32(OP, c)?,
-        in_inner: to_u32(OP, g.in_h * g.in_w)?,
-        out_inner: to_u32(OP, g.out_h * g.out_w)?,
+        in_h: to_u32(OP, g.in_h)?,
+        in_w: to_u32(OP, g.in_w)?,
         eps,
     };
     gpu.dispatch(
@@ -421,14 +449,16 @@ pub fn batch_norm_relu_max_pool_backward(
         grid_1d(gpu, c * 64, 64),
     )?;
     let dx = Tensor::uninit(gpu, OP, x.shape())?;
+    let (grid, images_per_group) = window_grid(gpu, OP, &g)?;
     let params = ReluPoolBackwardInputParams {
         batch: reduce.batch,
         channels: reduce.channels,
-        in_h: to_u32(OP, g.in_h)?,
-        in_w: to_u32(OP, g.in_w)?,
+        in_h: reduce.in_h,
+        in_w: reduce.in_w,
         eps,
         count: (n * g.in_h * g.in_w) as f32,
         batch_stats: batch_stats as u32,
+        images_per_group,
     };
     gpu.dispatch(
         &BN_RELU_POOL_BACKWARD_INPUT,
@@ -445,7 +475,7 @@ pub fn batch_norm_relu_max_pool_backward(
             dbeta.buffer(),
             dx.buffer(),
         ],
-        plane_grid(gpu, OP, n, c)?,
+        grid,
     )?;
     Ok(BatchNormGrads {
         input: dx,
