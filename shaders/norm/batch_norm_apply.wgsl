@@ -1,13 +1,15 @@
 // y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c], then max(y, 0) when `relu`
 // is set (batch norm and ReLU fused), x viewed as [batch, channels, inner]. One workgroup
-// per (channel, image) plane: the channel comes from the workgroup id, so no invocation
-// divides, and the channel's constants are read once.
+// per channel and run of `images_per_group` images (channel_walk.wgsl): the channel comes
+// from the workgroup id, so no invocation divides, and the channel's constants are read
+// once.
 struct Params {
     batch: u32,
     channels: u32,
     inner: u32,
     eps: f32,
     relu: u32,
+    images_per_group: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -19,18 +21,16 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-        @builtin(local_invocation_index) local: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let c = wg.x;
     let scale = inverseSqrt(variance[c] + p.eps) * gamma[c];
     let m = mean[c];
     let shift = beta[c];
     let floor = select(-3.4e38, 0.0, p.relu != 0u);
-    // Images beyond the grid's y limit are taken in strides of the grid.
-    for (var n = wg.y; n < p.batch; n = n + groups.y) {
-        let base = (n * p.channels + c) * p.inner;
-        for (var i = local; i < p.inner; i = i + 64u) {
-            y[base + i] = max((x[base + i] - m) * scale + shift, floor);
-        }
+    let first = wg.y * p.images_per_group;
+    let last = min(first + p.images_per_group, p.batch);
+    for (var w = channel_walk(first, last, local, p.inner); w.j < w.end; advance(&w, p.inner)) {
+        let at = (w.n * p.channels + c) * p.inner + w.i;
+        y[at] = max((x[at] - m) * scale + shift, floor);
     }
 }

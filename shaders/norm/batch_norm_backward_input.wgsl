@@ -1,8 +1,8 @@
 // dx of batch norm. With batch statistics (training):
 //   dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma), M = batch * inner;
 // with fixed (running) statistics: dx = gamma * inv_std * dy. With `relu` set, dy is first
-// masked by the fused ReLU's output (0 where y <= 0). One workgroup per (channel, image)
-// plane, as in batch_norm_apply.
+// masked by the fused ReLU's output (0 where y <= 0). One workgroup per channel and run of
+// images, as in batch_norm_apply.
 struct Params {
     batch: u32,
     channels: u32,
@@ -11,6 +11,7 @@ struct Params {
     count: f32,
     batch_stats: u32,
     relu: u32,
+    images_per_group: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -25,8 +26,7 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> dx: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-        @builtin(local_invocation_index) local: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let c = wg.x;
     let inv_std = inverseSqrt(variance[c] + p.eps);
     let k = gamma[c] * inv_std;
@@ -38,15 +38,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         shift = k * dbeta[c] / p.count;
     }
     let m = mean[c];
-    // Images beyond the grid's y limit are taken in strides of the grid.
-    for (var n = wg.y; n < p.batch; n = n + groups.y) {
-        let base = (n * p.channels + c) * p.inner;
-        for (var i = local; i < p.inner; i = i + 64u) {
-            var g = dy[base + i];
-            if (p.relu != 0u && y[base + i] <= 0.0) {
-                g = 0.0;
-            }
-            dx[base + i] = k * g - slope * (x[base + i] - m) - shift;
+    let first = wg.y * p.images_per_group;
+    let last = min(first + p.images_per_group, p.batch);
+    for (var w = channel_walk(first, last, local, p.inner); w.j < w.end; advance(&w, p.inner)) {
+        let at = (w.n * p.channels + c) * p.inner + w.i;
+        var g = dy[at];
+        if (p.relu != 0u && y[at] <= 0.0) {
+            g = 0.0;
         }
+        dx[at] = k * g - slope * (x[at] - m) - shift;
     }
 }

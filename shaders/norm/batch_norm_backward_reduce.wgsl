@@ -24,19 +24,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     if (c >= p.channels) {
         return;
     }
-    let count = p.batch * p.inner;
     let m = mean[c];
     let inv_std = inverseSqrt(variance[c] + p.eps);
     var acc = vec2<f32>(0.0);
-    var w = channel_walk(local, p.inner);
-    for (var j = local; j < count; j = j + LANES) {
+    for (var w = channel_walk(0u, p.batch, local, p.inner); w.j < w.end; advance(&w, p.inner)) {
         let idx = (w.n * p.channels + c) * p.inner + w.i;
         var g = dy[idx];
         if (p.relu != 0u && y[idx] <= 0.0) {
             g = 0.0;
         }
         acc = acc + vec2<f32>(g * (x[idx] - m) * inv_std, g);
-        advance(&w, p.inner);
     }
     let total = group_sum2(local, acc);
     if (local == 0u) {

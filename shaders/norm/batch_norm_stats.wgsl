@@ -29,11 +29,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     let count = p.batch * p.inner;
     let shift = x[c * p.inner];
     var sums = vec2<f32>(0.0);
-    var w = channel_walk(local, p.inner);
-    for (var j = local; j < count; j = j + LANES) {
+    for (var w = channel_walk(0u, p.batch, local, p.inner); w.j < w.end; advance(&w, p.inner)) {
         let d = x[(w.n * p.channels + c) * p.inner + w.i] - shift;
         sums = sums + vec2<f32>(d, d * d);
-        advance(&w, p.inner);
     }
     let total = group_sum2(local, sums) / f32(count);
     let m = shift + total.x;

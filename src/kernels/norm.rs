@@ -82,9 +82,14 @@ pub fn l2_normalize_rows_backward(
 const BN_STATS: Kernel = kernel!(
     "norm/batch_norm_stats",
     "group_reduce.wgsl",
+    "channel_walk.wgsl",
     "norm/batch_norm_stats.wgsl"
 );
-const BN_APPLY: Kernel = kernel!("norm/batch_norm_apply", "norm/batch_norm_apply.wgsl");
+const BN_APPLY: Kernel = kernel!(
+    "norm/batch_norm_apply",
+    "channel_walk.wgsl",
+    "norm/batch_norm_apply.wgsl"
+);
 const BN_RELU_POOL: Kernel = kernel!(
     "norm/batch_norm_relu_pool",
     "norm/window_walk.wgsl",
@@ -104,10 +109,12 @@ const BN_RELU_POOL_BACKWARD_INPUT: Kernel = kernel!(
 const BN_BACKWARD_REDUCE: Kernel = kernel!(
     "norm/batch_norm_backward_reduce",
     "group_reduce.wgsl",
+    "channel_walk.wgsl",
     "norm/batch_norm_backward_reduce.wgsl"
 );
 const BN_BACKWARD_INPUT: Kernel = kernel!(
     "norm/batch_norm_backward_input",
+    "channel_walk.wgsl",
     "norm/batch_norm_backward_input.wgsl"
 );
 
@@ -185,20 +192,41 @@ kernel_params! {
         inner: u32,
         eps: f32,
         relu: u32,
+        images_per_group: u32,
     }
 }
 
-/// Workgroups for the per-plane batch-norm kernels: one per (channel, image), images past
-/// the adapter's per-dimension limit taken in strides of it by the kernels.
-fn plane_grid(gpu: &Gpu, op: &'static str, n: usize, c: usize) -> Result<[u32; 3]> {
+/// Elements (or 2x2 windows) a workgroup of the per-channel kernels takes at least
+/// (channel_walk.wgsl, norm/window_walk.wgsl): enough to fill its 64 lanes many times over
+/// and pay for the workgroup's start on a CPU adapter, few enough to leave hundreds of
+/// workgroups at the small preset's sizes.
+const ITEMS_PER_GROUP: usize = 1024;
+
+/// The grid of the per-channel kernels over a batch of `batch` images holding `per_image`
+/// items of each of `channels` channels: one workgroup per channel and run of whole images,
+/// and the images each run holds.
+fn run_grid(
+    gpu: &Gpu,
+    op: &'static str,
+    batch: usize,
+    channels: usize,
+    per_image: usize,
+) -> Result<([u32; 3], u32)> {
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    if c > max {
+    if channels > max {
         return Err(crate::gpu::GpuError::invalid(
             op,
-            format!("{c} channels: at most {max} (the adapter's workgroup limit)"),
+            format!("{channels} channels: at most {max} (the adapter's workgroup limit)"),
         ));
     }
-    Ok([c as u32, n.min(max) as u32, 1])
+    let images = ITEMS_PER_GROUP
+        .div_ceil(per_image.max(1))
+        .max(batch.div_ceil(max))
+        .clamp(1, batch.max(1));
+    Ok((
+        [channels as u32, to_u32(op, batch.div_ceil(images))?, 1],
+        to_u32(op, images)?,
+    ))
 }
 
 /// Checks that the statistics and the affine parameters hold one value per channel.
@@ -235,12 +263,14 @@ pub fn batch_norm_apply(
     let (n, c, inner) = channel_layout(OP, x)?;
     expect_channel_vectors(OP, c, stats, gamma, beta)?;
     let y = Tensor::uninit(gpu, OP, x.shape())?;
+    let (grid, images_per_group) = run_grid(gpu, OP, n, c, inner)?;
     let params = ApplyParams {
         batch: to_u32(OP, n)?,
         channels: to_u32(OP, c)?,
         inner: to_u32(OP, inner)?,
         eps,
         relu: relu as u32,
+        images_per_group,
     };
     gpu.dispatch(
         &BN_APPLY,
@@ -253,7 +283,7 @@ pub fn batch_norm_apply(
             beta.buffer(),
             y.buffer(),
         ],
-        plane_grid(gpu, OP, n, c)?,
+        grid,
     )?;
     Ok(y)
 }
@@ -267,27 +297,6 @@ kernel_params! {
         eps: f32,
         images_per_group: u32,
     }
-}
-
-/// Windows a workgroup of the fused kernels takes at least (window_walk.wgsl): enough to
-/// fill its 64 lanes many times over and pay for the workgroup's start on a CPU adapter,
-/// few enough to leave hundreds of workgroups at the small preset's sizes.
-const WINDOWS_PER_GROUP: usize = 1024;
-
-/// The fused kernels' grid, one workgroup per channel and run of images, and the images
-/// each run holds.
-fn window_grid(gpu: &Gpu, op: &'static str, g: &Pool2dGeometry) -> Result<([u32; 3], u32)> {
-    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    let per_image = (g.out_h * g.out_w).max(1);
-    let images = WINDOWS_PER_GROUP
-        .div_ceil(per_image)
-        .max(g.batch.div_ceil(max))
-        .clamp(1, g.batch.max(1));
-    let [c, _, _] = plane_grid(gpu, op, 1, g.channels)?;
-    Ok((
-        [c, to_u32(op, g.batch.div_ceil(images))?, 1],
-        to_u32(op, images)?,
-    ))
 }
 
 /// The one pool the fused kernel computes: 2x2, stride 2, no padding.
@@ -337,7 +346,7 @@ pub fn batch_norm_relu_max_pool(
     expect_channel_vectors(OP, c, stats, gamma, beta)?;
     let pooled = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let argmax = Indices::uninit(gpu, OP, pooled.len())?;
-    let (grid, images_per_group) = window_grid(gpu, OP, &g)?;
+    let (grid, images_per_group) = run_grid(gpu, OP, g.batch, g.channels, g.out_h * g.out_w)?;
     let params = ReluPoolParams {
         batch: to_u32(OP, n)?,
         channels: to_u32(OP, c)?,
@@ -449,7 +458,7 @@ pub fn batch_norm_relu_max_pool_backward(
         grid_1d(gpu, c * 64, 64),
     )?;
     let dx = Tensor::uninit(gpu, OP, x.shape())?;
-    let (grid, images_per_group) = window_grid(gpu, OP, &g)?;
+    let (grid, images_per_group) = run_grid(gpu, OP, g.batch, g.channels, g.out_h * g.out_w)?;
     let params = ReluPoolBackwardInputParams {
         batch: reduce.batch,
         channels: reduce.channels,
@@ -510,6 +519,7 @@ kernel_params! {
         count: f32,
         batch_stats: u32,
         relu: u32,
+        images_per_group: u32,
     }
 }
 
@@ -561,6 +571,7 @@ pub fn batch_norm_backward(
         grid_1d(gpu, c * 64, 64),
     )?;
     let dx = Tensor::uninit(gpu, OP, x.shape())?;
+    let (grid, images_per_group) = run_grid(gpu, OP, n, c, inner)?;
     let params = BackwardInputParams {
         batch: reduce.batch,
         channels: reduce.channels,
@@ -569,6 +580,7 @@ pub fn batch_norm_backward(
         count: (n * inner) as f32,
         batch_stats: batch_stats as u32,
         relu: reduce.relu,
+        images_per_group,
     };
     gpu.dispatch(
         &BN_BACKWARD_INPUT,
@@ -584,7 +596,7 @@ pub fn batch_norm_backward(
             dbeta.buffer(),
             dx.buffer(),
         ],
-        plane_grid(gpu, OP, n, c)?,
+        grid,
     )?;
     Ok(BatchNormGrads {
         input: dx,
