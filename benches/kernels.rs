@@ -244,6 +244,20 @@ fn memory_bound(gpu: &Gpu) {
             }),
         ),
     ];
+    for (name, tensors, run) in passes {
+        let s = median_seconds(gpu, 5, run);
+        println!(
+            "{name:<48} {:>10.2} {:>10.2}",
+            s * 1e3,
+            tensors * bytes / s / 1e9
+        );
+    }
+    // The fused pass at each trunk layer of the small preset (its 2x2 pools), forward and
+    // backward (reduce + input): the smaller planes cost more per element.
+    println!(
+        "\nbatch norm + ReLU + 2x2 max pool at each trunk layer\n{:<48} {:>10} {:>10}",
+        "input", "forward ms", "backward ms"
+    );
     for shape in [[32usize, 16, 48, 48], [32, 32, 24, 24], [32, 64, 12, 12]] {
         let x = filled(gpu, &shape);
         let c = shape[1];
@@ -253,28 +267,24 @@ fn memory_bound(gpu: &Gpu) {
             norm::batch_norm_relu_max_pool(gpu, &x, &stats, &gamma, &beta, 1e-5).expect("fused");
         let dy = filled(gpu, pooled.output.shape());
         let f = median_seconds(gpu, 9, || {
-            drop(norm::batch_norm_relu_max_pool(gpu, &x, &stats, &gamma, &beta, 1e-5).expect("f"))
+            drop(
+                norm::batch_norm_relu_max_pool(gpu, &x, &stats, &gamma, &beta, 1e-5)
+                    .expect("fused"),
+            )
         });
         let b = median_seconds(gpu, 9, || {
             drop(
                 norm::batch_norm_relu_max_pool_backward(
                     gpu, &x, &pooled, &dy, &stats, &gamma, 1e-5, true,
                 )
-                .expect("b"),
+                .expect("fused backward"),
             )
         });
         println!(
-            "LAYER {shape:?} fwd {:.2} ms bwd {:.2} ms",
+            "{:<48} {:>10.2} {:>10.2}",
+            format!("{shape:?}"),
             f * 1e3,
             b * 1e3
-        );
-    }
-    for (name, tensors, run) in passes {
-        let s = median_seconds(gpu, 5, run);
-        println!(
-            "{name:<48} {:>10.2} {:>10.2}",
-            s * 1e3,
-            tensors * bytes / s / 1e9
         );
     }
 }
