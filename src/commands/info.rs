@@ -27,6 +27,10 @@ pub fn run(adapter: Option<String>) -> Result<(), String> {
         ),
         ("max_buffer_size", limits.max_buffer_size),
         (
+            "max_uniform_buffer_binding_size",
+            limits.max_uniform_buffer_binding_size,
+        ),
+        (
             "max_storage_buffers_per_shader_stage",
             limits.max_storage_buffers_per_shader_stage as u64,
         ),
