@@ -7,13 +7,18 @@
 
 mod common;
 
-use common::{assert_tensor, gpu, random, rng, upload, widen, Tolerance};
+use common::{assert_tensor, download, gpu, random, rng, upload, widen, Tolerance};
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding};
 use facemtl::kernels::{conv, matmul};
 use facemtl::reference;
 
+/// The tests here switch the device's tile class, which every test of this binary shares:
+/// they take turns.
+static TILE_SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn every_tile_shape_matches_the_reference() {
+    let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     let g = gpu();
     for (software, subgroups) in [(true, true), (true, false), (false, false)] {
         g.set_software_tiles(software);
@@ -22,6 +27,57 @@ fn every_tile_shape_matches_the_reference() {
     }
     g.set_software_tiles(g.is_software());
     g.set_gemm_subgroups(true);
+}
+
+#[test]
+fn first_layer_kernel_matches_the_reference_and_the_gemm_bit_for_bit() {
+    // One input channel, 3x3, stride 1, padding 1, width a multiple of 4: software
+    // adapters take conv/single_channel_forward.wgsl, GPUs the GEMM; both against the
+    // reference, and against each other bit for bit (the training figures measured with
+    // one hold for the other). Several quads per row, one, rows of one pixel's height, and
+    // with and without bias.
+    let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let g = gpu();
+    let mut r = rng(31);
+    let unit = Conv2dSpec::new(1, 1);
+    for (input, out_c, with_bias) in [
+        ([3usize, 1, 7, 12], 5usize, false),
+        ([2, 1, 4, 4], 16, true),
+        ([1, 1, 1, 8], 3, true),
+        ([2, 1, 9, 20], 32, false),
+    ] {
+        let weight = [out_c, 1, 3, 3];
+        let geom = Conv2dGeometry::new(&input, &weight, unit).unwrap();
+        let x = random(&mut r, input.iter().product());
+        let w = random(&mut r, weight.iter().product());
+        let b = random(&mut r, out_c);
+        let (tx, tw, tb) = (
+            upload(&input, &x),
+            upload(&weight, &w),
+            upload(&[out_c], &b),
+        );
+        let want = reference::conv::conv2d(
+            &geom,
+            &widen(&x),
+            &widen(&w),
+            with_bias.then(|| widen(&b)).as_deref(),
+        );
+        let mut outputs = Vec::new();
+        for software in [true, false] {
+            g.set_software_tiles(software);
+            let y = conv::conv2d(g, &tx, &tw, with_bias.then_some(&tb), unit).unwrap();
+            let case = format!("conv {input:?} * {weight:?} bias={with_bias} software={software}");
+            assert_tensor(&case, &y, &want, Tolerance::ACCUMULATED);
+            outputs.push(download(&y));
+        }
+        g.set_software_tiles(g.is_software());
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&outputs[0]),
+            bits(&outputs[1]),
+            "conv {input:?} * {weight:?}: the first-layer kernel and the GEMM differ"
+        );
+    }
 }
 
 fn check_all_kernels(variant: &str) {

@@ -3,9 +3,9 @@
 //! materialised.
 
 use super::gemm::{self, gemm_kernel, GemmKernel};
-use super::{expect_shape, reduce, to_u32};
+use super::{expect_shape, kernel, reduce, to_u32};
 use crate::geometry::{Conv2dGeometry, Conv2dSpec};
-use crate::gpu::{kernel_params, Gpu, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, Result, Tensor};
 
 static FORWARD: GemmKernel = gemm_kernel!(
     "gemm/conv_forward",
@@ -29,6 +29,84 @@ static BACKWARD_WEIGHT: GemmKernel = gemm_kernel!(
     "gemm/conv_params.wgsl",
     "gemm/conv_backward_weight.wgsl"
 );
+
+const SINGLE_CHANNEL_FORWARD: Kernel = kernel!(
+    "conv/single_channel_forward",
+    "conv/single_channel_forward.wgsl"
+);
+
+kernel_params! {
+    struct SingleChannelParams {
+        batch: u32,
+        out_c: u32,
+        h: u32,
+        w: u32,
+        has_bias: u32,
+    }
+}
+
+/// Filters (and biases, from [`SINGLE_CHANNEL_BIAS_AT`]) the single-channel kernel holds in
+/// its uniform buffer, in floats.
+const SINGLE_CHANNEL_UNIFORM_FLOATS: usize = 576;
+const SINGLE_CHANNEL_BIAS_AT: usize = 512;
+
+/// Whether [`conv2d`] takes the single-channel kernel on this device: a software adapter
+/// (on GPUs the GEMM path is right), one input channel, 3x3 filters at stride 1 with
+/// padding 1 all round, a width that is a multiple of 4, and filters that fit the kernel's
+/// uniform buffer.
+fn single_channel(gpu: &Gpu, g: &Conv2dGeometry) -> bool {
+    gpu.software_tiles()
+        && g.in_c == 1
+        && (g.kernel_h, g.kernel_w) == (3, 3)
+        && (g.stride_h, g.stride_w) == (1, 1)
+        && (g.pad_top, g.pad_left) == (1, 1)
+        && (g.out_h, g.out_w) == (g.in_h, g.in_w)
+        && g.in_w % 4 == 0
+        && g.out_c * 9 <= SINGLE_CHANNEL_BIAS_AT
+}
+
+/// The first layer's convolution by `conv/single_channel_forward.wgsl` (same bits as the
+/// GEMM path): the filters and biases go to a small uniform buffer first.
+fn conv2d_single_channel(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    g: &Conv2dGeometry,
+    y: &Tensor,
+) -> Result<()> {
+    const OP: &str = "conv2d";
+    let uniform = gpu.buffer(
+        4 * SINGLE_CHANNEL_UNIFORM_FLOATS as u64,
+        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    );
+    gpu.record(|encoder| {
+        encoder.copy_buffer_to_buffer(w.buffer(), 0, uniform.buffer(), 0, 4 * w.len() as u64);
+        if let Some(bias) = bias {
+            encoder.copy_buffer_to_buffer(
+                bias.buffer(),
+                0,
+                uniform.buffer(),
+                4 * SINGLE_CHANNEL_BIAS_AT as u64,
+                4 * bias.len() as u64,
+            );
+        }
+    });
+    let p = SingleChannelParams {
+        batch: to_u32(OP, g.batch)?,
+        out_c: to_u32(OP, g.out_c)?,
+        h: to_u32(OP, g.in_h)?,
+        w: to_u32(OP, g.in_w)?,
+        has_bias: bias.is_some() as u32,
+    };
+    let quads = g.batch * g.in_h * g.in_w / 4;
+    gpu.dispatch(
+        &SINGLE_CHANNEL_FORWARD,
+        &p,
+        &[x.buffer(), x.buffer(), uniform.buffer(), y.buffer()],
+        grid_1d(gpu, quads, 64),
+    )
+}
 
 kernel_params! {
     struct Params {
@@ -96,6 +174,10 @@ pub fn conv2d(
         expect_shape(OP, "bias", bias, &[g.out_c])?;
     }
     let y = Tensor::uninit(gpu, OP, &g.output_shape())?;
+    if single_channel(gpu, &g) {
+        conv2d_single_channel(gpu, x, w, bias, &g, &y)?;
+        return Ok(y);
+    }
     let mnk = [
         g.out_c,
         g.batch * g.out_h * g.out_w,
