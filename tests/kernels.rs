@@ -479,10 +479,12 @@ fn fused_batch_norm_relu_matches_reference_composition() {
     let mut r = rng(21);
     let eps = 1e-5f32;
     // [65_537, 2]: more images than a grid dimension holds, so the kernels stride over them.
+    // Planes of any size (one f32 per step) and multiples of 4 (vec4 steps).
     for shape in [
         vec![2usize, 3, 5, 7],
         vec![4, 70, 3, 3],
         vec![3, 2, 1, 65],
+        vec![3, 5, 6, 6],
         vec![8, 4],
         vec![65_537, 2],
     ] {

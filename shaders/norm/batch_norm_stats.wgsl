@@ -13,7 +13,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<Elem>;
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(3) var<storage, read_write> variance: array<f32>;
 @group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
@@ -27,11 +27,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         return;
     }
     let count = p.batch * p.inner;
-    let shift = x[c * p.inner];
+    let inner = p.inner / WIDTH;
+    let shift = elem_first(x[c * inner]);
     var sums = vec2<f32>(0.0);
-    for (var w = channel_walk(0u, p.batch, local, p.inner); w.j < w.end; advance(&w, p.inner)) {
-        let d = x[(w.n * p.channels + c) * p.inner + w.i] - shift;
-        sums = sums + vec2<f32>(d, d * d);
+    for (var w = channel_walk(0u, p.batch, local, inner); w.j < w.end; advance(&w, inner)) {
+        let d = x[(w.n * p.channels + c) * inner + w.i] - shift;
+        sums = sums + vec2<f32>(elem_sum(d), elem_sum(d * d));
     }
     let total = group_sum2(local, sums) / f32(count);
     let m = shift + total.x;

@@ -79,14 +79,44 @@ pub fn l2_normalize_rows_backward(
     Ok(dx)
 }
 
-const BN_STATS: Kernel = kernel!(
+/// A per-channel kernel built twice: over f32 elements (`elem_f32.wgsl`), and over vec4s
+/// (`elem_vec4.wgsl`) for planes whose size is a multiple of 4.
+struct PerChannelKernel {
+    scalar: Kernel,
+    vec4: Kernel,
+}
+
+impl PerChannelKernel {
+    /// The build for planes of `inner` elements.
+    fn for_plane(&self, inner: usize) -> &Kernel {
+        if inner % 4 == 0 {
+            &self.vec4
+        } else {
+            &self.scalar
+        }
+    }
+}
+
+/// A [`PerChannelKernel`] from its two names and its shader files (after the element shim).
+macro_rules! per_channel_kernel {
+    ($name:literal, $vec4_name:literal, $($file:literal),+ $(,)?) => {
+        PerChannelKernel {
+            scalar: kernel!($name, "elem_f32.wgsl", $($file),+),
+            vec4: kernel!($vec4_name, "elem_vec4.wgsl", $($file),+),
+        }
+    };
+}
+
+const BN_STATS: PerChannelKernel = per_channel_kernel!(
     "norm/batch_norm_stats",
+    "norm/batch_norm_stats#vec4",
     "group_reduce.wgsl",
     "channel_walk.wgsl",
     "norm/batch_norm_stats.wgsl"
 );
-const BN_APPLY: Kernel = kernel!(
+const BN_APPLY: PerChannelKernel = per_channel_kernel!(
     "norm/batch_norm_apply",
+    "norm/batch_norm_apply#vec4",
     "channel_walk.wgsl",
     "norm/batch_norm_apply.wgsl"
 );
@@ -106,14 +136,16 @@ const BN_RELU_POOL_BACKWARD_INPUT: Kernel = kernel!(
     "norm/window_walk.wgsl",
     "norm/batch_norm_relu_pool_backward_input.wgsl"
 );
-const BN_BACKWARD_REDUCE: Kernel = kernel!(
+const BN_BACKWARD_REDUCE: PerChannelKernel = per_channel_kernel!(
     "norm/batch_norm_backward_reduce",
+    "norm/batch_norm_backward_reduce#vec4",
     "group_reduce.wgsl",
     "channel_walk.wgsl",
     "norm/batch_norm_backward_reduce.wgsl"
 );
-const BN_BACKWARD_INPUT: Kernel = kernel!(
+const BN_BACKWARD_INPUT: PerChannelKernel = per_channel_kernel!(
     "norm/batch_norm_backward_input",
+    "norm/batch_norm_backward_input#vec4",
     "channel_walk.wgsl",
     "norm/batch_norm_backward_input.wgsl"
 );
@@ -171,7 +203,7 @@ pub fn batch_norm_stats(
         None => (scratch_mean.buffer(), scratch_var.buffer()),
     };
     gpu.dispatch(
-        &BN_STATS,
+        BN_STATS.for_plane(inner),
         &params,
         &[
             x.buffer(),
@@ -273,7 +305,7 @@ pub fn batch_norm_apply(
         images_per_group,
     };
     gpu.dispatch(
-        &BN_APPLY,
+        BN_APPLY.for_plane(inner),
         &params,
         &[
             x.buffer(),
@@ -557,7 +589,7 @@ pub fn batch_norm_backward(
         relu: relu_output.is_some() as u32,
     };
     gpu.dispatch(
-        &BN_BACKWARD_REDUCE,
+        BN_BACKWARD_REDUCE.for_plane(inner),
         &reduce,
         &[
             x.buffer(),
@@ -583,7 +615,7 @@ pub fn batch_norm_backward(
         images_per_group,
     };
     gpu.dispatch(
-        &BN_BACKWARD_INPUT,
+        BN_BACKWARD_INPUT.for_plane(inner),
         &params,
         &[
             x.buffer(),
