@@ -14,13 +14,36 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read> x: array<RowPart>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
 @group(0) @binding(3) var<storage, read> variance: array<f32>;
 @group(0) @binding(4) var<storage, read> gamma: array<f32>;
 @group(0) @binding(5) var<storage, read> beta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> pooled: array<f32>;
-@group(0) @binding(7) var<storage, read_write> argmax: array<u32>;
+@group(0) @binding(6) var<storage, read_write> pooled: array<Values>;
+@group(0) @binding(7) var<storage, read_write> argmax: array<Positions>;
+
+// The larger of a window's four values (ReLU applied) and its position: the rows `upper`
+// and `lower` of the window whose top-left input is at `top`, scanned top-left, top-right,
+// bottom-left, bottom-right; the first of equal values wins.
+struct WindowMax {
+    value: f32,
+    at: u32,
+}
+
+fn window_max(upper: vec2<f32>, lower: vec2<f32>, top: u32) -> WindowMax {
+    let bottom = top + p.in_w;
+    var best = WindowMax(upper.x, top);
+    if (upper.y > best.value) {
+        best = WindowMax(upper.y, top + 1u);
+    }
+    if (lower.x > best.value) {
+        best = WindowMax(lower.x, bottom);
+    }
+    if (lower.y > best.value) {
+        best = WindowMax(lower.y, bottom + 1u);
+    }
+    return best;
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
@@ -30,38 +53,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let shift = beta[c];
     let out_h = p.in_h / 2u;
     let out_w = p.in_w / 2u;
+    let steps = out_w / STEP;
     let first = wg.y * p.images_per_group;
     let last = min(first + p.images_per_group, p.batch);
-    for (var w = window_walk(first, last, local, out_h, out_w); w.j < w.end;
-         advance_window(&w, out_h, out_w)) {
-        let oh = w.oh;
-        let ow = w.ow;
+    for (var w = window_walk(first, last, local, out_h, steps); w.j < w.end;
+         advance_window(&w, out_h, steps)) {
         let plane = w.n * p.channels + c;
         let base = plane * p.in_h * p.in_w;
-        let out_base = plane * out_h * out_w;
-        // The window's rows as pairs (the plane and every window's left column
-        // are even), scanned in the order top-left, top-right, bottom-left,
-        // bottom-right; the first of equal values wins.
-        let top = (2u * oh) * p.in_w + 2u * ow;
-        let bottom = top + p.in_w;
-        let upper = max((x[(base + top) / 2u] - m) * scale + shift, vec2<f32>(0.0));
-        let lower = max((x[(base + bottom) / 2u] - m) * scale + shift, vec2<f32>(0.0));
-        var best = upper.x;
-        var best_at = top;
-        if (upper.y > best) {
-            best = upper.y;
-            best_at = top + 1u;
-        }
-        if (lower.x > best) {
-            best = lower.x;
-            best_at = bottom;
-        }
-        if (lower.y > best) {
-            best = lower.y;
-            best_at = bottom + 1u;
-        }
-        let o = out_base + oh * out_w + ow;
-        pooled[o] = best;
-        argmax[o] = best_at;
+        // The step's rows as one load each (the plane and every step's left column are
+        // multiples of 2 * STEP).
+        let top = (2u * w.oh) * p.in_w + 2u * STEP * w.ow;
+        let upper = max((x[(base + top) / (2u * STEP)] - m) * scale + shift, RowPart(0.0));
+        let lower = max((x[(base + top + p.in_w) / (2u * STEP)] - m) * scale + shift,
+                        RowPart(0.0));
+        let first_window = window_max(window_part(upper, 0u), window_part(lower, 0u), top);
+        let second = window_max(window_part(upper, 1u), window_part(lower, 1u), top + 2u);
+        let o = (plane * out_h + w.oh) * steps + w.ow;
+        pooled[o] = pack_values(first_window.value, second.value);
+        argmax[o] = pack_positions(first_window.at, second.at);
     }
 }

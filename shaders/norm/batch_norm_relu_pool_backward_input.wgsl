@@ -18,16 +18,24 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec2<f32>>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> pooled: array<f32>;
-@group(0) @binding(4) var<storage, read> argmax: array<u32>;
+@group(0) @binding(1) var<storage, read> x: array<RowPart>;
+@group(0) @binding(2) var<storage, read> dy: array<Values>;
+@group(0) @binding(3) var<storage, read> pooled: array<Values>;
+@group(0) @binding(4) var<storage, read> argmax: array<Positions>;
 @group(0) @binding(5) var<storage, read> mean: array<f32>;
 @group(0) @binding(6) var<storage, read> variance: array<f32>;
 @group(0) @binding(7) var<storage, read> gamma: array<f32>;
 @group(0) @binding(8) var<storage, read> dgamma: array<f32>;
 @group(0) @binding(9) var<storage, read> dbeta: array<f32>;
-@group(0) @binding(10) var<storage, read_write> dx: array<vec2<f32>>;
+@group(0) @binding(10) var<storage, read_write> dx: array<RowPart>;
+
+// The gradient at the ReLU's output of window k of the step in the row starting at `left`:
+// the window's gradient where its argmax is, 0 elsewhere.
+fn window_gradient(g: Values, best: Positions, k: u32, left: u32) -> vec2<f32> {
+    let at = position_of(best, k);
+    return vec2<f32>(select(0.0, value_of(g, k), at == left),
+                     select(0.0, value_of(g, k), at == left + 1u));
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
@@ -43,27 +51,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let m = mean[c];
     let out_h = p.in_h / 2u;
     let out_w = p.in_w / 2u;
+    let steps = out_w / STEP;
     let first = wg.y * p.images_per_group;
     let last = min(first + p.images_per_group, p.batch);
-    for (var w = window_walk(first, last, local, out_h, out_w); w.j < w.end;
-         advance_window(&w, out_h, out_w)) {
-        let oh = w.oh;
-        let ow = w.ow;
+    for (var w = window_walk(first, last, local, out_h, steps); w.j < w.end;
+         advance_window(&w, out_h, steps)) {
         let plane = w.n * p.channels + c;
         let base = plane * p.in_h * p.in_w;
-        let out_base = plane * out_h * out_w;
-        let o = out_base + oh * out_w + ow;
-        let g = k * select(0.0, dy[o], pooled[o] > 0.0);
+        let o = (plane * out_h + w.oh) * steps + w.ow;
+        let g = k * select(Values(0.0), dy[o], pooled[o] > Values(0.0));
         let best = argmax[o];
-        // Window rows as pairs: x and dx are read and written two at a time (the
-        // plane and every window's left column are even).
-        let top = (2u * oh) * p.in_w + 2u * ow;
+        // The step's rows as one load and one store each (the plane and every step's left
+        // column are multiples of 2 * STEP).
+        let top = (2u * w.oh) * p.in_w + 2u * STEP * w.ow;
         let bottom = top + p.in_w;
-        let upper = x[(base + top) / 2u];
-        let lower = x[(base + bottom) / 2u];
-        let g_upper = vec2<f32>(select(0.0, g, best == top), select(0.0, g, best == top + 1u));
-        let g_lower = vec2<f32>(select(0.0, g, best == bottom), select(0.0, g, best == bottom + 1u));
-        dx[(base + top) / 2u] = g_upper - slope * (upper - m) - shift;
-        dx[(base + bottom) / 2u] = g_lower - slope * (lower - m) - shift;
+        let upper = x[(base + top) / (2u * STEP)];
+        let lower = x[(base + bottom) / (2u * STEP)];
+        let g_upper = pack_row(window_gradient(g, best, 0u, top),
+                               window_gradient(g, best, 1u, top + 2u));
+        let g_lower = pack_row(window_gradient(g, best, 0u, bottom),
+                               window_gradient(g, best, 1u, bottom + 2u));
+        dx[(base + top) / (2u * STEP)] = g_upper - slope * (upper - m) - shift;
+        dx[(base + bottom) / (2u * STEP)] = g_lower - slope * (lower - m) - shift;
     }
 }

@@ -15,9 +15,9 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> pooled: array<f32>;
-@group(0) @binding(4) var<storage, read> argmax: array<u32>;
+@group(0) @binding(2) var<storage, read> dy: array<Values>;
+@group(0) @binding(3) var<storage, read> pooled: array<Values>;
+@group(0) @binding(4) var<storage, read> argmax: array<Positions>;
 @group(0) @binding(5) var<storage, read> mean: array<f32>;
 @group(0) @binding(6) var<storage, read> variance: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dgamma: array<f32>;
@@ -34,14 +34,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     let inv_std = inverseSqrt(variance[c] + p.eps);
     let out_h = p.in_h / 2u;
     let out_w = p.in_w / 2u;
+    let steps = out_w / STEP;
     var acc = vec2<f32>(0.0);
-    for (var w = window_walk(0u, p.batch, local, out_h, out_w); w.j < w.end;
-         advance_window(&w, out_h, out_w)) {
+    for (var w = window_walk(0u, p.batch, local, out_h, steps); w.j < w.end;
+         advance_window(&w, out_h, steps)) {
         let plane = w.n * p.channels + c;
-        let o = (plane * out_h + w.oh) * out_w + w.ow;
-        let g = select(0.0, dy[o], pooled[o] > 0.0);
-        let xhat = (x[plane * p.in_h * p.in_w + argmax[o]] - m) * inv_std;
-        acc = acc + vec2<f32>(g * xhat, g);
+        let o = (plane * out_h + w.oh) * steps + w.ow;
+        let g = select(Values(0.0), dy[o], pooled[o] > Values(0.0));
+        let at = argmax[o];
+        let x_base = plane * p.in_h * p.in_w;
+        for (var k = 0u; k < STEP; k = k + 1u) {
+            let xhat = (x[x_base + position_of(at, k)] - m) * inv_std;
+            acc = acc + vec2<f32>(value_of(g, k) * xhat, value_of(g, k));
+        }
     }
     let total = group_sum2(local, acc);
     if (local == 0u) {

@@ -79,73 +79,102 @@ pub fn l2_normalize_rows_backward(
     Ok(dx)
 }
 
-/// A per-channel kernel built twice: over f32 elements (`elem_f32.wgsl`), and over vec4s
-/// (`elem_vec4.wgsl`) for planes whose size is a multiple of 4.
-struct PerChannelKernel {
-    scalar: Kernel,
-    vec4: Kernel,
+/// A kernel built twice from the same source: taking one element (or 2x2 window) per step,
+/// and taking vectors of them where the sizes allow (`elem_*.wgsl`, `norm/window_step_*.wgsl`
+/// supply the types). On llvmpipe every storage access costs a loop over the SIMD lanes
+/// whatever its width, so the wide build does the same work with a fraction of them.
+struct StepKernel {
+    single: Kernel,
+    wide: Kernel,
 }
 
-impl PerChannelKernel {
-    /// The build for planes of `inner` elements.
-    fn for_plane(&self, inner: usize) -> &Kernel {
-        if inner % 4 == 0 {
-            &self.vec4
+impl StepKernel {
+    fn pick(&self, wide: bool) -> &Kernel {
+        if wide {
+            &self.wide
         } else {
-            &self.scalar
+            &self.single
         }
     }
 }
 
-/// A [`PerChannelKernel`] from its two names and its shader files (after the element shim).
-macro_rules! per_channel_kernel {
-    ($name:literal, $vec4_name:literal, $($file:literal),+ $(,)?) => {
-        PerChannelKernel {
-            scalar: kernel!($name, "elem_f32.wgsl", $($file),+),
-            vec4: kernel!($vec4_name, "elem_vec4.wgsl", $($file),+),
+/// A [`StepKernel`] from its two names, the two shims and the shader files after them.
+macro_rules! step_kernel {
+    ($name:literal, $wide_name:literal, [$single_shim:literal, $wide_shim:literal],
+     $($file:literal),+ $(,)?) => {
+        StepKernel {
+            single: kernel!($name, $single_shim, $($file),+),
+            wide: kernel!($wide_name, $wide_shim, $($file),+),
         }
     };
 }
 
-const BN_STATS: PerChannelKernel = per_channel_kernel!(
+/// Per-channel kernels step through planes whose size is a multiple of 4 as vec4s.
+fn vec4_planes(inner: usize) -> bool {
+    inner % 4 == 0
+}
+
+const BN_STATS: StepKernel = step_kernel!(
     "norm/batch_norm_stats",
     "norm/batch_norm_stats#vec4",
+    ["elem_f32.wgsl", "elem_vec4.wgsl"],
     "group_reduce.wgsl",
     "channel_walk.wgsl",
     "norm/batch_norm_stats.wgsl"
 );
-const BN_APPLY: PerChannelKernel = per_channel_kernel!(
+const BN_APPLY: StepKernel = step_kernel!(
     "norm/batch_norm_apply",
     "norm/batch_norm_apply#vec4",
+    ["elem_f32.wgsl", "elem_vec4.wgsl"],
     "channel_walk.wgsl",
     "norm/batch_norm_apply.wgsl"
 );
-const BN_RELU_POOL: Kernel = kernel!(
+const BN_RELU_POOL: StepKernel = step_kernel!(
     "norm/batch_norm_relu_pool",
+    "norm/batch_norm_relu_pool#pairs",
+    ["norm/window_step_1.wgsl", "norm/window_step_2.wgsl"],
     "norm/window_walk.wgsl",
     "norm/batch_norm_relu_pool.wgsl"
 );
-const BN_RELU_POOL_BACKWARD_REDUCE: Kernel = kernel!(
+const BN_RELU_POOL_BACKWARD_REDUCE: StepKernel = step_kernel!(
     "norm/batch_norm_relu_pool_backward_reduce",
+    "norm/batch_norm_relu_pool_backward_reduce#pairs",
+    ["norm/window_step_1.wgsl", "norm/window_step_2.wgsl"],
     "group_reduce.wgsl",
     "norm/window_walk.wgsl",
     "norm/batch_norm_relu_pool_backward_reduce.wgsl"
 );
-const BN_RELU_POOL_BACKWARD_INPUT: Kernel = kernel!(
+const BN_RELU_POOL_BACKWARD_INPUT: StepKernel = step_kernel!(
     "norm/batch_norm_relu_pool_backward_input",
+    "norm/batch_norm_relu_pool_backward_input#pairs",
+    ["norm/window_step_1.wgsl", "norm/window_step_2.wgsl"],
     "norm/window_walk.wgsl",
     "norm/batch_norm_relu_pool_backward_input.wgsl"
 );
-const BN_BACKWARD_REDUCE: PerChannelKernel = per_channel_kernel!(
+
+/// The fused kernels take two neighbouring windows per step where the pooled width is even.
+fn window_pairs(g: &Pool2dGeometry) -> bool {
+    g.out_w % 2 == 0
+}
+
+/// The fused kernels' grid (see [`run_grid`]): their steps per image are the plane's
+/// windows, or pairs of them.
+fn window_grid(gpu: &Gpu, op: &'static str, g: &Pool2dGeometry) -> Result<([u32; 3], u32)> {
+    let per_step = if window_pairs(g) { 2 } else { 1 };
+    run_grid(gpu, op, g.batch, g.channels, g.out_h * g.out_w / per_step)
+}
+const BN_BACKWARD_REDUCE: StepKernel = step_kernel!(
     "norm/batch_norm_backward_reduce",
     "norm/batch_norm_backward_reduce#vec4",
+    ["elem_f32.wgsl", "elem_vec4.wgsl"],
     "group_reduce.wgsl",
     "channel_walk.wgsl",
     "norm/batch_norm_backward_reduce.wgsl"
 );
-const BN_BACKWARD_INPUT: PerChannelKernel = per_channel_kernel!(
+const BN_BACKWARD_INPUT: StepKernel = step_kernel!(
     "norm/batch_norm_backward_input",
     "norm/batch_norm_backward_input#vec4",
+    ["elem_f32.wgsl", "elem_vec4.wgsl"],
     "channel_walk.wgsl",
     "norm/batch_norm_backward_input.wgsl"
 );
@@ -203,7 +232,7 @@ pub fn batch_norm_stats(
         None => (scratch_mean.buffer(), scratch_var.buffer()),
     };
     gpu.dispatch(
-        BN_STATS.for_plane(inner),
+        BN_STATS.pick(vec4_planes(inner)),
         &params,
         &[
             x.buffer(),
@@ -305,7 +334,7 @@ pub fn batch_norm_apply(
         images_per_group,
     };
     gpu.dispatch(
-        BN_APPLY.for_plane(inner),
+        BN_APPLY.pick(vec4_planes(inner)),
         &params,
         &[
             x.buffer(),
@@ -378,7 +407,7 @@ pub fn batch_norm_relu_max_pool(
     expect_channel_vectors(OP, c, stats, gamma, beta)?;
     let pooled = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let argmax = Indices::uninit(gpu, OP, pooled.len())?;
-    let (grid, images_per_group) = run_grid(gpu, OP, g.batch, g.channels, g.out_h * g.out_w)?;
+    let (grid, images_per_group) = window_grid(gpu, OP, &g)?;
     let params = ReluPoolParams {
         batch: to_u32(OP, n)?,
         channels: to_u32(OP, c)?,
@@ -388,7 +417,7 @@ pub fn batch_norm_relu_max_pool(
         images_per_group,
     };
     gpu.dispatch(
-        &BN_RELU_POOL,
+        BN_RELU_POOL.pick(window_pairs(&g)),
         &params,
         &[
             x.buffer(),
@@ -475,7 +504,7 @@ pub fn batch_norm_relu_max_pool_backward(
         eps,
     };
     gpu.dispatch(
-        &BN_RELU_POOL_BACKWARD_REDUCE,
+        BN_RELU_POOL_BACKWARD_REDUCE.pick(window_pairs(&g)),
         &reduce,
         &[
             x.buffer(),
@@ -490,7 +519,7 @@ pub fn batch_norm_relu_max_pool_backward(
         grid_1d(gpu, c * 64, 64),
     )?;
     let dx = Tensor::uninit(gpu, OP, x.shape())?;
-    let (grid, images_per_group) = run_grid(gpu, OP, g.batch, g.channels, g.out_h * g.out_w)?;
+    let (grid, images_per_group) = window_grid(gpu, OP, &g)?;
     let params = ReluPoolBackwardInputParams {
         batch: reduce.batch,
         channels: reduce.channels,
@@ -502,7 +531,7 @@ pub fn batch_norm_relu_max_pool_backward(
         images_per_group,
     };
     gpu.dispatch(
-        &BN_RELU_POOL_BACKWARD_INPUT,
+        BN_RELU_POOL_BACKWARD_INPUT.pick(window_pairs(&g)),
         &params,
         &[
             x.buffer(),
@@ -589,7 +618,7 @@ pub fn batch_norm_backward(
         relu: relu_output.is_some() as u32,
     };
     gpu.dispatch(
-        BN_BACKWARD_REDUCE.for_plane(inner),
+        BN_BACKWARD_REDUCE.pick(vec4_planes(inner)),
         &reduce,
         &[
             x.buffer(),
@@ -615,7 +644,7 @@ pub fn batch_norm_backward(
         images_per_group,
     };
     gpu.dispatch(
-        BN_BACKWARD_INPUT.for_plane(inner),
+        BN_BACKWARD_INPUT.pick(vec4_planes(inner)),
         &params,
         &[
             x.buffer(),
