@@ -3,7 +3,8 @@
 // only each 2x2 window's maximum and its position (iy * w + ix in the plane, the first one
 // scanned on ties, as pool/max_forward) are written, to `pooled` and `argmax`; y itself
 // never reaches memory (the fused backward needs only those two and x). One workgroup per
-// channel and run of `images_per_group` images (window_walk.wgsl).
+// channel and run of `images_per_group` images (window_walk.wgsl), one or two windows per
+// step (norm/window_step_*.wgsl).
 struct Params {
     batch: u32,
     channels: u32,

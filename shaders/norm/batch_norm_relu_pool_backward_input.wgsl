@@ -3,9 +3,10 @@
 // elsewhere; through batch norm with batch statistics (training)
 //   dx = k * dy_y - slope * (x - mean) - shift, k = gamma * inv_std,
 //   slope = k * inv_std * dgamma / M, shift = k * dbeta / M, M = batch * h * w,
-// and with fixed (running) statistics dx = k * dy_y. Each invocation takes whole 2x2
-// windows, writing all four dx of each; one workgroup per channel and run of
-// `images_per_group` images (window_walk.wgsl), as the forward kernel.
+// and with fixed (running) statistics dx = k * dy_y. Each invocation takes whole steps of
+// one or two 2x2 windows (norm/window_step_*.wgsl), writing every dx of them; one
+// workgroup per channel and run of `images_per_group` images (window_walk.wgsl), as the
+// forward kernel.
 struct Params {
     batch: u32,
     channels: u32,

@@ -4,7 +4,8 @@
 // passed it) and 0 everywhere else. So only the pooled elements are walked: per window its
 // gradient, its maximum, its argmax and the one x it points at, a quarter of the reads of
 // the unfused batch-norm backward (and no full-size dy is ever written). One workgroup per
-// channel walks all its windows (window_walk.wgsl).
+// channel walks all its windows, one or two per step (window_walk.wgsl,
+// norm/window_step_*.wgsl).
 struct Params {
     batch: u32,
     channels: u32,

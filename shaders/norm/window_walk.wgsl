@@ -1,12 +1,13 @@
 // Prepended to the fused batch norm + ReLU + 2x2 max pool kernels. A workgroup of
-// WINDOW_LANES invocations takes the 2x2 windows of one channel in a run of whole images,
-// as one flat list (image, row, column): small planes thus fill every lane, and a
-// workgroup has enough windows to pay for its start. The list is cut into one contiguous
-// chunk per row of WINDOW_ROW lanes, which walks its chunk WINDOW_ROW windows at a time:
-// on a CPU adapter a row is one SIMD vector run to the end before the next, so each vector
-// streams through consecutive memory; on a GPU, neighbouring lanes still read neighbouring
-// windows. Positions are advanced without dividing (integer division is scalarised on
-// SIMD CPUs).
+// WINDOW_LANES invocations takes the steps (one 2x2 window, or two neighbouring ones: see
+// norm/window_step_*.wgsl) of one channel in a run of whole images, as one flat list
+// (image, row, step): small planes thus fill every lane, and a workgroup has enough steps
+// to pay for its start. The list is cut into one contiguous chunk per row of WINDOW_ROW
+// lanes, which walks its chunk WINDOW_ROW steps at a time: on a CPU adapter a row is one
+// SIMD vector run to the end before the next, so each vector streams through consecutive
+// memory; on a GPU, neighbouring lanes still read neighbouring windows. Positions are
+// advanced without dividing (integer division is scalarised on SIMD CPUs). The functions
+// take the plane's height and its width in steps.
 const WINDOW_LANES: u32 = 64u;
 const WINDOW_ROW: u32 = 8u;
 
