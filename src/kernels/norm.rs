@@ -1,4 +1,6 @@
-//! Row-wise L2 normalisation, `y = x / max(||x||, eps)` (PyTorch's `F.normalize`).
+//! Normalisation kernels: row-wise L2 normalisation, `y = x / max(||x||, eps)` (PyTorch's
+//! `F.normalize`), and batch normalisation (statistics, apply, backward), alone, followed
+//! by ReLU, or followed by ReLU and a 2x2 max pool in one pass each way.
 
 use super::{channel_layout, expect_matrix, expect_shape, kernel, to_u32};
 use crate::geometry::{Pool2dGeometry, Pool2dSpec};
