@@ -15,7 +15,8 @@ struct Params {
     has_bias: u32,
 }
 
-// Filter f = (co, kh, kw) at co * 9 + kh * 3 + kw; the biases from BIAS_AT.
+// Filter f = (co, kh, kw) at co * 9 + kh * 3 + kw; the biases from BIAS_AT. The launcher
+// (src/kernels/conv.rs) fills the buffer with the same layout: keep the two together.
 const BIAS_AT: u32 = 512u;
 
 @group(0) @binding(0) var<uniform> p: Params;

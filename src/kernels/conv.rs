@@ -46,7 +46,7 @@ kernel_params! {
 }
 
 /// Filters (and biases, from [`SINGLE_CHANNEL_BIAS_AT`]) the single-channel kernel holds in
-/// its uniform buffer, in floats.
+/// its uniform buffer, in floats: the shader's `weights` array (144 vec4s) and `BIAS_AT`.
 const SINGLE_CHANNEL_UNIFORM_FLOATS: usize = 576;
 const SINGLE_CHANNEL_BIAS_AT: usize = 512;
 
