@@ -25,12 +25,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     if (i >= p.len) {
         return;
     }
-    let g = grad[i] * grad_scale[0] + p.weight_decay * param[i];
-    let m_new = p.beta1 * m[i] + (1.0 - p.beta1) * g;
-    let v_new = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
-    m[i] = m_new;
-    v[i] = v_new;
-    let m_hat = m_new / p.bias_correction1;
-    let v_hat = v_new / p.bias_correction2;
-    param[i] = param[i] - p.lr * m_hat / (sqrt(v_hat) + p.eps);
+    let next = adam_step(grad[i] * grad_scale[0], param[i], m[i], v[i]);
+    param[i] = next.x;
+    m[i] = next.y;
+    v[i] = next.z;
 }

@@ -130,24 +130,35 @@ impl Optimizer {
         let scale = self.grad_scale(gpu, grads)?;
         self.step += 1;
         let t = u32::try_from(self.step).unwrap_or(u32::MAX);
-        for (id, state) in self.params.iter().zip(&self.state) {
-            let Some(grad) = grads.get(*id) else { continue };
-            let param = store.get(*id);
-            match self.kind {
-                OptimizerKind::Sgd(c) => {
-                    optim::sgd_update(gpu, param, grad, &scale, &state[0], SgdConfig { lr, ..c })?
+        // (parameter, gradient, state) of every parameter with a gradient.
+        let mut updates = self
+            .params
+            .iter()
+            .zip(&self.state)
+            .filter_map(|(id, state)| Some((store.get(*id), grads.get(*id)?, state)));
+        match self.kind {
+            OptimizerKind::Adam(c) => {
+                let c = AdamConfig { lr, ..c };
+                let tensors: Vec<[&Tensor; 4]> = updates
+                    .map(|(param, grad, state)| [param, grad, &state[0], &state[1]])
+                    .collect();
+                // On GPUs every parameter in a few grouped dispatches (same bits as one per
+                // tensor). Software adapters keep one dispatch per tensor: llvmpipe runs
+                // every branch of the grouped kernel's per-tensor choice, uniform or not,
+                // which made the grouped update 1.6x slower there (BENCHMARKS.md).
+                if gpu.is_software() {
+                    tensors.iter().try_for_each(|[param, grad, m, v]| {
+                        optim::adam_update(gpu, param, grad, &scale, m, v, c, t)
+                    })
+                } else {
+                    optim::adam_update_group(gpu, &tensors, &scale, c, t)
                 }
-                OptimizerKind::Adam(c) => optim::adam_update(
-                    gpu,
-                    param,
-                    grad,
-                    &scale,
-                    &state[0],
-                    &state[1],
-                    AdamConfig { lr, ..c },
-                    t,
-                )?,
-                OptimizerKind::RmsProp(c) => optim::rmsprop_update(
+            }
+            OptimizerKind::Sgd(c) => updates.try_for_each(|(param, grad, state)| {
+                optim::sgd_update(gpu, param, grad, &scale, &state[0], SgdConfig { lr, ..c })
+            }),
+            OptimizerKind::RmsProp(c) => updates.try_for_each(|(param, grad, state)| {
+                optim::rmsprop_update(
                     gpu,
                     param,
                     grad,
@@ -155,9 +166,8 @@ impl Optimizer {
                     &state[0],
                     &state[1],
                     RmsPropConfig { lr, ..c },
-                )?,
-            }
+                )
+            }),
         }
-        Ok(())
     }
 }
