@@ -20,15 +20,20 @@ struct ChannelWalk {
     step_i: u32,
 }
 
-fn channel_walk(first: u32, last: u32, local: u32, inner: u32) -> ChannelWalk {
-    let total = (last - first) * inner;
+// Invocation `local`'s part of a list of `total` items: its first index, and the end of
+// its row's chunk (it takes every WALK_ROW-th index from the first up to that end).
+fn lane_chunk(total: u32, local: u32) -> vec2<u32> {
     let chunk = (total + WALK_LANES - 1u) / WALK_LANES * WALK_ROW;
     let row = local / WALK_ROW;
-    let j = row * chunk + local % WALK_ROW;
+    return vec2<u32>(row * chunk + local % WALK_ROW, min((row + 1u) * chunk, total));
+}
+
+fn channel_walk(first: u32, last: u32, local: u32, inner: u32) -> ChannelWalk {
+    let part = lane_chunk((last - first) * inner, local);
+    let j = part.x;
     let n = j / inner;
     let step_n = WALK_ROW / inner;
-    return ChannelWalk(j, min((row + 1u) * chunk, total), first + n, j - n * inner, step_n,
-                       WALK_ROW - step_n * inner);
+    return ChannelWalk(j, part.y, first + n, j - n * inner, step_n, WALK_ROW - step_n * inner);
 }
 
 fn advance(w: ptr<function, ChannelWalk>, inner: u32) {

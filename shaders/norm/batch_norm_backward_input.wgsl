@@ -1,8 +1,7 @@
-// dx of batch norm. With batch statistics (training):
-//   dx = gamma * inv_std / M * (M * dy - dbeta - xhat * dgamma), M = batch * inner;
-// with fixed (running) statistics: dx = gamma * inv_std * dy. With `relu` set, dy is first
-// masked by the fused ReLU's output (0 where y <= 0). One workgroup per channel and run of
-// images, as in batch_norm_apply.
+// dx of batch norm (norm/batch_norm_input_gradient.wgsl has the formula, with batch or
+// with fixed running statistics). With `relu` set, dy is first masked by the fused ReLU's
+// output (0 where y <= 0). One workgroup per channel and run of images, as in
+// batch_norm_apply.
 struct Params {
     batch: u32,
     channels: u32,
@@ -28,15 +27,7 @@ struct Params {
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let c = wg.x;
-    let inv_std = inverseSqrt(variance[c] + p.eps);
-    let k = gamma[c] * inv_std;
-    // dx = k * dy - slope * (x - mean) - shift (batch statistics), or k * dy (fixed).
-    var slope = 0.0;
-    var shift = 0.0;
-    if (p.batch_stats != 0u) {
-        slope = k * inv_std * dgamma[c] / p.count;
-        shift = k * dbeta[c] / p.count;
-    }
+    let t = input_gradient(c);
     let m = mean[c];
     let first = wg.y * p.images_per_group;
     let last = min(first + p.images_per_group, p.batch);
@@ -47,6 +38,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if (p.relu != 0u) {
             g = select(Elem(0.0), g, y[at] > Elem(0.0));
         }
-        dx[at] = k * g - slope * (x[at] - m) - shift;
+        dx[at] = t.k * g - t.slope * (x[at] - m) - t.shift;
     }
 }

@@ -61,15 +61,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
          advance_window(&w, out_h, steps)) {
         let plane = w.n * p.channels + c;
         let base = plane * p.in_h * p.in_w;
-        // The step's rows as one load each (the plane and every step's left column are
-        // multiples of 2 * STEP).
-        let top = (2u * w.oh) * p.in_w + 2u * STEP * w.ow;
-        let upper = max((x[(base + top) / (2u * STEP)] - m) * scale + shift, RowPart(0.0));
-        let lower = max((x[(base + top + p.in_w) / (2u * STEP)] - m) * scale + shift,
+        // The step's rows as one load each.
+        let top = step_top(w, p.in_w);
+        let upper = max((x[row_part_at(base + top)] - m) * scale + shift, RowPart(0.0));
+        let lower = max((x[row_part_at(base + top + p.in_w)] - m) * scale + shift,
                         RowPart(0.0));
         let first_window = window_max(window_part(upper, 0u), window_part(lower, 0u), top);
         let second = window_max(window_part(upper, 1u), window_part(lower, 1u), top + 2u);
-        let o = (plane * out_h + w.oh) * steps + w.ow;
+        let o = step_output(w, plane, out_h, steps);
         pooled[o] = pack_values(first_window.value, second.value);
         argmax[o] = pack_positions(first_window.at, second.at);
     }

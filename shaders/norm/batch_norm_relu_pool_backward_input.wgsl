@@ -1,12 +1,9 @@
 // dx of the fused batch norm + ReLU + 2x2 max pool. The gradient at the ReLU's output is
 // the pooled gradient at each window's argmax where the window's maximum is positive, 0
-// elsewhere; through batch norm with batch statistics (training)
-//   dx = k * dy_y - slope * (x - mean) - shift, k = gamma * inv_std,
-//   slope = k * inv_std * dgamma / M, shift = k * dbeta / M, M = batch * h * w,
-// and with fixed (running) statistics dx = k * dy_y. Each invocation takes whole steps of
-// one or two 2x2 windows (norm/window_step_*.wgsl), writing every dx of them; one
-// workgroup per channel and run of `images_per_group` images (window_walk.wgsl), as the
-// forward kernel.
+// elsewhere; it goes through batch norm as in norm/batch_norm_input_gradient.wgsl. Each
+// invocation takes whole steps of one or two 2x2 windows (norm/window_step_*.wgsl),
+// writing every dx of them; one workgroup per channel and run of `images_per_group`
+// images (window_walk.wgsl), as the forward kernel.
 struct Params {
     batch: u32,
     channels: u32,
@@ -41,14 +38,7 @@ fn window_gradient(g: Values, best: Positions, k: u32, left: u32) -> vec2<f32> {
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let c = wg.x;
-    let inv_std = inverseSqrt(variance[c] + p.eps);
-    let k = gamma[c] * inv_std;
-    var slope = 0.0;
-    var shift = 0.0;
-    if (p.batch_stats != 0u) {
-        slope = k * inv_std * dgamma[c] / p.count;
-        shift = k * dbeta[c] / p.count;
-    }
+    let t = input_gradient(c);
     let m = mean[c];
     let out_h = p.in_h / 2u;
     let out_w = p.in_w / 2u;
@@ -59,20 +49,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
          advance_window(&w, out_h, steps)) {
         let plane = w.n * p.channels + c;
         let base = plane * p.in_h * p.in_w;
-        let o = (plane * out_h + w.oh) * steps + w.ow;
-        let g = k * select(Values(0.0), dy[o], pooled[o] > Values(0.0));
+        let o = step_output(w, plane, out_h, steps);
+        let g = t.k * select(Values(0.0), dy[o], pooled[o] > Values(0.0));
         let best = argmax[o];
-        // The step's rows as one load and one store each (the plane and every step's left
-        // column are multiples of 2 * STEP).
-        let top = (2u * w.oh) * p.in_w + 2u * STEP * w.ow;
+        // The step's rows as one load and one store each.
+        let top = step_top(w, p.in_w);
         let bottom = top + p.in_w;
-        let upper = x[(base + top) / (2u * STEP)];
-        let lower = x[(base + bottom) / (2u * STEP)];
+        let upper = x[row_part_at(base + top)];
+        let lower = x[row_part_at(base + bottom)];
         let g_upper = pack_row(window_gradient(g, best, 0u, top),
                                window_gradient(g, best, 1u, top + 2u));
         let g_lower = pack_row(window_gradient(g, best, 0u, bottom),
                                window_gradient(g, best, 1u, bottom + 2u));
-        dx[(base + top) / (2u * STEP)] = g_upper - slope * (upper - m) - shift;
-        dx[(base + bottom) / (2u * STEP)] = g_lower - slope * (lower - m) - shift;
+        dx[row_part_at(base + top)] = g_upper - t.slope * (upper - m) - t.shift;
+        dx[row_part_at(base + bottom)] = g_lower - t.slope * (lower - m) - t.shift;
     }
 }

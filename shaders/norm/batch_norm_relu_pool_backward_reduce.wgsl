@@ -40,7 +40,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     for (var w = window_walk(0u, p.batch, local, out_h, steps); w.j < w.end;
          advance_window(&w, out_h, steps)) {
         let plane = w.n * p.channels + c;
-        let o = (plane * out_h + w.oh) * steps + w.ow;
+        let o = step_output(w, plane, out_h, steps);
         let g = select(Values(0.0), dy[o], pooled[o] > Values(0.0));
         let at = argmax[o];
         let x_base = plane * p.in_h * p.in_w;

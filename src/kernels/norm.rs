@@ -135,6 +135,7 @@ const BN_RELU_POOL: StepKernel = step_kernel!(
     "norm/batch_norm_relu_pool",
     "norm/batch_norm_relu_pool#pairs",
     ["norm/window_step_1.wgsl", "norm/window_step_2.wgsl"],
+    "channel_walk.wgsl",
     "norm/window_walk.wgsl",
     "norm/batch_norm_relu_pool.wgsl"
 );
@@ -143,6 +144,7 @@ const BN_RELU_POOL_BACKWARD_REDUCE: StepKernel = step_kernel!(
     "norm/batch_norm_relu_pool_backward_reduce#pairs",
     ["norm/window_step_1.wgsl", "norm/window_step_2.wgsl"],
     "group_reduce.wgsl",
+    "channel_walk.wgsl",
     "norm/window_walk.wgsl",
     "norm/batch_norm_relu_pool_backward_reduce.wgsl"
 );
@@ -150,7 +152,9 @@ const BN_RELU_POOL_BACKWARD_INPUT: StepKernel = step_kernel!(
     "norm/batch_norm_relu_pool_backward_input",
     "norm/batch_norm_relu_pool_backward_input#pairs",
     ["norm/window_step_1.wgsl", "norm/window_step_2.wgsl"],
+    "channel_walk.wgsl",
     "norm/window_walk.wgsl",
+    "norm/batch_norm_input_gradient.wgsl",
     "norm/batch_norm_relu_pool_backward_input.wgsl"
 );
 
@@ -178,6 +182,7 @@ const BN_BACKWARD_INPUT: StepKernel = step_kernel!(
     "norm/batch_norm_backward_input#vec4",
     ["elem_f32.wgsl", "elem_vec4.wgsl"],
     "channel_walk.wgsl",
+    "norm/batch_norm_input_gradient.wgsl",
     "norm/batch_norm_backward_input.wgsl"
 );
 
