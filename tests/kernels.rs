@@ -1301,25 +1301,18 @@ fn fused_batch_norm_relu_max_pool_matches_the_three_ops() {
                 eps as f64,
                 batch_stats,
             );
-            let case = format!("{case} backward, batch_stats={batch_stats}");
-            assert_tensor(
-                &format!("{case} dx"),
-                &grads.input,
-                &dx,
-                Tolerance::ACCUMULATED,
-            );
-            assert_tensor(
-                &format!("{case} dgamma"),
-                &grads.gamma,
-                &dgamma,
-                Tolerance::ACCUMULATED,
-            );
-            assert_tensor(
-                &format!("{case} dbeta"),
-                &grads.beta,
-                &dbeta,
-                Tolerance::ACCUMULATED,
-            );
+            for (what, got, want) in [
+                ("dx", &grads.input, &dx),
+                ("dgamma", &grads.gamma, &dgamma),
+                ("dbeta", &grads.beta, &dbeta),
+            ] {
+                assert_tensor(
+                    &format!("{case} backward {what} batch_stats={batch_stats}"),
+                    got,
+                    want,
+                    Tolerance::ACCUMULATED,
+                );
+            }
         }
     }
     // Odd sizes are refused (the tape runs the two kernels for them).

@@ -317,30 +317,16 @@ impl<'s> Tape<'s> {
             eps,
             relu,
         )?;
-        Ok(self.push_batch_norm([x, gamma, beta], stats, eps, relu, y))
-    }
-
-    fn push_batch_norm(
-        &mut self,
-        [x, gamma, beta]: [Var; 3],
-        stats: BatchStats,
-        eps: f32,
-        relu: bool,
-        y: Tensor,
-    ) -> Var {
-        let batch_stats = self.training;
-        self.push(
-            Op::BatchNorm {
-                x,
-                gamma,
-                beta,
-                stats,
-                eps,
-                batch_stats,
-                relu,
-            },
-            y,
-        )
+        let op = Op::BatchNorm {
+            x,
+            gamma,
+            beta,
+            stats,
+            eps,
+            batch_stats: self.training,
+            relu,
+        };
+        Ok(self.push(op, y))
     }
 
     /// [`batch_norm`](Self::batch_norm) with ReLU, then a 2x2 stride-2 max pool: one op,

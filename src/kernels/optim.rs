@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use super::{expect_same_shape, expect_shape, kernel, kernel_source, to_u32};
-use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, KernelParams, Result, Tensor};
 
 const SGD: Kernel = kernel!("optim/sgd", "optim/sgd.wgsl");
 const ADAM: Kernel = kernel!("optim/adam", "optim/adam.wgsl", "optim/adam_rule.wgsl");
@@ -87,6 +87,12 @@ pub fn sgd_update(
     Ok(())
 }
 
+/// Adam's bias corrections 1 - beta^t for step `step` (counted from 1).
+fn adam_bias_corrections(c: AdamConfig, step: u32) -> (f32, f32) {
+    let t = step.max(1) as i32;
+    (1.0 - c.beta1.powi(t), 1.0 - c.beta2.powi(t))
+}
+
 /// One Adam step; `step` counts from 1 (it sets the bias corrections).
 #[allow(clippy::too_many_arguments)]
 pub fn adam_update(
@@ -100,7 +106,7 @@ pub fn adam_update(
     step: u32,
 ) -> Result<()> {
     let len = check("adam_update", param, grad, grad_scale, &[m, v])?;
-    let t = step.max(1) as i32;
+    let (bias_correction1, bias_correction2) = adam_bias_corrections(c, step);
     let p = AdamParams {
         len,
         lr: c.lr,
@@ -108,8 +114,8 @@ pub fn adam_update(
         beta2: c.beta2,
         eps: c.eps,
         weight_decay: c.weight_decay,
-        bias_correction1: 1.0 - c.beta1.powi(t),
-        bias_correction2: 1.0 - c.beta2.powi(t),
+        bias_correction1,
+        bias_correction2,
     };
     let buffers = [
         param.buffer(),
@@ -157,15 +163,10 @@ kernel_params! {
 /// `start{t}`, each tensor its own bindings, every element through `adam_step`
 /// (optim/adam_rule.wgsl), so the results are the single-tensor kernel's bit for bit.
 fn adam_group_source(n: usize) -> String {
-    let mut s = String::from(
-        "struct Params {\n    lr: f32,\n    beta1: f32,\n    beta2: f32,\n    eps: f32,\n    \
-         weight_decay: f32,\n    bias_correction1: f32,\n    bias_correction2: f32,\n",
-    );
-    for t in 0..GROUP_MAX {
-        s.push_str(&format!("    len{t}: u32,\n"));
-    }
-    for t in 0..GROUP_MAX {
-        s.push_str(&format!("    start{t}: u32,\n"));
+    // The parameter struct from the Rust one, so the two cannot drift.
+    let mut s = String::from("struct Params {\n");
+    for (name, ty) in AdamGroupParams::FIELDS {
+        s.push_str(&format!("    {name}: {ty},\n"));
     }
     s.push_str("}\n\n@group(0) @binding(0) var<uniform> p: Params;\n");
     s.push_str("@group(0) @binding(1) var<storage, read> grad_scale: array<f32>;\n");
@@ -240,7 +241,7 @@ pub fn adam_update_group(
         }
         return Ok(());
     }
-    let t = step.max(1) as i32;
+    let (bias_correction1, bias_correction2) = adam_bias_corrections(c, step);
     for chunk in tensors.chunks(per_dispatch) {
         let mut lens = [0u32; GROUP_MAX];
         let mut starts = [u32::MAX; GROUP_MAX];
@@ -258,8 +259,8 @@ pub fn adam_update_group(
             beta2: c.beta2,
             eps: c.eps,
             weight_decay: c.weight_decay,
-            bias_correction1: 1.0 - c.beta1.powi(t),
-            bias_correction2: 1.0 - c.beta2.powi(t),
+            bias_correction1,
+            bias_correction2,
             len0: lens[0],
             len1: lens[1],
             len2: lens[2],
