@@ -488,16 +488,7 @@ pub fn batch_norm_relu_max_pool_backward(
     let out_shape = g.output_shape();
     expect_shape(OP, "pooled output", &pooled.output, &out_shape)?;
     expect_shape(OP, "dy", dy, &out_shape)?;
-    if pooled.argmax.len() != pooled.output.len() {
-        return Err(crate::gpu::GpuError::shape(
-            OP,
-            format!(
-                "{} argmax indices for {} pooled values",
-                pooled.argmax.len(),
-                pooled.output.len()
-            ),
-        ));
-    }
+    crate::kernels::pool::expect_argmax(OP, &pooled.argmax, dy)?;
     for (what, t) in [("mean", &stats.mean), ("var", &stats.var), ("gamma", gamma)] {
         expect_shape(OP, what, t, &[c])?;
     }

@@ -108,6 +108,17 @@ pub fn max_pool2d(gpu: &Gpu, x: &Tensor, spec: Pool2dSpec) -> Result<MaxPoolOutp
     Ok(MaxPoolOutput { output, argmax })
 }
 
+/// Fails unless `argmax` holds one winning position per pooled gradient in `dy`.
+pub(crate) fn expect_argmax(op: &'static str, argmax: &Indices, dy: &Tensor) -> Result<()> {
+    if argmax.len() == dy.len() {
+        return Ok(());
+    }
+    Err(crate::gpu::GpuError::shape(
+        op,
+        format!("{} argmax entries for {} gradients", argmax.len(), dy.len()),
+    ))
+}
+
 /// Backward of [`max_pool2d`]: dy [N, C, OH, OW] -> dx of `input_shape`.
 pub fn max_pool2d_backward(
     gpu: &Gpu,
@@ -119,12 +130,7 @@ pub fn max_pool2d_backward(
     const OP: &str = "max_pool2d_backward";
     let g = Pool2dGeometry::new(OP, input_shape, spec)?;
     expect_shape(OP, "dy", dy, &g.output_shape())?;
-    if argmax.len() != dy.len() {
-        return Err(crate::gpu::GpuError::shape(
-            OP,
-            format!("{} argmax entries for {} gradients", argmax.len(), dy.len()),
-        ));
-    }
+    expect_argmax(OP, argmax, dy)?;
     let dx = Tensor::uninit(gpu, OP, input_shape)?;
     let p = params(OP, &g)?;
     let tiled = g.stride_h == g.kernel_h
