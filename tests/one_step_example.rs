@@ -56,7 +56,7 @@ fn one_multi_task_step() -> Result<(), facemtl::gpu::GpuError> {
     );
     let mut main_opt = Optimizer::new(
         g,
-        &store,
+        &mut store,
         main_params.clone(),
         sgd(0.01),
         LrSchedule::Constant(0.01),
@@ -64,7 +64,7 @@ fn one_multi_task_step() -> Result<(), facemtl::gpu::GpuError> {
     )?;
     let mut unit_opt = Optimizer::new(
         g,
-        &store,
+        &mut store,
         unit_params.clone(),
         sgd(0.1),
         LrSchedule::Constant(0.1),
@@ -112,8 +112,8 @@ fn one_multi_task_step() -> Result<(), facemtl::gpu::GpuError> {
     let unit_grads = tape.backward(&[(w, Tensor::from_slice(g, &[2], &dl_dw)?)], &unit_params)?;
     assert!(unit_params.iter().all(|&p| main_grads.get(p).is_none()));
     assert!(main_params.iter().all(|&p| unit_grads.get(p).is_none()));
-    main_opt.step(g, &store, &main_grads)?;
-    unit_opt.step(g, &store, &unit_grads)?;
+    main_opt.step(g, &main_grads)?;
+    unit_opt.step(g, &unit_grads)?;
     assert_ne!(store.get(unit_params[0]).to_vec(g)?, unit_before);
     Ok(())
 }

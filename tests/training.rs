@@ -4,9 +4,10 @@
 mod common;
 
 use common::toy::ToyRun;
-use common::{download, gpu, upload};
-use facemtl::autodiff::{ParamStore, Tape};
+use common::{assert_close, download, gpu, random, rng, upload, Tolerance};
+use facemtl::autodiff::{Gradients, ParamStore, Tape};
 use facemtl::gpu::{Gpu, GpuOptions, Tensor};
+use facemtl::kernels::optim;
 use facemtl::optim::{AdamConfig, LrSchedule, Optimizer, OptimizerKind, RmsPropConfig, SgdConfig};
 
 #[test]
@@ -98,14 +99,15 @@ fn run_optimizer(kind: OptimizerKind, steps: usize, clip: Option<f32>) -> Vec<f3
         OptimizerKind::Adam(c) => c.lr,
         OptimizerKind::RmsProp(c) => c.lr,
     };
-    let mut opt = Optimizer::new(g, &store, vec![p], kind, LrSchedule::Constant(lr), clip).unwrap();
+    let mut opt =
+        Optimizer::new(g, &mut store, vec![p], kind, LrSchedule::Constant(lr), clip).unwrap();
     for _ in 0..steps {
         let mut tape = Tape::new(g, &store, true, 0);
         let v = tape.param(p);
         let grads = tape
             .backward(&[(v, upload(&[2], &[0.5, -2.0]))], &[p])
             .unwrap();
-        opt.step(g, &store, &grads).unwrap();
+        opt.step(g, &grads).unwrap();
     }
     download(store.get(p))
 }
@@ -253,4 +255,149 @@ fn center_loss_value_gradient_and_centre_update() {
         download(store.get(centers.centers)),
         vec![0.25, 0.5, 1.5, 0.5, 0.75, 1.75]
     );
+}
+
+/// Parameters of lengths on both sides of a 256-element workgroup and of the views'
+/// alignment, and not multiples of them.
+const FLAT_LENGTHS: [usize; 11] = [1, 7, 256, 300, 1025, 64, 3, 5000, 9, 10, 513];
+
+/// Which parameters get a gradient at `step`: all, or every one but 3 and 7 (two runs
+/// split the group), or none but the first and the last.
+fn flat_has_gradient(step: u32, k: usize) -> bool {
+    match step {
+        2 => k != 3 && k != 7,
+        3 => k == 0 || k == FLAT_LENGTHS.len() - 1,
+        _ => true,
+    }
+}
+
+#[test]
+fn flat_optimizer_matches_one_update_per_tensor_bit_for_bit() {
+    // The optimiser keeps its group in flat buffers and updates a run of parameters in
+    // one dispatch; the parameters and both Adam moments must equal, to the bit, the
+    // single-tensor kernel run on each parameter that has a gradient, and a parameter
+    // without one must keep its values and state.
+    let g = gpu();
+    let mut r = rng(41);
+    let adam = AdamConfig {
+        lr: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 1e-3,
+    };
+    let initial: Vec<Vec<f32>> = FLAT_LENGTHS.iter().map(|&n| random(&mut r, n)).collect();
+    let mut store = ParamStore::new();
+    let ids: Vec<_> = initial
+        .iter()
+        .enumerate()
+        .map(|(k, v)| store.add(&format!("p{k}"), upload(&[v.len()], v)).unwrap())
+        .collect();
+    let mut opt = Optimizer::new(
+        g,
+        &mut store,
+        ids.clone(),
+        OptimizerKind::Adam(adam),
+        LrSchedule::Constant(adam.lr),
+        None,
+    )
+    .unwrap();
+    for (k, &id) in ids.iter().enumerate() {
+        assert_eq!(download(store.get(id)), initial[k], "p{k} moved into the flat buffer");
+    }
+    let single: Vec<[Tensor; 3]> = initial
+        .iter()
+        .map(|v| {
+            let n = v.len();
+            [upload(&[n], v), upload(&[n], &vec![0.0; n]), upload(&[n], &vec![0.0; n])]
+        })
+        .collect();
+    let one = upload(&[1], &[1.0]);
+    for step in 1..=3 {
+        let mut pairs = Vec::new();
+        for (k, &id) in ids.iter().enumerate() {
+            if !flat_has_gradient(step, k) {
+                continue;
+            }
+            let grad = upload(&[FLAT_LENGTHS[k]], &random(&mut r, FLAT_LENGTHS[k]));
+            let [param, m, v] = &single[k];
+            optim::adam_update(g, param, &grad, &one, m, v, adam, step).unwrap();
+            pairs.push((id, grad));
+        }
+        opt.step(g, &Gradients::from_pairs(pairs)).unwrap();
+    }
+    let bits = |t: &Tensor| download(t).iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    for (k, &id) in ids.iter().enumerate() {
+        let [param, m, v] = &single[k];
+        assert_eq!(bits(store.get(id)), bits(param), "p{k} (length {})", FLAT_LENGTHS[k]);
+        assert_eq!(bits(&opt.state()[k][0]), bits(m), "p{k}: first moment");
+        assert_eq!(bits(&opt.state()[k][1]), bits(v), "p{k}: second moment");
+    }
+}
+
+#[test]
+fn flat_optimizer_clips_by_the_global_norm_of_every_gradient() {
+    // SGD without momentum, clipping at a norm the gradients exceed: each parameter moves
+    // by -lr * g * max_norm / |g|, the norm taken over all gradients of the step (two runs
+    // at step 2), the parameters without a gradient not at all.
+    let g = gpu();
+    let mut r = rng(43);
+    let (lr, max_norm) = (0.5, 0.25);
+    let initial: Vec<Vec<f32>> = FLAT_LENGTHS.iter().map(|&n| random(&mut r, n)).collect();
+    let mut store = ParamStore::new();
+    let ids: Vec<_> = initial
+        .iter()
+        .enumerate()
+        .map(|(k, v)| store.add(&format!("p{k}"), upload(&[v.len()], v)).unwrap())
+        .collect();
+    let sgd = OptimizerKind::Sgd(SgdConfig {
+        lr,
+        momentum: 0.0,
+        weight_decay: 0.0,
+    });
+    let mut opt = Optimizer::new(
+        g,
+        &mut store,
+        ids.clone(),
+        sgd,
+        LrSchedule::Constant(lr),
+        Some(max_norm),
+    )
+    .unwrap();
+    let mut want: Vec<Vec<f64>> = initial
+        .iter()
+        .map(|v| v.iter().map(|&x| x as f64).collect())
+        .collect();
+    for step in 1..=3 {
+        let grads: Vec<Option<Vec<f32>>> = FLAT_LENGTHS
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| flat_has_gradient(step, k).then(|| random(&mut r, n)))
+            .collect();
+        let norm = grads
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|&x| (x as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!(norm > 2.0 * max_norm as f64, "the test must clip");
+        let factor = (max_norm as f64 / (norm + 1e-6)).min(1.0);
+        for (k, grad) in grads.iter().enumerate() {
+            if let Some(grad) = grad {
+                for (p, &d) in want[k].iter_mut().zip(grad) {
+                    *p -= lr as f64 * factor * d as f64;
+                }
+            }
+        }
+        let pairs = ids
+            .iter()
+            .zip(&grads)
+            .filter_map(|(&id, grad)| Some((id, upload(&[grad.as_ref()?.len()], grad.as_ref()?))))
+            .collect();
+        opt.step(g, &Gradients::from_pairs(pairs)).unwrap();
+    }
+    for (k, &id) in ids.iter().enumerate() {
+        assert_close(&format!("p{k}"), &download(store.get(id)), &want[k], Tolerance::TRANSCENDENTAL);
+    }
 }

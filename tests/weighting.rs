@@ -60,12 +60,6 @@ fn unit_step(method: &dyn TaskWeighting, losses: [f32; 2]) -> ([f32; 2], [f32; 2
     };
     let before = read_weights(&store);
     let seed = method.unit_gradient(losses, before).unwrap();
-    let mut tape = Tape::new(g, &store, true, 0);
-    let zv = tape.param(z);
-    let p = tape.softmax_rows(zv).unwrap();
-    let w = tape.mean_rows(p).unwrap();
-    let grads = tape.backward(&[(w, upload(&[2], &seed))], &[z]).unwrap();
-    let dz = download(grads.get(z).unwrap());
     let sgd_kind = OptimizerKind::Sgd(SgdConfig {
         lr: 0.1,
         momentum: 0.0,
@@ -73,14 +67,20 @@ fn unit_step(method: &dyn TaskWeighting, losses: [f32; 2]) -> ([f32; 2], [f32; 2
     });
     let mut sgd = Optimizer::new(
         g,
-        &store,
+        &mut store,
         vec![z],
         sgd_kind,
         LrSchedule::Constant(0.1),
         None,
     )
     .unwrap();
-    sgd.step(g, &store, &grads).unwrap();
+    let mut tape = Tape::new(g, &store, true, 0);
+    let zv = tape.param(z);
+    let p = tape.softmax_rows(zv).unwrap();
+    let w = tape.mean_rows(p).unwrap();
+    let grads = tape.backward(&[(w, upload(&[2], &seed))], &[z]).unwrap();
+    let dz = download(grads.get(z).unwrap());
+    sgd.step(g, &grads).unwrap();
     drop(tape);
     let after = read_weights(&store);
     (before, [dz[0], dz[1]], after)

@@ -89,6 +89,25 @@ impl ParamStore {
             .sum()
     }
 
+    /// Replaces an entry's tensor by another of the same shape holding the same values
+    /// (the optimiser moves its parameters into one flat buffer this way).
+    pub(crate) fn rebind(&mut self, id: ParamId, value: Tensor) -> Result<()> {
+        let entry = &mut self.entries[id.0];
+        if value.shape() != entry.value.shape() {
+            return Err(GpuError::shape(
+                "ParamStore",
+                format!(
+                    "{} is {:?}; cannot rebind it to a tensor {:?}",
+                    entry.name,
+                    entry.value.shape(),
+                    value.shape()
+                ),
+            ));
+        }
+        entry.value = value;
+        Ok(())
+    }
+
     /// Overwrites an entry's values (e.g. from a checkpoint), checking the length.
     pub fn set(&self, gpu: &Gpu, id: ParamId, data: &[f32]) -> Result<()> {
         self.get(id).write(gpu, data)

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::error::{GpuError, Result};
 use super::pool::{BufferPool, MemoryStats, PooledBuffer};
 use super::profiler::{KernelTime, Profiler};
+use super::tensor::Binding;
 
 /// How to pick the adapter.
 #[derive(Debug, Clone, Default)]
@@ -417,8 +418,8 @@ impl Gpu {
     }
 
     /// A buffer to bind where a kernel's optional input (e.g. a bias) is absent.
-    pub(crate) fn placeholder(&self) -> &wgpu::Buffer {
-        &self.shared.placeholder
+    pub(crate) fn placeholder(&self) -> Binding<'_> {
+        Binding::whole(&self.shared.placeholder)
     }
 
     /// The kernel's pipeline, compiled on first use: its parameter struct checked against
@@ -465,7 +466,7 @@ impl Gpu {
         &self,
         kernel: &Kernel,
         params: &P,
-        buffers: &[&wgpu::Buffer],
+        buffers: &[Binding<'_>],
         workgroups: [u32; 3],
     ) -> Result<()> {
         if workgroups.contains(&0) {
@@ -490,7 +491,7 @@ impl Gpu {
                 .enumerate()
                 .map(|(i, buffer)| wgpu::BindGroupEntry {
                     binding: i as u32 + 1,
-                    resource: buffer.as_entire_binding(),
+                    resource: buffer.resource(),
                 }),
         );
         let bind_group = self
@@ -608,13 +609,15 @@ impl Gpu {
 
     /// Copies `bytes` bytes of `source` to the host: submits pending work and waits for it.
     /// The only way data comes back from the device; keep it rare.
-    pub(crate) fn read_bytes(&self, source: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    pub(crate) fn read_bytes(&self, source: Binding<'_>, bytes: u64) -> Result<Vec<u8>> {
         let size = bytes.max(4).next_multiple_of(4);
         let staging = self.buffer(
             size,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
-        self.record(|encoder| encoder.copy_buffer_to_buffer(source, 0, staging.buffer(), 0, size));
+        self.record(|encoder| {
+            encoder.copy_buffer_to_buffer(source.buffer, source.offset, staging.buffer(), 0, size)
+        });
         self.flush();
         let slice = staging.buffer().slice(..size);
         let (sender, receiver) = std::sync::mpsc::channel();
@@ -711,7 +714,7 @@ mod tests {
             name: "test/good",
             source: SOURCE,
         };
-        gpu.dispatch(&good, &params, &[out.buffer()], [1, 1, 1])
+        gpu.dispatch(&good, &params, &[Binding::whole(out.buffer())], [1, 1, 1])
             .unwrap();
         let broken: &'static str =
             Box::leak(SOURCE.replace("f32(p.len)", "p.len").into_boxed_str());
@@ -720,7 +723,7 @@ mod tests {
             source: broken,
         };
         let e = gpu
-            .dispatch(&bad, &params, &[out.buffer()], [1, 1, 1])
+            .dispatch(&bad, &params, &[Binding::whole(out.buffer())], [1, 1, 1])
             .unwrap_err();
         assert!(
             matches!(
@@ -737,7 +740,7 @@ mod tests {
             name: "test/broken",
             source: SOURCE,
         };
-        gpu.dispatch(&renamed, &params, &[out.buffer()], [1, 1, 1])
+        gpu.dispatch(&renamed, &params, &[Binding::whole(out.buffer())], [1, 1, 1])
             .unwrap();
         gpu.synchronize().unwrap();
     }

@@ -11,4 +11,5 @@ pub use context::{Gpu, GpuOptions};
 pub use error::{GpuError, Result};
 pub use pool::MemoryStats;
 pub use profiler::KernelTime;
+pub(crate) use tensor::Binding;
 pub use tensor::{shape_text, Indices, Tensor};

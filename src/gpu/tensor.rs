@@ -19,12 +19,56 @@ fn element_count(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// The range of a device buffer that a kernel binds or a copy reads: a tensor's own
+/// buffer, or the slot of a view into a larger one.
+#[derive(Clone, Copy)]
+pub(crate) struct Binding<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    /// Bytes from the buffer's start.
+    pub offset: u64,
+    /// Bytes bound: the data's bytes rounded up to 16 (so vec4 views of odd lengths bind),
+    /// never past the buffer's end.
+    pub size: u64,
+}
+
+impl<'a> Binding<'a> {
+    fn of(buffer: &'a wgpu::Buffer, offset: u64, bytes: u64) -> Binding<'a> {
+        let size = bytes.max(16).next_multiple_of(16).min(buffer.size() - offset);
+        Binding {
+            buffer,
+            offset,
+            size,
+        }
+    }
+
+    /// All of `buffer` (e.g. a kernel's small uniform buffer).
+    pub(crate) fn whole(buffer: &'a wgpu::Buffer) -> Binding<'a> {
+        Binding {
+            buffer,
+            offset: 0,
+            size: buffer.size(),
+        }
+    }
+
+    pub(crate) fn resource(self) -> wgpu::BindingResource<'a> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.size),
+        })
+    }
+}
+
 /// A dense f32 tensor on the device, row-major (NCHW for images). Cloning is cheap and
-/// shares the device buffer (a clone is another handle, not a copy).
+/// shares the device buffer (a clone is another handle, not a copy). A tensor owns its
+/// buffer, or is a [view](Tensor::view) of a slot in another tensor's buffer (the
+/// optimiser keeps a parameter group in one flat buffer this way).
 #[derive(Clone)]
 pub struct Tensor {
     shape: Vec<usize>,
     storage: Arc<PooledBuffer>,
+    /// Where the data starts in `storage`, in elements (0 unless a view).
+    start: usize,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -52,6 +96,7 @@ impl Tensor {
         Ok(Tensor {
             shape: shape.to_vec(),
             storage,
+            start: 0,
         })
     }
 
@@ -83,6 +128,7 @@ impl Tensor {
         Ok(Tensor {
             shape: shape.to_vec(),
             storage,
+            start: 0,
         })
     }
 
@@ -105,17 +151,51 @@ impl Tensor {
         let tensor = Tensor {
             shape: shape.to_vec(),
             storage: Arc::new(gpu.buffer(bytes, STORAGE)),
+            start: 0,
         };
         let buffer = tensor.storage.buffer();
         gpu.record(|encoder| encoder.clear_buffer(buffer, 0, None));
         Ok(tensor)
     }
 
+    /// Elements a [view](Tensor::view)'s start must be a multiple of: the adapter's storage
+    /// binding offset alignment, and at least 4 (16 bytes).
+    pub fn view_alignment(gpu: &Gpu) -> usize {
+        (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(4)
+    }
+
+    /// Elements `[start, start + len(shape))` of this tensor as a tensor of `shape` that
+    /// shares the buffer: kernels that write the view write this tensor. `start` must be a
+    /// multiple of [`Tensor::view_alignment`].
+    pub fn view(&self, gpu: &Gpu, start: usize, shape: &[usize]) -> Result<Tensor> {
+        let len = element_count(shape);
+        let alignment = Tensor::view_alignment(gpu);
+        if start % alignment != 0 || start + len > self.len() {
+            return Err(GpuError::shape(
+                "view",
+                format!(
+                    "elements {start}..{} as {} of a tensor {} with {} (a view starts at a \
+                     multiple of {alignment})",
+                    start + len,
+                    shape_text(shape),
+                    shape_text(&self.shape),
+                    self.len()
+                ),
+            ));
+        }
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            storage: Arc::clone(&self.storage),
+            start: self.start + start,
+        })
+    }
+
     /// Sets every element to `value`, after all work recorded so far.
     pub fn fill(&self, gpu: &Gpu, value: f32) -> Result<()> {
         if value.to_bits() == 0 {
-            let buffer = self.storage.buffer();
-            gpu.record(|encoder| encoder.clear_buffer(buffer, 0, None));
+            let b = self.buffer();
+            let bytes = 4 * self.len() as u64;
+            gpu.record(|encoder| encoder.clear_buffer(b.buffer, b.offset, Some(bytes)));
             Ok(())
         } else {
             self.write(gpu, &vec![value; self.len()])
@@ -141,14 +221,14 @@ impl Tensor {
         if !data.is_empty() {
             gpu.shared
                 .queue
-                .write_buffer(self.storage.buffer(), 0, bytemuck::cast_slice(data));
+                .write_buffer(self.storage.buffer(), self.byte_offset(), bytemuck::cast_slice(data));
         }
         Ok(())
     }
 
     /// Copies the tensor to the host (submits pending work and waits).
     pub fn to_vec(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        let bytes = gpu.read_bytes(self.storage.buffer(), 4 * self.len() as u64)?;
+        let bytes = gpu.read_bytes(self.buffer(), 4 * self.len() as u64)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
@@ -168,6 +248,7 @@ impl Tensor {
         Ok(Tensor {
             shape: shape.to_vec(),
             storage: Arc::clone(&self.storage),
+            start: self.start,
         })
     }
 
@@ -203,6 +284,24 @@ impl Tensor {
         Ok(out)
     }
 
+    /// Copies this tensor's elements into `dst` (the same number of elements, another
+    /// buffer), in order with the recorded kernels.
+    pub fn copy_to(&self, gpu: &Gpu, dst: &Tensor) -> Result<()> {
+        if dst.len() != self.len() || Arc::ptr_eq(&self.storage, &dst.storage) {
+            return Err(GpuError::shape(
+                "copy",
+                format!(
+                    "cannot copy a tensor {} into a tensor {}{}",
+                    shape_text(&self.shape),
+                    shape_text(&dst.shape),
+                    if dst.len() == self.len() { " of the same buffer" } else { "" }
+                ),
+            ));
+        }
+        copy_elements(gpu, self.buffer(), 0, dst.buffer(), 0, self.len());
+        Ok(())
+    }
+
     /// Concatenates flat tensors into one 1-D tensor (device-side copies).
     pub fn concat(gpu: &Gpu, parts: &[&Tensor]) -> Result<Tensor> {
         let total = parts.iter().map(|p| p.len()).sum();
@@ -215,26 +314,33 @@ impl Tensor {
         Ok(out)
     }
 
-    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
-        self.storage.buffer()
+    /// The range of the device buffer that holds this tensor, for binding to a kernel.
+    pub(crate) fn buffer(&self) -> Binding<'_> {
+        Binding::of(self.storage.buffer(), self.byte_offset(), 4 * self.len() as u64)
+    }
+
+    fn byte_offset(&self) -> u64 {
+        4 * self.start as u64
     }
 }
 
+/// Copies `len` elements from `src` (from its element `src_offset`) to `dst` (from
+/// `dst_offset`), in order with the recorded kernels.
 fn copy_elements(
     gpu: &Gpu,
-    src: &wgpu::Buffer,
+    src: Binding<'_>,
     src_offset: usize,
-    dst: &wgpu::Buffer,
+    dst: Binding<'_>,
     dst_offset: usize,
     len: usize,
 ) {
     if len > 0 {
         gpu.record(|encoder| {
             encoder.copy_buffer_to_buffer(
-                src,
-                4 * src_offset as u64,
-                dst,
-                4 * dst_offset as u64,
+                src.buffer,
+                src.offset + 4 * src_offset as u64,
+                dst.buffer,
+                dst.offset + 4 * dst_offset as u64,
                 4 * len as u64,
             )
         });
@@ -272,7 +378,7 @@ impl Indices {
 
     /// Copies the indices to the host.
     pub fn to_vec(&self, gpu: &Gpu) -> Result<Vec<u32>> {
-        let bytes = gpu.read_bytes(self.storage.buffer(), 4 * self.len as u64)?;
+        let bytes = gpu.read_bytes(self.buffer(), 4 * self.len as u64)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
@@ -284,7 +390,8 @@ impl Indices {
         self.len == 0
     }
 
-    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
-        self.storage.buffer()
+    /// The device buffer that holds the indices, for binding to a kernel.
+    pub(crate) fn buffer(&self) -> Binding<'_> {
+        Binding::of(self.storage.buffer(), 0, 4 * self.len as u64)
     }
 }

@@ -2,10 +2,15 @@
 //! each with weight decay, a learning-rate schedule and optional global-norm gradient
 //! clipping, all as device kernels (a step reads nothing back).
 
+mod flat;
 mod schedule;
 
 pub use crate::update_rules::{AdamConfig, RmsPropConfig, SgdConfig};
 pub use schedule::LrSchedule;
+
+use std::ops::Range;
+
+use flat::{flat_view, FlatGroup};
 
 use crate::autodiff::{Gradients, ParamId, ParamStore};
 use crate::gpu::{Gpu, Result, Tensor};
@@ -38,10 +43,15 @@ impl OptimizerKind {
     }
 }
 
-/// An optimiser for one parameter group.
+/// An optimiser for one parameter group, kept in flat buffers (`flat.rs`): the clipping
+/// norm and the update are one dispatch each over the group when every parameter has a
+/// gradient (one per run of neighbouring parameters with gradients otherwise).
 pub struct Optimizer {
     kind: OptimizerKind,
-    params: Vec<ParamId>,
+    group: FlatGroup,
+    /// Each state slot as one flat tensor of the group's layout ...
+    flat_state: Vec<Tensor>,
+    /// ... and as each parameter's view of it (for checkpoints).
     state: Vec<Vec<Tensor>>,
     schedule: LrSchedule,
     clip_norm: Option<f32>,
@@ -50,10 +60,11 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    /// Allocates the state of every parameter in `params`.
+    /// Moves the parameters `params` into the group's flat buffer (the store's tensors
+    /// become views of it; their values are unchanged) and allocates their state.
     pub fn new(
         gpu: &Gpu,
-        store: &ParamStore,
+        store: &mut ParamStore,
         params: Vec<ParamId>,
         kind: OptimizerKind,
         schedule: LrSchedule,
@@ -62,17 +73,20 @@ impl Optimizer {
         schedule
             .validate()
             .map_err(|e| crate::gpu::GpuError::invalid("optimizer", e))?;
-        let state = params
-            .iter()
-            .map(|&id| {
-                (0..kind.state_tensors())
-                    .map(|slot| Tensor::full(gpu, store.get(id).shape(), kind.initial_state(slot)))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let group = FlatGroup::pack(gpu, store, &params)?;
+        let mut flat_state = Vec::new();
+        let mut state = vec![Vec::new(); params.len()];
+        for slot in 0..kind.state_tensors() {
+            let (flat, views) = group.state(gpu, kind.initial_state(slot))?;
+            flat_state.push(flat);
+            for (per_param, view) in state.iter_mut().zip(views) {
+                per_param.push(view);
+            }
+        }
         Ok(Optimizer {
             kind,
-            params,
+            group,
+            flat_state,
             state,
             schedule,
             clip_norm,
@@ -92,7 +106,7 @@ impl Optimizer {
     }
 
     pub fn params(&self) -> &[ParamId] {
-        &self.params
+        self.group.ids()
     }
 
     /// The optimiser state tensors of each parameter (for checkpoints).
@@ -105,69 +119,69 @@ impl Optimizer {
         self.step = step;
     }
 
-    /// The gradient scale for this step: 1, or the global-norm clipping factor computed on
-    /// the device.
-    fn grad_scale(&self, gpu: &Gpu, grads: &Gradients) -> Result<Tensor> {
+    /// The gradient scale for this step: 1, or the global-norm clipping factor over the
+    /// gathered gradients `runs`, computed on the device.
+    fn grad_scale(&self, gpu: &Gpu, runs: &[Range<usize>]) -> Result<Tensor> {
         let Some(max_norm) = self.clip_norm else {
             return Ok(self.ones.clone());
         };
-        let squares = self
-            .params
+        let squares = runs
             .iter()
-            .filter_map(|&id| grads.get(id))
-            .map(|g| reduce::sum_squares(gpu, g))
+            .map(|run| reduce::sum_squares(gpu, &self.group.grads(gpu, run)?))
             .collect::<Result<Vec<_>>>()?;
-        if squares.is_empty() {
-            return Ok(self.ones.clone());
-        }
-        let total = reduce::sum_scalars(gpu, &squares)?;
+        let total = match squares.as_slice() {
+            [] => return Ok(self.ones.clone()),
+            [one] => one.clone(),
+            _ => reduce::sum_scalars(gpu, &squares)?,
+        };
         elementwise::clip_scale(gpu, &total, max_norm)
     }
 
     /// Applies one update to every parameter that has a gradient in `grads`.
-    pub fn step(&mut self, gpu: &Gpu, store: &ParamStore, grads: &Gradients) -> Result<()> {
+    pub fn step(&mut self, gpu: &Gpu, grads: &Gradients) -> Result<()> {
         let lr = self.lr();
-        let scale = self.grad_scale(gpu, grads)?;
+        let runs = self.group.gather(gpu, grads)?;
+        let scale = self.grad_scale(gpu, &runs)?;
         self.step += 1;
         let t = u32::try_from(self.step).unwrap_or(u32::MAX);
-        // (parameter, gradient, state) of every parameter with a gradient.
-        let mut updates = self
-            .params
-            .iter()
-            .zip(&self.state)
-            .filter_map(|(id, state)| Some((store.get(*id), grads.get(*id)?, state)));
-        match self.kind {
-            OptimizerKind::Adam(c) => {
-                let c = AdamConfig { lr, ..c };
-                let tensors: Vec<[&Tensor; 4]> = updates
-                    .map(|(param, grad, state)| [param, grad, &state[0], &state[1]])
-                    .collect();
-                // On GPUs every parameter in a few grouped dispatches (same bits as one per
-                // tensor). Software adapters keep one dispatch per tensor: llvmpipe runs
-                // every branch of the grouped kernel's per-tensor choice, uniform or not,
-                // which made the grouped update 1.6x slower there (BENCHMARKS.md).
-                if gpu.is_software() {
-                    tensors.iter().try_for_each(|[param, grad, m, v]| {
-                        optim::adam_update(gpu, param, grad, &scale, m, v, c, t)
-                    })
-                } else {
-                    optim::adam_update_group(gpu, &tensors, &scale, c, t)
-                }
-            }
-            OptimizerKind::Sgd(c) => updates.try_for_each(|(param, grad, state)| {
-                optim::sgd_update(gpu, param, grad, &scale, &state[0], SgdConfig { lr, ..c })
-            }),
-            OptimizerKind::RmsProp(c) => updates.try_for_each(|(param, grad, state)| {
-                optim::rmsprop_update(
+        for run in &runs {
+            let param = self.group.params(gpu, run)?;
+            let grad = self.group.grads(gpu, run)?;
+            let state = self
+                .flat_state
+                .iter()
+                .map(|flat| flat_view(gpu, flat, run))
+                .collect::<Result<Vec<_>>>()?;
+            match self.kind {
+                OptimizerKind::Adam(c) => optim::adam_update(
                     gpu,
-                    param,
-                    grad,
+                    &param,
+                    &grad,
+                    &scale,
+                    &state[0],
+                    &state[1],
+                    AdamConfig { lr, ..c },
+                    t,
+                )?,
+                OptimizerKind::Sgd(c) => optim::sgd_update(
+                    gpu,
+                    &param,
+                    &grad,
+                    &scale,
+                    &state[0],
+                    SgdConfig { lr, ..c },
+                )?,
+                OptimizerKind::RmsProp(c) => optim::rmsprop_update(
+                    gpu,
+                    &param,
+                    &grad,
                     &scale,
                     &state[0],
                     &state[1],
                     RmsPropConfig { lr, ..c },
-                )
-            }),
+                )?,
+            }
         }
+        Ok(())
     }
 }

@@ -88,10 +88,11 @@ impl Learner {
         let schedule = config
             .schedule
             .schedule(config.lr, steps_per_epoch, config.epochs);
+        let main_params = MultiTaskNet::main_params(&store);
         let main_opt = Optimizer::new(
             gpu,
-            &store,
-            MultiTaskNet::main_params(&store),
+            &mut store,
+            main_params,
             config.optimizer_kind(),
             schedule,
             config.clip_norm,
@@ -101,10 +102,11 @@ impl Learner {
             momentum: 0.0,
             weight_decay: 0.0,
         });
+        let unit_params = MultiTaskNet::unit_params(&store);
         let unit_opt = Optimizer::new(
             gpu,
-            &store,
-            MultiTaskNet::unit_params(&store),
+            &mut store,
+            unit_params,
             unit_kind,
             LrSchedule::Constant(config.unit_lr),
             None,
@@ -296,7 +298,7 @@ impl Learner {
         } else {
             tape.backward(&seeds, self.main_opt.params())?
         };
-        self.main_opt.step(gpu, &self.store, &grads)?;
+        self.main_opt.step(gpu, &grads)?;
         if let (Some(c), Some(term)) = (&self.center, &center) {
             c.update(&tape, term)?;
         }
@@ -308,7 +310,7 @@ impl Learner {
                 &[(w, Tensor::from_slice(gpu, &[2], &g)?)],
                 self.unit_opt.params(),
             )?;
-            self.unit_opt.step(gpu, &self.store, &unit_grads)?;
+            self.unit_opt.step(gpu, &unit_grads)?;
         }
         if let Some(t) = timing {
             drop(tape);

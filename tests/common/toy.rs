@@ -132,7 +132,7 @@ impl ToyRun {
         let params = store.trainable_with_prefix("");
         let optimizer = Optimizer::new(
             gpu,
-            &store,
+            &mut store,
             params,
             OptimizerKind::Adam(adam),
             LrSchedule::Constant(0.01),
@@ -180,7 +180,7 @@ impl ToyRun {
             (size_loss, Tensor::full(gpu, &[1], 0.5).unwrap()),
         ];
         let grads = tape.backward(&seeds, self.optimizer.params()).unwrap();
-        self.optimizer.step(gpu, &self.store, &grads).unwrap();
+        self.optimizer.step(gpu, &grads).unwrap();
         [losses[0], losses[1]]
     }
 
