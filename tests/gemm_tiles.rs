@@ -3,7 +3,8 @@
 //! binary runs matmul and every convolution pass under the GPU class and under the
 //! software class with and without subgroups, against the reference, on shapes that are
 //! not multiples of any tile and that reach the tall, square and narrow software shapes,
-//! the strided and the unit-stride backward-data loaders.
+//! the strided and the unit-stride backward-data loaders, and a dense layer's weight and
+//! bias gradients.
 
 mod common;
 
@@ -102,6 +103,31 @@ fn check_all_kernels(variant: &str) {
             &want,
             Tolerance::ACCUMULATED,
         );
+    }
+    // A dense layer's weight and bias gradients in one GEMM (in + 1 columns): narrow
+    // (40 + 1), wide (64 + 1 and 130 + 1), ragged rows.
+    for (batch, inputs, outputs) in [(32usize, 40usize, 7usize), (5, 64, 37), (3, 130, 70)] {
+        let x = random(&mut r, batch * inputs);
+        let w = random(&mut r, outputs * inputs);
+        let dy = random(&mut r, batch * outputs);
+        let grads = matmul::linear_backward(
+            g,
+            &upload(&[batch, inputs], &x),
+            &upload(&[outputs, inputs], &w),
+            &upload(&[batch, outputs], &dy),
+        )
+        .unwrap();
+        let (_, dw, db) = reference::dense::linear_backward(
+            &widen(&x),
+            &widen(&w),
+            &widen(&dy),
+            batch,
+            inputs,
+            outputs,
+        );
+        let case = format!("linear {batch}x{inputs}->{outputs} {variant}");
+        assert_tensor(&format!("{case} dw"), &grads.weight, &dw, Tolerance::ACCUMULATED);
+        assert_tensor(&format!("{case} db"), &grads.bias, &db, Tolerance::ACCUMULATED);
     }
     let strided = Conv2dSpec {
         stride: (2, 1),

@@ -231,11 +231,16 @@ fn batched_matmul_matches_reference() {
 fn linear_forward_and_backward_match_reference() {
     let g = gpu();
     let mut r = rng(6);
+    // Input widths on both sides of the narrow software tile's 64 columns (the weight and
+    // bias gradients take in + 1 columns).
     for (batch, inputs, outputs) in [
         (1usize, 1usize, 1usize),
         (5, 17, 3),
         (90, 128, 40),
         (33, 257, 7),
+        (32, 63, 18),
+        (32, 64, 128),
+        (3, 65, 2),
     ] {
         let x = random(&mut r, batch * inputs);
         let w = random(&mut r, outputs * inputs);
@@ -281,6 +286,14 @@ fn linear_forward_and_backward_match_reference() {
             &format!("{case} db"),
             &grads.bias,
             &db,
+            Tolerance::ACCUMULATED,
+        );
+        let dw_alone =
+            matmul::linear_backward_weight(g, &upload(&[batch, outputs], &dy), &tx).unwrap();
+        assert_tensor(
+            &format!("{case} dw without bias"),
+            &dw_alone,
+            &dw,
             Tolerance::ACCUMULATED,
         );
     }

@@ -284,7 +284,8 @@ fn every_preset_builds_and_runs_forward() {
                 .unwrap();
             assert_eq!(tape.value(out.fr_logits).shape(), &[2, 5]);
             assert_eq!(tape.value(out.fer_logits).shape(), &[2, 7]);
-            assert_eq!(tape.value(out.normalized_embedding).shape(), &[2, 128]);
+            let embedding = MultiTaskNet::normalize_embedding(&mut tape, out.embedding).unwrap();
+            assert_eq!(tape.value(embedding).shape(), &[2, 128]);
             let w = download(tape.value(out.task_weights.unwrap()));
             approx::assert_relative_eq!(&w[..], &[w_fr, 1.0 - w_fr][..], max_relative = 1e-5);
         }

@@ -173,14 +173,16 @@ impl Tape<'_> {
                     if acc.wants(*x) {
                         acc.add(*x, matmul::linear_backward_input(gpu, &dy, self.value(*w))?)?;
                     }
-                    if acc.wants(*w) {
-                        acc.add(
-                            *w,
-                            matmul::linear_backward_weight(gpu, &dy, self.value(*x))?,
-                        )?;
-                    }
-                    if let Some(b) = b.filter(|b| acc.wants(*b)) {
-                        acc.add(b, reduce::channel_sums(gpu, &dy)?)?;
+                    let x = self.value(*x);
+                    match (acc.wants(*w), b.filter(|b| acc.wants(*b))) {
+                        (true, Some(b)) => {
+                            let (dw, db) = matmul::linear_backward_weight_and_bias(gpu, &dy, x)?;
+                            acc.add(*w, dw)?;
+                            acc.add(b, db)?;
+                        }
+                        (true, None) => acc.add(*w, matmul::linear_backward_weight(gpu, &dy, x)?)?,
+                        (false, Some(b)) => acc.add(b, reduce::channel_sums(gpu, &dy)?)?,
+                        (false, None) => {}
                     }
                 }
                 Op::Relu(x) => {

@@ -2,10 +2,14 @@
 //! batched, with fused bias and in-place accumulation.
 
 use super::gemm::{self, gemm_kernel, GemmKernel};
-use super::{expect_matrix, expect_shape, reduce, to_u32};
+use super::{expect_matrix, expect_shape, to_u32};
 use crate::gpu::{kernel_params, shape_text, Gpu, GpuError, Result, Tensor};
 
 static MATMUL: GemmKernel = gemm_kernel!("gemm/matmul", "gemm/matmul.wgsl");
+static LINEAR_BACKWARD_PARAMETERS: GemmKernel = gemm_kernel!(
+    "gemm/linear_backward_parameters",
+    "gemm/linear_backward_parameters.wgsl"
+);
 
 kernel_params! {
     struct Params {
@@ -21,6 +25,16 @@ kernel_params! {
         has_bias: u32,
         accumulate: u32,
         alpha: f32,
+    }
+}
+
+kernel_params! {
+    struct ParameterGradParams {
+        m: u32,
+        n: u32,
+        k: u32,
+        features: u32,
+        outputs: u32,
     }
 }
 
@@ -213,14 +227,13 @@ pub fn linear_backward_input(gpu: &Gpu, dy: &Tensor, w: &Tensor) -> Result<Tenso
     Ok(input)
 }
 
-/// Gradient of [`linear`] w.r.t. its weight: dw [out, in] = dy^T [out, batch] * x [batch, in].
-pub fn linear_backward_weight(gpu: &Gpu, dy: &Tensor, x: &Tensor) -> Result<Tensor> {
-    const OP: &str = "linear_backward_weight";
-    let (batch, outputs) = expect_matrix(OP, "dy", dy)?;
-    let (x_batch, features) = expect_matrix(OP, "input", x)?;
+/// Checks dy [batch, out] against the input x [batch, in]; returns (batch, out, in).
+fn parameter_grad_shapes(op: &'static str, dy: &Tensor, x: &Tensor) -> Result<[usize; 3]> {
+    let (batch, outputs) = expect_matrix(op, "dy", dy)?;
+    let (x_batch, features) = expect_matrix(op, "input", x)?;
     if x_batch != batch {
         return Err(GpuError::shape(
-            OP,
+            op,
             format!(
                 "dy {} and input {} differ in batch",
                 shape_text(dy.shape()),
@@ -228,6 +241,13 @@ pub fn linear_backward_weight(gpu: &Gpu, dy: &Tensor, x: &Tensor) -> Result<Tens
             ),
         ));
     }
+    Ok([batch, outputs, features])
+}
+
+/// Gradient of [`linear`] w.r.t. its weight: dw [out, in] = dy^T [out, batch] * x [batch, in].
+pub fn linear_backward_weight(gpu: &Gpu, dy: &Tensor, x: &Tensor) -> Result<Tensor> {
+    const OP: &str = "linear_backward_weight";
+    let [batch, outputs, features] = parameter_grad_shapes(OP, dy, x)?;
     let weight = Tensor::uninit(gpu, OP, &[outputs, features])?;
     let a = Operand::dense(dy, batch, outputs, true);
     let b = Operand::dense(x, batch, features, false);
@@ -244,16 +264,48 @@ pub fn linear_backward_weight(gpu: &Gpu, dy: &Tensor, x: &Tensor) -> Result<Tens
     Ok(weight)
 }
 
-/// Backward of [`linear`]: dx = dy w, dw = dy^T x, db = column sums of dy.
+/// Gradients of [`linear`] w.r.t. its weight and bias in one GEMM: (dw [out, in] = dy^T x,
+/// db [out] = column sums of dy), the bias as the weight of a column of ones.
+pub fn linear_backward_weight_and_bias(
+    gpu: &Gpu,
+    dy: &Tensor,
+    x: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    const OP: &str = "linear_backward_weight_and_bias";
+    let [batch, outputs, features] = parameter_grad_shapes(OP, dy, x)?;
+    let weight = Tensor::uninit(gpu, OP, &[outputs, features])?;
+    let bias = Tensor::uninit(gpu, OP, &[outputs])?;
+    let (m, n) = (outputs, features + 1);
+    let params = ParameterGradParams {
+        m: to_u32(OP, m)?,
+        n: to_u32(OP, n)?,
+        k: to_u32(OP, batch)?,
+        features: to_u32(OP, features)?,
+        outputs: to_u32(OP, outputs)?,
+    };
+    let (kernel, shape) = LINEAR_BACKWARD_PARAMETERS.for_problem(gpu, m, n);
+    let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
+    gpu.dispatch(
+        &kernel,
+        &params,
+        &[dy.buffer(), x.buffer(), weight.buffer(), bias.buffer()],
+        grid,
+    )?;
+    Ok((weight, bias))
+}
+
+/// Backward of [`linear`]: dx = dy w, dw = dy^T x, db = column sums of dy (dw and db in
+/// one GEMM).
 pub fn linear_backward(gpu: &Gpu, x: &Tensor, w: &Tensor, dy: &Tensor) -> Result<LinearGrads> {
     const OP: &str = "linear_backward";
     let (batch, features) = expect_matrix(OP, "input", x)?;
     let (outputs, _) = expect_matrix(OP, "weight", w)?;
     expect_shape(OP, "weight", w, &[outputs, features])?;
     expect_shape(OP, "dy", dy, &[batch, outputs])?;
+    let (weight, bias) = linear_backward_weight_and_bias(gpu, dy, x)?;
     Ok(LinearGrads {
         input: linear_backward_input(gpu, dy, w)?,
-        weight: linear_backward_weight(gpu, dy, x)?,
-        bias: reduce::channel_sums(gpu, dy)?,
+        weight,
+        bias,
     })
 }

@@ -103,10 +103,9 @@ pub struct Outputs {
     pub trunk: Var,
     pub fr_logits: Var,
     pub fer_logits: Var,
-    /// The FR embedding before normalisation (centre loss works on it).
+    /// The FR embedding before normalisation (centre loss works on it; verification
+    /// compares [`MultiTaskNet::normalize_embedding`] of it).
     pub embedding: Var,
-    /// The L2-normalised embedding (verification compares these).
-    pub normalized_embedding: Var,
     /// The task weights w = mean over the batch of softmax(unit logits), [2]: (w_FR, w_FER).
     pub task_weights: Option<Var>,
 }
@@ -264,6 +263,12 @@ impl MultiTaskNet {
             .weight
     }
 
+    /// The L2-normalised FR embedding, which verification compares (recorded only where it
+    /// is needed: no loss uses it, so a training step does not compute it).
+    pub fn normalize_embedding(tape: &mut Tape, embedding: Var) -> Result<Var> {
+        tape.l2_normalize(embedding, 1e-10)
+    }
+
     /// Records the forward pass of `images` [N, 1, input, input].
     pub fn forward(
         &self,
@@ -283,7 +288,6 @@ impl MultiTaskNet {
         let f = tape.global_avg_pool(f)?;
         let f = tape.dropout(f, self.keep)?;
         let embedding = self.fr_embedding.forward(tape, f)?;
-        let normalized_embedding = tape.l2_normalize(embedding, 1e-10)?;
         let fr_logits = self.fr_logits.forward(tape, embedding)?;
 
         let e = run_stack(&self.fer_convs, tape, trunk)?;
@@ -316,7 +320,6 @@ impl MultiTaskNet {
             fr_logits,
             fer_logits,
             embedding,
-            normalized_embedding,
             task_weights,
         })
     }

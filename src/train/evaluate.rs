@@ -57,12 +57,13 @@ pub fn predict(
                     detach_unit_input: true,
                 },
             )?;
+            let embedding = MultiTaskNet::normalize_embedding(&mut tape, o.embedding)?;
             let all = Tensor::concat(
                 gpu,
                 &[
                     tape.value(o.fr_logits),
                     tape.value(o.fer_logits),
-                    tape.value(o.normalized_embedding),
+                    tape.value(embedding),
                 ],
             )?;
             all.to_vec(gpu)
