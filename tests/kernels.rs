@@ -1051,6 +1051,35 @@ fn dropout_matches_reference_and_is_its_own_backward() {
 }
 
 #[test]
+fn relu_dropout_is_relu_then_dropout_both_ways_bit_for_bit() {
+    // The fused op must draw the same mask and give the same bits as the two ops in turn,
+    // forward and backward; and match the reference (dropout of the reference ReLU).
+    let g = gpu();
+    let mut r = rng(17);
+    let n = 4099;
+    let (x, dy) = (random(&mut r, n), random(&mut r, n));
+    let (tx, tdy) = (upload(&[n], &x), upload(&[n], &dy));
+    let bits = |t: &Tensor| download(t).iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    for (keep, seed) in [(0.5f32, 3u32), (0.8, 99)] {
+        let fused = elementwise::relu_dropout(g, &tx, keep, seed).unwrap();
+        let apart = elementwise::dropout(g, &elementwise::relu(g, &tx).unwrap(), keep, seed).unwrap();
+        assert_eq!(bits(&fused), bits(&apart), "relu_dropout keep={keep} forward");
+        let relu64: Vec<f64> = widen(&x).iter().map(|v| v.max(0.0)).collect();
+        assert_tensor(
+            &format!("relu_dropout keep={keep}"),
+            &fused,
+            &reference::dropout(&relu64, keep as f64, seed),
+            Tolerance::ELEMENTWISE,
+        );
+        let fused = elementwise::relu_dropout_backward(g, &tx, &tdy, keep, seed).unwrap();
+        let masked = elementwise::dropout(g, &tdy, keep, seed).unwrap();
+        let apart = elementwise::relu_backward(g, &tx, &masked).unwrap();
+        assert_eq!(bits(&fused), bits(&apart), "relu_dropout keep={keep} backward");
+    }
+    assert!(elementwise::relu_dropout(g, &tx, 1.5, 1).is_err());
+}
+
+#[test]
 fn softmax_rows_and_mean_rows_match_reference() {
     let g = gpu();
     let mut r = rng(16);

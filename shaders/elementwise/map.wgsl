@@ -14,6 +14,8 @@ const RELU_BACKWARD: u32 = 3u;  // out = b where a > 0, else 0   (a: forward inp
 const ACCUMULATE: u32 = 4u;     // out = out + alpha * a
 const DROPOUT: u32 = 5u;        // out = a / alpha where keep(seed, i) (probability alpha), else 0
 const CLIP_SCALE: u32 = 6u;     // out = min(1, alpha / (sqrt(a) + 1e-6))   (a: squared norm)
+const RELU_DROPOUT: u32 = 7u;   // out = DROPOUT of max(a, 0)
+const RELU_DROPOUT_BACKWARD: u32 = 8u;  // out = b / alpha where keep(seed, i) and a > 0, else 0
 
 // A 32-bit integer hash (PCG output permutation); facemtl::reference mirrors it.
 fn hash(x: u32) -> u32 {
@@ -47,6 +49,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         case ACCUMULATE: { out[i] = out[i] + p.alpha * a[i]; }
         case DROPOUT: { out[i] = select(0.0, a[i] / p.alpha, keep(p.seed, i, p.alpha)); }
         case CLIP_SCALE: { out[i] = min(1.0, p.alpha / (sqrt(a[i]) + 1e-6)); }
+        case RELU_DROPOUT: { out[i] = select(0.0, max(a[i], 0.0) / p.alpha, keep(p.seed, i, p.alpha)); }
+        case RELU_DROPOUT_BACKWARD: {
+            out[i] = select(0.0, b[i] / p.alpha, keep(p.seed, i, p.alpha) && a[i] > 0.0);
+        }
         default: { out[i] = bitcast<f32>(0x7fc00000u); }
     }
 }

@@ -211,9 +211,21 @@ impl Tape<'_> {
                         norm::l2_normalize_rows_backward(gpu, &forward, &dy, *eps)?,
                     )?
                 }
-                Op::Dropout { x, keep, seed } => {
-                    acc.add(*x, elementwise::dropout(gpu, &dy, *keep, *seed)?)?
-                }
+                Op::Dropout {
+                    x,
+                    keep,
+                    seed,
+                    relu: false,
+                } => acc.add(*x, elementwise::dropout(gpu, &dy, *keep, *seed)?)?,
+                Op::Dropout {
+                    x,
+                    keep,
+                    seed,
+                    relu: true,
+                } => acc.add(
+                    *x,
+                    elementwise::relu_dropout_backward(gpu, self.value(*x), &dy, *keep, *seed)?,
+                )?,
                 Op::BatchNorm {
                     x,
                     gamma,

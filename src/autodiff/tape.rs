@@ -49,10 +49,12 @@ pub(crate) enum Op {
         norms: Tensor,
         eps: f32,
     },
+    /// Inverted dropout of x, or of ReLU(x) when `relu` (one kernel each way).
     Dropout {
         x: Var,
         keep: f32,
         seed: u32,
+        relu: bool,
     },
     BatchNorm {
         x: Var,
@@ -265,7 +267,21 @@ impl<'s> Tape<'s> {
         self.dropouts += 1;
         let seed = dropout_seed(self.seed, self.dropouts);
         let y = elementwise::dropout(&self.gpu, self.value(x), keep, seed)?;
-        Ok(self.push(Op::Dropout { x, keep, seed }, y))
+        let relu = false;
+        Ok(self.push(Op::Dropout { x, keep, seed, relu }, y))
+    }
+
+    /// [`relu`](Self::relu) then [`dropout`](Self::dropout), as one op with one kernel
+    /// each way (same values, and the same mask as the two ops would draw).
+    pub fn relu_dropout(&mut self, x: Var, keep: f32) -> Result<Var> {
+        if !self.training || keep >= 1.0 {
+            return self.relu(x);
+        }
+        self.dropouts += 1;
+        let seed = dropout_seed(self.seed, self.dropouts);
+        let y = elementwise::relu_dropout(&self.gpu, self.value(x), keep, seed)?;
+        let relu = true;
+        Ok(self.push(Op::Dropout { x, keep, seed, relu }, y))
     }
 
     /// The statistics a batch norm normalises with: the batch's in training (moving the

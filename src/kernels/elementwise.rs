@@ -1,5 +1,5 @@
 //! Elementwise maps: add / axpby, scale, multiply, ReLU and its backward, in-place
-//! accumulation, dropout, the clipping factor.
+//! accumulation, dropout (alone, or of a ReLU's output), the clipping factor.
 
 use super::{expect_same_shape, to_u32};
 use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, Result, Tensor};
@@ -41,6 +41,8 @@ enum Op {
     Accumulate,
     Dropout,
     ClipScale,
+    ReluDropout,
+    ReluDropoutBackward,
 }
 
 impl Op {
@@ -53,6 +55,9 @@ impl Op {
         const ACCUMULATE: Kernel = map_kernel!("accumulate", "ACCUMULATE");
         const DROPOUT: Kernel = map_kernel!("dropout", "DROPOUT");
         const CLIP_SCALE: Kernel = map_kernel!("clip_scale", "CLIP_SCALE");
+        const RELU_DROPOUT: Kernel = map_kernel!("relu_dropout", "RELU_DROPOUT");
+        const RELU_DROPOUT_BACKWARD: Kernel =
+            map_kernel!("relu_dropout_backward", "RELU_DROPOUT_BACKWARD");
         match self {
             Op::Axpby => &AXPBY,
             Op::Mul => &MUL,
@@ -61,6 +66,8 @@ impl Op {
             Op::Accumulate => &ACCUMULATE,
             Op::Dropout => &DROPOUT,
             Op::ClipScale => &CLIP_SCALE,
+            Op::ReluDropout => &RELU_DROPOUT,
+            Op::ReluDropoutBackward => &RELU_DROPOUT_BACKWARD,
         }
     }
 }
@@ -161,27 +168,48 @@ pub fn accumulate(gpu: &Gpu, acc: &Tensor, g: &Tensor, alpha: f32) -> Result<()>
     launch(gpu, Op::Accumulate, Some(g), Some(g), acc, alpha, 0.0)
 }
 
+fn check_keep(op: &'static str, keep_prob: f32) -> Result<()> {
+    if keep_prob > 0.0 && keep_prob <= 1.0 {
+        return Ok(());
+    }
+    Err(crate::gpu::GpuError::invalid(
+        op,
+        format!("keep probability must be in (0, 1], got {keep_prob}"),
+    ))
+}
+
 /// Inverted dropout: keeps each element with probability `keep_prob` (scaling it by
 /// `1 / keep_prob`), chosen by a hash of (`seed`, index). The same call on the upstream
 /// gradient is its backward pass.
 pub fn dropout(gpu: &Gpu, x: &Tensor, keep_prob: f32, seed: u32) -> Result<Tensor> {
-    if !(keep_prob > 0.0 && keep_prob <= 1.0) {
-        return Err(crate::gpu::GpuError::invalid(
-            "dropout",
-            format!("keep probability must be in (0, 1], got {keep_prob}"),
-        ));
-    }
+    check_keep("dropout", keep_prob)?;
     let out = Tensor::uninit(gpu, "dropout", x.shape())?;
-    launch_seeded(
-        gpu,
-        Op::Dropout,
-        Some(x),
-        Some(x),
-        &out,
-        keep_prob,
-        0.0,
-        seed,
-    )?;
+    launch_seeded(gpu, Op::Dropout, Some(x), Some(x), &out, keep_prob, 0.0, seed)?;
+    Ok(out)
+}
+
+/// [`dropout`] of `max(x, 0)` in one pass (same bits as [`relu`] then [`dropout`]).
+pub fn relu_dropout(gpu: &Gpu, x: &Tensor, keep_prob: f32, seed: u32) -> Result<Tensor> {
+    check_keep("relu_dropout", keep_prob)?;
+    let out = Tensor::uninit(gpu, "relu_dropout", x.shape())?;
+    launch_seeded(gpu, Op::ReluDropout, Some(x), Some(x), &out, keep_prob, 0.0, seed)?;
+    Ok(out)
+}
+
+/// Gradient of [`relu_dropout`] w.r.t. its input `x`: `dy / keep_prob` where the element
+/// was kept and `x` positive, else 0 (same bits as the two backward passes in turn).
+pub fn relu_dropout_backward(
+    gpu: &Gpu,
+    x: &Tensor,
+    dy: &Tensor,
+    keep_prob: f32,
+    seed: u32,
+) -> Result<Tensor> {
+    const OP: &str = "relu_dropout_backward";
+    check_keep(OP, keep_prob)?;
+    expect_same_shape(OP, ("x", x), ("dy", dy))?;
+    let out = Tensor::uninit(gpu, OP, x.shape())?;
+    launch_seeded(gpu, Op::ReluDropoutBackward, Some(x), Some(dy), &out, keep_prob, 0.0, seed)?;
     Ok(out)
 }
 

@@ -294,8 +294,7 @@ impl MultiTaskNet {
         let e = tape.global_avg_pool(e)?;
         let e = tape.dropout(e, self.keep)?;
         let e = self.fer_hidden.forward(tape, e)?;
-        let e = tape.relu(e)?;
-        let e = tape.dropout(e, self.keep)?;
+        let e = tape.relu_dropout(e, self.keep)?;
         let fer_logits = self.fer_logits.forward(tape, e)?;
 
         let task_weights = if options.unit {
