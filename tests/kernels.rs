@@ -1083,7 +1083,7 @@ fn relu_dropout_is_relu_then_dropout_both_ways_bit_for_bit() {
 fn softmax_rows_and_mean_rows_match_reference() {
     let g = gpu();
     let mut r = rng(16);
-    for (rows, cols) in [(1usize, 1usize), (90, 2), (7, 130)] {
+    for (rows, cols) in [(1usize, 1usize), (90, 2), (7, 130), (32, 2), (200, 3)] {
         let z: Vec<f32> = random(&mut r, rows * cols)
             .iter()
             .map(|v| 5.0 * v)
@@ -1117,6 +1117,27 @@ fn softmax_rows_and_mean_rows_match_reference() {
             &back,
             &want_back,
             Tolerance::ELEMENTWISE,
+        );
+        // The two in one op, each way: the same values as the ops in turn (and so the
+        // reference); the backward bit for bit (the same arithmetic).
+        let (fused_p, fused_m) = loss::softmax_mean_rows(g, &upload(&[rows, cols], &z)).unwrap();
+        assert_tensor(&format!("{case} fused softmax"), &fused_p, &want, Tolerance::TRANSCENDENTAL);
+        assert_tensor(
+            &format!("{case} fused mean"),
+            &fused_m,
+            &reference::mean_rows(&want, rows, cols),
+            Tolerance::ACCUMULATED,
+        );
+        let fused_back =
+            loss::softmax_mean_rows_backward(g, &p, &upload(&[cols], &dm)).unwrap();
+        let apart = loss::softmax_rows_backward(g, &p, &back).unwrap();
+        let bits = |t: &Tensor| download(t).iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fused_back), bits(&apart), "{case} fused backward");
+        assert_tensor(
+            &format!("{case} fused backward"),
+            &fused_back,
+            &reference::loss::softmax_backward(&want, &want_back, cols),
+            Tolerance::TRANSCENDENTAL,
         );
     }
 }

@@ -57,6 +57,7 @@ fn inputs(op: &Op) -> Vec<Var> {
         | Op::L2Normalize { x, .. }
         | Op::Dropout { x, .. }
         | Op::SoftmaxRows(x)
+        | Op::SoftmaxMeanRows { x, .. }
         | Op::MeanRows(x)
         | Op::Scale(x, _)
         | Op::Sum(x) => vec![*x],
@@ -278,6 +279,9 @@ impl Tape<'_> {
                 }
                 Op::SoftmaxRows(x) => {
                     acc.add(*x, loss::softmax_rows_backward(gpu, &node.value, &dy)?)?
+                }
+                Op::SoftmaxMeanRows { x, probs } => {
+                    acc.add(*x, loss::softmax_mean_rows_backward(gpu, probs, &dy)?)?
                 }
                 Op::MeanRows(x) => acc.add(
                     *x,

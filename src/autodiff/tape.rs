@@ -50,6 +50,11 @@ pub(crate) enum Op {
         eps: f32,
     },
     /// Inverted dropout of x, or of ReLU(x) when `relu` (one kernel each way).
+    /// The mean over rows of softmax(x) per row; `probs` is the softmax.
+    SoftmaxMeanRows {
+        x: Var,
+        probs: Tensor,
+    },
     Dropout {
         x: Var,
         keep: f32,
@@ -398,6 +403,14 @@ impl<'s> Tape<'s> {
     pub fn softmax_rows(&mut self, x: Var) -> Result<Var> {
         let y = loss::softmax_rows(&self.gpu, self.value(x))?;
         Ok(self.push(Op::SoftmaxRows(x), y))
+    }
+
+    /// The mean over rows of each row's softmax, [rows, cols] -> [cols] (the weight unit's
+    /// task weights): [`softmax_rows`](Self::softmax_rows) then
+    /// [`mean_rows`](Self::mean_rows) as one op, one kernel each way.
+    pub fn softmax_mean_rows(&mut self, x: Var) -> Result<Var> {
+        let (probs, mean) = loss::softmax_mean_rows(&self.gpu, self.value(x))?;
+        Ok(self.push(Op::SoftmaxMeanRows { x, probs }, mean))
     }
 
     /// Mean over rows: [rows, cols] -> [cols].

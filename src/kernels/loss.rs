@@ -16,6 +16,7 @@ const SOFTMAX: Kernel = kernel!(
     "row_reduce.wgsl",
     "loss/softmax_rows.wgsl"
 );
+const SOFTMAX_MEAN: Kernel = kernel!("loss/softmax_mean_rows", "loss/softmax_mean_rows.wgsl");
 const SOFTMAX_BACKWARD: Kernel = kernel!(
     "loss/softmax_rows_backward",
     "row_reduce.wgsl",
@@ -39,6 +40,23 @@ kernel_params! {
     struct RowsParams {
         rows: u32,
         cols: u32,
+    }
+}
+
+kernel_params! {
+    struct MeanParams {
+        rows: u32,
+        cols: u32,
+        inv_rows: f32,
+    }
+}
+
+kernel_params! {
+    struct RowsBackwardParams {
+        rows: u32,
+        cols: u32,
+        dprobs_row: u32,
+        dprobs_scale: f32,
     }
 }
 
@@ -173,11 +191,57 @@ pub fn softmax_rows_backward(gpu: &Gpu, probs: &Tensor, dprobs: &Tensor) -> Resu
     const OP: &str = "softmax_rows_backward";
     let (rows, cols) = expect_matrix(OP, "probs", probs)?;
     expect_shape(OP, "dprobs", dprobs, &[rows, cols])?;
-    let params = RowsParams {
+    rows_backward(gpu, OP, probs, dprobs, cols, 1.0)
+}
+
+/// The rows' softmax and their mean, [rows, cols] -> ([rows, cols], [cols]), in one
+/// dispatch (one workgroup: for few rows and columns, such as task weights over a batch).
+/// Same values as [`softmax_rows`] then `reduce::mean_rows`.
+pub fn softmax_mean_rows(gpu: &Gpu, z: &Tensor) -> Result<(Tensor, Tensor)> {
+    const OP: &str = "softmax_mean_rows";
+    let (rows, cols) = expect_matrix(OP, "input", z)?;
+    let params = MeanParams {
         rows: to_u32(OP, rows)?,
         cols: to_u32(OP, cols)?,
+        inv_rows: 1.0 / rows.max(1) as f32,
     };
-    let dz = Tensor::uninit(gpu, OP, &[rows, cols])?;
+    let probs = Tensor::uninit(gpu, OP, &[rows, cols])?;
+    let mean = Tensor::uninit(gpu, OP, &[cols])?;
+    gpu.dispatch(
+        &SOFTMAX_MEAN,
+        &params,
+        &[z.buffer(), probs.buffer(), mean.buffer()],
+        [1, 1, 1],
+    )?;
+    Ok((probs, mean))
+}
+
+/// Backward of [`softmax_mean_rows`] from the softmax `probs` and the mean's gradient
+/// `dmean` [cols], in one dispatch.
+pub fn softmax_mean_rows_backward(gpu: &Gpu, probs: &Tensor, dmean: &Tensor) -> Result<Tensor> {
+    const OP: &str = "softmax_mean_rows_backward";
+    let (rows, cols) = expect_matrix(OP, "probs", probs)?;
+    expect_shape(OP, "dmean", dmean, &[cols])?;
+    rows_backward(gpu, OP, probs, dmean, 0, 1.0 / rows.max(1) as f32)
+}
+
+/// Softmax backward with the upstream gradient read at row stride `dprobs_row`, scaled.
+fn rows_backward(
+    gpu: &Gpu,
+    op: &'static str,
+    probs: &Tensor,
+    dprobs: &Tensor,
+    dprobs_row: usize,
+    dprobs_scale: f32,
+) -> Result<Tensor> {
+    let (rows, cols) = expect_matrix(op, "probs", probs)?;
+    let params = RowsBackwardParams {
+        rows: to_u32(op, rows)?,
+        cols: to_u32(op, cols)?,
+        dprobs_row: to_u32(op, dprobs_row)?,
+        dprobs_scale,
+    };
+    let dz = Tensor::uninit(gpu, op, &[rows, cols])?;
     gpu.dispatch(
         &SOFTMAX_BACKWARD,
         &params,

@@ -309,8 +309,7 @@ impl MultiTaskNet {
             if self.normalize_unit_logits {
                 z = tape.l2_normalize(z, 1e-10)?;
             }
-            let w = tape.softmax_rows(z)?;
-            Some(tape.mean_rows(w)?)
+            Some(tape.softmax_mean_rows(z)?)
         } else {
             None
         };

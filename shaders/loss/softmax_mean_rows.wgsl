@@ -1,0 +1,42 @@
+// The batch mean of row-wise softmax (the weight unit's task weights), in one workgroup:
+// probs [rows, cols] = softmax of each row of z, mean [cols] = the mean of probs' rows.
+// Each lane takes rows local, local + LANES, ...; then each column's mean is summed over
+// the rows in order, as reduce_axes_serial sums a mean_rows.
+struct Params {
+    rows: u32,
+    cols: u32,
+    inv_rows: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> z: array<f32>;
+@group(0) @binding(2) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> mean: array<f32>;
+
+const LANES: u32 = 64u;
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) local: u32) {
+    for (var row = local; row < p.rows; row = row + LANES) {
+        let base = row * p.cols;
+        var row_max = -3.0e38;
+        for (var c = 0u; c < p.cols; c = c + 1u) {
+            row_max = max(row_max, z[base + c]);
+        }
+        var total = 0.0;
+        for (var c = 0u; c < p.cols; c = c + 1u) {
+            total = total + exp(z[base + c] - row_max);
+        }
+        for (var c = 0u; c < p.cols; c = c + 1u) {
+            probs[base + c] = exp(z[base + c] - row_max) / total;
+        }
+    }
+    storageBarrier();
+    for (var c = local; c < p.cols; c = c + LANES) {
+        var sum = 0.0;
+        for (var row = 0u; row < p.rows; row = row + 1u) {
+            sum = sum + probs[row * p.cols + c];
+        }
+        mean[c] = p.inv_rows * sum;
+    }
+}
