@@ -627,6 +627,9 @@ fn softmax_cross_entropy_matches_reference_with_masks() {
         (90, 40, 30),
         (3, 300, 1),
         (4, 6, 4),
+        // The one-workgroup kernel's limit (64 rows) and one past it (two kernels).
+        (64, 40, 10),
+        (65, 7, 3),
     ] {
         let logits: Vec<f32> = random(&mut r, rows * classes)
             .iter()

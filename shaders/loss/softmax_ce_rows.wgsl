@@ -1,6 +1,5 @@
-// Softmax cross-entropy, one workgroup per row: probs = softmax(logits[row]) and
-// row_loss = mask[row] * (logsumexp(logits[row]) - logits[row, label]).
-// A label past the last class is clamped (the data layer validates labels).
+// Softmax cross-entropy, one workgroup per row (loss/softmax_ce_row.wgsl): probs and each
+// row's masked loss; loss/softmax_ce_finish.wgsl then takes the masked mean.
 struct Params {
     rows: u32,
     classes: u32,
@@ -20,23 +19,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     if (row >= p.rows) {
         return;
     }
-    let base = row * p.classes;
-    var local_max = -3.0e38;
-    for (var c = local; c < p.classes; c = c + LANES) {
-        local_max = max(local_max, logits[base + c]);
-    }
-    let row_max = row_reduce(local, local_max, MAX);
-    var local_sum = 0.0;
-    for (var c = local; c < p.classes; c = c + LANES) {
-        local_sum = local_sum + exp(logits[base + c] - row_max);
-    }
-    let total = row_reduce(local, local_sum, SUM);
-    for (var c = local; c < p.classes; c = c + LANES) {
-        probs[base + c] = exp(logits[base + c] - row_max) / total;
-    }
+    let loss = softmax_ce_row(row, local);
     if (local == 0u) {
-        let label = min(labels[row], p.classes - 1u);
-        let loss = log(total) + row_max - logits[base + label];
-        row_loss[row] = select(0.0, mask[row] * loss, mask[row] != 0.0);
+        row_loss[row] = loss;
     }
 }

@@ -7,8 +7,18 @@ use crate::gpu::{grid_1d, kernel_params, Gpu, GpuError, Indices, Kernel, Result,
 const ROWS: Kernel = kernel!(
     "loss/softmax_ce_rows",
     "row_reduce.wgsl",
+    "loss/softmax_ce_row.wgsl",
     "loss/softmax_ce_rows.wgsl"
 );
+const ONE_GROUP: Kernel = kernel!(
+    "loss/softmax_ce_one_group",
+    "row_reduce.wgsl",
+    "loss/softmax_ce_row.wgsl",
+    "loss/softmax_ce_one_group.wgsl"
+);
+/// Rows the one-workgroup kernel takes (row_reduce.wgsl's LANES): up to this many, the
+/// loss is one dispatch instead of two, with the same bits.
+const ONE_GROUP_ROWS: usize = 64;
 const FINISH: Kernel = kernel!("loss/softmax_ce_finish", "loss/softmax_ce_finish.wgsl");
 const BACKWARD: Kernel = kernel!("loss/softmax_ce_backward", "loss/softmax_ce_backward.wgsl");
 const SOFTMAX: Kernel = kernel!(
@@ -105,21 +115,17 @@ pub fn softmax_cross_entropy(
         classes: to_u32(OP, classes)?,
     };
     let probs = Tensor::uninit(gpu, OP, &[rows, classes])?;
-    let row_loss = Tensor::uninit(gpu, OP, &[rows])?;
-    gpu.dispatch(
-        &ROWS,
-        &params,
-        &[
-            logits.buffer(),
-            labels.buffer(),
-            mask.buffer(),
-            probs.buffer(),
-            row_loss.buffer(),
-        ],
-        grid_1d(gpu, rows * 256, 256),
-    )?;
     let loss = Tensor::uninit(gpu, OP, &[1])?;
     let valid = Tensor::uninit(gpu, OP, &[1])?;
+    let inputs = [logits.buffer(), labels.buffer(), mask.buffer(), probs.buffer()];
+    if rows <= ONE_GROUP_ROWS {
+        let buffers = [&inputs[..], &[loss.buffer(), valid.buffer()]].concat();
+        gpu.dispatch(&ONE_GROUP, &params, &buffers, [1, 1, 1])?;
+        return Ok(SoftmaxCrossEntropy { loss, probs, valid });
+    }
+    let row_loss = Tensor::uninit(gpu, OP, &[rows])?;
+    let buffers = [&inputs[..], &[row_loss.buffer()]].concat();
+    gpu.dispatch(&ROWS, &params, &buffers, grid_1d(gpu, rows * 256, 256))?;
     gpu.dispatch(
         &FINISH,
         &FinishParams { rows: params.rows },
