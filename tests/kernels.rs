@@ -151,7 +151,38 @@ fn global_avg_pool_forward_and_backward_match_reference() {
             &reference::global_avg_pool_backward(&widen(&dy), h * w),
             Tolerance::ELEMENTWISE,
         );
+        // With dropout on the pooled values, one kernel each way: the same bits as the
+        // pool (or its backward) and the dropout kernel in turn, and the reference's
+        // values. [1, 2, 31, 17] takes the workgroup-per-output reduction, the others the
+        // serial one.
+        let bits = |t: &Tensor| download(t).iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        for mask in [
+            reduce::DropoutMask { keep: 0.5, seed: 11 },
+            reduce::DropoutMask { keep: 0.8, seed: 4242 },
+        ] {
+            let case = format!("global_avg_pool_dropout {:?} {mask:?}", [n, c, h, w]);
+            let tx = upload(&[n, c, h, w], &x);
+            let fused = reduce::global_avg_pool_dropout(g, &tx, mask).unwrap();
+            let apart = elementwise::dropout(g, &y, mask.keep, mask.seed).unwrap();
+            assert_eq!(bits(&fused), bits(&apart), "{case} forward");
+            let pooled = reference::global_avg_pool(&widen(&x), n, c, h * w);
+            assert_tensor(
+                &case,
+                &fused,
+                &reference::dropout(&pooled, mask.keep as f64, mask.seed),
+                Tolerance::ACCUMULATED,
+            );
+            let tdy = upload(&[n, c], &dy);
+            let fused =
+                reduce::global_avg_pool_dropout_backward(g, &tdy, &[n, c, h, w], mask).unwrap();
+            let masked = elementwise::dropout(g, &tdy, mask.keep, mask.seed).unwrap();
+            let apart = reduce::global_avg_pool_backward(g, &masked, &[n, c, h, w]).unwrap();
+            assert_eq!(bits(&fused), bits(&apart), "{case} backward");
+        }
     }
+    let x = upload(&[1, 1, 2, 2], &[1.0; 4]);
+    let bad = reduce::DropoutMask { keep: 0.0, seed: 1 };
+    assert!(reduce::global_avg_pool_dropout(g, &x, bad).is_err());
 }
 
 #[test]

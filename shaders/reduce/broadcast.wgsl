@@ -1,9 +1,12 @@
-// The adjoint of reduce_axes: out[o, m, i] = scale * src[m].
+// The adjoint of reduce_axes: out[o, m, i] = scale * masked(src[m], m) (reduce/no_dropout.wgsl,
+// or reduce/dropout.wgsl with keep and seed).
 struct Params {
     outer: u32,
     mid: u32,
     inner: u32,
     scale: f32,
+    keep: f32,
+    seed: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -18,5 +21,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         return;
     }
     let m = (idx / p.inner) % p.mid;
-    out[idx] = p.scale * src[m];
+    out[idx] = p.scale * masked(src[m], m);
 }

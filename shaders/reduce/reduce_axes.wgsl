@@ -42,6 +42,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
         workgroupBarrier();
     }
     if (local == 0u) {
-        out[m] = p.scale * partial[0];
+        out[m] = masked(p.scale * partial[0], m);
     }
 }

@@ -16,5 +16,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
             sum = sum + select(v, v * v, p.square != 0u);
         }
     }
-    out[m] = p.scale * sum;
+    out[m] = masked(p.scale * sum, m);
 }

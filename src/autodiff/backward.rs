@@ -52,7 +52,7 @@ fn inputs(op: &Op) -> Vec<Var> {
         Op::Relu(x)
         | Op::MaxPool { x, .. }
         | Op::AvgPool { x, .. }
-        | Op::GlobalAvgPool(x)
+        | Op::GlobalAvgPool { x, .. }
         | Op::Reshape(x)
         | Op::L2Normalize { x, .. }
         | Op::Dropout { x, .. }
@@ -197,10 +197,16 @@ impl Tape<'_> {
                     *x,
                     pool::avg_pool2d_backward(gpu, &dy, self.value(*x).shape(), *spec)?,
                 )?,
-                Op::GlobalAvgPool(x) => acc.add(
-                    *x,
-                    reduce::global_avg_pool_backward(gpu, &dy, self.value(*x).shape())?,
-                )?,
+                Op::GlobalAvgPool { x, dropout } => {
+                    let shape = self.value(*x).shape();
+                    let dx = match dropout {
+                        None => reduce::global_avg_pool_backward(gpu, &dy, shape)?,
+                        Some(mask) => {
+                            reduce::global_avg_pool_dropout_backward(gpu, &dy, shape, *mask)?
+                        }
+                    };
+                    acc.add(*x, dx)?
+                }
                 Op::Reshape(x) => acc.add(*x, dy.reshape(self.value(*x).shape())?)?,
                 Op::L2Normalize { x, norms, eps } => {
                     let forward = norm::L2Normalized {

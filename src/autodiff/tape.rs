@@ -9,6 +9,7 @@ use crate::geometry::{Conv2dGeometry, Conv2dSpec, Pool2dSpec};
 use crate::gpu::{Gpu, GpuError, Indices, Result, Tensor};
 use crate::kernels::norm::{BatchStats, RunningStats};
 use crate::kernels::{conv, elementwise, loss, matmul, norm, pool, reduce};
+use crate::kernels::reduce::DropoutMask;
 
 /// A value recorded on a tape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,7 +43,11 @@ pub(crate) enum Op {
         x: Var,
         spec: Pool2dSpec,
     },
-    GlobalAvgPool(Var),
+    /// Global average pool of x, then inverted dropout when `dropout` (one kernel each way).
+    GlobalAvgPool {
+        x: Var,
+        dropout: Option<DropoutMask>,
+    },
     Reshape(Var),
     L2Normalize {
         x: Var,
@@ -233,7 +238,24 @@ impl<'s> Tape<'s> {
     /// [N, C, H, W] -> [N, C].
     pub fn global_avg_pool(&mut self, x: Var) -> Result<Var> {
         let y = reduce::global_avg_pool(&self.gpu, self.value(x))?;
-        Ok(self.push(Op::GlobalAvgPool(x), y))
+        Ok(self.push(Op::GlobalAvgPool { x, dropout: None }, y))
+    }
+
+    /// [`global_avg_pool`](Self::global_avg_pool) then [`dropout`](Self::dropout), as
+    /// one op with one kernel each way (same values, and the same mask as the two ops
+    /// would draw).
+    pub fn global_avg_pool_dropout(&mut self, x: Var, keep: f32) -> Result<Var> {
+        if !self.training || keep >= 1.0 {
+            return self.global_avg_pool(x);
+        }
+        self.dropouts += 1;
+        let mask = DropoutMask {
+            keep,
+            seed: dropout_seed(self.seed, self.dropouts),
+        };
+        let y = reduce::global_avg_pool_dropout(&self.gpu, self.value(x), mask)?;
+        let dropout = Some(mask);
+        Ok(self.push(Op::GlobalAvgPool { x, dropout }, y))
     }
 
     /// The same values with another shape (no copy).

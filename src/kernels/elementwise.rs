@@ -13,6 +13,7 @@ macro_rules! map_kernel {
             name: concat!("elementwise/", $name),
             source: concat!(
                 include_str!("../../shaders/common.wgsl"),
+                include_str!("../../shaders/dropout_mask.wgsl"),
                 "const OP: u32 = ",
                 $constant,
                 ";\n",

@@ -17,7 +17,7 @@ use crate::gpu::{shape_text, GpuError, Result, Tensor};
 
 /// A kernel built from `shaders/common.wgsl` followed by the named shader files.
 macro_rules! kernel {
-    ($name:literal, $($file:literal),+ $(,)?) => {
+    ($name:expr, $($file:literal),+ $(,)?) => {
         crate::gpu::Kernel {
             name: $name,
             source: concat!(

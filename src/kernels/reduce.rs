@@ -1,23 +1,64 @@
 //! Reductions over axes (sum, mean, sum of squares, per-channel sums, global average
-//! pooling) and their adjoint, broadcasting.
+//! pooling, optionally with dropout on its output) and their adjoint, broadcasting.
 
 use super::{kernel, to_u32};
 use crate::gpu::{grid_1d, kernel_params, shape_text, Gpu, GpuError, Kernel, Result, Tensor};
 
-const REDUCE: Kernel = kernel!(
-    "reduce/reduce_axes",
-    "reduce/reduce_params.wgsl",
-    "reduce/reduce_axes.wgsl"
-);
-const REDUCE_SERIAL: Kernel = kernel!(
-    "reduce/reduce_axes_serial",
-    "reduce/reduce_params.wgsl",
-    "reduce/reduce_axes_serial.wgsl"
-);
+/// The reductions and the broadcast, each without dropout and with it on the reduced side.
+struct Kernels {
+    reduce: Kernel,
+    reduce_serial: Kernel,
+    broadcast: Kernel,
+}
+
+macro_rules! reduce_kernels {
+    ($suffix:literal, $($mask:literal),+) => {
+        Kernels {
+            reduce: kernel!(
+                concat!("reduce/reduce_axes", $suffix),
+                $($mask,)+
+                "reduce/reduce_params.wgsl",
+                "reduce/reduce_axes.wgsl"
+            ),
+            reduce_serial: kernel!(
+                concat!("reduce/reduce_axes_serial", $suffix),
+                $($mask,)+
+                "reduce/reduce_params.wgsl",
+                "reduce/reduce_axes_serial.wgsl"
+            ),
+            broadcast: kernel!(
+                concat!("reduce/broadcast", $suffix),
+                $($mask,)+
+                "reduce/broadcast.wgsl"
+            ),
+        }
+    };
+}
+
+const PLAIN: Kernels = reduce_kernels!("", "reduce/no_dropout.wgsl");
+const DROPOUT: Kernels =
+    reduce_kernels!("#dropout", "dropout_mask.wgsl", "reduce/dropout.wgsl");
+
+/// Inverted dropout applied to the reduced side of a reduction or broadcast (the mask of
+/// `elementwise::dropout` with the same seed over that tensor).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropoutMask {
+    /// Keep probability, in (0, 1].
+    pub keep: f32,
+    pub seed: u32,
+}
+
+impl DropoutMask {
+    fn kernels(mask: Option<DropoutMask>) -> (&'static Kernels, f32, u32) {
+        match mask {
+            Some(m) => (&DROPOUT, m.keep, m.seed),
+            None => (&PLAIN, 1.0, 0),
+        }
+    }
+}
 /// Sums of at most this many elements, or at least this many outputs, run one invocation
 /// per output; longer sums over fewer outputs run a workgroup per output.
 const SERIAL_LIMIT: usize = 512;
-const BROADCAST: Kernel = kernel!("reduce/broadcast", "reduce/broadcast.wgsl");
 const SUM_ROWS: Kernel = kernel!("reduce/sum_rows", "reduce/sum_rows.wgsl");
 
 kernel_params! {
@@ -27,6 +68,8 @@ kernel_params! {
         inner: u32,
         square: u32,
         scale: f32,
+        keep: f32,
+        seed: u32,
     }
 }
 
@@ -36,6 +79,8 @@ kernel_params! {
         mid: u32,
         inner: u32,
         scale: f32,
+        keep: f32,
+        seed: u32,
     }
 }
 
@@ -45,11 +90,27 @@ fn reduce_axes(
     gpu: &Gpu,
     op: &'static str,
     x: &Tensor,
-    [outer, mid, inner]: [usize; 3],
+    shape: [usize; 3],
     square: bool,
     scale: f32,
     out_shape: &[usize],
 ) -> Result<Tensor> {
+    reduce_axes_masked(gpu, op, x, shape, square, scale, out_shape, None)
+}
+
+/// [`reduce_axes`], each output through `mask` when given.
+#[allow(clippy::too_many_arguments)]
+fn reduce_axes_masked(
+    gpu: &Gpu,
+    op: &'static str,
+    x: &Tensor,
+    [outer, mid, inner]: [usize; 3],
+    square: bool,
+    scale: f32,
+    out_shape: &[usize],
+    mask: Option<DropoutMask>,
+) -> Result<Tensor> {
+    let (kernels, keep, seed) = DropoutMask::kernels(mask);
     let out = Tensor::uninit(gpu, op, out_shape)?;
     let params = ReduceParams {
         outer: to_u32(op, outer)?,
@@ -57,11 +118,13 @@ fn reduce_axes(
         inner: to_u32(op, inner)?,
         square: square as u32,
         scale,
+        keep,
+        seed,
     };
     let (kernel, grid) = if outer * inner <= SERIAL_LIMIT || mid >= SERIAL_LIMIT {
-        (&REDUCE_SERIAL, grid_1d(gpu, mid, 64))
+        (&kernels.reduce_serial, grid_1d(gpu, mid, 64))
     } else {
-        (&REDUCE, grid_1d(gpu, mid * 64, 64))
+        (&kernels.reduce, grid_1d(gpu, mid * 64, 64))
     };
     gpu.dispatch(kernel, &params, &[x.buffer(), out.buffer()], grid)?;
     Ok(out)
@@ -121,26 +184,70 @@ fn expect_image(op: &'static str, x: &Tensor) -> Result<[usize; 4]> {
 
 /// Global average pooling: [N, C, H, W] -> [N, C].
 pub fn global_avg_pool(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
-    let [n, c, h, w] = expect_image("global_avg_pool", x)?;
+    global_avg_pool_masked(gpu, x, None)
+}
+
+/// Global average pooling with inverted dropout on its output [N, C], in one pass (the
+/// same bits as [`global_avg_pool`] then `elementwise::dropout` with `mask`'s keep and
+/// seed).
+pub fn global_avg_pool_dropout(gpu: &Gpu, x: &Tensor, mask: DropoutMask) -> Result<Tensor> {
+    global_avg_pool_masked(gpu, x, Some(mask))
+}
+
+fn global_avg_pool_masked(gpu: &Gpu, x: &Tensor, mask: Option<DropoutMask>) -> Result<Tensor> {
+    const OP: &str = "global_avg_pool";
+    let [n, c, h, w] = expect_image(OP, x)?;
     if h * w == 0 {
         return Err(GpuError::shape(
-            "global_avg_pool",
+            OP,
             format!("empty spatial size in {}", shape_text(x.shape())),
         ));
     }
-    reduce_axes(
+    check_mask(OP, mask)?;
+    reduce_axes_masked(
         gpu,
-        "global_avg_pool",
+        OP,
         x,
         [1, n * c, h * w],
         false,
         1.0 / (h * w) as f32,
         &[n, c],
+        mask,
     )
+}
+
+fn check_mask(op: &'static str, mask: Option<DropoutMask>) -> Result<()> {
+    match mask {
+        Some(m) if !(m.keep > 0.0 && m.keep <= 1.0) => Err(GpuError::invalid(
+            op,
+            format!("keep probability must be in (0, 1], got {}", m.keep),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Backward of global average pooling: dy [N, C] -> dx of `input_shape` [N, C, H, W].
 pub fn global_avg_pool_backward(gpu: &Gpu, dy: &Tensor, input_shape: &[usize]) -> Result<Tensor> {
+    global_avg_pool_backward_masked(gpu, dy, input_shape, None)
+}
+
+/// Backward of [`global_avg_pool_dropout`]: dy [N, C] through the dropout's mask, spread
+/// over each plane, in one pass (the same bits as the two backward passes in turn).
+pub fn global_avg_pool_dropout_backward(
+    gpu: &Gpu,
+    dy: &Tensor,
+    input_shape: &[usize],
+    mask: DropoutMask,
+) -> Result<Tensor> {
+    global_avg_pool_backward_masked(gpu, dy, input_shape, Some(mask))
+}
+
+fn global_avg_pool_backward_masked(
+    gpu: &Gpu,
+    dy: &Tensor,
+    input_shape: &[usize],
+    mask: Option<DropoutMask>,
+) -> Result<Tensor> {
     const OP: &str = "global_avg_pool_backward";
     let [n, c, h, w] = <[usize; 4]>::try_from(input_shape).map_err(|_| {
         GpuError::shape(
@@ -149,13 +256,15 @@ pub fn global_avg_pool_backward(gpu: &Gpu, dy: &Tensor, input_shape: &[usize]) -
         )
     })?;
     super::expect_shape(OP, "dy", dy, &[n, c])?;
-    broadcast(
+    check_mask(OP, mask)?;
+    broadcast_masked(
         gpu,
         OP,
         dy,
         [1, n * c, h * w],
         1.0 / (h * w).max(1) as f32,
         input_shape,
+        mask,
     )
 }
 
@@ -164,19 +273,35 @@ fn broadcast(
     gpu: &Gpu,
     op: &'static str,
     src: &Tensor,
-    [outer, mid, inner]: [usize; 3],
+    shape: [usize; 3],
     scale: f32,
     out_shape: &[usize],
 ) -> Result<Tensor> {
+    broadcast_masked(gpu, op, src, shape, scale, out_shape, None)
+}
+
+/// [`broadcast`], each `src[m]` through `mask` when given.
+fn broadcast_masked(
+    gpu: &Gpu,
+    op: &'static str,
+    src: &Tensor,
+    [outer, mid, inner]: [usize; 3],
+    scale: f32,
+    out_shape: &[usize],
+    mask: Option<DropoutMask>,
+) -> Result<Tensor> {
+    let (kernels, keep, seed) = DropoutMask::kernels(mask);
     let out = Tensor::uninit(gpu, op, out_shape)?;
     let params = BroadcastParams {
         outer: to_u32(op, outer)?,
         mid: to_u32(op, mid)?,
         inner: to_u32(op, inner)?,
         scale,
+        keep,
+        seed,
     };
     gpu.dispatch(
-        &BROADCAST,
+        &kernels.broadcast,
         &params,
         &[src.buffer(), out.buffer()],
         grid_1d(gpu, out.len(), 256),

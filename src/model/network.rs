@@ -285,14 +285,12 @@ impl MultiTaskNet {
         let trunk = h;
 
         let f = run_stack(&self.fr_convs, tape, trunk)?;
-        let f = tape.global_avg_pool(f)?;
-        let f = tape.dropout(f, self.keep)?;
+        let f = tape.global_avg_pool_dropout(f, self.keep)?;
         let embedding = self.fr_embedding.forward(tape, f)?;
         let fr_logits = self.fr_logits.forward(tape, embedding)?;
 
         let e = run_stack(&self.fer_convs, tape, trunk)?;
-        let e = tape.global_avg_pool(e)?;
-        let e = tape.dropout(e, self.keep)?;
+        let e = tape.global_avg_pool_dropout(e, self.keep)?;
         let e = self.fer_hidden.forward(tape, e)?;
         let e = tape.relu_dropout(e, self.keep)?;
         let fer_logits = self.fer_logits.forward(tape, e)?;
