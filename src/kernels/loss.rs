@@ -201,7 +201,8 @@ pub fn softmax_rows_backward(gpu: &Gpu, probs: &Tensor, dprobs: &Tensor) -> Resu
 }
 
 /// The rows' softmax and their mean, [rows, cols] -> ([rows, cols], [cols]), in one
-/// dispatch (one workgroup: for few rows and columns, such as task weights over a batch).
+/// dispatch (one workgroup: for few rows and columns, such as task weights over a batch;
+/// each column's sum recomputes the rows' softmax, O(rows x cols^2) in all).
 /// Same values as [`softmax_rows`] then `reduce::mean_rows`.
 pub fn softmax_mean_rows(gpu: &Gpu, z: &Tensor) -> Result<(Tensor, Tensor)> {
     const OP: &str = "softmax_mean_rows";
