@@ -401,3 +401,36 @@ fn flat_optimizer_clips_by_the_global_norm_of_every_gradient() {
         assert_close(&format!("p{k}"), &download(store.get(id)), &want[k], Tolerance::TRANSCENDENTAL);
     }
 }
+
+#[test]
+fn a_parameter_joins_one_optimiser_group_only() {
+    // A second optimiser over a parameter would update a copy the model no longer reads:
+    // it is an error naming the parameter, and the first optimiser keeps working.
+    let g = gpu();
+    let mut store = ParamStore::new();
+    let p = store.add("fc.weight", upload(&[3], &[1.0, 2.0, 3.0])).unwrap();
+    let sgd = OptimizerKind::Sgd(SgdConfig {
+        lr: 0.5,
+        momentum: 0.0,
+        weight_decay: 0.0,
+    });
+    let schedule = LrSchedule::Constant(0.5);
+    let mut first = Optimizer::new(g, &mut store, vec![p], sgd, schedule.clone(), None).unwrap();
+    let err = Optimizer::new(g, &mut store, vec![p], sgd, schedule.clone(), None)
+        .err()
+        .expect("a second group over the same parameter")
+        .to_string();
+    assert!(err.contains("fc.weight") && err.contains("another optimiser"), "{err}");
+    let mut other = ParamStore::new();
+    let q = other.add("q", upload(&[2], &[1.0, 1.0])).unwrap();
+    let err = Optimizer::new(g, &mut other, vec![q, q], sgd, schedule.clone(), None)
+        .err()
+        .expect("a parameter listed twice")
+        .to_string();
+    assert!(err.contains("listed twice"), "{err}");
+    let empty = Optimizer::new(g, &mut ParamStore::new(), vec![], sgd, schedule.clone(), None);
+    assert!(empty.is_ok(), "an empty group is allowed");
+    let grads = Gradients::from_pairs(vec![(p, upload(&[3], &[2.0, 0.0, -2.0]))]);
+    first.step(g, &grads).unwrap();
+    assert_eq!(download(store.get(p)), vec![0.0, 2.0, 4.0]);
+}

@@ -7,4 +7,5 @@ mod tape;
 
 pub use backward::Gradients;
 pub use params::{ParamId, ParamStore};
+pub(crate) use params::already_grouped;
 pub use tape::{Tape, Var};

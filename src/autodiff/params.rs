@@ -11,6 +11,8 @@ struct Entry {
     name: String,
     value: Tensor,
     trainable: bool,
+    /// Whether the value is a view of an optimiser group's flat buffer.
+    grouped: bool,
 }
 
 /// Every parameter and buffer of a model, by unique dotted name (`trunk.conv1.weight`).
@@ -35,6 +37,7 @@ impl ParamStore {
             name: name.to_string(),
             value,
             trainable,
+            grouped: false,
         });
         Ok(ParamId(self.entries.len() - 1))
     }
@@ -89,22 +92,33 @@ impl ParamStore {
             .sum()
     }
 
-    /// Replaces an entry's tensor by another of the same shape holding the same values
-    /// (the optimiser moves its parameters into one flat buffer this way).
-    pub(crate) fn rebind(&mut self, id: ParamId, value: Tensor) -> Result<()> {
+    /// Whether an optimiser keeps this entry in its flat buffers (see
+    /// [`ParamStore::move_into_group`]).
+    pub fn is_grouped(&self, id: ParamId) -> bool {
+        self.entries[id.0].grouped
+    }
+
+    /// Replaces an entry's tensor by `view`, a view of an optimiser group's flat buffer of
+    /// the same shape holding the same values. An entry joins one group only: a second
+    /// optimiser over it would update a buffer the model no longer reads.
+    pub(crate) fn move_into_group(&mut self, id: ParamId, view: Tensor) -> Result<()> {
         let entry = &mut self.entries[id.0];
-        if value.shape() != entry.value.shape() {
+        if entry.grouped {
+            return Err(already_grouped(&entry.name));
+        }
+        if view.shape() != entry.value.shape() {
             return Err(GpuError::shape(
                 "ParamStore",
                 format!(
-                    "{} is {:?}; cannot rebind it to a tensor {:?}",
+                    "{} is {:?}; cannot move it into a slot of shape {:?}",
                     entry.name,
                     entry.value.shape(),
-                    value.shape()
+                    view.shape()
                 ),
             ));
         }
-        entry.value = value;
+        entry.value = view;
+        entry.grouped = true;
         Ok(())
     }
 
@@ -112,4 +126,14 @@ impl ParamStore {
     pub fn set(&self, gpu: &Gpu, id: ParamId, data: &[f32]) -> Result<()> {
         self.get(id).write(gpu, data)
     }
+}
+
+/// The error for a parameter given to a second optimiser.
+pub(crate) fn already_grouped(name: &str) -> GpuError {
+    GpuError::invalid(
+        "optimizer",
+        format!(
+            "parameter {name:?} already belongs to another optimiser's group (give each parameter one optimiser)"
+        ),
+    )
 }

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use crate::autodiff::{Gradients, ParamId, ParamStore};
+use crate::autodiff::{already_grouped, Gradients, ParamId, ParamStore};
 use crate::gpu::{GpuError, Gpu, Result, Tensor};
 
 /// One parameter's place in the flat buffers.
@@ -49,6 +49,9 @@ impl FlatGroup {
                     format!("parameter {:?} is listed twice", store.name(id)),
                 ));
             }
+            if store.is_grouped(id) {
+                return Err(already_grouped(store.name(id)));
+            }
             let start = len.next_multiple_of(alignment);
             let slot = Slot {
                 id,
@@ -63,7 +66,7 @@ impl FlatGroup {
         for slot in &slots {
             let view = params.view(gpu, slot.start, &slot.shape)?;
             store.get(slot.id).copy_to(gpu, &view)?;
-            store.rebind(slot.id, view)?;
+            store.move_into_group(slot.id, view)?;
         }
         Ok(FlatGroup {
             slots,
