@@ -5,7 +5,7 @@ mod common;
 
 use common::toy::ToyRun;
 use common::{assert_close, download, gpu, random, rng, upload, Tolerance};
-use facemtl::autodiff::{Gradients, ParamStore, Tape};
+use facemtl::autodiff::{Gradients, ParamId, ParamStore, Tape};
 use facemtl::gpu::{Gpu, GpuOptions, Tensor};
 use facemtl::kernels::optim;
 use facemtl::optim::{AdamConfig, LrSchedule, Optimizer, OptimizerKind, RmsPropConfig, SgdConfig};
@@ -271,6 +271,18 @@ fn flat_has_gradient(step: u32, k: usize) -> bool {
     }
 }
 
+/// Random values of FLAT_LENGTHS, and a store holding them as parameters p0, p1, ...
+fn flat_params(r: &mut rand::rngs::StdRng) -> (Vec<Vec<f32>>, ParamStore, Vec<ParamId>) {
+    let initial: Vec<Vec<f32>> = FLAT_LENGTHS.iter().map(|&n| random(r, n)).collect();
+    let mut store = ParamStore::new();
+    let ids = initial
+        .iter()
+        .enumerate()
+        .map(|(k, v)| store.add(&format!("p{k}"), upload(&[v.len()], v)).unwrap())
+        .collect();
+    (initial, store, ids)
+}
+
 #[test]
 fn flat_optimizer_matches_one_update_per_tensor_bit_for_bit() {
     // The optimiser keeps its group in flat buffers and updates a run of parameters in
@@ -286,13 +298,7 @@ fn flat_optimizer_matches_one_update_per_tensor_bit_for_bit() {
         eps: 1e-8,
         weight_decay: 1e-3,
     };
-    let initial: Vec<Vec<f32>> = FLAT_LENGTHS.iter().map(|&n| random(&mut r, n)).collect();
-    let mut store = ParamStore::new();
-    let ids: Vec<_> = initial
-        .iter()
-        .enumerate()
-        .map(|(k, v)| store.add(&format!("p{k}"), upload(&[v.len()], v)).unwrap())
-        .collect();
+    let (initial, mut store, ids) = flat_params(&mut r);
     let mut opt = Optimizer::new(
         g,
         &mut store,
@@ -343,13 +349,7 @@ fn flat_optimizer_clips_by_the_global_norm_of_every_gradient() {
     let g = gpu();
     let mut r = rng(43);
     let (lr, max_norm) = (0.5, 0.25);
-    let initial: Vec<Vec<f32>> = FLAT_LENGTHS.iter().map(|&n| random(&mut r, n)).collect();
-    let mut store = ParamStore::new();
-    let ids: Vec<_> = initial
-        .iter()
-        .enumerate()
-        .map(|(k, v)| store.add(&format!("p{k}"), upload(&[v.len()], v)).unwrap())
-        .collect();
+    let (initial, mut store, ids) = flat_params(&mut r);
     let sgd = OptimizerKind::Sgd(SgdConfig {
         lr,
         momentum: 0.0,

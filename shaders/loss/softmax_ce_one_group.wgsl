@@ -3,16 +3,7 @@
 // loss = sum(row loss) / max(sum(mask), 1) and valid = sum(mask) by the same tree as
 // loss/softmax_ce_finish.wgsl (whose lanes past the rows add zeros): the same bits as
 // the two-kernel path.
-struct Params {
-    rows: u32,
-    classes: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> labels: array<u32>;
-@group(0) @binding(3) var<storage, read> mask: array<f32>;
-@group(0) @binding(4) var<storage, read_write> probs: array<f32>;
+// Params and bindings 0-4: loss/softmax_ce_row.wgsl.
 @group(0) @binding(5) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(6) var<storage, read_write> valid: array<f32>;
 

@@ -1,8 +1,19 @@
 // One row of softmax cross-entropy, by the workgroup's LANES invocations together (call
 // from uniform control flow): writes probs = softmax(logits[row]) and returns, to every
 // lane, mask[row] * (logsumexp(logits[row]) - logits[row, label]), 0 where the mask is.
-// A label past the last class is clamped (the data layer validates labels). The kernel
-// declares p (with classes), logits, labels, mask and probs.
+// A label past the last class is clamped (the data layer validates labels). Both loss
+// kernels bind these; each declares its outputs from binding 5 on.
+struct Params {
+    rows: u32,
+    classes: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+@group(0) @binding(3) var<storage, read> mask: array<f32>;
+@group(0) @binding(4) var<storage, read_write> probs: array<f32>;
+
 fn softmax_ce_row(row: u32, local: u32) -> f32 {
     let base = row * p.classes;
     var local_max = -3.0e38;

@@ -1,15 +1,6 @@
 // Softmax cross-entropy, one workgroup per row (loss/softmax_ce_row.wgsl): probs and each
 // row's masked loss; loss/softmax_ce_finish.wgsl then takes the masked mean.
-struct Params {
-    rows: u32,
-    classes: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> labels: array<u32>;
-@group(0) @binding(3) var<storage, read> mask: array<f32>;
-@group(0) @binding(4) var<storage, read_write> probs: array<f32>;
+// Params and bindings 0-4: loss/softmax_ce_row.wgsl.
 @group(0) @binding(5) var<storage, read_write> row_loss: array<f32>;
 
 @compute @workgroup_size(64)
