@@ -126,8 +126,18 @@ fn check_all_kernels(variant: &str) {
             outputs,
         );
         let case = format!("linear {batch}x{inputs}->{outputs} {variant}");
-        assert_tensor(&format!("{case} dw"), &grads.weight, &dw, Tolerance::ACCUMULATED);
-        assert_tensor(&format!("{case} db"), &grads.bias, &db, Tolerance::ACCUMULATED);
+        assert_tensor(
+            &format!("{case} dw"),
+            &grads.weight,
+            &dw,
+            Tolerance::ACCUMULATED,
+        );
+        assert_tensor(
+            &format!("{case} db"),
+            &grads.bias,
+            &db,
+            Tolerance::ACCUMULATED,
+        );
     }
     let strided = Conv2dSpec {
         stride: (2, 1),

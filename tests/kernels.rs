@@ -157,8 +157,14 @@ fn global_avg_pool_forward_and_backward_match_reference() {
         // serial one.
         let bits = |t: &Tensor| download(t).iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         for mask in [
-            reduce::DropoutMask { keep: 0.5, seed: 11 },
-            reduce::DropoutMask { keep: 0.8, seed: 4242 },
+            reduce::DropoutMask {
+                keep: 0.5,
+                seed: 11,
+            },
+            reduce::DropoutMask {
+                keep: 0.8,
+                seed: 4242,
+            },
         ] {
             let case = format!("global_avg_pool_dropout {:?} {mask:?}", [n, c, h, w]);
             let tx = upload(&[n, c, h, w], &x);
@@ -1096,8 +1102,13 @@ fn relu_dropout_is_relu_then_dropout_both_ways_bit_for_bit() {
     let bits = |t: &Tensor| download(t).iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     for (keep, seed) in [(0.5f32, 3u32), (0.8, 99)] {
         let fused = elementwise::relu_dropout(g, &tx, keep, seed).unwrap();
-        let apart = elementwise::dropout(g, &elementwise::relu(g, &tx).unwrap(), keep, seed).unwrap();
-        assert_eq!(bits(&fused), bits(&apart), "relu_dropout keep={keep} forward");
+        let apart =
+            elementwise::dropout(g, &elementwise::relu(g, &tx).unwrap(), keep, seed).unwrap();
+        assert_eq!(
+            bits(&fused),
+            bits(&apart),
+            "relu_dropout keep={keep} forward"
+        );
         let relu64: Vec<f64> = widen(&x).iter().map(|v| v.max(0.0)).collect();
         assert_tensor(
             &format!("relu_dropout keep={keep}"),
@@ -1108,7 +1119,11 @@ fn relu_dropout_is_relu_then_dropout_both_ways_bit_for_bit() {
         let fused = elementwise::relu_dropout_backward(g, &tx, &tdy, keep, seed).unwrap();
         let masked = elementwise::dropout(g, &tdy, keep, seed).unwrap();
         let apart = elementwise::relu_backward(g, &tx, &masked).unwrap();
-        assert_eq!(bits(&fused), bits(&apart), "relu_dropout keep={keep} backward");
+        assert_eq!(
+            bits(&fused),
+            bits(&apart),
+            "relu_dropout keep={keep} backward"
+        );
     }
     assert!(elementwise::relu_dropout(g, &tx, 1.5, 1).is_err());
 }
@@ -1155,15 +1170,19 @@ fn softmax_rows_and_mean_rows_match_reference() {
         // The two in one op, each way: the same values as the ops in turn (and so the
         // reference); the backward bit for bit (the same arithmetic).
         let (fused_p, fused_m) = loss::softmax_mean_rows(g, &upload(&[rows, cols], &z)).unwrap();
-        assert_tensor(&format!("{case} fused softmax"), &fused_p, &want, Tolerance::TRANSCENDENTAL);
+        assert_tensor(
+            &format!("{case} fused softmax"),
+            &fused_p,
+            &want,
+            Tolerance::TRANSCENDENTAL,
+        );
         assert_tensor(
             &format!("{case} fused mean"),
             &fused_m,
             &reference::mean_rows(&want, rows, cols),
             Tolerance::ACCUMULATED,
         );
-        let fused_back =
-            loss::softmax_mean_rows_backward(g, &p, &upload(&[cols], &dm)).unwrap();
+        let fused_back = loss::softmax_mean_rows_backward(g, &p, &upload(&[cols], &dm)).unwrap();
         let apart = loss::softmax_rows_backward(g, &p, &back).unwrap();
         let bits = |t: &Tensor| download(t).iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&fused_back), bits(&apart), "{case} fused backward");

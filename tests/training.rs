@@ -309,13 +309,21 @@ fn flat_optimizer_matches_one_update_per_tensor_bit_for_bit() {
     )
     .unwrap();
     for (k, &id) in ids.iter().enumerate() {
-        assert_eq!(download(store.get(id)), initial[k], "p{k} moved into the flat buffer");
+        assert_eq!(
+            download(store.get(id)),
+            initial[k],
+            "p{k} moved into the flat buffer"
+        );
     }
     let single: Vec<[Tensor; 3]> = initial
         .iter()
         .map(|v| {
             let n = v.len();
-            [upload(&[n], v), upload(&[n], &vec![0.0; n]), upload(&[n], &vec![0.0; n])]
+            [
+                upload(&[n], v),
+                upload(&[n], &vec![0.0; n]),
+                upload(&[n], &vec![0.0; n]),
+            ]
         })
         .collect();
     let one = upload(&[1], &[1.0]);
@@ -335,7 +343,12 @@ fn flat_optimizer_matches_one_update_per_tensor_bit_for_bit() {
     let bits = |t: &Tensor| download(t).iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     for (k, &id) in ids.iter().enumerate() {
         let [param, m, v] = &single[k];
-        assert_eq!(bits(store.get(id)), bits(param), "p{k} (length {})", FLAT_LENGTHS[k]);
+        assert_eq!(
+            bits(store.get(id)),
+            bits(param),
+            "p{k} (length {})",
+            FLAT_LENGTHS[k]
+        );
         assert_eq!(bits(&opt.state()[k][0]), bits(m), "p{k}: first moment");
         assert_eq!(bits(&opt.state()[k][1]), bits(v), "p{k}: second moment");
     }
@@ -398,7 +411,12 @@ fn flat_optimizer_clips_by_the_global_norm_of_every_gradient() {
         opt.step(g, &Gradients::from_pairs(pairs)).unwrap();
     }
     for (k, &id) in ids.iter().enumerate() {
-        assert_close(&format!("p{k}"), &download(store.get(id)), &want[k], Tolerance::TRANSCENDENTAL);
+        assert_close(
+            &format!("p{k}"),
+            &download(store.get(id)),
+            &want[k],
+            Tolerance::TRANSCENDENTAL,
+        );
     }
 }
 
@@ -408,7 +426,9 @@ fn a_parameter_joins_one_optimiser_group_only() {
     // it is an error naming the parameter, and the first optimiser keeps working.
     let g = gpu();
     let mut store = ParamStore::new();
-    let p = store.add("fc.weight", upload(&[3], &[1.0, 2.0, 3.0])).unwrap();
+    let p = store
+        .add("fc.weight", upload(&[3], &[1.0, 2.0, 3.0]))
+        .unwrap();
     let sgd = OptimizerKind::Sgd(SgdConfig {
         lr: 0.5,
         momentum: 0.0,
@@ -420,7 +440,10 @@ fn a_parameter_joins_one_optimiser_group_only() {
         .err()
         .expect("a second group over the same parameter")
         .to_string();
-    assert!(err.contains("fc.weight") && err.contains("another optimiser"), "{err}");
+    assert!(
+        err.contains("fc.weight") && err.contains("another optimiser"),
+        "{err}"
+    );
     let mut other = ParamStore::new();
     let q = other.add("q", upload(&[2], &[1.0, 1.0])).unwrap();
     let err = Optimizer::new(g, &mut other, vec![q, q], sgd, schedule.clone(), None)
@@ -428,7 +451,14 @@ fn a_parameter_joins_one_optimiser_group_only() {
         .expect("a parameter listed twice")
         .to_string();
     assert!(err.contains("listed twice"), "{err}");
-    let empty = Optimizer::new(g, &mut ParamStore::new(), vec![], sgd, schedule.clone(), None);
+    let empty = Optimizer::new(
+        g,
+        &mut ParamStore::new(),
+        vec![],
+        sgd,
+        schedule.clone(),
+        None,
+    );
     assert!(empty.is_ok(), "an empty group is allowed");
     let grads = Gradients::from_pairs(vec![(p, upload(&[3], &[2.0, 0.0, -2.0]))]);
     first.step(g, &grads).unwrap();

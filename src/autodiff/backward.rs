@@ -181,7 +181,9 @@ impl Tape<'_> {
                             acc.add(*w, dw)?;
                             acc.add(b, db)?;
                         }
-                        (true, None) => acc.add(*w, matmul::linear_backward_weight(gpu, &dy, x)?)?,
+                        (true, None) => {
+                            acc.add(*w, matmul::linear_backward_weight(gpu, &dy, x)?)?
+                        }
                         (false, Some(b)) => acc.add(b, reduce::channel_sums(gpu, &dy)?)?,
                         (false, None) => {}
                     }
@@ -218,21 +220,15 @@ impl Tape<'_> {
                         norm::l2_normalize_rows_backward(gpu, &forward, &dy, *eps)?,
                     )?
                 }
-                Op::Dropout {
-                    x,
-                    keep,
-                    seed,
-                    relu: false,
-                } => acc.add(*x, elementwise::dropout(gpu, &dy, *keep, *seed)?)?,
-                Op::Dropout {
-                    x,
-                    keep,
-                    seed,
-                    relu: true,
-                } => acc.add(
-                    *x,
-                    elementwise::relu_dropout_backward(gpu, self.value(*x), &dy, *keep, *seed)?,
-                )?,
+                Op::Dropout { x, mask, relu } => {
+                    let (keep, seed) = (mask.keep, mask.seed);
+                    let dx = if *relu {
+                        elementwise::relu_dropout_backward(gpu, self.value(*x), &dy, keep, seed)?
+                    } else {
+                        elementwise::dropout(gpu, &dy, keep, seed)?
+                    };
+                    acc.add(*x, dx)?
+                }
                 Op::BatchNorm {
                     x,
                     gamma,

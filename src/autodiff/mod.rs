@@ -6,6 +6,6 @@ mod params;
 mod tape;
 
 pub use backward::Gradients;
-pub use params::{ParamId, ParamStore};
 pub(crate) use params::already_grouped;
+pub use params::{ParamId, ParamStore};
 pub use tape::{Tape, Var};

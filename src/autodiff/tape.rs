@@ -8,8 +8,8 @@ use super::params::{ParamId, ParamStore};
 use crate::geometry::{Conv2dGeometry, Conv2dSpec, Pool2dSpec};
 use crate::gpu::{Gpu, GpuError, Indices, Result, Tensor};
 use crate::kernels::norm::{BatchStats, RunningStats};
-use crate::kernels::{conv, elementwise, loss, matmul, norm, pool, reduce};
 use crate::kernels::reduce::DropoutMask;
+use crate::kernels::{conv, elementwise, loss, matmul, norm, pool, reduce};
 
 /// A value recorded on a tape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,16 +54,15 @@ pub(crate) enum Op {
         norms: Tensor,
         eps: f32,
     },
-    /// Inverted dropout of x, or of ReLU(x) when `relu` (one kernel each way).
     /// The mean over rows of softmax(x) per row; `probs` is the softmax.
     SoftmaxMeanRows {
         x: Var,
         probs: Tensor,
     },
+    /// Inverted dropout of x, or of ReLU(x) when `relu` (one kernel each way).
     Dropout {
         x: Var,
-        keep: f32,
-        seed: u32,
+        mask: DropoutMask,
         relu: bool,
     },
     BatchNorm {
@@ -245,13 +244,8 @@ impl<'s> Tape<'s> {
     /// one op with one kernel each way (same values, and the same mask as the two ops
     /// would draw).
     pub fn global_avg_pool_dropout(&mut self, x: Var, keep: f32) -> Result<Var> {
-        if !self.training || keep >= 1.0 {
+        let Some(mask) = self.next_dropout(keep) else {
             return self.global_avg_pool(x);
-        }
-        self.dropouts += 1;
-        let mask = DropoutMask {
-            keep,
-            seed: dropout_seed(self.seed, self.dropouts),
         };
         let y = reduce::global_avg_pool_dropout(&self.gpu, self.value(x), mask)?;
         let dropout = Some(mask);
@@ -288,27 +282,36 @@ impl<'s> Tape<'s> {
     /// Inverted dropout keeping each element with probability `keep` in training; the
     /// identity in evaluation.
     pub fn dropout(&mut self, x: Var, keep: f32) -> Result<Var> {
-        if !self.training || keep >= 1.0 {
+        let Some(mask) = self.next_dropout(keep) else {
             return Ok(x);
-        }
-        self.dropouts += 1;
-        let seed = dropout_seed(self.seed, self.dropouts);
-        let y = elementwise::dropout(&self.gpu, self.value(x), keep, seed)?;
+        };
+        let y = elementwise::dropout(&self.gpu, self.value(x), mask.keep, mask.seed)?;
         let relu = false;
-        Ok(self.push(Op::Dropout { x, keep, seed, relu }, y))
+        Ok(self.push(Op::Dropout { x, mask, relu }, y))
     }
 
     /// [`relu`](Self::relu) then [`dropout`](Self::dropout), as one op with one kernel
     /// each way (same values, and the same mask as the two ops would draw).
     pub fn relu_dropout(&mut self, x: Var, keep: f32) -> Result<Var> {
-        if !self.training || keep >= 1.0 {
+        let Some(mask) = self.next_dropout(keep) else {
             return self.relu(x);
+        };
+        let y = elementwise::relu_dropout(&self.gpu, self.value(x), mask.keep, mask.seed)?;
+        let relu = true;
+        Ok(self.push(Op::Dropout { x, mask, relu }, y))
+    }
+
+    /// The mask of the tape's next dropout layer, or None where nothing is dropped
+    /// (evaluation, or `keep` 1).
+    fn next_dropout(&mut self, keep: f32) -> Option<DropoutMask> {
+        if !self.training || keep >= 1.0 {
+            return None;
         }
         self.dropouts += 1;
-        let seed = dropout_seed(self.seed, self.dropouts);
-        let y = elementwise::relu_dropout(&self.gpu, self.value(x), keep, seed)?;
-        let relu = true;
-        Ok(self.push(Op::Dropout { x, keep, seed, relu }, y))
+        Some(DropoutMask {
+            keep,
+            seed: dropout_seed(self.seed, self.dropouts),
+        })
     }
 
     /// The statistics a batch norm normalises with: the batch's in training (moving the

@@ -740,8 +740,13 @@ mod tests {
             name: "test/broken",
             source: SOURCE,
         };
-        gpu.dispatch(&renamed, &params, &[Binding::whole(out.buffer())], [1, 1, 1])
-            .unwrap();
+        gpu.dispatch(
+            &renamed,
+            &params,
+            &[Binding::whole(out.buffer())],
+            [1, 1, 1],
+        )
+        .unwrap();
         gpu.synchronize().unwrap();
     }
 }

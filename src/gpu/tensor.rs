@@ -33,7 +33,10 @@ pub(crate) struct Binding<'a> {
 
 impl<'a> Binding<'a> {
     fn of(buffer: &'a wgpu::Buffer, offset: u64, bytes: u64) -> Binding<'a> {
-        let size = bytes.max(16).next_multiple_of(16).min(buffer.size() - offset);
+        let size = bytes
+            .max(16)
+            .next_multiple_of(16)
+            .min(buffer.size() - offset);
         Binding {
             buffer,
             offset,
@@ -219,9 +222,11 @@ impl Tensor {
         // puts the write after them.
         gpu.flush();
         if !data.is_empty() {
-            gpu.shared
-                .queue
-                .write_buffer(self.storage.buffer(), self.byte_offset(), bytemuck::cast_slice(data));
+            gpu.shared.queue.write_buffer(
+                self.storage.buffer(),
+                self.byte_offset(),
+                bytemuck::cast_slice(data),
+            );
         }
         Ok(())
     }
@@ -294,7 +299,11 @@ impl Tensor {
                     "cannot copy a tensor {} into a tensor {}{}",
                     shape_text(&self.shape),
                     shape_text(&dst.shape),
-                    if dst.len() == self.len() { " of the same buffer" } else { "" }
+                    if dst.len() == self.len() {
+                        " of the same buffer"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
@@ -316,7 +325,11 @@ impl Tensor {
 
     /// The range of the device buffer that holds this tensor, for binding to a kernel.
     pub(crate) fn buffer(&self) -> Binding<'_> {
-        Binding::of(self.storage.buffer(), self.byte_offset(), 4 * self.len() as u64)
+        Binding::of(
+            self.storage.buffer(),
+            self.byte_offset(),
+            4 * self.len() as u64,
+        )
     }
 
     fn byte_offset(&self) -> u64 {

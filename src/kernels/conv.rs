@@ -5,7 +5,7 @@
 use super::gemm::{self, gemm_kernel, GemmKernel};
 use super::{expect_shape, kernel, reduce, to_u32};
 use crate::geometry::{Conv2dGeometry, Conv2dSpec};
-use crate::gpu::{Binding, grid_1d, kernel_params, Gpu, Kernel, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, Binding, Gpu, Kernel, Result, Tensor};
 
 static FORWARD: GemmKernel = gemm_kernel!(
     "gemm/conv_forward",
@@ -76,14 +76,14 @@ fn conv2d_single_channel(
     y: &Tensor,
 ) -> Result<()> {
     const OP: &str = "conv2d";
-    let w_len = w.len();
     let uniform = gpu.buffer(
         4 * SINGLE_CHANNEL_UNIFORM_FLOATS as u64,
         wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
     );
     gpu.record(|encoder| {
-        let w = w.buffer();
-        encoder.copy_buffer_to_buffer(w.buffer, w.offset, uniform.buffer(), 0, 4 * w_len as u64);
+        let filters = w.buffer();
+        let bytes = 4 * w.len() as u64;
+        encoder.copy_buffer_to_buffer(filters.buffer, filters.offset, uniform.buffer(), 0, bytes);
         if let Some(bias) = bias {
             let b = bias.buffer();
             encoder.copy_buffer_to_buffer(
@@ -106,7 +106,12 @@ fn conv2d_single_channel(
     gpu.dispatch(
         &SINGLE_CHANNEL_FORWARD,
         &p,
-        &[x.buffer(), x.buffer(), Binding::whole(uniform.buffer()), y.buffer()],
+        &[
+            x.buffer(),
+            x.buffer(),
+            Binding::whole(uniform.buffer()),
+            y.buffer(),
+        ],
         grid_1d(gpu, quads, 64),
     )
 }

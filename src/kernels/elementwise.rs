@@ -169,7 +169,8 @@ pub fn accumulate(gpu: &Gpu, acc: &Tensor, g: &Tensor, alpha: f32) -> Result<()>
     launch(gpu, Op::Accumulate, Some(g), Some(g), acc, alpha, 0.0)
 }
 
-fn check_keep(op: &'static str, keep_prob: f32) -> Result<()> {
+/// Checks a dropout keep probability: in (0, 1].
+pub(super) fn check_keep(op: &'static str, keep_prob: f32) -> Result<()> {
     if keep_prob > 0.0 && keep_prob <= 1.0 {
         return Ok(());
     }
@@ -185,7 +186,16 @@ fn check_keep(op: &'static str, keep_prob: f32) -> Result<()> {
 pub fn dropout(gpu: &Gpu, x: &Tensor, keep_prob: f32, seed: u32) -> Result<Tensor> {
     check_keep("dropout", keep_prob)?;
     let out = Tensor::uninit(gpu, "dropout", x.shape())?;
-    launch_seeded(gpu, Op::Dropout, Some(x), Some(x), &out, keep_prob, 0.0, seed)?;
+    launch_seeded(
+        gpu,
+        Op::Dropout,
+        Some(x),
+        Some(x),
+        &out,
+        keep_prob,
+        0.0,
+        seed,
+    )?;
     Ok(out)
 }
 
@@ -193,7 +203,16 @@ pub fn dropout(gpu: &Gpu, x: &Tensor, keep_prob: f32, seed: u32) -> Result<Tenso
 pub fn relu_dropout(gpu: &Gpu, x: &Tensor, keep_prob: f32, seed: u32) -> Result<Tensor> {
     check_keep("relu_dropout", keep_prob)?;
     let out = Tensor::uninit(gpu, "relu_dropout", x.shape())?;
-    launch_seeded(gpu, Op::ReluDropout, Some(x), Some(x), &out, keep_prob, 0.0, seed)?;
+    launch_seeded(
+        gpu,
+        Op::ReluDropout,
+        Some(x),
+        Some(x),
+        &out,
+        keep_prob,
+        0.0,
+        seed,
+    )?;
     Ok(out)
 }
 
@@ -210,7 +229,16 @@ pub fn relu_dropout_backward(
     check_keep(OP, keep_prob)?;
     expect_same_shape(OP, ("x", x), ("dy", dy))?;
     let out = Tensor::uninit(gpu, OP, x.shape())?;
-    launch_seeded(gpu, Op::ReluDropoutBackward, Some(x), Some(dy), &out, keep_prob, 0.0, seed)?;
+    launch_seeded(
+        gpu,
+        Op::ReluDropoutBackward,
+        Some(x),
+        Some(dy),
+        &out,
+        keep_prob,
+        0.0,
+        seed,
+    )?;
     Ok(out)
 }
 

@@ -117,7 +117,12 @@ pub fn softmax_cross_entropy(
     let probs = Tensor::uninit(gpu, OP, &[rows, classes])?;
     let loss = Tensor::uninit(gpu, OP, &[1])?;
     let valid = Tensor::uninit(gpu, OP, &[1])?;
-    let inputs = [logits.buffer(), labels.buffer(), mask.buffer(), probs.buffer()];
+    let inputs = [
+        logits.buffer(),
+        labels.buffer(),
+        mask.buffer(),
+        probs.buffer(),
+    ];
     if rows <= ONE_GROUP_ROWS {
         let buffers = [&inputs[..], &[loss.buffer(), valid.buffer()]].concat();
         gpu.dispatch(&ONE_GROUP, &params, &buffers, [1, 1, 1])?;
@@ -197,7 +202,7 @@ pub fn softmax_rows_backward(gpu: &Gpu, probs: &Tensor, dprobs: &Tensor) -> Resu
     const OP: &str = "softmax_rows_backward";
     let (rows, cols) = expect_matrix(OP, "probs", probs)?;
     expect_shape(OP, "dprobs", dprobs, &[rows, cols])?;
-    rows_backward(gpu, OP, probs, dprobs, cols, 1.0)
+    rows_backward(gpu, OP, probs, (rows, cols), dprobs, cols, 1.0)
 }
 
 /// The rows' softmax and their mean, [rows, cols] -> ([rows, cols], [cols]), in one
@@ -229,19 +234,28 @@ pub fn softmax_mean_rows_backward(gpu: &Gpu, probs: &Tensor, dmean: &Tensor) -> 
     const OP: &str = "softmax_mean_rows_backward";
     let (rows, cols) = expect_matrix(OP, "probs", probs)?;
     expect_shape(OP, "dmean", dmean, &[cols])?;
-    rows_backward(gpu, OP, probs, dmean, 0, 1.0 / rows.max(1) as f32)
+    rows_backward(
+        gpu,
+        OP,
+        probs,
+        (rows, cols),
+        dmean,
+        0,
+        1.0 / rows.max(1) as f32,
+    )
 }
 
-/// Softmax backward with the upstream gradient read at row stride `dprobs_row`, scaled.
+/// Softmax backward of `probs` [rows, cols] with the upstream gradient read at row stride
+/// `dprobs_row`, scaled.
 fn rows_backward(
     gpu: &Gpu,
     op: &'static str,
     probs: &Tensor,
+    (rows, cols): (usize, usize),
     dprobs: &Tensor,
     dprobs_row: usize,
     dprobs_scale: f32,
 ) -> Result<Tensor> {
-    let (rows, cols) = expect_matrix(op, "probs", probs)?;
     let params = RowsBackwardParams {
         rows: to_u32(op, rows)?,
         cols: to_u32(op, cols)?,

@@ -36,8 +36,7 @@ macro_rules! reduce_kernels {
 }
 
 const PLAIN: Kernels = reduce_kernels!("", "reduce/no_dropout.wgsl");
-const DROPOUT: Kernels =
-    reduce_kernels!("#dropout", "dropout_mask.wgsl", "reduce/dropout.wgsl");
+const DROPOUT: Kernels = reduce_kernels!("#dropout", "dropout_mask.wgsl", "reduce/dropout.wgsl");
 
 /// Inverted dropout applied to the reduced side of a reduction or broadcast (the mask of
 /// `elementwise::dropout` with the same seed over that tensor).
@@ -217,13 +216,7 @@ fn global_avg_pool_masked(gpu: &Gpu, x: &Tensor, mask: Option<DropoutMask>) -> R
 }
 
 fn check_mask(op: &'static str, mask: Option<DropoutMask>) -> Result<()> {
-    match mask {
-        Some(m) if !(m.keep > 0.0 && m.keep <= 1.0) => Err(GpuError::invalid(
-            op,
-            format!("keep probability must be in (0, 1], got {}", m.keep),
-        )),
-        _ => Ok(()),
-    }
+    mask.map_or(Ok(()), |m| super::elementwise::check_keep(op, m.keep))
 }
 
 /// Backward of global average pooling: dy [N, C] -> dx of `input_shape` [N, C, H, W].

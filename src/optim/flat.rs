@@ -9,11 +9,10 @@
 use std::ops::Range;
 
 use crate::autodiff::{already_grouped, Gradients, ParamId, ParamStore};
-use crate::gpu::{GpuError, Gpu, Result, Tensor};
+use crate::gpu::{Gpu, GpuError, Result, Tensor};
 
 /// One parameter's place in the flat buffers.
 struct Slot {
-    id: ParamId,
     start: usize,
     shape: Vec<usize>,
 }
@@ -27,9 +26,9 @@ impl Slot {
 /// The layout of a parameter group, its flat parameter tensor (which the store's
 /// parameters are views of) and its flat gradient tensor.
 pub(crate) struct FlatGroup {
-    slots: Vec<Slot>,
+    /// The parameters, in group order, and each one's slot.
     ids: Vec<ParamId>,
-    len: usize,
+    slots: Vec<Slot>,
     params: Tensor,
     grads: Tensor,
 }
@@ -42,8 +41,8 @@ impl FlatGroup {
         let alignment = Tensor::view_alignment(gpu);
         let mut slots = Vec::with_capacity(ids.len());
         let mut len: usize = 0;
-        for &id in ids {
-            if slots.iter().any(|s: &Slot| s.id == id) {
+        for (k, &id) in ids.iter().enumerate() {
+            if ids[..k].contains(&id) {
                 return Err(GpuError::invalid(
                     "optimizer",
                     format!("parameter {:?} is listed twice", store.name(id)),
@@ -54,7 +53,6 @@ impl FlatGroup {
             }
             let start = len.next_multiple_of(alignment);
             let slot = Slot {
-                id,
                 start,
                 shape: store.get(id).shape().to_vec(),
             };
@@ -63,15 +61,14 @@ impl FlatGroup {
         }
         let params = Tensor::zeros(gpu, &[len])?;
         let grads = Tensor::zeros(gpu, &[len])?;
-        for slot in &slots {
+        for (&id, slot) in ids.iter().zip(&slots) {
             let view = params.view(gpu, slot.start, &slot.shape)?;
-            store.get(slot.id).copy_to(gpu, &view)?;
-            store.move_into_group(slot.id, view)?;
+            store.get(id).copy_to(gpu, &view)?;
+            store.move_into_group(id, view)?;
         }
         Ok(FlatGroup {
             slots,
             ids: ids.to_vec(),
-            len,
             params,
             grads,
         })
@@ -85,7 +82,7 @@ impl FlatGroup {
     /// A flat tensor of the group's layout with every element `value` (optimiser state),
     /// and each parameter's view of it.
     pub(crate) fn state(&self, gpu: &Gpu, value: f32) -> Result<(Tensor, Vec<Tensor>)> {
-        let flat = Tensor::full(gpu, &[self.len], value)?;
+        let flat = Tensor::full(gpu, &[self.params.len()], value)?;
         let views = self
             .slots
             .iter()
@@ -100,8 +97,8 @@ impl FlatGroup {
     pub(crate) fn gather(&self, gpu: &Gpu, grads: &Gradients) -> Result<Vec<Range<usize>>> {
         let mut runs: Vec<Range<usize>> = Vec::new();
         let mut open = false;
-        for slot in &self.slots {
-            let Some(grad) = grads.get(slot.id) else {
+        for (&id, slot) in self.ids.iter().zip(&self.slots) {
+            let Some(grad) = grads.get(id) else {
                 open = false;
                 continue;
             };

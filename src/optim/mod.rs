@@ -163,14 +163,9 @@ impl Optimizer {
                     AdamConfig { lr, ..c },
                     t,
                 )?,
-                OptimizerKind::Sgd(c) => optim::sgd_update(
-                    gpu,
-                    &param,
-                    &grad,
-                    &scale,
-                    &state[0],
-                    SgdConfig { lr, ..c },
-                )?,
+                OptimizerKind::Sgd(c) => {
+                    optim::sgd_update(gpu, &param, &grad, &scale, &state[0], SgdConfig { lr, ..c })?
+                }
                 OptimizerKind::RmsProp(c) => optim::rmsprop_update(
                     gpu,
                     &param,
