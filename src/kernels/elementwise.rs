@@ -184,36 +184,12 @@ pub(super) fn check_keep(op: &'static str, keep_prob: f32) -> Result<()> {
 /// `1 / keep_prob`), chosen by a hash of (`seed`, index). The same call on the upstream
 /// gradient is its backward pass.
 pub fn dropout(gpu: &Gpu, x: &Tensor, keep_prob: f32, seed: u32) -> Result<Tensor> {
-    check_keep("dropout", keep_prob)?;
-    let out = Tensor::uninit(gpu, "dropout", x.shape())?;
-    launch_seeded(
-        gpu,
-        Op::Dropout,
-        Some(x),
-        Some(x),
-        &out,
-        keep_prob,
-        0.0,
-        seed,
-    )?;
-    Ok(out)
+    dropout_map(gpu, "dropout", Op::Dropout, x, x, keep_prob, seed)
 }
 
 /// [`dropout`] of `max(x, 0)` in one pass (same bits as [`relu`] then [`dropout`]).
 pub fn relu_dropout(gpu: &Gpu, x: &Tensor, keep_prob: f32, seed: u32) -> Result<Tensor> {
-    check_keep("relu_dropout", keep_prob)?;
-    let out = Tensor::uninit(gpu, "relu_dropout", x.shape())?;
-    launch_seeded(
-        gpu,
-        Op::ReluDropout,
-        Some(x),
-        Some(x),
-        &out,
-        keep_prob,
-        0.0,
-        seed,
-    )?;
-    Ok(out)
+    dropout_map(gpu, "relu_dropout", Op::ReluDropout, x, x, keep_prob, seed)
 }
 
 /// Gradient of [`relu_dropout`] w.r.t. its input `x`: `dy / keep_prob` where the element
@@ -226,19 +202,23 @@ pub fn relu_dropout_backward(
     seed: u32,
 ) -> Result<Tensor> {
     const OP: &str = "relu_dropout_backward";
-    check_keep(OP, keep_prob)?;
     expect_same_shape(OP, ("x", x), ("dy", dy))?;
-    let out = Tensor::uninit(gpu, OP, x.shape())?;
-    launch_seeded(
-        gpu,
-        Op::ReluDropoutBackward,
-        Some(x),
-        Some(dy),
-        &out,
-        keep_prob,
-        0.0,
-        seed,
-    )?;
+    dropout_map(gpu, OP, Op::ReluDropoutBackward, x, dy, keep_prob, seed)
+}
+
+/// One of the dropping map ops over `a` (and `b`) into a new tensor of `a`'s shape.
+fn dropout_map(
+    gpu: &Gpu,
+    op_name: &'static str,
+    op: Op,
+    a: &Tensor,
+    b: &Tensor,
+    keep_prob: f32,
+    seed: u32,
+) -> Result<Tensor> {
+    check_keep(op_name, keep_prob)?;
+    let out = Tensor::uninit(gpu, op_name, a.shape())?;
+    launch_seeded(gpu, op, Some(a), Some(b), &out, keep_prob, 0.0, seed)?;
     Ok(out)
 }
 
