@@ -21,13 +21,53 @@ static TILE_SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn every_tile_shape_matches_the_reference() {
     let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     let g = gpu();
-    for (software, subgroups) in [(true, true), (true, false), (false, false)] {
+    for (software, subgroups, texels) in [
+        (true, true, true),
+        (true, true, false),
+        (true, false, true),
+        (false, false, true),
+    ] {
         g.set_software_tiles(software);
         g.set_gemm_subgroups(subgroups);
-        check_all_kernels(&format!("software={software} subgroups={subgroups}"));
+        g.set_gemm_texels(texels);
+        check_all_kernels(&format!(
+            "software={software} subgroups={subgroups} texels={}",
+            g.gemm_texels()
+        ));
     }
     g.set_software_tiles(g.is_software());
     g.set_gemm_subgroups(true);
+    g.set_gemm_texels(true);
+}
+
+#[test]
+fn the_texel_path_is_taken_where_the_device_has_it() {
+    // Where the device takes the texel path (software adapter, subgroups of 8), a
+    // convolution with its operands packed records the two packing dispatches before its
+    // GEMM, and one with a single input channel (padded fourfold) does not; elsewhere
+    // neither does. So the texel cases above cannot silently run the storage path.
+    let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let g = gpu();
+    let mut r = rng(32);
+    let unit = Conv2dSpec::new(1, 1);
+    for (input, weight, packed) in [
+        ([2usize, 8, 6, 6], [12usize, 8, 3, 3], true),
+        ([2, 1, 6, 6], [12, 1, 3, 3], false),
+    ] {
+        let x = upload(&input, &random(&mut r, input.iter().product()));
+        let w = upload(&weight, &random(&mut r, weight.iter().product()));
+        g.flush();
+        let (_, before) = g.counters();
+        conv::conv2d(g, &x, &w, None, unit).unwrap();
+        let (_, after) = g.counters();
+        let want = if packed && g.gemm_texels() { 3 } else { 1 };
+        assert_eq!(
+            after - before,
+            want,
+            "conv {input:?} * {weight:?}: dispatches (texel path on this device: {})",
+            g.gemm_texels()
+        );
+    }
 }
 
 #[test]
@@ -158,6 +198,15 @@ fn check_all_kernels(variant: &str) {
         ([2, 8, 7, 9], [12, 8, 3, 3], unit),
         // 20 input channels: a tall backward-data output.
         ([2, 20, 9, 11], [24, 20, 3, 3], unit),
+        // Texel path: 13 input and 37 output channels padded to whole texels (16, 40),
+        // 37 rows (the tall tile and a ragged one; the outer core's rows not a multiple
+        // of 4), a 13-row backward-data output, weight-gradient width 144.
+        ([3, 13, 10, 9], [37, 13, 3, 3], unit),
+        // Texel path, strided: 4 channels, weight-gradient width 36 (the narrow outer
+        // tile), 12 output channels.
+        ([2, 4, 7, 5], [12, 4, 3, 3], strided),
+        // Texel path, 1x1 filters at stride 2, 4 output rows.
+        ([2, 16, 9, 9], [4, 16, 1, 1], Conv2dSpec::new(2, 0)),
     ] {
         let case = format!("conv {input:?} * {weight:?} {spec:?} {variant}");
         let geom = Conv2dGeometry::new(&input, &weight, spec).unwrap();

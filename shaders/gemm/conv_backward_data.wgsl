@@ -2,8 +2,9 @@
 // where oh * stride + kh - pad = iy (and likewise for x): implicit GEMM with
 // M = in_c, N = batch*in_h*in_w (every input pixel of every image), K = out_c*kh*kw.
 // `read_b` comes from conv_backward_data_strided.wgsl, or conv_backward_data_unit_stride.wgsl for stride 1.
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+// A is W (a_src), B is dy (b_src); for the texel core both are packed four output channels
+// deep (W as (1, co, ci, kh*kw)), so a Value's index follows the same formulas with co
+// counted in groups of four.
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
 
 struct RowInfo {
@@ -37,7 +38,7 @@ fn col_info(batch: u32, col: u32) -> ColInfo {
     let pixel = col - b * plane;
     let iy = pixel / p.in_w;
     let ix = pixel - iy * p.in_w;
-    return ColInfo(b * p.out_c * p.out_h * p.out_w, i32(iy + p.pad_top), i32(ix + p.pad_left), b * p.m * plane + pixel);
+    return ColInfo(b * stored_channels(p.out_c) * p.out_h * p.out_w, i32(iy + p.pad_top), i32(ix + p.pad_left), b * p.m * plane + pixel);
 }
 
 fn k_first(batch: u32) -> KInfo {
@@ -55,8 +56,8 @@ fn k_next(kk: KInfo) -> KInfo {
     return n;
 }
 
-fn read_a(r: RowInfo, kk: KInfo) -> f32 {
-    return w[kk.weight + r.offset];
+fn read_a(r: RowInfo, kk: KInfo) -> Value {
+    return load_a(kk.weight + r.offset);
 }
 
 fn write_c(batch: u32, row: u32, col: u32, c: ColInfo, value: f32) {

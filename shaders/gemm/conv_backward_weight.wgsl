@@ -1,9 +1,11 @@
 // dW (out_c x in_c*kh*kw) = sum over (b, oh, ow) of dy[b, co, oh, ow] * x[b, ci, iy, ix]:
 // A = dy viewed as out_c x (batch*out_h*out_w), B = im2col(x)^T. K is long and M, N are
 // small, so K is split: core batch z sums K-range [z * p.k, (z + 1) * p.k) of the full
-// p.k_total into its own slice of `partial` ([splits, m, n]); the launcher sums the slices.
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+// p.k_total into its own slice of `partial` ([splits, m, in_c*kh*kw]); the launcher sums
+// the slices. A is dy (a_src), B is x (b_src). For the texel core (an outer product per k)
+// both are packed four channels deep: a Value of A is four rows (output channels), one of
+// B four columns, so the columns run over (tap, ci) with ci padded to a multiple of four
+// instead of over (ci, tap).
 @group(0) @binding(3) var<storage, read_write> partial: array<f32>;
 
 struct RowInfo {
@@ -31,15 +33,23 @@ struct KInfo {
 }
 
 fn row_info(split: u32, row: u32) -> RowInfo {
-    return RowInfo(row * p.out_h * p.out_w);
+    return RowInfo(row / CHANNELS_PER_VALUE * p.out_h * p.out_w);
+}
+
+// A column's input channel and tap.
+fn channel_and_tap(col: u32) -> vec2<u32> {
+    let taps = p.kernel_h * p.kernel_w;
+    if (CHANNELS_PER_VALUE == 1u) {
+        return vec2<u32>(col / taps, col % taps);
+    }
+    let padded = stored_channels(p.in_c) * CHANNELS_PER_VALUE;
+    return vec2<u32>(col % padded, col / padded);
 }
 
 fn col_info(split: u32, col: u32) -> ColInfo {
-    let taps = p.kernel_h * p.kernel_w;
-    let ci = col / taps;
-    let tap = col - ci * taps;
-    let kh = tap / p.kernel_w;
-    return ColInfo(ci * p.in_h * p.in_w, i32(kh), i32(tap - kh * p.kernel_w));
+    let ct = channel_and_tap(col);
+    let kh = ct.y / p.kernel_w;
+    return ColInfo(ct.x / CHANNELS_PER_VALUE * p.in_h * p.in_w, i32(kh), i32(ct.y - kh * p.kernel_w));
 }
 
 fn k_first(split: u32) -> KInfo {
@@ -49,7 +59,7 @@ fn k_first(split: u32) -> KInfo {
     let pos = k - b * plane;
     let oh = pos / p.out_w;
     let ow = pos - oh * p.out_w;
-    return KInfo(k < p.k_total, b * p.out_c * plane + pos, b * p.in_c * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u), k, oh, ow);
+    return KInfo(k < p.k_total, b * stored_channels(p.out_c) * plane + pos, b * stored_channels(p.in_c) * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u), k, oh, ow);
 }
 
 fn k_next(kk: KInfo) -> KInfo {
@@ -68,29 +78,34 @@ fn k_next(kk: KInfo) -> KInfo {
             // Next image: skip the other output channels' planes of this one in dy.
             n.oh = 0u;
             n.y0 = input_y(0u, 0u);
-            n.dy = n.dy + (p.out_c - 1u) * p.out_h * p.out_w;
-            n.image = n.image + p.in_c * p.in_h * p.in_w;
+            n.dy = n.dy + (stored_channels(p.out_c) - 1u) * p.out_h * p.out_w;
+            n.image = n.image + stored_channels(p.in_c) * p.in_h * p.in_w;
         }
     }
     return n;
 }
 
-fn read_a(r: RowInfo, kk: KInfo) -> f32 {
+fn read_a(r: RowInfo, kk: KInfo) -> Value {
     if (!kk.valid) {
-        return 0.0;
+        return Value(0.0);
     }
-    return dy[kk.dy + r.channel];
+    return load_a(kk.dy + r.channel);
 }
 
-fn read_b(kk: KInfo, c: ColInfo) -> f32 {
+fn read_b(kk: KInfo, c: ColInfo) -> Value {
     let iy = kk.y0 + c.kh;
     let ix = kk.x0 + c.kw;
     if (!kk.valid || !inside(iy, ix)) {
-        return 0.0;
+        return Value(0.0);
     }
-    return x[kk.image + c.channel + u32(iy) * p.in_w + u32(ix)];
+    return load_b(kk.image + c.channel + u32(iy) * p.in_w + u32(ix));
 }
 
+// Padding channels (texel core) are not written.
 fn write_c(split: u32, row: u32, col: u32, c_info: ColInfo, value: f32) {
-    partial[(split * p.m + row) * p.n + col] = value;
+    let ct = channel_and_tap(col);
+    let taps = p.kernel_h * p.kernel_w;
+    if (ct.x < p.in_c) {
+        partial[(split * p.m + row) * p.in_c * taps + ct.x * taps + ct.y] = value;
+    }
 }

@@ -1,8 +1,7 @@
 // y (out_c x batch*out_h*out_w) = W (out_c x in_c*kh*kw) * im2col(x), im2col read on the
 // fly: the columns run over every output pixel of every image, so small feature maps still
-// fill whole tiles.
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+// fill whole tiles. A is W (a_src), B is x (b_src), read as one channel per Value or, for
+// the texel core, as four (both packed by channel, so the formulas are the same).
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -37,7 +36,7 @@ fn col_info(batch: u32, col: u32) -> ColInfo {
     let pixel = col - b * plane;
     let oh = pixel / p.out_w;
     let ow = pixel - oh * p.out_w;
-    return ColInfo(b * p.in_c * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u), b * p.m * plane + pixel);
+    return ColInfo(b * stored_channels(p.in_c) * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u), b * p.m * plane + pixel);
 }
 
 fn k_first(batch: u32) -> KInfo {
@@ -53,17 +52,17 @@ fn k_next(kk: KInfo) -> KInfo {
     return n;
 }
 
-fn read_a(r: RowInfo, kk: KInfo) -> f32 {
-    return w[r.base + kk.k];
+fn read_a(r: RowInfo, kk: KInfo) -> Value {
+    return load_a(r.base + kk.k);
 }
 
-fn read_b(kk: KInfo, c: ColInfo) -> f32 {
+fn read_b(kk: KInfo, c: ColInfo) -> Value {
     let iy = c.y0 + kk.kh;
     let ix = c.x0 + kk.kw;
     if (!inside(iy, ix)) {
-        return 0.0;
+        return Value(0.0);
     }
-    return x[c.base + kk.channel + u32(iy) * p.in_w + u32(ix)];
+    return load_b(c.base + kk.channel + u32(iy) * p.in_w + u32(ix));
 }
 
 fn write_c(batch: u32, row: u32, col: u32, c: ColInfo, value: f32) {

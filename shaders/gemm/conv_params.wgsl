@@ -54,3 +54,8 @@ fn next_tap(kh: i32, kw: i32) -> Tap {
     }
     return Tap(0, 0, true);
 }
+
+// Channels of `c` as the operands store them: one per Value, or groups of four.
+fn stored_channels(c: u32) -> u32 {
+    return (c + CHANNELS_PER_VALUE - 1u) / CHANNELS_PER_VALUE;
+}

@@ -154,17 +154,20 @@ impl Tape<'_> {
                 Op::Input | Op::Detach => {}
                 Op::Param(id) => result.grads.push((*id, dy)),
                 Op::Conv2d { x, w, b, geometry } => {
-                    if acc.wants(*x) {
-                        acc.add(
-                            *x,
-                            conv::conv2d_backward_input(gpu, &dy, self.value(*w), geometry)?,
-                        )?;
+                    let (dx, dw) = conv::conv2d_backward_input_and_weight(
+                        gpu,
+                        &dy,
+                        self.value(*x),
+                        self.value(*w),
+                        geometry,
+                        acc.wants(*x),
+                        acc.wants(*w),
+                    )?;
+                    if let Some(dx) = dx {
+                        acc.add(*x, dx)?;
                     }
-                    if acc.wants(*w) {
-                        acc.add(
-                            *w,
-                            conv::conv2d_backward_weight(gpu, &dy, self.value(*x), geometry)?,
-                        )?;
+                    if let Some(dw) = dw {
+                        acc.add(*w, dw)?;
                     }
                     if let Some(b) = b.filter(|b| acc.wants(*b)) {
                         acc.add(b, reduce::channel_sums(gpu, &dy)?)?;

@@ -9,6 +9,7 @@ use super::error::{GpuError, Result};
 use super::pool::{BufferPool, MemoryStats, PooledBuffer};
 use super::profiler::{KernelTime, Profiler};
 use super::tensor::Binding;
+use super::texels::{Texels, TexturePool};
 
 /// How to pick the adapter.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +18,14 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
     /// Do not log the chosen adapter to stderr.
     pub quiet: bool,
+}
+
+/// What a kernel binds after its parameters: a buffer range, or a texel array (bound as
+/// `texture_2d<f32>` or `texture_storage_2d<rgba32float, write>`, as the shader declares).
+#[derive(Clone, Copy)]
+pub(crate) enum Resource<'a> {
+    Buffer(Binding<'a>),
+    Texels(&'a Texels),
 }
 
 /// A WGSL compute kernel: a name for errors and profiles, and its source text (the
@@ -112,6 +121,7 @@ pub(crate) struct Shared {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub pool: Arc<Mutex<BufferPool>>,
+    pub textures: Arc<Mutex<TexturePool>>,
     /// Compiled kernels by source (its address and length: every source is a distinct
     /// `'static` string, so no two different sources share a key).
     pipelines: Mutex<HashMap<(usize, usize), Arc<wgpu::ComputePipeline>>>,
@@ -121,6 +131,8 @@ pub(crate) struct Shared {
     software_tiles: AtomicBool,
     /// Whether GEMM kernels may use subgroup operations (see `gemm_subgroup_size`).
     gemm_subgroups: AtomicBool,
+    /// Whether software adapters' convolutions may gather from texels (see `gemm_texels`).
+    gemm_texels: AtomicBool,
     submits: AtomicU64,
     dispatches: AtomicU64,
     /// Bound where a kernel's optional input (e.g. a bias) is absent.
@@ -277,8 +289,9 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        // FACEMTL_GEMM_TILES=software|gpu overrides the GEMM tile shape and
-        // FACEMTL_GEMM_SUBGROUPS=off keeps subgroups out of the GEMM kernels (benchmarks).
+        // FACEMTL_GEMM_TILES=software|gpu overrides the GEMM tile shape,
+        // FACEMTL_GEMM_SUBGROUPS=off keeps subgroups out of the GEMM kernels and
+        // FACEMTL_GEMM_TEXELS=off keeps the convolutions on storage buffers (benchmarks).
         let software = match std::env::var("FACEMTL_GEMM_TILES").as_deref() {
             Ok("software") => true,
             Ok("gpu") => false,
@@ -289,12 +302,16 @@ impl Gpu {
                 info,
                 limits,
                 pool: Arc::default(),
+                textures: Arc::default(),
                 pipelines: Mutex::default(),
                 pending: Mutex::default(),
                 poison_outputs: AtomicBool::new(false),
                 software_tiles: AtomicBool::new(software),
                 gemm_subgroups: AtomicBool::new(
                     std::env::var("FACEMTL_GEMM_SUBGROUPS").as_deref() != Ok("off"),
+                ),
+                gemm_texels: AtomicBool::new(
+                    std::env::var("FACEMTL_GEMM_TEXELS").as_deref() != Ok("off"),
                 ),
                 submits: AtomicU64::new(0),
                 dispatches: AtomicU64::new(0),
@@ -346,6 +363,21 @@ impl Gpu {
     /// default), or not (`false`: for tests and benchmarks of both paths).
     pub fn set_gemm_subgroups(&self, on: bool) {
         self.shared.gemm_subgroups.store(on, Ordering::Relaxed);
+    }
+
+    /// Let software adapters' convolutions gather their operands from texels where they
+    /// can (the default), or keep them on storage buffers (`false`: for tests and
+    /// benchmarks of both paths).
+    pub fn set_gemm_texels(&self, on: bool) {
+        self.shared.gemm_texels.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the convolutions take the texel path (`kernels::texel_gemm`): a software
+    /// adapter whose GEMM kernels share rows through subgroups of 8, texels switched on.
+    pub fn gemm_texels(&self) -> bool {
+        self.software_tiles()
+            && self.gemm_subgroup_size() == Some(8)
+            && self.shared.gemm_texels.load(Ordering::Relaxed)
     }
 
     /// The subgroup size the GEMM kernels may rely on: where subgroups are on, the device
@@ -469,6 +501,18 @@ impl Gpu {
         buffers: &[Binding<'_>],
         workgroups: [u32; 3],
     ) -> Result<()> {
+        let resources: Vec<Resource<'_>> = buffers.iter().map(|&b| Resource::Buffer(b)).collect();
+        self.dispatch_resources(kernel, params, &resources, workgroups)
+    }
+
+    /// [`Gpu::dispatch`] with texel arrays among the bindings.
+    pub(crate) fn dispatch_resources<P: KernelParams>(
+        &self,
+        kernel: &Kernel,
+        params: &P,
+        resources: &[Resource<'_>],
+        workgroups: [u32; 3],
+    ) -> Result<()> {
         if workgroups.contains(&0) {
             return Ok(());
         }
@@ -486,12 +530,17 @@ impl Gpu {
             resource: uniform.buffer().as_entire_binding(),
         }];
         entries.extend(
-            buffers
+            resources
                 .iter()
                 .enumerate()
-                .map(|(i, buffer)| wgpu::BindGroupEntry {
+                .map(|(i, resource)| wgpu::BindGroupEntry {
                     binding: i as u32 + 1,
-                    resource: buffer.resource(),
+                    resource: match resource {
+                        Resource::Buffer(buffer) => buffer.resource(),
+                        Resource::Texels(texels) => {
+                            wgpu::BindingResource::TextureView(texels.view())
+                        }
+                    },
                 }),
         );
         let bind_group = self

@@ -324,6 +324,11 @@ impl Tensor {
     }
 
     /// The range of the device buffer that holds this tensor, for binding to a kernel.
+    /// The tensor's data as a kernel binding.
+    pub(crate) fn resource(&self) -> super::context::Resource<'_> {
+        super::context::Resource::Buffer(self.buffer())
+    }
+
     pub(crate) fn buffer(&self) -> Binding<'_> {
         Binding::of(
             self.storage.buffer(),

@@ -3,29 +3,63 @@
 //! materialised.
 
 use super::gemm::{self, gemm_kernel, GemmKernel};
+use super::texel_gemm::{
+    self, texel_gemm_kernel, Core, PackLayout, TexelGemmKernel, CHANNELS_PER_TEXEL,
+};
 use super::{expect_shape, kernel, reduce, to_u32};
 use crate::geometry::{Conv2dGeometry, Conv2dSpec};
-use crate::gpu::{grid_1d, kernel_params, Binding, Gpu, Kernel, Result, Tensor};
+use crate::gpu::{grid_1d, kernel_params, Binding, Gpu, Kernel, Resource, Result, Tensor, Texels};
 
 static FORWARD: GemmKernel = gemm_kernel!(
     "gemm/conv_forward",
+    "gemm/operands_storage.wgsl",
     "gemm/conv_params.wgsl",
     "gemm/conv_forward.wgsl"
 );
 static BACKWARD_DATA: GemmKernel = gemm_kernel!(
     "gemm/conv_backward_data",
+    "gemm/operands_storage.wgsl",
     "gemm/conv_params.wgsl",
     "gemm/conv_backward_data.wgsl",
     "gemm/conv_backward_data_strided.wgsl"
 );
 static BACKWARD_DATA_UNIT_STRIDE: GemmKernel = gemm_kernel!(
     "gemm/conv_backward_data_unit_stride",
+    "gemm/operands_storage.wgsl",
     "gemm/conv_params.wgsl",
     "gemm/conv_backward_data.wgsl",
     "gemm/conv_backward_data_unit_stride.wgsl"
 );
 static BACKWARD_WEIGHT: GemmKernel = gemm_kernel!(
     "gemm/conv_backward_weight",
+    "gemm/operands_storage.wgsl",
+    "gemm/conv_params.wgsl",
+    "gemm/conv_backward_weight.wgsl"
+);
+
+static TEXEL_FORWARD: TexelGemmKernel = texel_gemm_kernel!(
+    "gemm/conv_forward",
+    Core::PackedK,
+    "gemm/conv_params.wgsl",
+    "gemm/conv_forward.wgsl"
+);
+static TEXEL_BACKWARD_DATA: TexelGemmKernel = texel_gemm_kernel!(
+    "gemm/conv_backward_data",
+    Core::PackedK,
+    "gemm/conv_params.wgsl",
+    "gemm/conv_backward_data.wgsl",
+    "gemm/conv_backward_data_strided.wgsl"
+);
+static TEXEL_BACKWARD_DATA_UNIT_STRIDE: TexelGemmKernel = texel_gemm_kernel!(
+    "gemm/conv_backward_data_unit_stride",
+    Core::PackedK,
+    "gemm/conv_params.wgsl",
+    "gemm/conv_backward_data.wgsl",
+    "gemm/conv_backward_data_unit_stride.wgsl"
+);
+static TEXEL_BACKWARD_WEIGHT: TexelGemmKernel = texel_gemm_kernel!(
+    "gemm/conv_backward_weight",
+    Core::Outer,
     "gemm/conv_params.wgsl",
     "gemm/conv_backward_weight.wgsl"
 );
@@ -186,22 +220,53 @@ pub fn conv2d(
         conv2d_single_channel(gpu, x, w, bias, &g, &y)?;
         return Ok(y);
     }
-    let mnk = [
-        g.out_c,
-        g.batch * g.out_h * g.out_w,
-        g.in_c * g.kernel_h * g.kernel_w,
-    ];
-    let p = params(OP, &g, mnk, bias.is_some())?;
-    let (kernel, shape) = FORWARD.for_problem(gpu, mnk[0], mnk[1]);
-    let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], 1)?;
-    let bias = bias.map_or(gpu.placeholder(), Tensor::buffer);
-    gpu.dispatch(
-        &kernel,
-        &p,
-        &[x.buffer(), w.buffer(), bias, y.buffer()],
-        grid,
-    )?;
+    let taps = g.kernel_h * g.kernel_w;
+    let (m, n) = (g.out_c, g.batch * g.out_h * g.out_w);
+    let has_bias = bias.is_some();
+    let bias = Resource::Buffer(bias.map_or(gpu.placeholder(), Tensor::buffer));
+    let (filters, input) = (
+        PackLayout::filters_by_input(g.weight_shape()),
+        PackLayout::nchw(g.input_shape()),
+    );
+    if texel_path(gpu, &[filters, input]) {
+        let k = g.in_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
+        let p = params(OP, &g, [m, n, k], has_bias)?;
+        let a = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
+        let b = texel_gemm::pack(gpu, "conv2d input", x, input)?;
+        let (kernel, shape) = TEXEL_FORWARD.for_problem(m, n);
+        let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
+        let operands = [Resource::Texels(&a), Resource::Texels(&b)];
+        gpu.dispatch_resources(
+            &kernel,
+            &p,
+            &[operands[0], operands[1], bias, y.resource()],
+            grid,
+        )?;
+    } else {
+        let p = params(OP, &g, [m, n, g.in_c * taps], has_bias)?;
+        let (kernel, shape) = FORWARD.for_problem(gpu, m, n);
+        let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
+        gpu.dispatch_resources(
+            &kernel,
+            &p,
+            &[w.resource(), x.resource(), bias, y.resource()],
+            grid,
+        )?;
+    }
     Ok(y)
+}
+
+/// Whether a convolution pass takes the texel path (`kernels::texel_gemm`): the device
+/// does, each operand fits one texel array, and none is padded by more than a quarter of
+/// its channels to whole texels (one input channel, as in the first layer, would pad to
+/// four and quadruple the work: the storage path is faster there).
+fn texel_path(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
+    gpu.gemm_texels()
+        && texel_gemm::fits(gpu, layouts)
+        && layouts.iter().all(|l| {
+            let channels = l.dims[1];
+            4 * channels.next_multiple_of(CHANNELS_PER_TEXEL) <= 5 * channels
+        })
 }
 
 /// Gradient w.r.t. the input: dy [N, Co, OH, OW] -> dx [N, Ci, H, W].
@@ -211,24 +276,74 @@ pub fn conv2d_backward_input(
     w: &Tensor,
     g: &Conv2dGeometry,
 ) -> Result<Tensor> {
+    backward_input(gpu, &OutputGradient::new(dy), w, g)
+}
+
+/// A convolution's output gradient dy and, once a texel-path pass has asked for it, dy
+/// packed four channels deep: the two backward passes share the packing.
+struct OutputGradient<'a> {
+    dy: &'a Tensor,
+    packed: std::cell::OnceCell<Texels>,
+}
+
+impl<'a> OutputGradient<'a> {
+    fn new(dy: &'a Tensor) -> Self {
+        OutputGradient {
+            dy,
+            packed: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn packed(&self, gpu: &Gpu, g: &Conv2dGeometry) -> Result<&Texels> {
+        if self.packed.get().is_none() {
+            let layout = PackLayout::nchw(g.output_shape());
+            let texels = texel_gemm::pack(gpu, "conv2d output gradient", self.dy, layout)?;
+            let _ = self.packed.set(texels);
+        }
+        Ok(self.packed.get().expect("set above"))
+    }
+}
+
+fn backward_input(
+    gpu: &Gpu,
+    gradient: &OutputGradient<'_>,
+    w: &Tensor,
+    g: &Conv2dGeometry,
+) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_input";
+    let dy = gradient.dy;
     expect_shape(OP, "dy", dy, &g.output_shape())?;
     expect_shape(OP, "weight", w, &g.weight_shape())?;
     let dx = Tensor::uninit(gpu, OP, &g.input_shape())?;
-    let mnk = [
-        g.in_c,
-        g.batch * g.in_h * g.in_w,
-        g.out_c * g.kernel_h * g.kernel_w,
-    ];
-    let p = params(OP, g, mnk, false)?;
-    let variant = if g.stride_h == 1 && g.stride_w == 1 {
-        &BACKWARD_DATA_UNIT_STRIDE
+    let taps = g.kernel_h * g.kernel_w;
+    let (m, n) = (g.in_c, g.batch * g.in_h * g.in_w);
+    let unit_stride = g.stride_h == 1 && g.stride_w == 1;
+    let filters = PackLayout::filters_by_output(g.weight_shape());
+    if texel_path(gpu, &[filters, PackLayout::nchw(g.output_shape())]) {
+        let k = g.out_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
+        let p = params(OP, g, [m, n, k], false)?;
+        let a = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
+        let b = gradient.packed(gpu, g)?;
+        let variant = if unit_stride {
+            &TEXEL_BACKWARD_DATA_UNIT_STRIDE
+        } else {
+            &TEXEL_BACKWARD_DATA
+        };
+        let (kernel, shape) = variant.for_problem(m, n);
+        let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
+        let operands = [Resource::Texels(&a), Resource::Texels(b), dx.resource()];
+        gpu.dispatch_resources(&kernel, &p, &operands, grid)?;
     } else {
-        &BACKWARD_DATA
-    };
-    let (kernel, shape) = variant.for_problem(gpu, mnk[0], mnk[1]);
-    let grid = gemm::grid(gpu, OP, shape, mnk[0], mnk[1], 1)?;
-    gpu.dispatch(&kernel, &p, &[dy.buffer(), w.buffer(), dx.buffer()], grid)?;
+        let p = params(OP, g, [m, n, g.out_c * taps], false)?;
+        let variant = if unit_stride {
+            &BACKWARD_DATA_UNIT_STRIDE
+        } else {
+            &BACKWARD_DATA
+        };
+        let (kernel, shape) = variant.for_problem(gpu, m, n);
+        let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
+        gpu.dispatch(&kernel, &p, &[w.buffer(), dy.buffer(), dx.buffer()], grid)?;
+    }
     Ok(dx)
 }
 
@@ -250,27 +365,50 @@ pub fn conv2d_backward_weight(
     x: &Tensor,
     g: &Conv2dGeometry,
 ) -> Result<Tensor> {
+    backward_weight(gpu, &OutputGradient::new(dy), x, g)
+}
+
+fn backward_weight(
+    gpu: &Gpu,
+    gradient: &OutputGradient<'_>,
+    x: &Tensor,
+    g: &Conv2dGeometry,
+) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_weight";
+    let dy = gradient.dy;
     expect_shape(OP, "dy", dy, &g.output_shape())?;
     expect_shape(OP, "input", x, &g.input_shape())?;
-    let (m, n, k) = (
-        g.out_c,
-        g.in_c * g.kernel_h * g.kernel_w,
-        g.batch * g.out_h * g.out_w,
-    );
-    let (kernel, shape) = BACKWARD_WEIGHT.for_problem(gpu, m, n);
+    let taps = g.kernel_h * g.kernel_w;
+    let (m, k) = (g.out_c, g.batch * g.out_h * g.out_w);
+    let input = PackLayout::nchw(g.input_shape());
+    let packed = if texel_path(gpu, &[PackLayout::nchw(g.output_shape()), input]) {
+        Some((
+            gradient.packed(gpu, g)?,
+            texel_gemm::pack(gpu, "conv2d input", x, input)?,
+        ))
+    } else {
+        None
+    };
+    // The texel core's columns run over (tap, ci) with ci padded to whole texels.
+    let n = match packed {
+        Some(_) => taps * g.in_c.next_multiple_of(CHANNELS_PER_TEXEL),
+        None => taps * g.in_c,
+    };
+    let (kernel, shape) = match packed {
+        Some(_) => TEXEL_BACKWARD_WEIGHT.for_problem(m, n),
+        None => BACKWARD_WEIGHT.for_problem(gpu, m, n),
+    };
     let splits = k_splits(m.div_ceil(shape.tile_m()) * n.div_ceil(shape.tile_n()), k);
     let chunk = k.div_ceil(splits);
     let mut p = params(OP, g, [m, n, chunk], false)?;
     p.k_total = to_u32(OP, k)?;
     let grid = gemm::grid(gpu, OP, shape, m, n, splits)?;
-    let partial = Tensor::uninit(gpu, OP, &[splits, m * n])?;
-    gpu.dispatch(
-        &kernel,
-        &p,
-        &[dy.buffer(), x.buffer(), partial.buffer()],
-        grid,
-    )?;
+    let partial = Tensor::uninit(gpu, OP, &[splits, m * taps * g.in_c])?;
+    let operands = match &packed {
+        Some((a, b)) => [Resource::Texels(a), Resource::Texels(b), partial.resource()],
+        None => [dy.resource(), x.resource(), partial.resource()],
+    };
+    gpu.dispatch_resources(&kernel, &p, &operands, grid)?;
     reduce::sum_rows(gpu, &partial)?.reshape(&g.weight_shape())
 }
 
@@ -290,9 +428,33 @@ pub fn conv2d_backward(
     spec: Conv2dSpec,
 ) -> Result<Conv2dGrads> {
     let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
+    let (input, weight) = conv2d_backward_input_and_weight(gpu, dy, x, w, &g, true, true)?;
     Ok(Conv2dGrads {
-        input: conv2d_backward_input(gpu, dy, w, &g)?,
-        weight: conv2d_backward_weight(gpu, dy, x, &g)?,
+        input: input.expect("asked for"),
+        weight: weight.expect("asked for"),
         bias: reduce::channel_sums(gpu, dy)?,
     })
+}
+
+/// The input and the weight gradient for upstream gradient `dy`, each only where asked for
+/// (`None` otherwise); on the texel path dy is packed once for both.
+pub fn conv2d_backward_input_and_weight(
+    gpu: &Gpu,
+    dy: &Tensor,
+    x: &Tensor,
+    w: &Tensor,
+    g: &Conv2dGeometry,
+    input: bool,
+    weight: bool,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let gradient = OutputGradient::new(dy);
+    let dx = match input {
+        true => Some(backward_input(gpu, &gradient, w, g)?),
+        false => None,
+    };
+    let dw = match weight {
+        true => Some(backward_weight(gpu, &gradient, x, g)?),
+        false => None,
+    };
+    Ok((dx, dw))
 }

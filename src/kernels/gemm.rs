@@ -21,7 +21,7 @@ use super::kernel_source;
 use crate::gpu::{Gpu, GpuError, Kernel, Result};
 
 /// Outputs at most this wide take the narrow software tile.
-const NARROW_COLUMNS: usize = 64;
+pub(crate) const NARROW_COLUMNS: usize = 64;
 
 /// Outputs per invocation (rows, columns) and invocations per workgroup (x, y).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl TileShape {
     /// A through subgroups: 8 invocations of 32 x 8. Each output column's B value is read
     /// once per 32 rows (against 16 for 16 x 16), and the extra A rows cost broadcasts,
     /// not reads (see BENCHMARKS.md).
-    const SOFTWARE_TALL: TileShape = TileShape {
+    pub(crate) const SOFTWARE_TALL: TileShape = TileShape {
         rows_per_thread: 32,
         cols_per_thread: 8,
         group_x: 8,
@@ -47,7 +47,7 @@ impl TileShape {
     /// each. Measured against 16x8, 32x8, 32x16 and 16x32 without subgroups in the
     /// training-step bench (see BENCHMARKS.md): as fast as any in a step, and the larger
     /// tiles take LLVM minutes to compile on first use.
-    const SOFTWARE: TileShape = TileShape {
+    pub(crate) const SOFTWARE: TileShape = TileShape {
         rows_per_thread: 16,
         cols_per_thread: 16,
         group_x: 8,
@@ -55,7 +55,7 @@ impl TileShape {
     };
     /// Software adapters, problems at most [`NARROW_COLUMNS`] wide (the first layer's
     /// weight gradient has 9 columns): 8 invocations of 16 x 4.
-    const SOFTWARE_NARROW: TileShape = TileShape {
+    pub(crate) const SOFTWARE_NARROW: TileShape = TileShape {
         rows_per_thread: 16,
         cols_per_thread: 4,
         group_x: 8,
@@ -128,7 +128,7 @@ pub fn describe_tiles(gpu: &Gpu) -> String {
 }
 
 /// Outputs at most this tall take a 16-row software tile even with subgroups.
-const SHORT_ROWS: usize = 16;
+pub(crate) const SHORT_ROWS: usize = 16;
 
 /// The kernel variants a [`GemmKernel`] can build: a tile shape, and whether A is shared
 /// through subgroup broadcasts.

@@ -12,6 +12,7 @@ pub mod norm;
 pub mod optim;
 pub mod pool;
 pub mod reduce;
+pub(crate) mod texel_gemm;
 
 use crate::gpu::{shape_text, GpuError, Result, Tensor};
 

@@ -1,0 +1,100 @@
+//! Texel arrays: rgba32float textures addressed as one flat array of vec4 texels (texel
+//! `i` at column `i % TEXEL_ROW`, row `i / TEXEL_ROW`), for kernels that gather from
+//! them. On llvmpipe a storage-buffer load runs a loop over the SIMD lanes that inserts
+//! each lane's value into a vector through memory (a store-forwarding stall per lane),
+//! while a texel fetch is an unrolled gather in registers that returns four floats; see
+//! BENCHMARKS.md. The GEMM's texel path (`kernels::texel_gemm`) packs its operands into
+//! these.
+//!
+//! Textures are recycled by height, like buffers. A texture is only ever written by
+//! kernels recorded in the one pending encoder, never by `queue.write_texture`, so unlike
+//! a buffer it may be reused at once: commands run in the order they were recorded.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::context::Gpu;
+use super::error::{GpuError, Result};
+
+/// Texels per texture row (a power of two, so the shaders split an index with a mask and
+/// a shift; `shaders/texels/fetch.wgsl` has the same constant).
+const TEXEL_ROW: u32 = 4096;
+
+#[derive(Default)]
+pub(crate) struct TexturePool {
+    free: HashMap<u32, Vec<wgpu::Texture>>,
+}
+
+/// A texel array on loan from the pool; dropping it gives it back.
+pub(crate) struct Texels {
+    texture: Option<wgpu::Texture>,
+    view: wgpu::TextureView,
+    rows: u32,
+    pool: Arc<Mutex<TexturePool>>,
+}
+
+impl Texels {
+    /// Room for `texels` texels, or an error naming the adapter's limit when a texture that
+    /// large is past it (callers then take a path without textures).
+    pub(crate) fn new(gpu: &Gpu, what: &str, texels: usize) -> Result<Texels> {
+        let rows = texels.div_ceil(TEXEL_ROW as usize).max(1);
+        let limit = gpu.limits().max_texture_dimension_2d;
+        if rows > limit as usize {
+            return Err(GpuError::invalid(
+                "texels",
+                format!(
+                    "{what}: {texels} texels need a texture {rows} rows tall, over the \
+                     adapter's max_texture_dimension_2d of {limit}"
+                ),
+            ));
+        }
+        let rows = rows as u32;
+        let pool = Arc::clone(&gpu.shared.textures);
+        let reused = pool
+            .lock()
+            .expect("texture pool lock")
+            .free
+            .get_mut(&rows)
+            .and_then(Vec::pop);
+        let texture = reused.unwrap_or_else(|| {
+            gpu.shared.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("facemtl texels"),
+                size: wgpu::Extent3d {
+                    width: TEXEL_ROW,
+                    height: rows,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Float,
+                usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            })
+        });
+        let view = texture.create_view(&Default::default());
+        Ok(Texels {
+            texture: Some(texture),
+            view,
+            rows,
+            pool,
+        })
+    }
+
+    pub(crate) fn view(&self) -> &wgpu::TextureView {
+        &self.view
+    }
+
+    /// Whether `texels` texels fit one texture on this adapter.
+    pub(crate) fn fit(gpu: &Gpu, texels: usize) -> bool {
+        texels.div_ceil(TEXEL_ROW as usize) <= gpu.limits().max_texture_dimension_2d as usize
+    }
+}
+
+impl Drop for Texels {
+    fn drop(&mut self) {
+        if let (Some(texture), Ok(mut pool)) = (self.texture.take(), self.pool.lock()) {
+            pool.free.entry(self.rows).or_default().push(texture);
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! Software adapters' convolutions with A and B gathered from texel arrays instead of
+//! storage buffers. On llvmpipe every storage load runs a loop over the SIMD lanes that
+//! passes each lane's value through memory (a store-forwarding stall per lane), and those
+//! loads were two thirds of the storage GEMM's time; a texel fetch is an unrolled gather
+//! that brings four floats (see BENCHMARKS.md). So each operand is first packed four
+//! channels deep into a texel array (`shaders/texels/pack_c4.wgsl`, one pass over it), and
+//! the GEMM reads a texel where it read a float.
+//!
+//! The loaders are the storage GEMM's own (`shaders/gemm/conv_*.wgsl`) built with
+//! `gemm/operands_texels.wgsl` instead of `gemm/operands_storage.wgsl`, so the geometry is
+//! written once. Two cores, both with A shared through subgroups of 8 like the storage
+//! core's software tiles:
+//! - packed K (forward, backward-data): one K step is one texel, four channels of one tap,
+//!   for A's row and B's column alike; each accumulator takes four multiply-adds.
+//! - outer product (backward-weight, whose K runs over pixels): one K step is one pixel; a
+//!   texel of A is four rows (output channels), one of B four columns (input channels of
+//!   one tap), and the 8 lanes' A texels are the tile's 32 rows.
+
+use std::sync::OnceLock;
+
+use super::gemm::{TileShape, NARROW_COLUMNS, SHORT_ROWS};
+use super::{kernel, kernel_source, to_u32};
+use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, Resource, Result, Tensor, Texels};
+
+const PACK_C4: Kernel = kernel!("texels/pack_c4", "texels/pack_c4.wgsl");
+
+kernel_params! {
+    struct PackParams {
+        n: u32,
+        c: u32,
+        h: u32,
+        w: u32,
+        c4: u32,
+        stride_n: u32,
+        stride_c: u32,
+        stride_h: u32,
+        stride_w: u32,
+        texels: u32,
+    }
+}
+
+/// Channels per texel.
+pub(crate) const CHANNELS_PER_TEXEL: usize = 4;
+
+/// A tensor's data seen as a 4-D array (n, c, h, w) with strides in elements, to be packed
+/// four channels deep: texel ((n * c4 + q) * h + y) * w + x holds channels 4q .. 4q + 3.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PackLayout {
+    pub dims: [usize; 4],
+    pub strides: [usize; 4],
+}
+
+impl PackLayout {
+    /// An NCHW activation.
+    pub(crate) fn nchw([n, c, h, w]: [usize; 4]) -> PackLayout {
+        PackLayout {
+            dims: [n, c, h, w],
+            strides: [c * h * w, h * w, w, 1],
+        }
+    }
+
+    /// Filters [co, ci, kh, kw] packed by input channel: texel (co, q, tap), as the forward
+    /// loaders read them.
+    pub(crate) fn filters_by_input([co, ci, kh, kw]: [usize; 4]) -> PackLayout {
+        PackLayout {
+            dims: [co, ci, 1, kh * kw],
+            strides: [ci * kh * kw, kh * kw, 0, 1],
+        }
+    }
+
+    /// Filters [co, ci, kh, kw] packed by output channel: texel (q, ci, tap), as the
+    /// backward-data loaders read them.
+    pub(crate) fn filters_by_output([co, ci, kh, kw]: [usize; 4]) -> PackLayout {
+        PackLayout {
+            dims: [1, co, ci, kh * kw],
+            strides: [0, ci * kh * kw, kh * kw, 1],
+        }
+    }
+
+    pub(crate) fn texels(&self) -> usize {
+        let [n, c, h, w] = self.dims;
+        n * c.div_ceil(CHANNELS_PER_TEXEL) * h * w
+    }
+}
+
+/// `src` packed into a new texel array (one dispatch).
+pub(crate) fn pack(gpu: &Gpu, what: &str, src: &Tensor, layout: PackLayout) -> Result<Texels> {
+    const OP: &str = "pack_c4";
+    let texels = layout.texels();
+    let out = Texels::new(gpu, what, texels)?;
+    let [n, c, h, w] = layout.dims;
+    let [stride_n, stride_c, stride_h, stride_w] = layout.strides;
+    let p = PackParams {
+        n: to_u32(OP, n)?,
+        c: to_u32(OP, c)?,
+        h: to_u32(OP, h)?,
+        w: to_u32(OP, w)?,
+        c4: to_u32(OP, c.div_ceil(CHANNELS_PER_TEXEL))?,
+        stride_n: to_u32(OP, stride_n)?,
+        stride_c: to_u32(OP, stride_c)?,
+        stride_h: to_u32(OP, stride_h)?,
+        stride_w: to_u32(OP, stride_w)?,
+        texels: to_u32(OP, texels)?,
+    };
+    gpu.dispatch_resources(
+        &PACK_C4,
+        &p,
+        &[Resource::Buffer(src.buffer()), Resource::Texels(&out)],
+        grid_1d(gpu, texels, 256),
+    )?;
+    Ok(out)
+}
+
+/// Whether every one of `layouts` fits one texel array on this device.
+pub(crate) fn fits(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
+    layouts.iter().all(|l| Texels::fit(gpu, l.texels()))
+}
+
+/// Which core a kernel is built on (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Core {
+    PackedK,
+    Outer,
+}
+
+const LANES: usize = 8;
+
+/// The outer-product core's tiles: 8 lanes of 4 rows each make 32 rows; 8 columns a lane
+/// (two texels), or 4 for outputs at most [`NARROW_COLUMNS`] wide.
+const OUTER: TileShape = TileShape {
+    rows_per_thread: 32,
+    cols_per_thread: 8,
+    group_x: LANES,
+    group_y: 1,
+};
+const OUTER_NARROW: TileShape = TileShape {
+    rows_per_thread: 32,
+    cols_per_thread: 4,
+    group_x: LANES,
+    group_y: 1,
+};
+
+/// The tile shapes a core builds, in the order of [`TexelGemmKernel::built`].
+fn shapes(core: Core) -> &'static [TileShape] {
+    match core {
+        Core::PackedK => &[
+            TileShape::SOFTWARE_TALL,
+            TileShape::SOFTWARE,
+            TileShape::SOFTWARE_NARROW,
+        ],
+        Core::Outer => &[OUTER, OUTER_NARROW],
+    }
+}
+
+/// The shape for an m x n output, as an index into [`shapes`].
+fn choose(core: Core, m: usize, n: usize) -> usize {
+    match core {
+        Core::PackedK if n <= NARROW_COLUMNS => 2,
+        Core::PackedK if m > SHORT_ROWS => 0,
+        Core::PackedK => 1,
+        Core::Outer if n <= NARROW_COLUMNS => 1,
+        Core::Outer => 0,
+    }
+}
+
+/// The lines that open either core: the tile's corner, the clamps, the accumulators.
+fn core_opening(t: TileShape) -> String {
+    let mut s = format!(
+        "
+@compute @workgroup_size({LANES}, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{
+    let row0 = wg.y * {tm}u;
+    let col0 = (wg.x * {LANES}u + lid.x) * {tn}u;
+    let batch = wg.z;
+    let last_row = p.m - 1u;
+    let last_col = p.n - 1u;
+",
+        tm = t.rows_per_thread,
+        tn = t.cols_per_thread,
+    );
+    for r in 0..t.rows_per_thread {
+        for c in 0..t.cols_per_thread {
+            s.push_str(&format!("    var acc{r}_{c} = 0.0;\n"));
+        }
+    }
+    s
+}
+
+/// The writes that close either core: `b{c}` is the ColInfo `write_c` gets for column c.
+fn core_closing(t: TileShape, column_info: impl Fn(usize) -> String) -> String {
+    let mut s = String::new();
+    for r in 0..t.rows_per_thread {
+        s.push_str(&format!("    if (row0 + {r}u < p.m) {{\n"));
+        for c in 0..t.cols_per_thread {
+            s.push_str(&format!(
+                "        if (col0 + {c}u < p.n) {{ write_c(batch, row0 + {r}u, col0 + {c}u, {}, acc{r}_{c}); }}\n",
+                column_info(c)
+            ));
+        }
+        s.push_str("    }\n");
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// WGSL of the packed-K core: `read_a` / `read_b` return a texel of four K values, p.k
+/// counts texels.
+fn packed_k_source(t: TileShape) -> String {
+    let (tm, tn) = (t.rows_per_thread, t.cols_per_thread);
+    let mut s = core_opening(t);
+    for j in 0..tm / LANES {
+        s.push_str(&format!(
+            "    let own{j} = row_info(batch, min(row0 + {}u + lid.x, last_row));\n",
+            j * LANES
+        ));
+    }
+    for c in 0..tn {
+        s.push_str(&format!(
+            "    let b{c} = col_info(batch, min(col0 + {c}u, last_col));\n"
+        ));
+    }
+    s.push_str("    var kk = k_first(batch);\n    for (var k = 0u; k < p.k; k = k + 1u) {\n");
+    for c in 0..tn {
+        s.push_str(&format!("        let bv{c} = read_b(kk, b{c});\n"));
+    }
+    for j in 0..tm / LANES {
+        s.push_str(&format!("        let mine{j} = read_a(own{j}, kk);\n"));
+    }
+    for r in 0..tm {
+        s.push_str(&format!(
+            "        let av{r} = subgroupBroadcast(mine{}, {}u);\n",
+            r / LANES,
+            r % LANES
+        ));
+        for c in 0..tn {
+            s.push_str(&format!(
+                "        acc{r}_{c} = fma(av{r}.w, bv{c}.w, fma(av{r}.z, bv{c}.z, fma(av{r}.y, bv{c}.y, fma(av{r}.x, bv{c}.x, acc{r}_{c}))));\n"
+            ));
+        }
+    }
+    s.push_str("        kk = k_next(kk);\n    }\n");
+    s.push_str(&core_closing(t, |c| format!("b{c}")));
+    s
+}
+
+/// WGSL of the outer-product core: `row_info` / `col_info` take the first of four rows /
+/// columns, `read_a` / `read_b` return the four at one k.
+fn outer_source(t: TileShape) -> String {
+    let tn = t.cols_per_thread;
+    let per = CHANNELS_PER_TEXEL;
+    let mut s = core_opening(t);
+    s.push_str(&format!(
+        "    let last_row_group = last_row / {per}u * {per}u;\n    let last_col_group = last_col / {per}u * {per}u;\n    let own = row_info(batch, min(row0 + {per}u * lid.x, last_row_group));\n"
+    ));
+    for g in 0..tn / per {
+        s.push_str(&format!(
+            "    let b{g} = col_info(batch, min(col0 + {}u, last_col_group));\n",
+            g * per
+        ));
+    }
+    s.push_str("    var kk = k_first(batch);\n    for (var k = 0u; k < p.k; k = k + 1u) {\n");
+    s.push_str("        let mine = read_a(own, kk);\n");
+    for g in 0..tn / per {
+        s.push_str(&format!("        let bv{g} = read_b(kk, b{g});\n"));
+    }
+    for lane in 0..LANES {
+        s.push_str(&format!(
+            "        let rows{lane} = subgroupBroadcast(mine, {lane}u);\n"
+        ));
+        for i in 0..per {
+            let r = lane * per + i;
+            for c in 0..tn {
+                s.push_str(&format!(
+                    "        acc{r}_{c} = fma(rows{lane}[{i}], bv{}[{}], acc{r}_{c});\n",
+                    c / per,
+                    c % per
+                ));
+            }
+        }
+    }
+    s.push_str("        kk = k_next(kk);\n    }\n");
+    s.push_str(&core_closing(t, |c| format!("b{}", c / per)));
+    s
+}
+
+/// A convolution GEMM on texels: a variant's loaders plus a core, built once per shape.
+pub(crate) struct TexelGemmKernel {
+    name: &'static str,
+    loaders: &'static str,
+    core: Core,
+    built: [OnceLock<(String, String)>; 3],
+}
+
+impl TexelGemmKernel {
+    pub(crate) const fn new(name: &'static str, core: Core, loaders: &'static str) -> Self {
+        TexelGemmKernel {
+            name,
+            loaders,
+            core,
+            built: [const { OnceLock::new() }; 3],
+        }
+    }
+
+    /// The kernel and its tile shape for an m x n output.
+    pub(crate) fn for_problem(&'static self, m: usize, n: usize) -> (Kernel, TileShape) {
+        let index = choose(self.core, m, n);
+        let shape = shapes(self.core)[index];
+        let (name, source) = self.built[index].get_or_init(|| {
+            let core = match self.core {
+                Core::PackedK => packed_k_source(shape),
+                Core::Outer => outer_source(shape),
+            };
+            (
+                format!(
+                    "{}#texels-{}x{}",
+                    self.name, shape.rows_per_thread, shape.cols_per_thread
+                ),
+                format!("{}{core}", kernel_source(self.loaders)),
+            )
+        });
+        (Kernel { name, source }, shape)
+    }
+}
+
+/// A [`TexelGemmKernel`] from shader files (the texel operands come first).
+macro_rules! texel_gemm_kernel {
+    ($name:literal, $core:expr, $($file:literal),+ $(,)?) => {
+        crate::kernels::texel_gemm::TexelGemmKernel::new(
+            $name,
+            $core,
+            concat!(
+                include_str!("../../shaders/gemm/operands_texels.wgsl"),
+                $(include_str!(concat!("../../shaders/", $file))),+
+            ),
+        )
+    };
+}
+pub(crate) use texel_gemm_kernel;
