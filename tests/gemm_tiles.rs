@@ -45,7 +45,8 @@ fn the_texel_path_is_taken_where_the_device_has_it() {
     // Where the device takes the texel path (software adapter, subgroups of 8), a
     // convolution with its operands packed records the two packing dispatches before its
     // GEMM, and one with a single input channel (padded fourfold) does not; elsewhere
-    // neither does. So the texel cases above cannot silently run the storage path.
+    // neither does; likewise a large matmul and a small one. So the texel cases above
+    // cannot silently run the storage path.
     let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     let g = gpu();
     let mut r = rng(32);
@@ -67,6 +68,20 @@ fn the_texel_path_is_taken_where_the_device_has_it() {
             "conv {input:?} * {weight:?}: dispatches (texel path on this device: {})",
             g.gemm_texels()
         );
+    }
+    // Matmuls: past the size threshold, and under it.
+    for ((m, k, n), packed) in [
+        ((131usize, 257usize, 509usize), true),
+        ((67, 33, 130), false),
+    ] {
+        let a = upload(&[m, k], &random(&mut r, m * k));
+        let b = upload(&[n, k], &random(&mut r, k * n));
+        g.flush();
+        let (_, before) = g.counters();
+        matmul::matmul(g, &a, &b, false, true).unwrap();
+        let (_, after) = g.counters();
+        let want = if packed && g.gemm_texels() { 3 } else { 1 };
+        assert_eq!(after - before, want, "matmul {m}x{k}x{n}: dispatches");
     }
 }
 
@@ -144,6 +159,23 @@ fn check_all_kernels(variant: &str) {
             Tolerance::ACCUMULATED,
         );
     }
+    // Past the texel path's size threshold (2^24 multiply-adds), K not a multiple of 4,
+    // with A and B transposed both ways.
+    let (m, k, n) = (131usize, 257usize, 509usize);
+    let a = random(&mut r, m * k);
+    let b = random(&mut r, k * n);
+    let got = matmul::matmul(g, &upload(&[m, k], &a), &upload(&[n, k], &b), false, true).unwrap();
+    let want = reference::dense::matmul(&widen(&a), (m, k), false, &widen(&b), (n, k), true);
+    let case = format!("matmul {m}x{k}x{n} {variant}");
+    assert_tensor(&case, &got, &want, Tolerance::ACCUMULATED);
+    let got = matmul::matmul(g, &upload(&[k, m], &a), &upload(&[k, n], &b), true, false).unwrap();
+    let want = reference::dense::matmul(&widen(&a), (k, m), true, &widen(&b), (k, n), false);
+    assert_tensor(
+        &format!("{case} a^T b"),
+        &got,
+        &want,
+        Tolerance::ACCUMULATED,
+    );
     // A dense layer's weight and bias gradients in one GEMM (in + 1 columns): narrow
     // (40 + 1), wide (64 + 1 and 130 + 1), ragged rows.
     for (batch, inputs, outputs) in [(32usize, 40usize, 7usize), (5, 64, 37), (3, 130, 70)] {

@@ -1,6 +1,8 @@
 // Strided batched matmul: A and B are read through row/column strides, so transposed
 // operands (dense backward's X^T and W^T) need no copy. C is dense [batch, m, n].
-// c = alpha * A B (+ bias[col]) (+ c when accumulating).
+// c = alpha * A B (+ bias[col]) (+ c when accumulating). A and B come from
+// operands_storage.wgsl, or operands_texels.wgsl with the strides counting texels (each
+// four K values; texel k4 * m + row of A, k4 * n + col of B).
 struct Params {
     m: u32,
     n: u32,
@@ -17,8 +19,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
@@ -51,12 +51,12 @@ fn k_next(kk: KInfo) -> KInfo {
     return KInfo(kk.a + p.a_col, kk.b + p.b_row);
 }
 
-fn read_a(r: RowInfo, kk: KInfo) -> f32 {
-    return a[r.base + kk.a];
+fn read_a(r: RowInfo, kk: KInfo) -> Value {
+    return load_a(r.base + kk.a);
 }
 
-fn read_b(kk: KInfo, c: ColInfo) -> f32 {
-    return b[c.base + kk.b];
+fn read_b(kk: KInfo, c: ColInfo) -> Value {
+    return load_b(c.base + kk.b);
 }
 
 fn write_c(batch: u32, row: u32, col: u32, c_info: ColInfo, value: f32) {

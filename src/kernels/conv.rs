@@ -264,7 +264,7 @@ fn texel_path(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
     gpu.gemm_texels()
         && texel_gemm::fits(gpu, layouts)
         && layouts.iter().all(|l| {
-            let channels = l.dims[1];
+            let channels = l.channels();
             4 * channels.next_multiple_of(CHANNELS_PER_TEXEL) <= 5 * channels
         })
 }

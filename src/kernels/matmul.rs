@@ -2,10 +2,23 @@
 //! batched, with fused bias and in-place accumulation.
 
 use super::gemm::{self, gemm_kernel, GemmKernel};
+use super::texel_gemm::{
+    self, texel_gemm_kernel, Core, PackLayout, TexelGemmKernel, CHANNELS_PER_TEXEL,
+};
 use super::{expect_matrix, expect_shape, to_u32};
-use crate::gpu::{kernel_params, shape_text, Gpu, GpuError, Result, Tensor};
+use crate::gpu::{kernel_params, shape_text, Gpu, GpuError, Resource, Result, Tensor};
 
-static MATMUL: GemmKernel = gemm_kernel!("gemm/matmul", "gemm/matmul.wgsl");
+static MATMUL: GemmKernel = gemm_kernel!(
+    "gemm/matmul",
+    "gemm/operands_storage.wgsl",
+    "gemm/matmul.wgsl"
+);
+static TEXEL_MATMUL: TexelGemmKernel =
+    texel_gemm_kernel!("gemm/matmul", Core::PackedK, "gemm/matmul.wgsl");
+
+/// Multiply-adds from which an unbatched matmul takes the texel path where the device has
+/// it: below, packing both operands (two more dispatches) costs about what it saves.
+const TEXEL_MIN_MACS: usize = 1 << 24;
 static LINEAR_BACKWARD_PARAMETERS: GemmKernel = gemm_kernel!(
     "gemm/linear_backward_parameters",
     "gemm/linear_backward_parameters.wgsl"
@@ -70,6 +83,44 @@ fn gemm(
     out: &Tensor,
     accumulate: bool,
 ) -> Result<()> {
+    let (a_texels, b_texels) = (
+        PackLayout::matrix(m, k, a.row, a.col),
+        PackLayout::matrix(n, k, b.col, b.row),
+    );
+    if batch == 1
+        && m * n * k >= TEXEL_MIN_MACS
+        && gpu.gemm_texels()
+        && texel_gemm::fits(gpu, &[a_texels, b_texels])
+        && 4 * k.next_multiple_of(CHANNELS_PER_TEXEL) <= 5 * k
+    {
+        // Strides in texels: texel k4 * m + row of A, k4 * n + col of B.
+        let params = Params {
+            m: to_u32(op, m)?,
+            n: to_u32(op, n)?,
+            k: to_u32(op, k.div_ceil(CHANNELS_PER_TEXEL))?,
+            a_row: 1,
+            a_col: to_u32(op, m)?,
+            a_batch: 0,
+            b_row: to_u32(op, n)?,
+            b_col: 1,
+            b_batch: 0,
+            has_bias: bias.is_some() as u32,
+            accumulate: accumulate as u32,
+            alpha: 1.0,
+        };
+        let packed_a = texel_gemm::pack(gpu, "matmul a", a.tensor, a_texels)?;
+        let packed_b = texel_gemm::pack(gpu, "matmul b", b.tensor, b_texels)?;
+        let (kernel, shape) = TEXEL_MATMUL.for_problem(m, n);
+        let grid = gemm::grid(gpu, op, shape, m, n, 1)?;
+        let bias = bias.map_or(gpu.placeholder(), Tensor::buffer);
+        let resources = [
+            Resource::Texels(&packed_a),
+            Resource::Texels(&packed_b),
+            Resource::Buffer(bias),
+            out.resource(),
+        ];
+        return gpu.dispatch_resources(&kernel, &params, &resources, grid);
+    }
     let params = Params {
         m: to_u32(op, m)?,
         n: to_u32(op, n)?,

@@ -20,42 +20,43 @@ use std::sync::OnceLock;
 
 use super::gemm::{TileShape, NARROW_COLUMNS, SHORT_ROWS};
 use super::{kernel, kernel_source, to_u32};
-use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, Resource, Result, Tensor, Texels};
+use crate::gpu::{kernel_params, Gpu, Kernel, Resource, Result, Tensor, Texels};
 
 const PACK_C4: Kernel = kernel!("texels/pack_c4", "texels/pack_c4.wgsl");
 
 kernel_params! {
     struct PackParams {
-        n: u32,
         c: u32,
-        h: u32,
-        w: u32,
         c4: u32,
+        plane: u32,
         stride_n: u32,
         stride_c: u32,
-        stride_h: u32,
-        stride_w: u32,
-        texels: u32,
+        stride_pixel: u32,
     }
 }
 
 /// Channels per texel.
 pub(crate) const CHANNELS_PER_TEXEL: usize = 4;
 
-/// A tensor's data seen as a 4-D array (n, c, h, w) with strides in elements, to be packed
-/// four channels deep: texel ((n * c4 + q) * h + y) * w + x holds channels 4q .. 4q + 3.
+/// Pack invocations per workgroup (`shaders/texels/pack_c4.wgsl`).
+const PACK_GROUP: usize = 64;
+
+/// A tensor's data seen as a 3-D array (n, c, pixels), to be packed four channels deep:
+/// texel (n * c4 + q) * pixels + i holds channels 4q .. 4q + 3 at (n, i).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PackLayout {
-    pub dims: [usize; 4],
-    pub strides: [usize; 4],
+    /// n, c, pixels per plane.
+    pub dims: [usize; 3],
+    /// Elements between neighbouring n, c and pixels.
+    pub strides: [usize; 3],
 }
 
 impl PackLayout {
     /// An NCHW activation.
     pub(crate) fn nchw([n, c, h, w]: [usize; 4]) -> PackLayout {
         PackLayout {
-            dims: [n, c, h, w],
-            strides: [c * h * w, h * w, w, 1],
+            dims: [n, c, h * w],
+            strides: [c * h * w, h * w, 1],
         }
     }
 
@@ -63,8 +64,8 @@ impl PackLayout {
     /// loaders read them.
     pub(crate) fn filters_by_input([co, ci, kh, kw]: [usize; 4]) -> PackLayout {
         PackLayout {
-            dims: [co, ci, 1, kh * kw],
-            strides: [ci * kh * kw, kh * kw, 0, 1],
+            dims: [co, ci, kh * kw],
+            strides: [ci * kh * kw, kh * kw, 1],
         }
     }
 
@@ -72,48 +73,71 @@ impl PackLayout {
     /// backward-data loaders read them.
     pub(crate) fn filters_by_output([co, ci, kh, kw]: [usize; 4]) -> PackLayout {
         PackLayout {
-            dims: [1, co, ci, kh * kw],
-            strides: [0, ci * kh * kw, kh * kw, 1],
+            dims: [1, co, ci * kh * kw],
+            strides: [0, ci * kh * kw, 1],
         }
     }
 
+    /// A matrix with `k` along K and `rows` rows (or columns), element (r, k) at
+    /// `r * row_stride + k * k_stride`: texel k4 * rows + r, as the matmul loaders read it.
+    pub(crate) fn matrix(rows: usize, k: usize, row_stride: usize, k_stride: usize) -> PackLayout {
+        PackLayout {
+            dims: [1, k, rows],
+            strides: [0, k_stride, row_stride],
+        }
+    }
+
+    pub(crate) fn channels(&self) -> usize {
+        self.dims[1]
+    }
+
     pub(crate) fn texels(&self) -> usize {
-        let [n, c, h, w] = self.dims;
-        n * c.div_ceil(CHANNELS_PER_TEXEL) * h * w
+        let [n, c, plane] = self.dims;
+        n * c.div_ceil(CHANNELS_PER_TEXEL) * plane
+    }
+
+    /// The packing kernel's grid: (pixel groups, texels across c, n).
+    fn grid(&self) -> [usize; 3] {
+        let [n, c, plane] = self.dims;
+        [
+            plane.div_ceil(PACK_GROUP),
+            c.div_ceil(CHANNELS_PER_TEXEL),
+            n,
+        ]
     }
 }
 
 /// `src` packed into a new texel array (one dispatch).
 pub(crate) fn pack(gpu: &Gpu, what: &str, src: &Tensor, layout: PackLayout) -> Result<Texels> {
     const OP: &str = "pack_c4";
-    let texels = layout.texels();
-    let out = Texels::new(gpu, what, texels)?;
-    let [n, c, h, w] = layout.dims;
-    let [stride_n, stride_c, stride_h, stride_w] = layout.strides;
+    let out = Texels::new(gpu, what, layout.texels())?;
+    let [_, c, plane] = layout.dims;
+    let [stride_n, stride_c, stride_pixel] = layout.strides;
     let p = PackParams {
-        n: to_u32(OP, n)?,
         c: to_u32(OP, c)?,
-        h: to_u32(OP, h)?,
-        w: to_u32(OP, w)?,
         c4: to_u32(OP, c.div_ceil(CHANNELS_PER_TEXEL))?,
+        plane: to_u32(OP, plane)?,
         stride_n: to_u32(OP, stride_n)?,
         stride_c: to_u32(OP, stride_c)?,
-        stride_h: to_u32(OP, stride_h)?,
-        stride_w: to_u32(OP, stride_w)?,
-        texels: to_u32(OP, texels)?,
+        stride_pixel: to_u32(OP, stride_pixel)?,
     };
+    let grid = layout.grid().map(|g| g as u32);
     gpu.dispatch_resources(
         &PACK_C4,
         &p,
         &[Resource::Buffer(src.buffer()), Resource::Texels(&out)],
-        grid_1d(gpu, texels, 256),
+        grid,
     )?;
     Ok(out)
 }
 
-/// Whether every one of `layouts` fits one texel array on this device.
+/// Whether every one of `layouts` fits one texel array, and its packing one grid, on this
+/// device.
 pub(crate) fn fits(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
-    layouts.iter().all(|l| Texels::fit(gpu, l.texels()))
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    layouts
+        .iter()
+        .all(|l| Texels::fit(gpu, l.texels()) && l.grid().iter().all(|&g| g <= max))
 }
 
 /// Which core a kernel is built on (see the module docs).
