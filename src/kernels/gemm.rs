@@ -178,20 +178,7 @@ fn core_source(t: TileShape, share_rows: bool) -> String {
     let (tm, tn) = (t.rows_per_thread, t.cols_per_thread);
     let lanes = t.group_x;
     let vectors = tn / 4;
-    let mut s = String::new();
-    s.push_str(&format!(
-        "
-@compute @workgroup_size({gx}, {gy}, 1)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{
-    let row0 = (wg.y * {gy}u + lid.y) * {tm}u;
-    let col0 = (wg.x * {gx}u + lid.x) * {tn}u;
-    let batch = wg.z;
-    let last_row = p.m - 1u;
-    let last_col = p.n - 1u;
-",
-        gx = t.group_x,
-        gy = t.group_y,
-    ));
+    let mut s = tile_header(t);
     if !share_rows {
         s.push_str("    if (row0 >= p.m || col0 >= p.n) {\n        return;\n    }\n");
         for r in 0..tm {
@@ -200,18 +187,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             ));
         }
     } else {
-        for j in 0..tm / lanes {
-            s.push_str(&format!(
-                "    let own{j} = row_info(batch, min(row0 + {}u + lid.x, last_row));\n",
-                j * lanes
-            ));
-        }
+        s.push_str(&shared_row_infos(t));
     }
-    for c in 0..tn {
-        s.push_str(&format!(
-            "    let b{c} = col_info(batch, min(col0 + {c}u, last_col));\n"
-        ));
-    }
+    s.push_str(&column_infos(t));
     for r in 0..tm {
         for v in 0..vectors {
             s.push_str(&format!("    var acc{r}_{v} = vec4<f32>(0.0);\n"));
@@ -246,13 +224,70 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
     }
     s.push_str("        kk = k_next(kk);\n    }\n");
-    for r in 0..tm {
+    s.push_str(&tile_writes(
+        t,
+        |r, c| format!("acc{r}_{}[{}]", c / 4, c % 4),
+        |c| format!("b{c}"),
+    ));
+    s
+}
+
+/// The opening of a GEMM core for tile `t`: the entry point, the tile's corner and the
+/// last row and column (for clamping). Shared with the texel cores (`kernels::texel_gemm`).
+pub(crate) fn tile_header(t: TileShape) -> String {
+    format!(
+        "
+@compute @workgroup_size({gx}, {gy}, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{
+    let row0 = (wg.y * {gy}u + lid.y) * {tm}u;
+    let col0 = (wg.x * {gx}u + lid.x) * {tn}u;
+    let batch = wg.z;
+    let last_row = p.m - 1u;
+    let last_col = p.n - 1u;
+",
+        gx = t.group_x,
+        gy = t.group_y,
+        tm = t.rows_per_thread,
+        tn = t.cols_per_thread,
+    )
+}
+
+/// Where rows are shared through subgroups: the `row_info` of each row this invocation
+/// reads for the others (`own{j}`: row `row0 + j * lanes + lid.x`).
+pub(crate) fn shared_row_infos(t: TileShape) -> String {
+    let lanes = t.group_x;
+    (0..t.rows_per_thread / lanes)
+        .map(|j| {
+            format!(
+                "    let own{j} = row_info(batch, min(row0 + {}u + lid.x, last_row));\n",
+                j * lanes
+            )
+        })
+        .collect()
+}
+
+/// The `col_info` of each of the invocation's columns (`b{c}`).
+pub(crate) fn column_infos(t: TileShape) -> String {
+    (0..t.cols_per_thread)
+        .map(|c| format!("    let b{c} = col_info(batch, min(col0 + {c}u, last_col));\n"))
+        .collect()
+}
+
+/// The closing of a GEMM core: every output of the tile inside m x n goes to `write_c`,
+/// `value(r, c)` naming its accumulator and `info(c)` the ColInfo of its column.
+pub(crate) fn tile_writes(
+    t: TileShape,
+    value: impl Fn(usize, usize) -> String,
+    info: impl Fn(usize) -> String,
+) -> String {
+    let mut s = String::new();
+    for r in 0..t.rows_per_thread {
         s.push_str(&format!("    if (row0 + {r}u < p.m) {{\n"));
-        for c in 0..tn {
+        for c in 0..t.cols_per_thread {
             s.push_str(&format!(
-                "        if (col0 + {c}u < p.n) {{ write_c(batch, row0 + {r}u, col0 + {c}u, b{c}, acc{r}_{}[{}]); }}\n",
-                c / 4,
-                c % 4
+                "        if (col0 + {c}u < p.n) {{ write_c(batch, row0 + {r}u, col0 + {c}u, {}, {}); }}\n",
+                info(c),
+                value(r, c)
             ));
         }
         s.push_str("    }\n");

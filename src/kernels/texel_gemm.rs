@@ -18,7 +18,7 @@
 
 use std::sync::OnceLock;
 
-use super::gemm::{TileShape, NARROW_COLUMNS, SHORT_ROWS};
+use super::gemm::{self, TileShape, NARROW_COLUMNS, SHORT_ROWS};
 use super::{kernel, kernel_source, to_u32};
 use crate::gpu::{kernel_params, Gpu, Kernel, Resource, Result, Tensor, Texels};
 
@@ -187,21 +187,9 @@ fn choose(core: Core, m: usize, n: usize) -> usize {
     }
 }
 
-/// The lines that open either core: the tile's corner, the clamps, the accumulators.
+/// The lines that open either core: the storage core's header, then scalar accumulators.
 fn core_opening(t: TileShape) -> String {
-    let mut s = format!(
-        "
-@compute @workgroup_size({LANES}, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{
-    let row0 = wg.y * {tm}u;
-    let col0 = (wg.x * {LANES}u + lid.x) * {tn}u;
-    let batch = wg.z;
-    let last_row = p.m - 1u;
-    let last_col = p.n - 1u;
-",
-        tm = t.rows_per_thread,
-        tn = t.cols_per_thread,
-    );
+    let mut s = gemm::tile_header(t);
     for r in 0..t.rows_per_thread {
         for c in 0..t.cols_per_thread {
             s.push_str(&format!("    var acc{r}_{c} = 0.0;\n"));
@@ -210,39 +198,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     s
 }
 
-/// The writes that close either core: `b{c}` is the ColInfo `write_c` gets for column c.
-fn core_closing(t: TileShape, column_info: impl Fn(usize) -> String) -> String {
-    let mut s = String::new();
-    for r in 0..t.rows_per_thread {
-        s.push_str(&format!("    if (row0 + {r}u < p.m) {{\n"));
-        for c in 0..t.cols_per_thread {
-            s.push_str(&format!(
-                "        if (col0 + {c}u < p.n) {{ write_c(batch, row0 + {r}u, col0 + {c}u, {}, acc{r}_{c}); }}\n",
-                column_info(c)
-            ));
-        }
-        s.push_str("    }\n");
-    }
-    s.push_str("}\n");
-    s
-}
-
 /// WGSL of the packed-K core: `read_a` / `read_b` return a texel of four K values, p.k
 /// counts texels.
 fn packed_k_source(t: TileShape) -> String {
     let (tm, tn) = (t.rows_per_thread, t.cols_per_thread);
     let mut s = core_opening(t);
-    for j in 0..tm / LANES {
-        s.push_str(&format!(
-            "    let own{j} = row_info(batch, min(row0 + {}u + lid.x, last_row));\n",
-            j * LANES
-        ));
-    }
-    for c in 0..tn {
-        s.push_str(&format!(
-            "    let b{c} = col_info(batch, min(col0 + {c}u, last_col));\n"
-        ));
-    }
+    s.push_str(&gemm::shared_row_infos(t));
+    s.push_str(&gemm::column_infos(t));
     s.push_str("    var kk = k_first(batch);\n    for (var k = 0u; k < p.k; k = k + 1u) {\n");
     for c in 0..tn {
         s.push_str(&format!("        let bv{c} = read_b(kk, b{c});\n"));
@@ -263,7 +225,11 @@ fn packed_k_source(t: TileShape) -> String {
         }
     }
     s.push_str("        kk = k_next(kk);\n    }\n");
-    s.push_str(&core_closing(t, |c| format!("b{c}")));
+    s.push_str(&gemm::tile_writes(
+        t,
+        |r, c| format!("acc{r}_{c}"),
+        |c| format!("b{c}"),
+    ));
     s
 }
 
@@ -303,7 +269,11 @@ fn outer_source(t: TileShape) -> String {
         }
     }
     s.push_str("        kk = k_next(kk);\n    }\n");
-    s.push_str(&core_closing(t, |c| format!("b{}", c / per)));
+    s.push_str(&gemm::tile_writes(
+        t,
+        |r, c| format!("acc{r}_{c}"),
+        |c| format!("b{}", c / per),
+    ));
     s
 }
 
