@@ -9,6 +9,7 @@
 mod common;
 
 use common::{assert_tensor, download, gpu, random, rng, upload, widen, Tolerance};
+use facemtl::autodiff::{ParamStore, Tape};
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding};
 use facemtl::kernels::{conv, matmul};
 use facemtl::reference;
@@ -82,6 +83,72 @@ fn the_texel_path_is_taken_where_the_device_has_it() {
         let (_, after) = g.counters();
         let want = if packed && g.gemm_texels() { 3 } else { 1 };
         assert_eq!(after - before, want, "matmul {m}x{k}x{n}: dispatches");
+    }
+}
+
+#[test]
+fn a_training_tape_packs_a_convolutions_input_once_for_both_passes() {
+    // On the texel path a training tape keeps x as the forward pass packed it, and the
+    // backward-weight pass reads that instead of packing x again: one dispatch fewer than
+    // the standalone backward-weight pass, and the same gradient bit for bit (the same
+    // kernels over the same texels). An evaluation tape keeps nothing, so it is checked
+    // too that the packing kept is the forward's input and not a later one's: a second
+    // convolution on the same tape packs its own input. Elsewhere the counts are equal.
+    let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let g = gpu();
+    let mut r = rng(33);
+    let spec = Conv2dSpec::new(1, 1);
+    let (input, weight) = ([2usize, 8, 7, 5], [12usize, 8, 3, 3]);
+    let mut store = ParamStore::new();
+    let w_id = store
+        .add("w", upload(&weight, &random(&mut r, 12 * 8 * 9)))
+        .unwrap();
+    let x_values = random(&mut r, input.iter().product());
+    let other_values = random(&mut r, input.iter().product());
+    let dy_values = random(&mut r, 2 * 12 * 7 * 5);
+
+    let mut tape = Tape::new(g, &store, true, 0);
+    let x = tape.input(upload(&input, &x_values));
+    let other = tape.input(upload(&input, &other_values));
+    let w = tape.param(w_id);
+    let y = tape.conv2d(x, w, None, spec).unwrap();
+    // Packs `other` after x: if the kept packing were a recycled texture, this would
+    // overwrite it.
+    tape.conv2d(other, w, None, spec).unwrap();
+    g.flush();
+    let (_, before) = g.counters();
+    let grads = tape
+        .backward(&[(y, upload(&[2, 12, 7, 5], &dy_values))], &[w_id])
+        .unwrap();
+    let got = download(grads.get(w_id).expect("a weight gradient"));
+    let (_, after) = g.counters();
+    let taped = after - before;
+
+    let geometry = Conv2dGeometry::new(&input, &weight, spec).unwrap();
+    let dy = upload(&[2, 12, 7, 5], &dy_values);
+    let x_alone = upload(&input, &x_values);
+    g.flush();
+    let (_, before) = g.counters();
+    let alone = conv::conv2d_backward_weight(g, &dy, &x_alone, &geometry).unwrap();
+    let (_, after) = g.counters();
+    let want = if g.gemm_texels() {
+        after - before - 1
+    } else {
+        after - before
+    };
+    assert_eq!(
+        taped,
+        want,
+        "backward dispatches (texel path: {})",
+        g.gemm_texels()
+    );
+    let reference = download(&alone);
+    assert_eq!(got.len(), reference.len());
+    for (i, (a, b)) in got.iter().zip(&reference).enumerate() {
+        assert!(
+            a.to_bits() == b.to_bits(),
+            "dw[{i}]: taped {a}, standalone {b}"
+        );
     }
 }
 

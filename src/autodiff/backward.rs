@@ -153,11 +153,18 @@ impl Tape<'_> {
             match &node.op {
                 Op::Input | Op::Detach => {}
                 Op::Param(id) => result.grads.push((*id, dy)),
-                Op::Conv2d { x, w, b, geometry } => {
+                Op::Conv2d {
+                    x,
+                    w,
+                    b,
+                    geometry,
+                    packed_x,
+                } => {
                     let (dx, dw) = conv::conv2d_backward_input_and_weight(
                         gpu,
                         &dy,
                         self.value(*x),
+                        packed_x.as_ref(),
                         self.value(*w),
                         geometry,
                         acc.wants(*x),

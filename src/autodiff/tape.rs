@@ -27,6 +27,8 @@ pub(crate) enum Op {
         w: Var,
         b: Option<Var>,
         geometry: Conv2dGeometry,
+        /// x as the forward pass packed it (texel path, training tapes only).
+        packed_x: Option<conv::PackedInput>,
     },
     Linear {
         x: Var,
@@ -191,14 +193,23 @@ impl<'s> Tape<'s> {
 
     pub fn conv2d(&mut self, x: Var, w: Var, b: Option<Var>, spec: Conv2dSpec) -> Result<Var> {
         let geometry = Conv2dGeometry::new(self.value(x).shape(), self.value(w).shape(), spec)?;
-        let y = conv::conv2d(
+        let (y, packed_x) = conv::conv2d_keeping_packed_input(
             &self.gpu,
             self.value(x),
             self.value(w),
             b.map(|b| self.value(b)),
             spec,
         )?;
-        Ok(self.push(Op::Conv2d { x, w, b, geometry }, y))
+        // An evaluation tape runs no backward pass: its packed inputs go back to the pool.
+        let packed_x = packed_x.filter(|_| self.training);
+        let op = Op::Conv2d {
+            x,
+            w,
+            b,
+            geometry,
+            packed_x,
+        };
+        Ok(self.push(op, y))
     }
 
     /// `x [batch, in] * w^T + b`, w [out, in].

@@ -210,6 +210,22 @@ pub fn conv2d(
     bias: Option<&Tensor>,
     spec: Conv2dSpec,
 ) -> Result<Tensor> {
+    conv2d_keeping_packed_input(gpu, x, w, bias, spec).map(|(y, _)| y)
+}
+
+/// The input of a texel-path convolution, packed four channels deep as its forward pass
+/// read it. The backward-weight pass reads x in the same layout, so a tape that keeps this
+/// from the forward pass spares the backward pass a second packing of x.
+pub struct PackedInput(Texels);
+
+/// [`conv2d`], also returning the packed input where the texel path packed one.
+pub fn conv2d_keeping_packed_input(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: Conv2dSpec,
+) -> Result<(Tensor, Option<PackedInput>)> {
     const OP: &str = "conv2d";
     let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
     if let Some(bias) = bias {
@@ -218,7 +234,7 @@ pub fn conv2d(
     let y = Tensor::uninit(gpu, OP, &g.output_shape())?;
     if single_channel(gpu, &g) {
         conv2d_single_channel(gpu, x, w, bias, &g, &y)?;
-        return Ok(y);
+        return Ok((y, None));
     }
     let taps = g.kernel_h * g.kernel_w;
     let (m, n) = (g.out_c, g.batch * g.out_h * g.out_w);
@@ -242,6 +258,7 @@ pub fn conv2d(
             &[operands[0], operands[1], bias, y.resource()],
             grid,
         )?;
+        return Ok((y, Some(PackedInput(b))));
     } else {
         let p = params(OP, &g, [m, n, g.in_c * taps], has_bias)?;
         let (kernel, shape) = FORWARD.for_problem(gpu, m, n);
@@ -253,7 +270,7 @@ pub fn conv2d(
             grid,
         )?;
     }
-    Ok(y)
+    Ok((y, None))
 }
 
 /// Whether a convolution pass takes the texel path (`kernels::texel_gemm`): the device
@@ -365,13 +382,14 @@ pub fn conv2d_backward_weight(
     x: &Tensor,
     g: &Conv2dGeometry,
 ) -> Result<Tensor> {
-    backward_weight(gpu, &OutputGradient::new(dy), x, g)
+    backward_weight(gpu, &OutputGradient::new(dy), x, None, g)
 }
 
 fn backward_weight(
     gpu: &Gpu,
     gradient: &OutputGradient<'_>,
     x: &Tensor,
+    packed_x: Option<&PackedInput>,
     g: &Conv2dGeometry,
 ) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_weight";
@@ -381,11 +399,16 @@ fn backward_weight(
     let taps = g.kernel_h * g.kernel_w;
     let (m, k) = (g.out_c, g.batch * g.out_h * g.out_w);
     let input = PackLayout::nchw(g.input_shape());
+    let repacked;
     let packed = if texel_path(gpu, &[PackLayout::nchw(g.output_shape()), input]) {
-        Some((
-            gradient.packed(gpu, g)?,
-            texel_gemm::pack(gpu, "conv2d input", x, input)?,
-        ))
+        let b = match packed_x {
+            Some(PackedInput(texels)) => texels,
+            None => {
+                repacked = texel_gemm::pack(gpu, "conv2d input", x, input)?;
+                &repacked
+            }
+        };
+        Some((gradient.packed(gpu, g)?, b))
     } else {
         None
     };
@@ -428,7 +451,7 @@ pub fn conv2d_backward(
     spec: Conv2dSpec,
 ) -> Result<Conv2dGrads> {
     let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
-    let (input, weight) = conv2d_backward_input_and_weight(gpu, dy, x, w, &g, true, true)?;
+    let (input, weight) = conv2d_backward_input_and_weight(gpu, dy, x, None, w, &g, true, true)?;
     Ok(Conv2dGrads {
         input: input.expect("asked for"),
         weight: weight.expect("asked for"),
@@ -437,11 +460,14 @@ pub fn conv2d_backward(
 }
 
 /// The input and the weight gradient for upstream gradient `dy`, each only where asked for
-/// (`None` otherwise); on the texel path dy is packed once for both.
+/// (`None` otherwise); on the texel path dy is packed once for both, and x not at all when
+/// `packed_x` (from [`conv2d_keeping_packed_input`] on the same x) is given.
+#[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward_input_and_weight(
     gpu: &Gpu,
     dy: &Tensor,
     x: &Tensor,
+    packed_x: Option<&PackedInput>,
     w: &Tensor,
     g: &Conv2dGeometry,
     input: bool,
@@ -453,7 +479,7 @@ pub fn conv2d_backward_input_and_weight(
         false => None,
     };
     let dw = match weight {
-        true => Some(backward_weight(gpu, &gradient, x, g)?),
+        true => Some(backward_weight(gpu, &gradient, x, packed_x, g)?),
         false => None,
     };
     Ok((dx, dw))
