@@ -306,6 +306,9 @@ fn check_all_kernels(variant: &str) {
         ([2, 4, 7, 5], [12, 4, 3, 3], strided),
         // Texel path, 1x1 filters at stride 2, 4 output rows.
         ([2, 16, 9, 9], [4, 16, 1, 1], Conv2dSpec::new(2, 0)),
+        // 576 terms of K per weight gradient: the backward-weight pass splits K in two
+        // and sums the partials (the cases above fit one slice).
+        ([4, 8, 12, 12], [8, 8, 3, 3], unit),
     ] {
         let case = format!("conv {input:?} * {weight:?} {spec:?} {variant}");
         let geom = Conv2dGeometry::new(&input, &weight, spec).unwrap();

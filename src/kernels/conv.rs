@@ -364,12 +364,23 @@ fn backward_input(
     Ok(dx)
 }
 
+/// Workgroups that keep the device busy: 64 on a GPU; 8 on a software adapter, whose
+/// threads are the CPU's cores, which spares partial-sum passes (small/32: three of the
+/// four texel-path layers unsplit, `sum_rows` 4.4 -> 0.6 ms per step on 2 cores, see
+/// BENCHMARKS.md). A constant, not one per core, so that every CPU machine sums the
+/// weight gradients in the same order and a run gives the same figures on each.
+fn workgroups_to_fill(gpu: &Gpu) -> usize {
+    match gpu.is_software() {
+        true => 8,
+        false => 64,
+    }
+}
+
 /// How many slices to split a backward-weight GEMM's K into: enough workgroups to fill
 /// the device, slices of at least a few hundred terms.
-fn k_splits(tiles: usize, k: usize) -> usize {
-    const TARGET_WORKGROUPS: usize = 64;
+fn k_splits(target_workgroups: usize, tiles: usize, k: usize) -> usize {
     const MIN_CHUNK: usize = 256;
-    TARGET_WORKGROUPS
+    target_workgroups
         .div_ceil(tiles)
         .clamp(1, (k / MIN_CHUNK).max(1))
 }
@@ -421,7 +432,8 @@ fn backward_weight(
         Some(_) => TEXEL_BACKWARD_WEIGHT.for_problem(m, n),
         None => BACKWARD_WEIGHT.for_problem(gpu, m, n),
     };
-    let splits = k_splits(m.div_ceil(shape.tile_m()) * n.div_ceil(shape.tile_n()), k);
+    let tiles = m.div_ceil(shape.tile_m()) * n.div_ceil(shape.tile_n());
+    let splits = k_splits(workgroups_to_fill(gpu), tiles, k);
     let chunk = k.div_ceil(splits);
     let mut p = params(OP, g, [m, n, chunk], false)?;
     p.k_total = to_u32(OP, k)?;
@@ -432,7 +444,12 @@ fn backward_weight(
         None => [dy.resource(), x.resource(), partial.resource()],
     };
     gpu.dispatch_resources(&kernel, &p, &operands, grid)?;
-    reduce::sum_rows(gpu, &partial)?.reshape(&g.weight_shape())
+    // With K unsplit the one partial sum is the gradient.
+    let dw = match splits {
+        1 => partial,
+        _ => reduce::sum_rows(gpu, &partial)?,
+    };
+    dw.reshape(&g.weight_shape())
 }
 
 /// Gradients of [`conv2d`].
