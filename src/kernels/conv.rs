@@ -434,7 +434,12 @@ fn backward_weight(
     };
     let tiles = m.div_ceil(shape.tile_m()) * n.div_ceil(shape.tile_n());
     let splits = k_splits(workgroups_to_fill(gpu), tiles, k);
-    let chunk = k.div_ceil(splits);
+    let chunk = match packed {
+        Some(_) => k
+            .div_ceil(splits)
+            .next_multiple_of(texel_gemm::OUTER_K_STEP),
+        None => k.div_ceil(splits),
+    };
     let mut p = params(OP, g, [m, n, chunk], false)?;
     p.k_total = to_u32(OP, k)?;
     let grid = gemm::grid(gpu, OP, shape, m, n, splits)?;

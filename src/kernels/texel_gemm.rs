@@ -233,11 +233,19 @@ fn packed_k_source(t: TileShape) -> String {
     s
 }
 
+/// Pixels (K steps) the outer-product core takes per loop iteration: a launcher gives it
+/// slices of K that are a multiple of this.
+pub(crate) const OUTER_K_STEP: usize = 4;
+
 /// WGSL of the outer-product core: `row_info` / `col_info` take the first of four rows /
-/// columns, `read_a` / `read_b` return the four at one k.
+/// columns, `read_a` / `read_b` return the four at one k. Each iteration reads
+/// [`OUTER_K_STEP`] pixels and adds their four products to an accumulator in one chain:
+/// llvmpipe keeps a tile's accumulators on the stack, so a load and a store of one per
+/// product (one pixel per iteration) cost more than the products themselves.
 fn outer_source(t: TileShape) -> String {
     let tn = t.cols_per_thread;
     let per = CHANNELS_PER_TEXEL;
+    let steps = OUTER_K_STEP;
     let mut s = core_opening(t);
     s.push_str(&format!(
         "    let last_row_group = last_row / {per}u * {per}u;\n    let last_col_group = last_col / {per}u * {per}u;\n    let own = row_info(batch, min(row0 + {per}u * lid.x, last_row_group));\n"
@@ -248,27 +256,38 @@ fn outer_source(t: TileShape) -> String {
             g * per
         ));
     }
-    s.push_str("    var kk = k_first(batch);\n    for (var k = 0u; k < p.k; k = k + 1u) {\n");
-    s.push_str("        let mine = read_a(own, kk);\n");
-    for g in 0..tn / per {
-        s.push_str(&format!("        let bv{g} = read_b(kk, b{g});\n"));
+    s.push_str(&format!(
+        "    var kk = k_first(batch);\n    for (var k = 0u; k < p.k; k = k + {steps}u) {{\n"
+    ));
+    for j in 0..steps {
+        s.push_str(&format!("        let mine{j} = read_a(own, kk);\n"));
+        for g in 0..tn / per {
+            s.push_str(&format!("        let bv{j}_{g} = read_b(kk, b{g});\n"));
+        }
+        s.push_str("        kk = k_next(kk);\n");
     }
     for lane in 0..LANES {
-        s.push_str(&format!(
-            "        let rows{lane} = subgroupBroadcast(mine, {lane}u);\n"
-        ));
+        for j in 0..steps {
+            s.push_str(&format!(
+                "        let rows{lane}_{j} = subgroupBroadcast(mine{j}, {lane}u);\n"
+            ));
+        }
         for i in 0..per {
             let r = lane * per + i;
             for c in 0..tn {
-                s.push_str(&format!(
-                    "        acc{r}_{c} = fma(rows{lane}[{i}], bv{}[{}], acc{r}_{c});\n",
-                    c / per,
-                    c % per
-                ));
+                let mut sum = format!("acc{r}_{c}");
+                for j in 0..steps {
+                    sum = format!(
+                        "fma(rows{lane}_{j}[{i}], bv{j}_{}[{}], {sum})",
+                        c / per,
+                        c % per
+                    );
+                }
+                s.push_str(&format!("        acc{r}_{c} = {sum};\n"));
             }
         }
     }
-    s.push_str("        kk = k_next(kk);\n    }\n");
+    s.push_str("    }\n");
     s.push_str(&gemm::tile_writes(
         t,
         |r, c| format!("acc{r}_{c}"),
