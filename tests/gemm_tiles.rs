@@ -203,6 +203,44 @@ fn first_layer_kernel_matches_the_reference_and_the_gemm_bit_for_bit() {
     }
 }
 
+#[test]
+fn first_layer_weight_gradient_kernel_matches_the_reference() {
+    // One input channel, 3x3, stride 1, padding 1, width a multiple of 4, output channels
+    // a multiple of 8: software adapters take conv/single_channel_backward_weight.wgsl,
+    // GPUs (and other channel counts) the GEMM; both against the reference. One quad per
+    // row and several; one and four passes of eight channels; rows of one pixel's height;
+    // and more rows than invocations per quad column (48 wide: 42 row lanes for 60 rows),
+    // so an invocation's rows run across an image boundary.
+    let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let g = gpu();
+    let mut r = rng(34);
+    let unit = Conv2dSpec::new(1, 1);
+    for (input, out_c) in [
+        ([3usize, 1, 7, 12], 8usize),
+        ([2, 1, 4, 4], 16),
+        ([1, 1, 1, 8], 8),
+        ([2, 1, 9, 20], 32),
+        ([2, 1, 30, 48], 8),
+        ([2, 1, 5, 8], 12),
+    ] {
+        let weight = [out_c, 1, 3, 3];
+        let geom = Conv2dGeometry::new(&input, &weight, unit).unwrap();
+        let x = random(&mut r, input.iter().product());
+        let w = random(&mut r, weight.iter().product());
+        let dy = random(&mut r, geom.output_shape().iter().product());
+        let (_, want, _) =
+            reference::conv::conv2d_backward(&geom, &widen(&x), &widen(&w), &widen(&dy));
+        let (tx, tdy) = (upload(&input, &x), upload(&geom.output_shape(), &dy));
+        for software in [true, false] {
+            g.set_software_tiles(software);
+            let dw = conv::conv2d_backward_weight(g, &tdy, &tx, &geom).unwrap();
+            let case = format!("conv {input:?} * {weight:?} dw software={software}");
+            assert_tensor(&case, &dw, &want, Tolerance::ACCUMULATED);
+        }
+        g.set_software_tiles(g.is_software());
+    }
+}
+
 fn check_all_kernels(variant: &str) {
     let g = gpu();
     let mut r = rng(30);

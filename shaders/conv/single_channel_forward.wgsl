@@ -29,25 +29,6 @@ fn weight(i: u32) -> f32 {
     return weights[i >> 2u][i & 3u];
 }
 
-// Input row oh + kh - 1 of image n under the four pixels of quad q and their two
-// neighbours: 0 above or below the image and beyond its left and right edges.
-struct WindowRow {
-    left: f32,
-    centre: vec4<f32>,
-    right: f32,
-}
-
-fn window_row(n: u32, oh: u32, kh: u32, q: u32, quads: u32) -> WindowRow {
-    let iy = i32(oh + kh) - 1;
-    let inside = iy >= 0 && iy < i32(p.h);
-    let plane = n * p.h * p.w;
-    let start = plane + u32(clamp(iy, 0, i32(p.h) - 1)) * p.w + 4u * q;
-    let centre = select(vec4<f32>(0.0), x4[start / 4u], inside);
-    let left = select(0.0, x[max(start, 1u) - 1u], inside && q > 0u);
-    let right = select(0.0, x[min(start + 4u, plane + p.h * p.w - 1u)], inside && q + 1u < quads);
-    return WindowRow(left, centre, right);
-}
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) local: u32) {
@@ -60,31 +41,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     let q = i - row * quads;
     let n = row / p.h;
     let oh = row - n * p.h;
-    let top = window_row(n, oh, 0u, q, quads);
-    let middle = window_row(n, oh, 1u, q, quads);
-    let bottom = window_row(n, oh, 2u, q, quads);
-    // The input under each tap (kh, kw) of the four pixels, 0 outside.
-    let t0 = vec4<f32>(top.left, top.centre.xyz);
-    let t1 = top.centre;
-    let t2 = vec4<f32>(top.centre.yzw, top.right);
-    let t3 = vec4<f32>(middle.left, middle.centre.xyz);
-    let t4 = middle.centre;
-    let t5 = vec4<f32>(middle.centre.yzw, middle.right);
-    let t6 = vec4<f32>(bottom.left, bottom.centre.xyz);
-    let t7 = bottom.centre;
-    let t8 = vec4<f32>(bottom.centre.yzw, bottom.right);
+    let t = window(n, oh, q, quads);
     let out_row = (n * p.out_c * p.h + oh) * quads + q;
     for (var co = 0u; co < p.out_c; co = co + 1u) {
         let f = co * 9u;
-        var acc = fma(vec4<f32>(weight(f)), t0, vec4<f32>(0.0));
-        acc = fma(vec4<f32>(weight(f + 1u)), t1, acc);
-        acc = fma(vec4<f32>(weight(f + 2u)), t2, acc);
-        acc = fma(vec4<f32>(weight(f + 3u)), t3, acc);
-        acc = fma(vec4<f32>(weight(f + 4u)), t4, acc);
-        acc = fma(vec4<f32>(weight(f + 5u)), t5, acc);
-        acc = fma(vec4<f32>(weight(f + 6u)), t6, acc);
-        acc = fma(vec4<f32>(weight(f + 7u)), t7, acc);
-        acc = fma(vec4<f32>(weight(f + 8u)), t8, acc);
+        var acc = fma(vec4<f32>(weight(f)), t.tap0, vec4<f32>(0.0));
+        acc = fma(vec4<f32>(weight(f + 1u)), t.tap1, acc);
+        acc = fma(vec4<f32>(weight(f + 2u)), t.tap2, acc);
+        acc = fma(vec4<f32>(weight(f + 3u)), t.tap3, acc);
+        acc = fma(vec4<f32>(weight(f + 4u)), t.tap4, acc);
+        acc = fma(vec4<f32>(weight(f + 5u)), t.tap5, acc);
+        acc = fma(vec4<f32>(weight(f + 6u)), t.tap6, acc);
+        acc = fma(vec4<f32>(weight(f + 7u)), t.tap7, acc);
+        acc = fma(vec4<f32>(weight(f + 8u)), t.tap8, acc);
         if (p.has_bias != 0u) {
             acc = acc + weight(BIAS_AT + co);
         }

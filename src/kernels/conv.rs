@@ -66,8 +66,32 @@ static TEXEL_BACKWARD_WEIGHT: TexelGemmKernel = texel_gemm_kernel!(
 
 const SINGLE_CHANNEL_FORWARD: Kernel = kernel!(
     "conv/single_channel_forward",
+    "conv/single_channel_window.wgsl",
     "conv/single_channel_forward.wgsl"
 );
+
+const SINGLE_CHANNEL_BACKWARD_WEIGHT: Kernel = kernel!(
+    "conv/single_channel_backward_weight",
+    "conv/single_channel_window.wgsl",
+    "conv/single_channel_backward_weight.wgsl"
+);
+
+kernel_params! {
+    struct SingleChannelWeightParams {
+        batch: u32,
+        out_c: u32,
+        h: u32,
+        w: u32,
+        row_lanes: u32,
+    }
+}
+
+/// Output channels the single-channel weight-gradient kernel takes per pass.
+const SINGLE_CHANNEL_WEIGHT_CHANNELS: usize = 8;
+
+/// Invocations the single-channel weight-gradient kernel aims for: enough to keep a CPU's
+/// threads busy, few enough that adding their partial sums is cheap.
+const SINGLE_CHANNEL_WEIGHT_LANES: usize = 512;
 
 kernel_params! {
     struct SingleChannelParams {
@@ -407,6 +431,9 @@ fn backward_weight(
     let dy = gradient.dy;
     expect_shape(OP, "dy", dy, &g.output_shape())?;
     expect_shape(OP, "input", x, &g.input_shape())?;
+    if single_channel(gpu, g) && g.out_c % SINGLE_CHANNEL_WEIGHT_CHANNELS == 0 {
+        return backward_weight_single_channel(gpu, dy, x, g);
+    }
     let taps = g.kernel_h * g.kernel_w;
     let (m, k) = (g.out_c, g.batch * g.out_h * g.out_w);
     let input = PackLayout::nchw(g.input_shape());
@@ -455,6 +482,37 @@ fn backward_weight(
         _ => reduce::sum_rows(gpu, &partial)?,
     };
     dw.reshape(&g.weight_shape())
+}
+
+/// The first layer's weight gradient by `conv/single_channel_backward_weight.wgsl`: each
+/// invocation sums one quad column over a share of the rows into its own partial row, and
+/// the rows are added afterwards.
+fn backward_weight_single_channel(
+    gpu: &Gpu,
+    dy: &Tensor,
+    x: &Tensor,
+    g: &Conv2dGeometry,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_weight";
+    let quads = g.in_w / 4;
+    let rows = g.batch * g.in_h;
+    let row_lanes = (SINGLE_CHANNEL_WEIGHT_LANES / quads).clamp(1, rows);
+    let lanes = quads * row_lanes;
+    let p = SingleChannelWeightParams {
+        batch: to_u32(OP, g.batch)?,
+        out_c: to_u32(OP, g.out_c)?,
+        h: to_u32(OP, g.in_h)?,
+        w: to_u32(OP, g.in_w)?,
+        row_lanes: to_u32(OP, row_lanes)?,
+    };
+    let partial = Tensor::uninit(gpu, OP, &[lanes, g.out_c * 9])?;
+    gpu.dispatch(
+        &SINGLE_CHANNEL_BACKWARD_WEIGHT,
+        &p,
+        &[x.buffer(), x.buffer(), dy.buffer(), partial.buffer()],
+        grid_1d(gpu, lanes, 64),
+    )?;
+    reduce::sum_rows(gpu, &partial)?.reshape(&g.weight_shape())
 }
 
 /// Gradients of [`conv2d`].
