@@ -17,7 +17,8 @@ use super::context::Gpu;
 use super::error::{GpuError, Result};
 
 /// Texels per texture row (a power of two, so the shaders split an index with a mask and
-/// a shift; `shaders/texels/fetch.wgsl` has the same constant).
+/// a shift: `shaders/gemm/operands_texels.wgsl` and `shaders/texels/pack_c4.wgsl` write
+/// `i & 4095u, i >> 12u`; a test below holds them to this constant).
 const TEXEL_ROW: u32 = 4096;
 
 #[derive(Default)]
@@ -95,6 +96,36 @@ impl Drop for Texels {
     fn drop(&mut self) {
         if let (Some(texture), Ok(mut pool)) = (self.texture.take(), self.pool.lock()) {
             pool.free.entry(self.rows).or_default().push(texture);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TEXEL_ROW;
+
+    #[test]
+    fn the_shaders_split_texel_indices_by_this_row_length() {
+        assert!(TEXEL_ROW.is_power_of_two());
+        let split = format!(
+            "vec2<u32>(i & {}u, i >> {}u)",
+            TEXEL_ROW - 1,
+            TEXEL_ROW.trailing_zeros()
+        );
+        for (file, source) in [
+            (
+                "gemm/operands_texels.wgsl",
+                include_str!("../../shaders/gemm/operands_texels.wgsl"),
+            ),
+            (
+                "texels/pack_c4.wgsl",
+                include_str!("../../shaders/texels/pack_c4.wgsl"),
+            ),
+        ] {
+            assert!(
+                source.contains(&split),
+                "shaders/{file} does not address texels as `{split}` (TEXEL_ROW {TEXEL_ROW})"
+            );
         }
     }
 }
