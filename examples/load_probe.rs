@@ -1,6 +1,7 @@
 //! Probe: what a gathered load costs on this adapter from a storage buffer, a uniform
-//! buffer, an r32float texture and an rgba32float texture. Throwaway.
-use std::time::Instant;
+//! buffer, an r32float texture and an rgba32float texture (BENCHMARKS.md quotes it).
+
+mod probe;
 
 const N: u32 = 1 << 20;
 const WIDTH: u32 = 1024;
@@ -49,18 +50,11 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {{
 }
 
 fn main() {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter =
-        pollster::block_on(instance.request_adapter(&Default::default())).expect("adapter");
-    println!("{:?}", adapter.get_info().name);
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_limits: adapter.limits(),
-        ..Default::default()
-    }))
-    .expect("device");
+    let probe = probe::Probe::new();
+    let (device, queue) = (&probe.device, &probe.queue);
     let data: Vec<f32> = (0..N).map(|i| (i % 7) as f32).collect();
     let storage = wgpu::util::DeviceExt::create_buffer_init(
-        &device,
+        device,
         &wgpu::util::BufferInitDescriptor {
             label: None,
             contents: bytemuck::cast_slice(&data),
@@ -68,7 +62,7 @@ fn main() {
         },
     );
     let uniform = wgpu::util::DeviceExt::create_buffer_init(
-        &device,
+        device,
         &wgpu::util::BufferInitDescriptor {
             label: None,
             contents: bytemuck::cast_slice(&data[..16384]),
@@ -119,52 +113,14 @@ fn main() {
         "texture",
         "texture_vec4",
     ] {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: None,
-            source: wgpu::ShaderSource::Wgsl(shader(kind).into()),
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: None,
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
         let src = match kind {
             "storage" | "storage_vec4" => storage.as_entire_binding(),
             "uniform" => uniform.as_entire_binding(),
             "texture" => wgpu::BindingResource::TextureView(&tex1),
             _ => wgpu::BindingResource::TextureView(&tex4),
         };
-        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: src,
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: out.as_entire_binding(),
-                },
-            ],
-        });
-        let mut best = f64::MAX;
-        for _ in 0..5 {
-            let mut enc = device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bind, &[]);
-                pass.dispatch_workgroups(GROUPS, 1, 1);
-            }
-            let t = Instant::now();
-            queue.submit([enc.finish()]);
-            device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-            best = best.min(t.elapsed().as_secs_f64());
-        }
+        let (pipeline, bind) = probe.pipeline(&shader(kind), &[src, out.as_entire_binding()]);
+        let best = probe.time_dispatch(&pipeline, &bind, GROUPS);
         let loads = (GROUPS * 8 * LOADS) as f64;
         println!(
             "{kind:>14}: {:7.2} ms, {:6.2} ns per lane load",

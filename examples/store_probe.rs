@@ -1,6 +1,7 @@
 //! Probe: what a store costs on this adapter: storage f32, storage vec4, textureStore
-//! rgba32float, and copy_buffer_to_texture of the same bytes. Throwaway.
-use std::time::Instant;
+//! rgba32float, and copy_buffer_to_texture of the same bytes (BENCHMARKS.md quotes it).
+
+mod probe;
 
 const GROUPS: u32 = 4096;
 const STORES: u32 = 16;
@@ -28,15 +29,8 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {{
 }
 
 fn main() {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter =
-        pollster::block_on(instance.request_adapter(&Default::default())).expect("adapter");
-    println!("{:?}", adapter.get_info().name);
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_limits: adapter.limits(),
-        ..Default::default()
-    }))
-    .expect("device");
+    let probe = probe::Probe::new();
+    let device = &probe.device;
     let n = (GROUPS * 64 * STORES) as u64;
     let buffer = device.create_buffer(&wgpu::BufferDescriptor {
         label: None,
@@ -60,54 +54,20 @@ fn main() {
     });
     let view = texture.create_view(&Default::default());
     for kind in ["storage", "storage_vec4", "texture_store"] {
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: None,
-            source: wgpu::ShaderSource::Wgsl(shader(kind).into()),
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: None,
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        let res = match kind {
+        let dst = match kind {
             "texture_store" => wgpu::BindingResource::TextureView(&view),
             _ => buffer.as_entire_binding(),
         };
-        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[wgpu::BindGroupEntry {
-                binding: 0,
-                resource: res,
-            }],
-        });
-        let mut best = f64::MAX;
-        for _ in 0..5 {
-            let mut enc = device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bind, &[]);
-                pass.dispatch_workgroups(GROUPS, 1, 1);
-            }
-            let t = Instant::now();
-            queue.submit([enc.finish()]);
-            device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-            best = best.min(t.elapsed().as_secs_f64());
-        }
+        let (pipeline, bind) = probe.pipeline(&shader(kind), &[dst]);
+        let best = probe.time_dispatch(&pipeline, &bind, GROUPS);
         println!(
             "{kind:>14}: {:7.2} ms, {:6.2} ns per lane store",
             best * 1e3,
             best * 1e9 / n as f64
         );
     }
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let mut enc = device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_texture(
+    let best = probe.best_of_five(|encoder| {
+        encoder.copy_buffer_to_texture(
             wgpu::TexelCopyBufferInfo {
                 buffer: &buffer,
                 layout: wgpu::TexelCopyBufferLayout {
@@ -118,12 +78,8 @@ fn main() {
             },
             texture.as_image_copy(),
             texture.size(),
-        );
-        let t = Instant::now();
-        queue.submit([enc.finish()]);
-        device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-        best = best.min(t.elapsed().as_secs_f64());
-    }
+        )
+    });
     println!(
         "copy buffer->texture: {:7.2} ms, {:6.2} ns per texel",
         best * 1e3,
