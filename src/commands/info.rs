@@ -19,6 +19,15 @@ pub fn run(adapter: Option<String>) -> Result<(), String> {
         if gpu.has_timestamps() { "yes" } else { "no" }
     );
     println!("GEMM:         {}", facemtl::kernels::describe_tiles(&gpu));
+    println!(
+        "operands:     {}",
+        if gpu.gemm_texels() {
+            "convolutions (and matmuls of 2^24 or more multiply-adds) gather A and B from \
+             texel arrays packed four channels deep (FACEMTL_GEMM_TEXELS=off: storage buffers)"
+        } else {
+            "storage buffers"
+        }
+    );
     println!("limits:");
     for (name, value) in [
         (

@@ -241,6 +241,29 @@ async fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter> {
     Ok(adapters.remove(0))
 }
 
+/// The Mesa major version that BENCHMARKS.md measured a software adapter's step on as 1.3x
+/// faster than Mesa 22.3 (whose storage-buffer loads cost several times more).
+const FASTER_MESA: u32 = 25;
+
+/// The Mesa version (e.g. "22.3.6") of a software Vulkan adapter older than
+/// [`FASTER_MESA`], from the driver's version text (lavapipe: "Mesa 22.3.6 (LLVM 15.0.6)").
+fn older_mesa_than_measured(info: &wgpu::AdapterInfo) -> Option<String> {
+    if info.device_type != wgpu::DeviceType::Cpu || info.backend != wgpu::Backend::Vulkan {
+        return None;
+    }
+    mesa_older_than(&info.driver_info, FASTER_MESA)
+}
+
+fn mesa_older_than(driver_info: &str, major: u32) -> Option<String> {
+    let version = driver_info
+        .split("Mesa ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    let found: u32 = version.split('.').next()?.parse().ok()?;
+    (found < major).then(|| version.to_string())
+}
+
 impl Gpu {
     /// Opens the best adapter (see [`GpuOptions`]) with all of its own limits.
     pub fn new(options: &GpuOptions) -> Result<Gpu> {
@@ -273,6 +296,14 @@ impl Gpu {
                     "facemtl: warning: {} is a software (CPU) adapter; expect training to be \
                      10-100x slower than on a GPU",
                     info.name
+                );
+            }
+            if let Some(version) = older_mesa_than_measured(&info) {
+                eprintln!(
+                    "facemtl: note: this adapter runs Mesa {version}; Mesa {FASTER_MESA} ran a \
+                     training step 1.3x faster than Mesa 22.3 on the same CPU (BENCHMARKS.md). \
+                     On Debian 12, with bookworm-backports in apt's sources: `apt-get install \
+                     -t bookworm-backports mesa-vulkan-drivers`"
                 );
             }
             if info.backend == wgpu::Backend::Gl {
@@ -721,6 +752,22 @@ mod tests {
         @group(0) @binding(0) var<uniform> p: Params;\n\
         @group(0) @binding(1) var<storage, read_write> out: array<f32>;\n\
         @compute @workgroup_size(1)\nfn main() { out[0] = p.scale * f32(p.len); }\n";
+
+    #[test]
+    fn an_older_mesa_is_told_apart_from_a_newer_one() {
+        assert_eq!(
+            mesa_older_than("Mesa 22.3.6 (LLVM 15.0.6)", 25).as_deref(),
+            Some("22.3.6")
+        );
+        assert_eq!(
+            mesa_older_than("Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)", 25),
+            None
+        );
+        assert_eq!(mesa_older_than("Mesa 26.1.0", 25), None);
+        assert_eq!(mesa_older_than("535.104.05", 25), None);
+        assert_eq!(mesa_older_than("Mesa devel", 25), None);
+        assert_eq!(mesa_older_than("", 25), None);
+    }
 
     #[test]
     fn the_params_struct_is_read_from_the_shader_and_checked() {
