@@ -203,7 +203,8 @@ pub struct TrainConfig {
     #[serde(default)]
     pub val_fraction: f32,
     /// Recompute the batch-norm running statistics over the clean (un-augmented) training
-    /// images before each evaluation and checkpoint.
+    /// images before each evaluation and checkpoint (before the last epoch's over a sample
+    /// of them, `trainer::recalibration_images`).
     #[serde(default)]
     pub bn_recalibration: bool,
     /// Add the centre loss (weight 0.1, centre update rate 0.5) to the FR task.

@@ -33,7 +33,8 @@ pub struct RunOptions {
 }
 
 /// Trains `config` (or resumes the run in `options.out`), writing every result there.
-/// After each epoch: batch-norm recalibration (when configured), the validation figures,
+/// After each epoch: batch-norm recalibration (when configured; before the last epoch over
+/// a sample of the training images, see [`recalibration_images`]), the validation figures,
 /// a checkpoint. After the last: the verification threshold chosen on the validation split
 /// and stored with the checkpoint, then the test fold, evaluated once.
 pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Summary, TrainError> {
@@ -63,9 +64,9 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
                 })
             }
         };
-        recalibrate(&run)?;
         // The threshold (which also runs the pairs it is fitted on) only after the last.
         let last = epoch + 1 == epochs;
+        recalibrate(&run, last)?;
         validation = evaluate_validation(&run, last)?;
         let row = totals.row(epoch, validation.as_ref());
         epochs_log.append(&[row])?;
@@ -103,14 +104,36 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
     Ok(summary)
 }
 
-/// Batch-norm statistics over the clean training images, when the config asks for it.
-fn recalibrate(run: &Run) -> Result<(), TrainError> {
+/// Batch-norm statistics over the clean training images, when the config asks for it
+/// (after the last epoch over all of them).
+fn recalibrate(run: &Run, last: bool) -> Result<(), TrainError> {
     if !run.config.bn_recalibration {
         return Ok(());
     }
     let l = &run.learner;
-    recalibrate_batch_norm(run.gpu, &l.net, &l.store, &run.dataset, &run.split.train)
+    let images = recalibration_images(&run.split.train, last);
+    recalibrate_batch_norm(run.gpu, &l.net, &l.store, &run.dataset, &images)
         .map_err(TrainError::Output)
+}
+
+/// Training images that recalibration passes over before the last epoch, at most.
+pub const RECALIBRATION_SAMPLE: usize = 256;
+
+/// The images to recalibrate over: all of `train` after the last epoch (the statistics the
+/// results and the final checkpoint are evaluated with), and before it, for the epoch's
+/// validation row, at most [`RECALIBRATION_SAMPLE`] of them evenly spaced through the list.
+/// The pass over all 640 images of the default run was a fifth of its time; over 256,
+/// its epoch rows moved by at most 0.036 FER accuracy (4 of 112 images), 0.016
+/// identification (1 of 64) and 0.001 AUC, and the final figures not at all. The running
+/// statistics of training instead are far off mid-run (validation accuracies up to 0.37
+/// lower), so every epoch still recalibrates.
+pub fn recalibration_images(train: &[usize], last: bool) -> Vec<usize> {
+    if last || train.len() <= RECALIBRATION_SAMPLE {
+        return train.to_vec();
+    }
+    (0..RECALIBRATION_SAMPLE)
+        .map(|i| train[i * train.len() / RECALIBRATION_SAMPLE])
+        .collect()
 }
 
 /// The validation split's figures (None without one); with `threshold`, also the
@@ -153,4 +176,25 @@ fn evaluate_on(run: &Run, set: HeldOut, threshold: Threshold) -> Result<Metrics,
         run.config.seed,
     )
     .map_err(TrainError::Output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{recalibration_images, RECALIBRATION_SAMPLE};
+
+    #[test]
+    fn recalibration_samples_before_the_last_epoch_and_takes_all_after_it() {
+        let train: Vec<usize> = (100..740).collect();
+        assert_eq!(recalibration_images(&train, true), train);
+        let sample = recalibration_images(&train, false);
+        assert_eq!(sample.len(), RECALIBRATION_SAMPLE);
+        assert_eq!(sample[0], 100);
+        assert!(sample.windows(2).all(|w| w[0] < w[1]), "distinct, in order");
+        // Evenly spaced: 640 / 256 = 2.5 apart, the last within one step of the end.
+        assert_eq!(sample[1], 102);
+        assert_eq!(sample[2], 105);
+        assert!(*sample.last().unwrap() >= 739 - 3);
+        let few: Vec<usize> = (0..RECALIBRATION_SAMPLE).collect();
+        assert_eq!(recalibration_images(&few, false), few);
+    }
 }
