@@ -10,7 +10,8 @@
 //! `FACEMTL_BENCH_CASES` picks cases by name, e.g. `small/32`.
 //! `FACEMTL_BENCH_PEERS=1` also runs the same step in PyTorch on the CPU right after each
 //! case (benches/peers/pytorch_step.py; needs python3 with torch) and prints facemtl's
-//! time over PyTorch's.
+//! time over PyTorch's; `FACEMTL_BENCH_PEER_DEVICE=cuda` runs PyTorch on the GPU instead
+//! (for a machine with one and a CUDA build of torch).
 
 #[path = "peers/mod.rs"]
 mod peers;
@@ -49,6 +50,11 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// Where the PyTorch peer runs: FACEMTL_BENCH_PEER_DEVICE (`cpu` unless set).
+fn peer_device() -> String {
+    std::env::var("FACEMTL_BENCH_PEER_DEVICE").unwrap_or_else(|_| "cpu".to_string())
+}
+
 /// PyTorch's median step in ms for this case (benches/peers/pytorch_step.py), or why not.
 fn peer_step_ms(preset: Preset, batch: usize, steps: usize) -> Result<f64, String> {
     let args = [
@@ -56,6 +62,8 @@ fn peer_step_ms(preset: Preset, batch: usize, steps: usize) -> Result<f64, Strin
         steps.to_string(),
         "--cases".to_string(),
         format!("{}/{batch}", preset.name()),
+        "--device".to_string(),
+        peer_device(),
     ];
     // Fields: preset, batch, ms, images/s.
     peers::run("pytorch_step.py", &args)?
@@ -124,7 +132,8 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
     if peers {
         match peer_step_ms(preset, batch, steps) {
             Ok(ms) => println!(
-                "           PyTorch CPU, same run: {ms:.1} ms/step ({:.0} images/s); facemtl / PyTorch = {:.2}x",
+                "           PyTorch {}, same run: {ms:.1} ms/step ({:.0} images/s); facemtl / PyTorch = {:.2}x",
+                peer_device().to_uppercase(),
                 batch as f64 / ms * 1e3,
                 total * 1e3 / ms
             ),

@@ -3,8 +3,12 @@
 
 use std::process::Command;
 
+/// The script's path: in `FACEMTL_PEERS_DIR` when set (a bench binary run away from its
+/// checkout, e.g. by `benches/gpu_check.sh`), else in this checkout's `benches/peers/`.
 pub fn run(script: &str, args: &[String]) -> Result<Vec<Vec<String>>, String> {
-    let path = format!("{}/benches/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var("FACEMTL_PEERS_DIR")
+        .unwrap_or_else(|_| format!("{}/benches/peers", env!("CARGO_MANIFEST_DIR")));
+    let path = format!("{dir}/{script}");
     let out = Command::new("python3")
         .arg(&path)
         .args(args)

@@ -15,6 +15,10 @@ into the unit, SGD (lr 0.1). Random images and labels, 36 identities, 7 expressi
 Prints one line per case: `peer <preset> <batch> <median ms> <images/s>`.
 
     python3 benches/peers/pytorch_step.py [--steps 20] [--cases small/32,small/64,medium/32]
+        [--device cpu|cuda]
+
+On `cuda` each timed step ends with a device synchronisation, as facemtl's ends with its
+wait for the device.
 """
 
 import argparse
@@ -78,18 +82,18 @@ class MultiTaskNet(nn.Module):
         return fr, fer, w
 
 
-def bench(preset, batch, steps):
+def bench(preset, batch, steps, device):
     torch.manual_seed(0)
     size = PRESETS[preset][0]
-    net = MultiTaskNet(preset)
+    net = MultiTaskNet(preset).to(device)
     unit_params = list(net.unit.parameters())
     unit_ids = {id(p) for p in unit_params}
     main_params = [p for p in net.parameters() if id(p) not in unit_ids]
     main_opt = torch.optim.Adam(main_params, lr=3e-3, weight_decay=1e-4)
     unit_opt = torch.optim.SGD(unit_params, lr=0.1)
-    x = torch.randn(batch, 1, size, size)
-    y_fr = torch.randint(0, IDENTITIES, (batch,))
-    y_fer = torch.randint(0, EXPRESSIONS, (batch,))
+    x = torch.randn(batch, 1, size, size, device=device)
+    y_fr = torch.randint(0, IDENTITIES, (batch,), device=device)
+    y_fer = torch.randint(0, EXPRESSIONS, (batch,), device=device)
     net.train()
 
     def step():
@@ -107,6 +111,8 @@ def bench(preset, batch, steps):
         unit_loss = (w / (losses + 0.01)).sum()
         unit_loss.backward()
         unit_opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     for _ in range(4):
         step()
@@ -123,11 +129,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cases", default="small/32,small/64,medium/32")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"# torch {torch.__version__}, {where}", flush=True)
     for case in args.cases.split(","):
         preset, batch = case.split("/")
-        bench(preset, int(batch), args.steps)
+        bench(preset, int(batch), args.steps, device)
 
 
 if __name__ == "__main__":
