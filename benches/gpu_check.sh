@@ -32,6 +32,9 @@ case "${1:-}" in
     mkdir -p "$out"
     for f in .gl/*.deb; do [ -e "$f" ] && dpkg -x "$f" /; done
     ldconfig
+    # The NVIDIA Vulkan driver where the loader does not find it (the device tool's README).
+    icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+    if [ -z "${VK_DRIVER_FILES:-}" ] && [ -e "$icd" ]; then export VK_DRIVER_FILES=$icd; fi
     export FACEMTL_PEERS_DIR=$PWD/.gpu/peers PYTHONUNBUFFERED=1
     .gpu/facemtl info 2>&1 | tee "$out/info.txt"
     FACEMTL_GEMM_TILES=gpu .gpu/kernels --bench 2>&1 | tee "$out/kernels.txt"
