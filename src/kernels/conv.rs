@@ -268,7 +268,7 @@ pub fn conv2d_keeping_packed_input(
         PackLayout::filters_by_input(g.weight_shape()),
         PackLayout::nchw(g.input_shape()),
     );
-    if texel_path(gpu, &[filters, input]) {
+    if texel_gemm::takes_texel_path(gpu, &[filters, input]) {
         let k = g.in_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
         let p = params(OP, &g, [m, n, k], has_bias)?;
         let a = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
@@ -295,19 +295,6 @@ pub fn conv2d_keeping_packed_input(
         )?;
     }
     Ok((y, None))
-}
-
-/// Whether a convolution pass takes the texel path (`kernels::texel_gemm`): the device
-/// does, each operand fits one texel array, and none is padded by more than a quarter of
-/// its channels to whole texels (one input channel, as in the first layer, would pad to
-/// four and quadruple the work: the storage path is faster there).
-fn texel_path(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
-    gpu.gemm_texels()
-        && texel_gemm::fits(gpu, layouts)
-        && layouts.iter().all(|l| {
-            let channels = l.channels();
-            4 * channels.next_multiple_of(CHANNELS_PER_TEXEL) <= 5 * channels
-        })
 }
 
 /// Gradient w.r.t. the input: dy [N, Co, OH, OW] -> dx [N, Ci, H, W].
@@ -360,7 +347,7 @@ fn backward_input(
     let (m, n) = (g.in_c, g.batch * g.in_h * g.in_w);
     let unit_stride = g.stride_h == 1 && g.stride_w == 1;
     let filters = PackLayout::filters_by_output(g.weight_shape());
-    if texel_path(gpu, &[filters, PackLayout::nchw(g.output_shape())]) {
+    if texel_gemm::takes_texel_path(gpu, &[filters, PackLayout::nchw(g.output_shape())]) {
         let k = g.out_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
         let p = params(OP, g, [m, n, k], false)?;
         let a = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
@@ -438,7 +425,8 @@ fn backward_weight(
     let (m, k) = (g.out_c, g.batch * g.out_h * g.out_w);
     let input = PackLayout::nchw(g.input_shape());
     let repacked;
-    let packed = if texel_path(gpu, &[PackLayout::nchw(g.output_shape()), input]) {
+    let packed = if texel_gemm::takes_texel_path(gpu, &[PackLayout::nchw(g.output_shape()), input])
+    {
         let b = match packed_x {
             Some(PackedInput(texels)) => texels,
             None => {

@@ -89,9 +89,7 @@ fn gemm(
     );
     if batch == 1
         && m * n * k >= TEXEL_MIN_MACS
-        && gpu.gemm_texels()
-        && texel_gemm::fits(gpu, &[a_texels, b_texels])
-        && 4 * k.next_multiple_of(CHANNELS_PER_TEXEL) <= 5 * k
+        && texel_gemm::takes_texel_path(gpu, &[a_texels, b_texels])
     {
         // Strides in texels: texel k4 * m + row of A, k4 * n + col of B.
         let params = Params {

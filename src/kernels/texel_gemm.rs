@@ -140,6 +140,19 @@ pub(crate) fn fits(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
         .all(|l| Texels::fit(gpu, l.texels()) && l.grid().iter().all(|&g| g <= max))
 }
 
+/// Whether a GEMM with operands `layouts` takes the texel path: the device does, each
+/// operand fits one texel array, and none is padded by more than a quarter of its
+/// channels (its K, for a matrix) to whole texels (one input channel, as in the first
+/// layer, would pad to four and quadruple the work: the storage path is faster there).
+pub(crate) fn takes_texel_path(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
+    gpu.gemm_texels()
+        && fits(gpu, layouts)
+        && layouts.iter().all(|l| {
+            let channels = l.channels();
+            4 * channels.next_multiple_of(CHANNELS_PER_TEXEL) <= 5 * channels
+        })
+}
+
 /// Which core a kernel is built on (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Core {
