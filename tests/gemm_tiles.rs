@@ -11,8 +11,18 @@ mod common;
 use common::{assert_tensor, download, gpu, random, rng, upload, widen, Tolerance};
 use facemtl::autodiff::{ParamStore, Tape};
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding};
+use facemtl::gpu::Gpu;
 use facemtl::kernels::{conv, matmul};
 use facemtl::reference;
+
+/// What `run` returns, and the dispatches it records (pending work flushed first).
+fn dispatches<T>(g: &Gpu, run: impl FnOnce() -> T) -> (T, u64) {
+    g.flush();
+    let (_, before) = g.counters();
+    let value = run();
+    let (_, after) = g.counters();
+    (value, after - before)
+}
 
 /// The tests here switch the device's tile class, which every test of this binary shares:
 /// they take turns.
@@ -58,13 +68,10 @@ fn the_texel_path_is_taken_where_the_device_has_it() {
     ] {
         let x = upload(&input, &random(&mut r, input.iter().product()));
         let w = upload(&weight, &random(&mut r, weight.iter().product()));
-        g.flush();
-        let (_, before) = g.counters();
-        conv::conv2d(g, &x, &w, None, unit).unwrap();
-        let (_, after) = g.counters();
+        let (_, recorded) = dispatches(g, || conv::conv2d(g, &x, &w, None, unit).unwrap());
         let want = if packed && g.gemm_texels() { 3 } else { 1 };
         assert_eq!(
-            after - before,
+            recorded,
             want,
             "conv {input:?} * {weight:?}: dispatches (texel path on this device: {})",
             g.gemm_texels()
@@ -77,12 +84,9 @@ fn the_texel_path_is_taken_where_the_device_has_it() {
     ] {
         let a = upload(&[m, k], &random(&mut r, m * k));
         let b = upload(&[n, k], &random(&mut r, k * n));
-        g.flush();
-        let (_, before) = g.counters();
-        matmul::matmul(g, &a, &b, false, true).unwrap();
-        let (_, after) = g.counters();
+        let (_, recorded) = dispatches(g, || matmul::matmul(g, &a, &b, false, true).unwrap());
         let want = if packed && g.gemm_texels() { 3 } else { 1 };
-        assert_eq!(after - before, want, "matmul {m}x{k}x{n}: dispatches");
+        assert_eq!(recorded, want, "matmul {m}x{k}x{n}: dispatches");
     }
 }
 
@@ -115,26 +119,23 @@ fn a_training_tape_packs_a_convolutions_input_once_for_both_passes() {
     // Packs `other` after x: if the kept packing were a recycled texture, this would
     // overwrite it.
     tape.conv2d(other, w, None, spec).unwrap();
-    g.flush();
-    let (_, before) = g.counters();
-    let grads = tape
-        .backward(&[(y, upload(&[2, 12, 7, 5], &dy_values))], &[w_id])
-        .unwrap();
-    let got = download(grads.get(w_id).expect("a weight gradient"));
-    let (_, after) = g.counters();
-    let taped = after - before;
+    let (got, taped) = dispatches(g, || {
+        let grads = tape
+            .backward(&[(y, upload(&[2, 12, 7, 5], &dy_values))], &[w_id])
+            .unwrap();
+        download(grads.get(w_id).expect("a weight gradient"))
+    });
 
     let geometry = Conv2dGeometry::new(&input, &weight, spec).unwrap();
     let dy = upload(&[2, 12, 7, 5], &dy_values);
     let x_alone = upload(&input, &x_values);
-    g.flush();
-    let (_, before) = g.counters();
-    let alone = conv::conv2d_backward_weight(g, &dy, &x_alone, &geometry).unwrap();
-    let (_, after) = g.counters();
+    let (alone, standalone) = dispatches(g, || {
+        conv::conv2d_backward_weight(g, &dy, &x_alone, &geometry).unwrap()
+    });
     let want = if g.gemm_texels() {
-        after - before - 1
+        standalone - 1
     } else {
-        after - before
+        standalone
     };
     assert_eq!(
         taped,
