@@ -28,11 +28,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     let q = wg.y;
     let n = wg.z;
-    let first = n * p.stride_n + 4u * q * p.stride_c + pixel * p.stride_pixel;
+    let c0 = 4u * q;
+    let at = n * p.stride_n + pixel * p.stride_pixel;
+    let first = at + c0 * p.stride_c;
     // Straight-line: channels past c read channel c - 1's element (in bounds) and are
     // zeroed by the select.
-    let last = n * p.stride_n + (p.c - 1u) * p.stride_c + pixel * p.stride_pixel;
-    let c0 = 4u * q;
+    let last = at + (p.c - 1u) * p.stride_c;
     let v = vec4<f32>(
         src[first],
         select(0.0, src[min(first + p.stride_c, last)], c0 + 1u < p.c),
