@@ -95,9 +95,9 @@ fn a_training_tape_packs_a_convolutions_input_once_for_both_passes() {
     // On the texel path a training tape keeps x as the forward pass packed it, and the
     // backward-weight pass reads that instead of packing x again: one dispatch fewer than
     // the standalone backward-weight pass, and the same gradient bit for bit (the same
-    // kernels over the same texels). An evaluation tape keeps nothing, so it is checked
-    // too that the packing kept is the forward's input and not a later one's: a second
-    // convolution on the same tape packs its own input. Elsewhere the counts are equal.
+    // kernels over the same texels). A second convolution on the same tape packs its own
+    // input after x, so a kept packing that went back to the pool early would be
+    // overwritten and the gradient would differ. Elsewhere the counts are equal.
     let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     let g = gpu();
     let mut r = rng(33);
