@@ -6,7 +6,8 @@
 // biases from a uniform buffer (a load at a uniform offset is one scalar load, shared by
 // all lanes), and writing each channel's four outputs as one vec4. The taps are summed in
 // the GEMM path's order, (kh, kw) from 0 by fused multiply-adds, and the bias added last,
-// so both paths give the same bits.
+// so both paths give the same bits. The entry points: conv/single_channel_forward_main.wgsl,
+// and conv/single_channel_forward_moments.wgsl for a training step's batch norm.
 struct Params {
     batch: u32,
     out_c: u32,
@@ -29,34 +30,42 @@ fn weight(i: u32) -> f32 {
     return weights[i >> 2u][i & 3u];
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-        @builtin(local_invocation_index) local: u32) {
-    let quads = p.w / 4u;
-    let i = flat_group(wg, groups) * 64u + local;
-    if (i >= p.batch * p.h * quads) {
-        return;
-    }
+// Invocation i's four pixels: row oh of image n, quad q of the row, and where channel 0's
+// four outputs go in y4.
+struct Quad {
+    n: u32,
+    oh: u32,
+    q: u32,
+    out_row: u32,
+}
+
+fn quad(i: u32, quads: u32) -> Quad {
     let row = i / quads;
     let q = i - row * quads;
     let n = row / p.h;
     let oh = row - n * p.h;
-    let t = window(n, oh, q, quads);
-    let out_row = (n * p.out_c * p.h + oh) * quads + q;
-    for (var co = 0u; co < p.out_c; co = co + 1u) {
-        let f = co * 9u;
-        var acc = fma(vec4<f32>(weight(f)), t.tap0, vec4<f32>(0.0));
-        acc = fma(vec4<f32>(weight(f + 1u)), t.tap1, acc);
-        acc = fma(vec4<f32>(weight(f + 2u)), t.tap2, acc);
-        acc = fma(vec4<f32>(weight(f + 3u)), t.tap3, acc);
-        acc = fma(vec4<f32>(weight(f + 4u)), t.tap4, acc);
-        acc = fma(vec4<f32>(weight(f + 5u)), t.tap5, acc);
-        acc = fma(vec4<f32>(weight(f + 6u)), t.tap6, acc);
-        acc = fma(vec4<f32>(weight(f + 7u)), t.tap7, acc);
-        acc = fma(vec4<f32>(weight(f + 8u)), t.tap8, acc);
-        if (p.has_bias != 0u) {
-            acc = acc + weight(BIAS_AT + co);
-        }
-        y4[out_row + co * p.h * quads] = acc;
+    return Quad(n, oh, q, (n * p.out_c * p.h + oh) * quads + q);
+}
+
+// Invocations in all: one per four output pixels of a channel.
+fn quad_count() -> u32 {
+    return p.batch * p.h * (p.w / 4u);
+}
+
+// Output channel co at the four pixels under window t.
+fn output(t: Window, co: u32) -> vec4<f32> {
+    let f = co * 9u;
+    var acc = fma(vec4<f32>(weight(f)), t.tap0, vec4<f32>(0.0));
+    acc = fma(vec4<f32>(weight(f + 1u)), t.tap1, acc);
+    acc = fma(vec4<f32>(weight(f + 2u)), t.tap2, acc);
+    acc = fma(vec4<f32>(weight(f + 3u)), t.tap3, acc);
+    acc = fma(vec4<f32>(weight(f + 4u)), t.tap4, acc);
+    acc = fma(vec4<f32>(weight(f + 5u)), t.tap5, acc);
+    acc = fma(vec4<f32>(weight(f + 6u)), t.tap6, acc);
+    acc = fma(vec4<f32>(weight(f + 7u)), t.tap7, acc);
+    acc = fma(vec4<f32>(weight(f + 8u)), t.tap8, acc);
+    if (p.has_bias != 0u) {
+        acc = acc + weight(BIAS_AT + co);
     }
+    return acc;
 }

@@ -1,9 +1,8 @@
 // Batch statistics of x [batch, channels, inner], one workgroup per channel: mean and
 // biased variance in one pass over x. Each invocation sums d = x - K and d * d with K the
 // channel's first element, so that the variance E[d^2] - E[d]^2 does not cancel
-// catastrophically when the mean is large against the spread. In training the running
-// statistics move toward them: running = (1 - momentum) * running + momentum * batch,
-// with the unbiased variance for running_var (as PyTorch).
+// catastrophically when the mean is large against the spread (norm/batch_statistics_out.wgsl
+// writes them and moves the running statistics).
 struct Params {
     batch: u32,
     channels: u32,
@@ -14,10 +13,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<Elem>;
-@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
-@group(0) @binding(3) var<storage, read_write> variance: array<f32>;
-@group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
@@ -38,12 +33,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     let m = shift + total.x;
     let v = max(total.y - total.x * total.x, 0.0);
     if (local == 0u) {
-        mean[c] = m;
-        variance[c] = v;
-        if (p.update_running != 0u) {
-            let unbiased = v * f32(count) / f32(max(count, 2u) - 1u);
-            running_mean[c] = (1.0 - p.momentum) * running_mean[c] + p.momentum * m;
-            running_var[c] = (1.0 - p.momentum) * running_var[c] + p.momentum * unbiased;
-        }
+        write_batch_statistics(c, m, v, count);
     }
 }

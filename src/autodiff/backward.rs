@@ -159,6 +159,7 @@ impl Tape<'_> {
                     b,
                     geometry,
                     packed_x,
+                    ..
                 } => {
                     let (dx, dw) = conv::conv2d_backward_input_and_weight(
                         gpu,

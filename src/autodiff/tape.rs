@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::params::{ParamId, ParamStore};
 use crate::geometry::{Conv2dGeometry, Conv2dSpec, Pool2dSpec};
 use crate::gpu::{Gpu, GpuError, Indices, Result, Tensor};
-use crate::kernels::norm::{BatchStats, RunningStats};
+use crate::kernels::norm::{BatchStats, ChannelMoments, RunningStats};
 use crate::kernels::reduce::DropoutMask;
 use crate::kernels::{conv, elementwise, loss, matmul, norm, pool, reduce};
 
@@ -29,6 +29,9 @@ pub(crate) enum Op {
         geometry: Conv2dGeometry,
         /// x as the forward pass packed it (texel path, training tapes only).
         packed_x: Option<conv::PackedInput>,
+        /// The output's per-channel moments by tile, for a batch norm of it (training
+        /// tapes only).
+        moments: Option<Box<ChannelMoments>>,
     },
     Linear {
         x: Var,
@@ -193,23 +196,25 @@ impl<'s> Tape<'s> {
 
     pub fn conv2d(&mut self, x: Var, w: Var, b: Option<Var>, spec: Conv2dSpec) -> Result<Var> {
         let geometry = Conv2dGeometry::new(self.value(x).shape(), self.value(w).shape(), spec)?;
-        let (y, packed_x) = conv::conv2d_keeping_packed_input(
-            &self.gpu,
-            self.value(x),
-            self.value(w),
-            b.map(|b| self.value(b)),
-            spec,
-        )?;
-        // An evaluation tape runs no backward pass: its packed inputs go back to the pool.
-        let packed_x = packed_x.filter(|_| self.training);
+        let (xv, wv, bv) = (self.value(x), self.value(w), b.map(|b| self.value(b)));
+        // An evaluation tape runs no backward pass and uses the running statistics.
+        let forward = match self.training {
+            true => conv::conv2d_for_training(&self.gpu, xv, wv, bv, spec)?,
+            false => conv::TrainingConv {
+                y: conv::conv2d(&self.gpu, xv, wv, bv, spec)?,
+                packed_x: None,
+                moments: None,
+            },
+        };
         let op = Op::Conv2d {
             x,
             w,
             b,
             geometry,
-            packed_x,
+            packed_x: forward.packed_x,
+            moments: forward.moments.map(Box::new),
         };
-        Ok(self.push(op, y))
+        Ok(self.push(op, forward.y))
     }
 
     /// `x [batch, in] * w^T + b`, w [out, in].
@@ -340,7 +345,12 @@ impl<'s> Tape<'s> {
                 var: running_var,
                 momentum: self.batch_norm_momentum.unwrap_or(momentum),
             };
-            norm::batch_norm_stats(&self.gpu, self.value(x), Some(running))
+            match &self.nodes[x.0].op {
+                Op::Conv2d {
+                    moments: Some(m), ..
+                } => norm::batch_norm_stats_from_moments(&self.gpu, m, Some(running)),
+                _ => norm::batch_norm_stats(&self.gpu, self.value(x), Some(running)),
+            }
         } else {
             Ok(BatchStats {
                 mean: running_mean.clone(),

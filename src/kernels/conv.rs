@@ -3,6 +3,7 @@
 //! materialised.
 
 use super::gemm::{self, gemm_kernel, GemmKernel};
+use super::norm::ChannelMoments;
 use super::texel_gemm::{
     self, texel_gemm_kernel, Core, PackLayout, TexelGemmKernel, CHANNELS_PER_TEXEL,
 };
@@ -43,6 +44,13 @@ static TEXEL_FORWARD: TexelGemmKernel = texel_gemm_kernel!(
     "gemm/conv_params.wgsl",
     "gemm/conv_forward.wgsl"
 );
+static TEXEL_FORWARD_MOMENTS: TexelGemmKernel = texel_gemm_kernel!(
+    "gemm/conv_forward_moments",
+    Core::PackedKWithMoments,
+    "gemm/conv_params.wgsl",
+    "gemm/conv_forward.wgsl",
+    "gemm/conv_forward_moments.wgsl"
+);
 static TEXEL_BACKWARD_DATA: TexelGemmKernel = texel_gemm_kernel!(
     "gemm/conv_backward_data",
     Core::PackedK,
@@ -67,8 +75,18 @@ static TEXEL_BACKWARD_WEIGHT: TexelGemmKernel = texel_gemm_kernel!(
 const SINGLE_CHANNEL_FORWARD: Kernel = kernel!(
     "conv/single_channel_forward",
     "conv/single_channel_window.wgsl",
-    "conv/single_channel_forward.wgsl"
+    "conv/single_channel_forward.wgsl",
+    "conv/single_channel_forward_main.wgsl"
 );
+const SINGLE_CHANNEL_FORWARD_MOMENTS: Kernel = kernel!(
+    "conv/single_channel_forward_moments",
+    "conv/single_channel_window.wgsl",
+    "conv/single_channel_forward.wgsl",
+    "conv/single_channel_forward_moments.wgsl"
+);
+
+/// Invocations per workgroup of the moments variant: one subgroup, one chunk of moments.
+const SINGLE_CHANNEL_MOMENTS_LANES: usize = 8;
 
 const SINGLE_CHANNEL_BACKWARD_WEIGHT: Kernel = kernel!(
     "conv/single_channel_backward_weight",
@@ -124,7 +142,9 @@ fn single_channel(gpu: &Gpu, g: &Conv2dGeometry) -> bool {
 }
 
 /// The first layer's convolution by `conv/single_channel_forward.wgsl` (same bits as the
-/// GEMM path): the filters and biases go to a small uniform buffer first.
+/// GEMM path): the filters and biases go to a small uniform buffer first. With
+/// `with_moments` (a device whose subgroups have 8 lanes), the output's per-channel moments
+/// by chunks of 32 too.
 fn conv2d_single_channel(
     gpu: &Gpu,
     x: &Tensor,
@@ -132,7 +152,8 @@ fn conv2d_single_channel(
     bias: Option<&Tensor>,
     g: &Conv2dGeometry,
     y: &Tensor,
-) -> Result<()> {
+    with_moments: bool,
+) -> Result<Option<ChannelMoments>> {
     const OP: &str = "conv2d";
     let uniform = gpu.buffer(
         4 * SINGLE_CHANNEL_UNIFORM_FLOATS as u64,
@@ -161,17 +182,32 @@ fn conv2d_single_channel(
         has_bias: bias.is_some() as u32,
     };
     let quads = g.batch * g.in_h * g.in_w / 4;
-    gpu.dispatch(
-        &SINGLE_CHANNEL_FORWARD,
-        &p,
-        &[
-            x.buffer(),
-            x.buffer(),
-            Binding::whole(uniform.buffer()),
-            y.buffer(),
-        ],
-        grid_1d(gpu, quads, 64),
-    )
+    let mut bindings = vec![
+        x.buffer(),
+        x.buffer(),
+        Binding::whole(uniform.buffer()),
+        y.buffer(),
+    ];
+    if !(with_moments && gpu.gemm_subgroup_size() == Some(SINGLE_CHANNEL_MOMENTS_LANES as u32)) {
+        gpu.dispatch(
+            &SINGLE_CHANNEL_FORWARD,
+            &p,
+            &bindings,
+            grid_1d(gpu, quads, 64),
+        )?;
+        return Ok(None);
+    }
+    let lanes = SINGLE_CHANNEL_MOMENTS_LANES;
+    let chunks = quads.div_ceil(lanes);
+    let moments = Tensor::uninit(gpu, "conv2d channel moments", &[chunks, g.out_c, 2])?;
+    bindings.push(moments.buffer());
+    let grid = grid_1d(gpu, quads, lanes as u32);
+    gpu.dispatch(&SINGLE_CHANNEL_FORWARD_MOMENTS, &p, &bindings, grid)?;
+    Ok(Some(ChannelMoments {
+        moments,
+        chunk: 4 * lanes,
+        count: 4 * quads,
+    }))
 }
 
 kernel_params! {
@@ -234,7 +270,7 @@ pub fn conv2d(
     bias: Option<&Tensor>,
     spec: Conv2dSpec,
 ) -> Result<Tensor> {
-    conv2d_keeping_packed_input(gpu, x, w, bias, spec).map(|(y, _)| y)
+    forward(gpu, x, w, bias, spec, false).map(|f| f.y)
 }
 
 /// The input of a texel-path convolution, packed four channels deep as its forward pass
@@ -242,23 +278,52 @@ pub fn conv2d(
 /// from the forward pass spares the backward pass a second packing of x.
 pub struct PackedInput(Texels);
 
-/// [`conv2d`], also returning the packed input where the texel path packed one.
-pub fn conv2d_keeping_packed_input(
+/// A training tape's convolution: the output and what the kernels computed on the way
+/// that later passes would otherwise compute again.
+pub struct TrainingConv {
+    pub y: Tensor,
+    /// x as the texel path packed it, for the backward-weight pass.
+    pub packed_x: Option<PackedInput>,
+    /// The output's per-channel moments by tile (texel path, no bias), for the batch norm
+    /// that follows.
+    pub moments: Option<ChannelMoments>,
+}
+
+/// [`conv2d`], also returning what a training step's later passes can use.
+pub fn conv2d_for_training(
     gpu: &Gpu,
     x: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
     spec: Conv2dSpec,
-) -> Result<(Tensor, Option<PackedInput>)> {
+) -> Result<TrainingConv> {
+    forward(gpu, x, w, bias, spec, true)
+}
+
+fn forward(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: Conv2dSpec,
+    training: bool,
+) -> Result<TrainingConv> {
     const OP: &str = "conv2d";
     let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
     if let Some(bias) = bias {
         expect_shape(OP, "bias", bias, &[g.out_c])?;
     }
     let y = Tensor::uninit(gpu, OP, &g.output_shape())?;
+    // Moments of the outputs as stored, so without a bias (the GEMM cores add it in
+    // their stores, after the moments' accumulators).
+    let with_moments = training && bias.is_none();
     if single_channel(gpu, &g) {
-        conv2d_single_channel(gpu, x, w, bias, &g, &y)?;
-        return Ok((y, None));
+        let moments = conv2d_single_channel(gpu, x, w, bias, &g, &y, with_moments)?;
+        return Ok(TrainingConv {
+            y,
+            packed_x: None,
+            moments,
+        });
     }
     let taps = g.kernel_h * g.kernel_w;
     let (m, n) = (g.out_c, g.batch * g.out_h * g.out_w);
@@ -268,22 +333,7 @@ pub fn conv2d_keeping_packed_input(
         PackLayout::filters_by_input(g.weight_shape()),
         PackLayout::nchw(g.input_shape()),
     );
-    if texel_gemm::takes_texel_path(gpu, &[filters, input]) {
-        let k = g.in_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
-        let p = params(OP, &g, [m, n, k], has_bias)?;
-        let a = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
-        let b = texel_gemm::pack(gpu, "conv2d input", x, input)?;
-        let (kernel, shape) = TEXEL_FORWARD.for_problem(m, n);
-        let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
-        let operands = [Resource::Texels(&a), Resource::Texels(&b)];
-        gpu.dispatch_resources(
-            &kernel,
-            &p,
-            &[operands[0], operands[1], bias, y.resource()],
-            grid,
-        )?;
-        return Ok((y, Some(PackedInput(b))));
-    } else {
+    if !texel_gemm::takes_texel_path(gpu, &[filters, input]) {
         let p = params(OP, &g, [m, n, g.in_c * taps], has_bias)?;
         let (kernel, shape) = FORWARD.for_problem(gpu, m, n);
         let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
@@ -293,8 +343,49 @@ pub fn conv2d_keeping_packed_input(
             &[w.resource(), x.resource(), bias, y.resource()],
             grid,
         )?;
+        return Ok(TrainingConv {
+            y,
+            packed_x: None,
+            moments: None,
+        });
     }
-    Ok((y, None))
+    let k = g.in_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
+    let p = params(OP, &g, [m, n, k], has_bias)?;
+    let a = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
+    let b = texel_gemm::pack(gpu, "conv2d input", x, input)?;
+    let variant = match with_moments {
+        true => &TEXEL_FORWARD_MOMENTS,
+        false => &TEXEL_FORWARD,
+    };
+    let (kernel, shape) = variant.for_problem(m, n);
+    let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
+    let mut resources = vec![
+        Resource::Texels(&a),
+        Resource::Texels(&b),
+        bias,
+        y.resource(),
+    ];
+    let moments = match with_moments {
+        true => {
+            let chunks = grid[0] as usize;
+            let moments = Tensor::uninit(gpu, "conv2d channel moments", &[chunks, m, 2])?;
+            Some(ChannelMoments {
+                moments,
+                chunk: shape.tile_n(),
+                count: n,
+            })
+        }
+        false => None,
+    };
+    if let Some(mo) = &moments {
+        resources.push(mo.moments.resource());
+    }
+    gpu.dispatch_resources(&kernel, &p, &resources, grid)?;
+    Ok(TrainingConv {
+        y,
+        packed_x: training.then_some(PackedInput(b)),
+        moments,
+    })
 }
 
 /// Gradient w.r.t. the input: dy [N, Co, OH, OW] -> dx [N, Ci, H, W].

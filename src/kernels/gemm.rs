@@ -229,6 +229,7 @@ fn core_source(t: TileShape, share_rows: bool) -> String {
         |r, c| format!("acc{r}_{}[{}]", c / 4, c % 4),
         |c| format!("b{c}"),
     ));
+    s.push_str("}\n");
     s
 }
 
@@ -273,8 +274,9 @@ pub(crate) fn column_infos(t: TileShape) -> String {
         .collect()
 }
 
-/// The closing of a GEMM core: every output of the tile inside m x n goes to `write_c`,
-/// `value(r, c)` naming its accumulator and `info(c)` the ColInfo of its column.
+/// The stores of a GEMM core (before its closing brace): every output of the tile inside
+/// m x n goes to `write_c`, `value(r, c)` naming its accumulator and `info(c)` the ColInfo
+/// of its column.
 pub(crate) fn tile_writes(
     t: TileShape,
     value: impl Fn(usize, usize) -> String,
@@ -292,7 +294,6 @@ pub(crate) fn tile_writes(
         }
         s.push_str("    }\n");
     }
-    s.push_str("}\n");
     s
 }
 

@@ -4,7 +4,9 @@
 
 use super::{channel_layout, expect_matrix, expect_shape, kernel, to_u32};
 use crate::geometry::{Pool2dGeometry, Pool2dSpec};
-use crate::gpu::{grid_1d, kernel_params, Gpu, Indices, Kernel, Result, Tensor};
+use crate::gpu::{
+    grid_1d, kernel_params, Binding, Gpu, GpuError, Indices, Kernel, KernelParams, Result, Tensor,
+};
 use crate::kernels::pool::MaxPoolOutput;
 
 const FORWARD: Kernel = kernel!("norm/l2_forward", "row_reduce.wgsl", "norm/l2_forward.wgsl");
@@ -122,7 +124,13 @@ const BN_STATS: StepKernel = step_kernel!(
     ["elem_f32.wgsl", "elem_vec4.wgsl"],
     "group_reduce.wgsl",
     "channel_walk.wgsl",
+    "norm/batch_statistics_out.wgsl",
     "norm/batch_norm_stats.wgsl"
+);
+const BN_MERGE_STATS: Kernel = kernel!(
+    "norm/batch_norm_merge_stats",
+    "norm/batch_statistics_out.wgsl",
+    "norm/batch_norm_merge_stats.wgsl"
 );
 const BN_APPLY: StepKernel = step_kernel!(
     "norm/batch_norm_apply",
@@ -217,12 +225,6 @@ pub fn batch_norm_stats(
 ) -> Result<BatchStats> {
     const OP: &str = "batch_norm_stats";
     let (n, c, inner) = channel_layout(OP, x)?;
-    if let Some(r) = &running {
-        expect_shape(OP, "running mean", r.mean, &[c])?;
-        expect_shape(OP, "running var", r.var, &[c])?;
-    }
-    let mean = Tensor::uninit(gpu, OP, &[c])?;
-    let var = Tensor::uninit(gpu, OP, &[c])?;
     let params = StatsParams {
         batch: to_u32(OP, n)?,
         channels: to_u32(OP, c)?,
@@ -230,19 +232,109 @@ pub fn batch_norm_stats(
         update_running: running.is_some() as u32,
         momentum: running.as_ref().map_or(0.0, |r| r.momentum),
     };
-    // Without running statistics the kernel still binds two buffers there; the batch
-    // outputs' own buffers stand in (they are not written through those bindings).
-    let scratch_mean = Tensor::uninit(gpu, OP, &[c])?;
-    let scratch_var = Tensor::uninit(gpu, OP, &[c])?;
+    let kernel = BN_STATS.pick(vec4_planes(inner));
+    write_batch_statistics(gpu, OP, kernel, &params, x.buffer(), c, running)
+}
+
+/// Per-channel moments of the chunks of a tensor, written by the kernel that produced it
+/// (a training tape's convolutions, `conv::conv2d_for_training`), so that its batch
+/// statistics need not read it again: chunk t holds `chunk` of each channel's `count`
+/// elements (the last chunk what is left), and `moments` [chunks, channels, 2] their mean
+/// and sum of squared deviations from it.
+pub struct ChannelMoments {
+    pub(crate) moments: Tensor,
+    pub(crate) chunk: usize,
+    pub(crate) count: usize,
+}
+
+kernel_params! {
+    struct MergeStatsParams {
+        chunks: u32,
+        channels: u32,
+        chunk: u32,
+        count: u32,
+        update_running: u32,
+        momentum: f32,
+    }
+}
+
+/// [`batch_norm_stats`] of a tensor from its [`ChannelMoments`]: one small pass over the
+/// moments instead of one over the tensor.
+pub fn batch_norm_stats_from_moments(
+    gpu: &Gpu,
+    m: &ChannelMoments,
+    running: Option<RunningStats>,
+) -> Result<BatchStats> {
+    const OP: &str = "batch_norm_stats_from_moments";
+    let [chunks, c, two] = m.moments.shape() else {
+        return Err(GpuError::shape(
+            OP,
+            format!(
+                "moments must be [chunks, channels, 2], got {:?}",
+                m.moments.shape()
+            ),
+        ));
+    };
+    if *two != 2 || m.chunk == 0 || m.count.div_ceil(m.chunk) != *chunks {
+        return Err(GpuError::shape(
+            OP,
+            format!(
+                "moments {:?} do not hold {} elements per channel in chunks of {}",
+                m.moments.shape(),
+                m.count,
+                m.chunk
+            ),
+        ));
+    }
+    let params = MergeStatsParams {
+        chunks: to_u32(OP, *chunks)?,
+        channels: to_u32(OP, *c)?,
+        chunk: to_u32(OP, m.chunk)?,
+        count: to_u32(OP, m.count)?,
+        update_running: running.is_some() as u32,
+        momentum: running.as_ref().map_or(0.0, |r| r.momentum),
+    };
+    write_batch_statistics(
+        gpu,
+        OP,
+        &BN_MERGE_STATS,
+        &params,
+        m.moments.buffer(),
+        *c,
+        running,
+    )
+}
+
+/// Runs a batch-statistics kernel, one workgroup per channel, reading `source`
+/// (`norm/batch_statistics_out.wgsl` names the outputs).
+fn write_batch_statistics<P: KernelParams>(
+    gpu: &Gpu,
+    op: &'static str,
+    kernel: &Kernel,
+    params: &P,
+    source: Binding<'_>,
+    c: usize,
+    running: Option<RunningStats>,
+) -> Result<BatchStats> {
+    if let Some(r) = &running {
+        expect_shape(op, "running mean", r.mean, &[c])?;
+        expect_shape(op, "running var", r.var, &[c])?;
+    }
+    let mean = Tensor::uninit(gpu, op, &[c])?;
+    let var = Tensor::uninit(gpu, op, &[c])?;
+    // Without running statistics the kernel still binds two buffers there; scratch buffers
+    // stand in (they are not written through those bindings).
+    let scratch_mean = Tensor::uninit(gpu, op, &[c])?;
+    let scratch_var = Tensor::uninit(gpu, op, &[c])?;
     let (running_mean, running_var) = match &running {
         Some(r) => (r.mean.buffer(), r.var.buffer()),
         None => (scratch_mean.buffer(), scratch_var.buffer()),
     };
     gpu.dispatch(
-        BN_STATS.pick(vec4_planes(inner)),
-        &params,
+        kernel,
+        params,
         &[
-            x.buffer(),
+            source,
             mean.buffer(),
             var.buffer(),
             running_mean,

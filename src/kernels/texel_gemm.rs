@@ -157,6 +157,9 @@ pub(crate) fn takes_texel_path(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Core {
     PackedK,
+    /// The packed-K core, its tiles' per-row moments written after its stores
+    /// ([`channel_moments_source`]; the loaders bind `moments`).
+    PackedKWithMoments,
     Outer,
 }
 
@@ -180,7 +183,7 @@ const OUTER_NARROW: TileShape = TileShape {
 /// The tile shapes a core builds, in the order of [`TexelGemmKernel::built`].
 fn shapes(core: Core) -> &'static [TileShape] {
     match core {
-        Core::PackedK => &[
+        Core::PackedK | Core::PackedKWithMoments => &[
             TileShape::SOFTWARE_TALL,
             TileShape::SOFTWARE,
             TileShape::SOFTWARE_NARROW,
@@ -192,9 +195,9 @@ fn shapes(core: Core) -> &'static [TileShape] {
 /// The shape for an m x n output, as an index into [`shapes`].
 fn choose(core: Core, m: usize, n: usize) -> usize {
     match core {
-        Core::PackedK if n <= NARROW_COLUMNS => 2,
-        Core::PackedK if m > SHORT_ROWS => 0,
-        Core::PackedK => 1,
+        Core::PackedK | Core::PackedKWithMoments if n <= NARROW_COLUMNS => 2,
+        Core::PackedK | Core::PackedKWithMoments if m > SHORT_ROWS => 0,
+        Core::PackedK | Core::PackedKWithMoments => 1,
         Core::Outer if n <= NARROW_COLUMNS => 1,
         Core::Outer => 0,
     }
@@ -212,8 +215,9 @@ fn core_opening(t: TileShape) -> String {
 }
 
 /// WGSL of the packed-K core: `read_a` / `read_b` return a texel of four K values, p.k
-/// counts texels.
-fn packed_k_source(t: TileShape) -> String {
+/// counts texels. With `moments`, the tile's per-row moments follow its stores
+/// ([`channel_moments_source`]).
+fn packed_k_source(t: TileShape, moments: bool) -> String {
     let (tm, tn) = (t.rows_per_thread, t.cols_per_thread);
     let mut s = core_opening(t);
     s.push_str(&gemm::shared_row_infos(t));
@@ -243,6 +247,46 @@ fn packed_k_source(t: TileShape) -> String {
         |r, c| format!("acc{r}_{c}"),
         |c| format!("b{c}"),
     ));
+    if moments {
+        s.push_str(&channel_moments_source(t));
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// WGSL that writes, for each row of a packed-K tile (a convolution's output channel), the
+/// mean of its outputs in the tile's columns and their sum of squared deviations from that
+/// mean to `moments[wg.x * p.m + row]` (the workgroup is one subgroup of [`LANES`], each
+/// lane holding every row and `cols_per_thread` columns): the chunks that
+/// `norm::batch_norm_stats_from_moments` merges. Two passes over the accumulators, which
+/// are still in registers, so the deviations are exact to rounding.
+fn channel_moments_source(t: TileShape) -> String {
+    let (tm, tn) = (t.rows_per_thread, t.cols_per_thread);
+    let mut s = format!(
+        "    let tile_cols = min(p.n - wg.x * {tile}u, {tile}u);\n    let per_col = 1.0 / f32(tile_cols);\n",
+        tile = t.tile_n()
+    );
+    for c in 0..tn {
+        s.push_str(&format!("    let in{c} = col0 + {c}u < p.n;\n"));
+    }
+    for r in 0..tm {
+        let sum = (0..tn)
+            .map(|c| format!("select(0.0, acc{r}_{c}, in{c})"))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        s.push_str(&format!(
+            "    let mean{r} = subgroupAdd({sum}) * per_col;\n"
+        ));
+        let mut squares = "0.0".to_string();
+        for c in 0..tn {
+            let d = format!("select(0.0, acc{r}_{c} - mean{r}, in{c})");
+            squares = format!("fma({d}, {d}, {squares})");
+        }
+        s.push_str(&format!(
+            "    let deviations{r} = subgroupAdd({squares});\n    if (lid.x == {}u && row0 + {r}u < p.m) {{ moments[wg.x * p.m + row0 + {r}u] = vec2<f32>(mean{r}, deviations{r}); }}\n",
+            r % LANES
+        ));
+    }
     s
 }
 
@@ -306,6 +350,7 @@ fn outer_source(t: TileShape) -> String {
         |r, c| format!("acc{r}_{c}"),
         |c| format!("b{}", c / per),
     ));
+    s.push_str("}\n");
     s
 }
 
@@ -333,7 +378,8 @@ impl TexelGemmKernel {
         let shape = shapes(self.core)[index];
         let (name, source) = self.built[index].get_or_init(|| {
             let core = match self.core {
-                Core::PackedK => packed_k_source(shape),
+                Core::PackedK => packed_k_source(shape, false),
+                Core::PackedKWithMoments => packed_k_source(shape, true),
                 Core::Outer => outer_source(shape),
             };
             (
