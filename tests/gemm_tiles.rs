@@ -8,7 +8,10 @@
 
 mod common;
 
-use common::{assert_tensor, download, gpu, random, rng, upload, widen, Tolerance};
+use common::{
+    assert_batch_statistics, assert_tensor, download, gpu, random, rng, upload, widen,
+    RunningBefore, Tolerance,
+};
 use facemtl::autodiff::{ParamStore, Tape};
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding};
 use facemtl::gpu::Gpu;
@@ -155,99 +158,106 @@ fn a_training_tape_packs_a_convolutions_input_once_for_both_passes() {
 
 #[test]
 fn a_training_convolutions_moments_give_its_batch_statistics() {
-    // On the texel path, and in the first layer's single-channel kernel, a training
-    // convolution without bias also writes each tile's (chunk's) per-channel moments, and
-    // batch norm merges those instead of reading the output again. Against the reference
-    // convolution's statistics (and the running statistics' update), on outputs under the
-    // tall, square and narrow tiles and the single-channel kernel, with rows, columns and
-    // chunks that fill no tile and inputs offset far from zero (the merge must not
-    // cancel); the output itself is the plain convolution's bit for bit. Moments are
-    // NaN-poisoned first, so an unwritten chunk shows.
+    // A training convolution without bias also writes each tile's (chunk's) per-channel
+    // moments, and batch norm merges those instead of reading the output again. Under
+    // every tile class (the storage cores through workgroup memory, the texel cores
+    // through subgroups) and in the first layer's single-channel kernel, against the
+    // reference convolution's statistics (and the running statistics' update), on outputs
+    // under the tall, square, narrow and GPU tiles, with rows, columns and chunks that
+    // fill no tile and inputs offset far from zero (the merge must not cancel); the output
+    // itself is the plain convolution's bit for bit. Moments are NaN-poisoned first, so
+    // an unwritten chunk shows.
     let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     let g = gpu();
     let mut r = rng(34);
     let spec = Conv2dSpec::new(1, 1);
-    for (input, weight) in [
-        ([2usize, 8, 9, 11], [40usize, 8, 3, 3]),
-        ([3, 12, 10, 7], [12, 12, 3, 3]),
-        ([1, 8, 6, 6], [20, 8, 3, 3]),
-        ([2, 1, 9, 12], [16, 1, 3, 3]),
-        ([1, 1, 5, 4], [5, 1, 3, 3]),
+    for (software, subgroups, texels) in [
+        (true, true, true),
+        (true, true, false),
+        (true, false, false),
+        (false, false, false),
     ] {
-        let case = format!("conv {input:?} * {weight:?}");
-        let x_values: Vec<f32> = random(&mut r, input.iter().product())
-            .iter()
-            .map(|v| v + 2.0)
-            .collect();
-        let w_values = random(&mut r, weight.iter().product());
-        let (x, w) = (upload(&input, &x_values), upload(&weight, &w_values));
-        let trained = conv::conv2d_for_training(g, &x, &w, None, spec).unwrap();
-        let plain = conv::conv2d(g, &x, &w, None, spec).unwrap();
-        let (y, y_plain) = (download(&trained.y), download(&plain));
-        assert!(
-            y.iter()
-                .zip(&y_plain)
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "{case}: output differs from the plain convolution's"
-        );
-        let Some(moments) = trained.moments else {
-            assert!(!g.gemm_texels(), "{case}: no moments on the texel path");
-            continue;
-        };
-        let c = weight[0];
-        let running_mean0 = random(&mut r, c);
-        let (running_mean, running_var) =
-            (upload(&[c], &running_mean0), upload(&[c], &vec![1.0; c]));
-        let momentum = 0.1;
-        let stats = norm::batch_norm_stats_from_moments(
-            g,
-            &moments,
-            Some(norm::RunningStats {
-                mean: &running_mean,
-                var: &running_var,
-                momentum,
-            }),
-        )
-        .unwrap();
-        let geometry = Conv2dGeometry::new(&input, &weight, spec).unwrap();
-        let want = reference::conv::conv2d(&geometry, &widen(&x_values), &widen(&w_values), None);
-        let inner = geometry.out_h * geometry.out_w;
-        let (mean, var) = reference::batch_norm::batch_stats(&want, input[0], c, inner);
-        assert_tensor(
-            &format!("{case} mean"),
-            &stats.mean,
-            &mean,
-            Tolerance::ACCUMULATED,
-        );
-        assert_tensor(
-            &format!("{case} var"),
-            &stats.var,
-            &var,
-            Tolerance::ACCUMULATED,
-        );
-        let count = (input[0] * inner) as f64;
-        let moved_mean: Vec<f64> = running_mean0
-            .iter()
-            .zip(&mean)
-            .map(|(&a, &m)| 0.9 * a as f64 + 0.1 * m)
-            .collect();
-        let moved_var: Vec<f64> = var
-            .iter()
-            .map(|&v| 0.9 + 0.1 * v * count / (count - 1.0))
-            .collect();
-        assert_tensor(
-            &format!("{case} running mean"),
-            &running_mean,
-            &moved_mean,
-            Tolerance::ACCUMULATED,
-        );
-        assert_tensor(
-            &format!("{case} running var"),
-            &running_var,
-            &moved_var,
-            Tolerance::ACCUMULATED,
-        );
+        g.set_software_tiles(software);
+        g.set_gemm_subgroups(subgroups);
+        g.set_gemm_texels(texels);
+        let class = format!("software={software} subgroups={subgroups} texels={texels}");
+        for (input, weight) in [
+            ([2usize, 8, 9, 11], [40usize, 8, 3, 3]),
+            ([3, 12, 10, 7], [12, 12, 3, 3]),
+            ([1, 8, 6, 6], [20, 8, 3, 3]),
+            ([2, 1, 9, 12], [16, 1, 3, 3]),
+            ([1, 1, 5, 4], [5, 1, 3, 3]),
+        ] {
+            check_moments(
+                &format!("{class}: conv {input:?} * {weight:?}"),
+                &mut r,
+                input,
+                weight,
+                spec,
+            );
+        }
     }
+    g.set_software_tiles(g.is_software());
+    g.set_gemm_subgroups(true);
+    g.set_gemm_texels(true);
+}
+
+fn check_moments(
+    case: &str,
+    r: &mut rand::rngs::StdRng,
+    input: [usize; 4],
+    weight: [usize; 4],
+    spec: Conv2dSpec,
+) {
+    let g = gpu();
+    let x_values: Vec<f32> = random(r, input.iter().product())
+        .iter()
+        .map(|v| v + 2.0)
+        .collect();
+    let w_values = random(r, weight.iter().product());
+    let (x, w) = (upload(&input, &x_values), upload(&weight, &w_values));
+    let trained = conv::conv2d_for_training(g, &x, &w, None, spec).unwrap();
+    let plain = conv::conv2d(g, &x, &w, None, spec).unwrap();
+    let (y, y_plain) = (download(&trained.y), download(&plain));
+    assert!(
+        y.iter()
+            .zip(&y_plain)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "{case}: output differs from the plain convolution's"
+    );
+    // Only the single-channel kernel without subgroups of 8 writes none.
+    let Some(moments) = trained.moments else {
+        assert!(input[1] == 1 && !g.gemm_texels(), "{case}: no moments");
+        return;
+    };
+    let c = weight[0];
+    let running_mean0 = random(r, c);
+    let (running_mean, running_var) = (upload(&[c], &running_mean0), upload(&[c], &vec![1.0; c]));
+    let stats = norm::batch_norm_stats_from_moments(
+        g,
+        &moments,
+        Some(norm::RunningStats {
+            mean: &running_mean,
+            var: &running_var,
+            momentum: 0.1,
+        }),
+    )
+    .unwrap();
+    let geometry = Conv2dGeometry::new(&input, &weight, spec).unwrap();
+    let want = reference::conv::conv2d(&geometry, &widen(&x_values), &widen(&w_values), None);
+    let inner = geometry.out_h * geometry.out_w;
+    assert_batch_statistics(
+        case,
+        &stats,
+        RunningBefore {
+            mean: &running_mean,
+            var: &running_var,
+            mean_before: &running_mean0,
+            var_before: &vec![1.0; c],
+        },
+        &want,
+        [input[0], c, inner],
+    );
 }
 
 #[test]
@@ -290,8 +300,16 @@ fn a_training_tapes_batch_norm_merges_its_convolutions_moments() {
     let read = norm::batch_norm_stats(g, &conv.y, None).unwrap();
     let (merged, read) = (download(&merged.mean), download(&read.mean));
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&taped), bits(&merged), "taped running mean against the merged moments");
-    assert_ne!(bits(&merged), bits(&read), "the two paths give the same bits: the check above proves nothing");
+    assert_eq!(
+        bits(&taped),
+        bits(&merged),
+        "taped running mean against the merged moments"
+    );
+    assert_ne!(
+        bits(&merged),
+        bits(&read),
+        "the two paths give the same bits: the check above proves nothing"
+    );
 }
 
 #[test]

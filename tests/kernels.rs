@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{assert_close, assert_tensor, download, gpu, random, rng, upload, widen, Tolerance};
+use common::{
+    assert_batch_statistics, assert_close, assert_tensor, download, gpu, random, rng, upload,
+    widen, RunningBefore, Tolerance,
+};
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding, Pool2dGeometry, Pool2dSpec};
 use facemtl::gpu::{Indices, Tensor};
 use facemtl::kernels::{conv, elementwise, loss, matmul, norm, optim, pool, reduce};
@@ -933,49 +936,19 @@ fn batch_norm_matches_reference_in_training_and_eval() {
             }),
         )
         .unwrap();
-        let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
-        assert_tensor(
-            &format!("{case} mean"),
-            &stats.mean,
-            &mean,
-            Tolerance::ACCUMULATED,
+        let (mean, var) = assert_batch_statistics(
+            &case,
+            &stats,
+            RunningBefore {
+                mean: &rm,
+                var: &rv,
+                mean_before: &rm0,
+                var_before: &rv0,
+            },
+            &widen(&x),
+            [n, c, inner],
         );
-        assert_tensor(
-            &format!("{case} var"),
-            &stats.var,
-            &var,
-            Tolerance::ACCUMULATED,
-        );
-        let count = (n * inner) as f64;
-        let unbiased = |v: f64| {
-            if count > 1.0 {
-                v * count / (count - 1.0)
-            } else {
-                v
-            }
-        };
-        let want_rm: Vec<f64> = rm0
-            .iter()
-            .zip(&mean)
-            .map(|(&a, &m)| 0.9 * a as f64 + 0.1 * m)
-            .collect();
-        let want_rv: Vec<f64> = rv0
-            .iter()
-            .zip(&var)
-            .map(|(&a, &v)| 0.9 * a as f64 + 0.1 * unbiased(v))
-            .collect();
-        assert_tensor(
-            &format!("{case} running mean"),
-            &rm,
-            &want_rm,
-            Tolerance::ACCUMULATED,
-        );
-        assert_tensor(
-            &format!("{case} running var"),
-            &rv,
-            &want_rv,
-            Tolerance::ACCUMULATED,
-        );
+        let count = n * inner;
         let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps, false).unwrap();
         let (g64, b64) = (widen(&gamma), widen(&beta));
         let want_y = reference::batch_norm::batch_norm(
@@ -990,7 +963,7 @@ fn batch_norm_matches_reference_in_training_and_eval() {
         );
         // Shapes with one value per channel normalise 0/0-ish quantities: only compare
         // where the variance is not degenerate.
-        if count > 1.0 {
+        if count > 1 {
             assert_tensor(&case, &y, &want_y, Tolerance::ACCUMULATED);
         }
         for batch_stats in [true, false] {
@@ -1017,7 +990,7 @@ fn batch_norm_matches_reference_in_training_and_eval() {
                 eps as f64,
                 batch_stats,
             );
-            if count > 1.0 {
+            if count > 1 {
                 assert_tensor(
                     &format!("{case} dx batch_stats={batch_stats}"),
                     &grads.input,
@@ -1038,7 +1011,8 @@ fn batch_norm_matches_reference_in_training_and_eval() {
                 Tolerance::ACCUMULATED,
             );
         }
-        // Evaluation: running statistics, no update.
+        // Evaluation: running statistics (as checked above), no update.
+        let (running_mean, running_var) = (widen(&download(&rm)), widen(&download(&rv)));
         let fixed = norm::BatchStats {
             mean: rm.clone(),
             var: rv.clone(),
@@ -1048,8 +1022,8 @@ fn batch_norm_matches_reference_in_training_and_eval() {
             &widen(&x),
             c,
             inner,
-            &want_rm,
-            &want_rv,
+            &running_mean,
+            &running_var,
             &g64,
             &b64,
             eps as f64,

@@ -17,6 +17,13 @@ static FORWARD: GemmKernel = gemm_kernel!(
     "gemm/conv_params.wgsl",
     "gemm/conv_forward.wgsl"
 );
+static FORWARD_MOMENTS: GemmKernel = gemm_kernel!(
+    moments "gemm/conv_forward_moments",
+    "gemm/operands_storage.wgsl",
+    "gemm/conv_params.wgsl",
+    "gemm/conv_forward.wgsl",
+    "gemm/conv_forward_moments.wgsl"
+);
 static BACKWARD_DATA: GemmKernel = gemm_kernel!(
     "gemm/conv_backward_data",
     "gemm/operands_storage.wgsl",
@@ -284,8 +291,9 @@ pub struct TrainingConv {
     pub y: Tensor,
     /// x as the texel path packed it, for the backward-weight pass.
     pub packed_x: Option<PackedInput>,
-    /// The output's per-channel moments by tile (texel path, no bias), for the batch norm
-    /// that follows.
+    /// The output's per-channel moments by tile (without bias; all but the first layer's
+    /// kernel on devices whose subgroups are not 8 lanes), for the batch norm that
+    /// follows.
     pub moments: Option<ChannelMoments>,
 }
 
@@ -333,57 +341,56 @@ fn forward(
         PackLayout::filters_by_input(g.weight_shape()),
         PackLayout::nchw(g.input_shape()),
     );
-    if !texel_gemm::takes_texel_path(gpu, &[filters, input]) {
-        let p = params(OP, &g, [m, n, g.in_c * taps], has_bias)?;
-        let (kernel, shape) = FORWARD.for_problem(gpu, m, n);
-        let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
-        gpu.dispatch_resources(
-            &kernel,
-            &p,
-            &[w.resource(), x.resource(), bias, y.resource()],
-            grid,
-        )?;
-        return Ok(TrainingConv {
-            y,
-            packed_x: None,
-            moments: None,
-        });
-    }
-    let k = g.in_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
-    let p = params(OP, &g, [m, n, k], has_bias)?;
-    let a = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
-    let b = texel_gemm::pack(gpu, "conv2d input", x, input)?;
-    let variant = match with_moments {
-        true => &TEXEL_FORWARD_MOMENTS,
-        false => &TEXEL_FORWARD,
-    };
-    let (kernel, shape) = variant.for_problem(m, n);
-    let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
-    let mut resources = vec![
-        Resource::Texels(&a),
-        Resource::Texels(&b),
-        bias,
-        y.resource(),
-    ];
-    let moments = match with_moments {
-        true => {
-            let chunks = grid[0] as usize;
-            let moments = Tensor::uninit(gpu, "conv2d channel moments", &[chunks, m, 2])?;
-            Some(ChannelMoments {
-                moments,
-                chunk: shape.tile_n(),
-                count: n,
-            })
-        }
+    let texels = texel_gemm::takes_texel_path(gpu, &[filters, input]);
+    let packed = match texels {
+        true => Some((
+            texel_gemm::pack(gpu, "conv2d filters", w, filters)?,
+            texel_gemm::pack(gpu, "conv2d input", x, input)?,
+        )),
         false => None,
     };
+    let (p, (kernel, shape), operands) = match &packed {
+        Some((a, b)) => {
+            let k = g.in_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
+            let variant = match with_moments {
+                true => &TEXEL_FORWARD_MOMENTS,
+                false => &TEXEL_FORWARD,
+            };
+            (
+                params(OP, &g, [m, n, k], has_bias)?,
+                variant.for_problem(m, n),
+                [Resource::Texels(a), Resource::Texels(b)],
+            )
+        }
+        None => {
+            let variant = match with_moments {
+                true => &FORWARD_MOMENTS,
+                false => &FORWARD,
+            };
+            (
+                params(OP, &g, [m, n, g.in_c * taps], has_bias)?,
+                variant.for_problem(gpu, m, n),
+                [w.resource(), x.resource()],
+            )
+        }
+    };
+    let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
+    let moments = match with_moments {
+        true => Some(ChannelMoments {
+            moments: Tensor::uninit(gpu, "conv2d channel moments", &[grid[0] as usize, m, 2])?,
+            chunk: shape.tile_n(),
+            count: n,
+        }),
+        false => None,
+    };
+    let mut resources = vec![operands[0], operands[1], bias, y.resource()];
     if let Some(mo) = &moments {
         resources.push(mo.moments.resource());
     }
     gpu.dispatch_resources(&kernel, &p, &resources, grid)?;
     Ok(TrainingConv {
         y,
-        packed_x: training.then_some(PackedInput(b)),
+        packed_x: packed.filter(|_| training).map(|(_, b)| PackedInput(b)),
         moments,
     })
 }

@@ -174,13 +174,22 @@ fn choose(gpu: &Gpu, m: usize, n: usize) -> usize {
 /// invocation reading all of them (on llvmpipe a read per invocation is a gather of one
 /// load per lane, a broadcast one shuffle). No invocation returns early then, as the
 /// broadcasts need the whole subgroup.
-fn core_source(t: TileShape, share_rows: bool) -> String {
+///
+/// With `moments`, the tile's per-row moments follow its stores ([`channel_moments_source`];
+/// no invocation returns early then either, as they meet at barriers).
+fn core_source(t: TileShape, share_rows: bool, moments: bool) -> String {
     let (tm, tn) = (t.rows_per_thread, t.cols_per_thread);
     let lanes = t.group_x;
     let vectors = tn / 4;
-    let mut s = tile_header(t);
+    let mut s = String::new();
+    if moments {
+        s.push_str(&channel_moments_memory(t));
+    }
+    s.push_str(&tile_header(t));
     if !share_rows {
-        s.push_str("    if (row0 >= p.m || col0 >= p.n) {\n        return;\n    }\n");
+        if !moments {
+            s.push_str("    if (row0 >= p.m || col0 >= p.n) {\n        return;\n    }\n");
+        }
         for r in 0..tm {
             s.push_str(&format!(
                 "    let a{r} = row_info(batch, min(row0 + {r}u, last_row));\n"
@@ -224,12 +233,89 @@ fn core_source(t: TileShape, share_rows: bool) -> String {
         }
     }
     s.push_str("        kk = k_next(kk);\n    }\n");
-    s.push_str(&tile_writes(
-        t,
-        |r, c| format!("acc{r}_{}[{}]", c / 4, c % 4),
-        |c| format!("b{c}"),
-    ));
+    let value = |r: usize, c: usize| format!("acc{r}_{}[{}]", c / 4, c % 4);
+    s.push_str(&tile_writes(t, value, |c| format!("b{c}")));
+    if moments {
+        s.push_str(&channel_moments_source(t, value));
+    }
     s.push_str("}\n");
+    s
+}
+
+/// The workgroup memory of [`channel_moments_source`], declared before the entry point.
+fn channel_moments_memory(t: TileShape) -> String {
+    format!(
+        "var<workgroup> moment_parts: array<f32, {}>;\nvar<workgroup> moment_means: array<f32, {}>;\n",
+        t.tile_m() * t.group_x,
+        t.tile_m()
+    )
+}
+
+/// WGSL that writes, for each row of a workgroup's tile (a convolution's output channel),
+/// the mean of its outputs in the tile's columns and their sum of squared deviations from
+/// that mean to `moments[wg.x * p.m + row]`: the chunks that
+/// `norm::batch_norm_stats_from_moments` merges. `value(r, c)` names the accumulator of the
+/// invocation's row r, column c. Each invocation sums its columns of each of its rows into
+/// workgroup memory, and the rows' totals are taken in a fixed order; two passes over the
+/// accumulators, which are still in registers, so the deviations are exact to rounding.
+fn channel_moments_source(t: TileShape, value: impl Fn(usize, usize) -> String) -> String {
+    let (tm, tn, gx) = (t.rows_per_thread, t.cols_per_thread, t.group_x);
+    let (tile_m, tile_n, threads) = (t.tile_m(), t.tile_n(), t.group_x * t.group_y);
+    let mut s = format!(
+        "    let tile_cols = min(p.n - wg.x * {tile_n}u, {tile_n}u);
+    let per_col = 1.0 / f32(tile_cols);
+    let part = lid.y * {tm}u * {gx}u + lid.x;
+    let me = lid.y * {gx}u + lid.x;
+"
+    );
+    for c in 0..tn {
+        s.push_str(&format!("    let in{c} = col0 + {c}u < p.n;\n"));
+    }
+    // The rows' totals of moment_parts, each row's `gx` parts in order, as `total`.
+    let row_totals = |body: &str| {
+        format!(
+            "    workgroupBarrier();
+    for (var row = me; row < {tile_m}u; row = row + {threads}u) {{
+        var total = 0.0;
+        for (var j = 0u; j < {gx}u; j = j + 1u) {{
+            total = total + moment_parts[row * {gx}u + j];
+        }}
+{body}    }}
+"
+        )
+    };
+    for r in 0..tm {
+        let sum = (0..tn)
+            .map(|c| format!("select(0.0, {}, in{c})", value(r, c)))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        s.push_str(&format!("    moment_parts[part + {}u] = {sum};\n", r * gx));
+    }
+    s.push_str(&row_totals(
+        "        moment_means[row] = total * per_col;\n",
+    ));
+    s.push_str("    workgroupBarrier();\n");
+    for r in 0..tm {
+        s.push_str(&format!(
+            "    let mean{r} = moment_means[lid.y * {tm}u + {r}u];\n"
+        ));
+        let mut squares = "0.0".to_string();
+        for c in 0..tn {
+            let d = format!("select(0.0, {} - mean{r}, in{c})", value(r, c));
+            squares = format!("fma({d}, {d}, {squares})");
+        }
+        s.push_str(&format!(
+            "    moment_parts[part + {}u] = {squares};\n",
+            r * gx
+        ));
+    }
+    s.push_str(&row_totals(&format!(
+        "        let out_row = wg.y * {tile_m}u + row;
+        if (out_row < p.m) {{
+            moments[wg.x * p.m + out_row] = vec2<f32>(moment_means[row], total);
+        }}
+"
+    )));
     s
 }
 
@@ -301,6 +387,8 @@ pub(crate) fn tile_writes(
 pub(crate) struct GemmKernel {
     name: &'static str,
     loaders: &'static str,
+    /// The core also writes each tile's per-row moments (the loaders bind `moments`).
+    channel_moments: bool,
     /// Each variant's name and source, built on first use.
     built: [OnceLock<(String, String)>; VARIANTS.len()],
 }
@@ -310,6 +398,21 @@ impl GemmKernel {
         GemmKernel {
             name,
             loaders,
+            channel_moments: false,
+            built: [const { OnceLock::new() }; VARIANTS.len()],
+        }
+    }
+
+    /// A kernel whose core also writes its tiles' per-row moments
+    /// ([`channel_moments_source`]).
+    pub(crate) const fn with_channel_moments(
+        name: &'static str,
+        loaders: &'static str,
+    ) -> GemmKernel {
+        GemmKernel {
+            name,
+            loaders,
+            channel_moments: true,
             built: [const { OnceLock::new() }; VARIANTS.len()],
         }
     }
@@ -324,7 +427,7 @@ impl GemmKernel {
                 format!(
                     "{}{}",
                     kernel_source(self.loaders),
-                    core_source(shape, share_rows)
+                    core_source(shape, share_rows, self.channel_moments)
                 ),
             )
         });
@@ -357,9 +460,16 @@ pub(crate) fn grid(
 }
 
 /// A [`GemmKernel`] from shader files, e.g. `gemm_kernel!("gemm/matmul", "gemm/matmul.wgsl")`.
+/// `gemm_kernel!(moments "name", files...)` builds one whose core writes its tiles' moments.
 macro_rules! gemm_kernel {
     ($name:literal, $($file:literal),+ $(,)?) => {
         crate::kernels::gemm::GemmKernel::new(
+            $name,
+            concat!($(include_str!(concat!("../../shaders/", $file))),+),
+        )
+    };
+    (moments $name:literal, $($file:literal),+ $(,)?) => {
+        crate::kernels::gemm::GemmKernel::with_channel_moments(
             $name,
             concat!($(include_str!(concat!("../../shaders/", $file))),+),
         )

@@ -8,6 +8,8 @@ pub mod toy;
 use std::sync::OnceLock;
 
 use facemtl::gpu::{Gpu, GpuOptions, Tensor};
+use facemtl::kernels::norm::BatchStats;
+use facemtl::reference;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -140,4 +142,53 @@ pub fn check_gradient(what: &str, x: &[f64], analytic: &[f64], objective: impl F
             analytic[i]
         );
     }
+}
+
+/// Running statistics as they were before a training-mode batch norm with momentum 0.1
+/// moved them, and the tensors it moved.
+pub struct RunningBefore<'a> {
+    pub mean: &'a Tensor,
+    pub var: &'a Tensor,
+    pub mean_before: &'a [f32],
+    pub var_before: &'a [f32],
+}
+
+/// Checks batch statistics, and the running statistics they moved, against the reference
+/// statistics of `x` [n, c, inner]; returns those (mean, biased variance).
+pub fn assert_batch_statistics(
+    case: &str,
+    stats: &BatchStats,
+    running: RunningBefore,
+    x: &[f64],
+    [n, c, inner]: [usize; 3],
+) -> (Vec<f64>, Vec<f64>) {
+    let (mean, var) = reference::batch_norm::batch_stats(x, n, c, inner);
+    let tol = Tolerance::ACCUMULATED;
+    assert_tensor(&format!("{case} mean"), &stats.mean, &mean, tol);
+    assert_tensor(&format!("{case} var"), &stats.var, &var, tol);
+    let count = (n * inner) as f64;
+    let unbiased = |v: f64| {
+        if count > 1.0 {
+            v * count / (count - 1.0)
+        } else {
+            v
+        }
+    };
+    let moved = |before: &[f32], batch: &[f64], f: &dyn Fn(f64) -> f64| -> Vec<f64> {
+        before
+            .iter()
+            .zip(batch)
+            .map(|(&a, &b)| 0.9 * a as f64 + 0.1 * f(b))
+            .collect()
+    };
+    let want_mean = moved(running.mean_before, &mean, &|m| m);
+    let want_var = moved(running.var_before, &var, &unbiased);
+    assert_tensor(
+        &format!("{case} running mean"),
+        running.mean,
+        &want_mean,
+        tol,
+    );
+    assert_tensor(&format!("{case} running var"), running.var, &want_var, tol);
+    (mean, var)
 }
