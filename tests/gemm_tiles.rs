@@ -31,9 +31,10 @@ fn dispatches<T>(g: &Gpu, run: impl FnOnce() -> T) -> (T, u64) {
 /// they take turns.
 static TILE_SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-#[test]
-fn every_tile_shape_matches_the_reference() {
-    let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+/// Runs `check` (given the class in words) under each GEMM tile class: software tiles with
+/// subgroups and texel operands, with subgroups only, without either, and GPU tiles; then
+/// puts the device's own class back. Hold `TILE_SWITCH`.
+fn under_every_tile_class(mut check: impl FnMut(&str)) {
     let g = gpu();
     for (software, subgroups, texels) in [
         (true, true, true),
@@ -44,7 +45,7 @@ fn every_tile_shape_matches_the_reference() {
         g.set_software_tiles(software);
         g.set_gemm_subgroups(subgroups);
         g.set_gemm_texels(texels);
-        check_all_kernels(&format!(
+        check(&format!(
             "software={software} subgroups={subgroups} texels={}",
             g.gemm_texels()
         ));
@@ -52,6 +53,12 @@ fn every_tile_shape_matches_the_reference() {
     g.set_software_tiles(g.is_software());
     g.set_gemm_subgroups(true);
     g.set_gemm_texels(true);
+}
+
+#[test]
+fn every_tile_shape_matches_the_reference() {
+    let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    under_every_tile_class(check_all_kernels);
 }
 
 #[test]
@@ -168,19 +175,9 @@ fn a_training_convolutions_moments_give_its_batch_statistics() {
     // itself is the plain convolution's bit for bit. Moments are NaN-poisoned first, so
     // an unwritten chunk shows.
     let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
-    let g = gpu();
     let mut r = rng(34);
     let spec = Conv2dSpec::new(1, 1);
-    for (software, subgroups, texels) in [
-        (true, true, true),
-        (true, true, false),
-        (true, false, false),
-        (false, false, false),
-    ] {
-        g.set_software_tiles(software);
-        g.set_gemm_subgroups(subgroups);
-        g.set_gemm_texels(texels);
-        let class = format!("software={software} subgroups={subgroups} texels={texels}");
+    under_every_tile_class(|class| {
         for (input, weight) in [
             ([2usize, 8, 9, 11], [40usize, 8, 3, 3]),
             ([3, 12, 10, 7], [12, 12, 3, 3]),
@@ -188,18 +185,10 @@ fn a_training_convolutions_moments_give_its_batch_statistics() {
             ([2, 1, 9, 12], [16, 1, 3, 3]),
             ([1, 1, 5, 4], [5, 1, 3, 3]),
         ] {
-            check_moments(
-                &format!("{class}: conv {input:?} * {weight:?}"),
-                &mut r,
-                input,
-                weight,
-                spec,
-            );
+            let case = format!("{class}: conv {input:?} * {weight:?}");
+            check_moments(&case, &mut r, input, weight, spec);
         }
-    }
-    g.set_software_tiles(g.is_software());
-    g.set_gemm_subgroups(true);
-    g.set_gemm_texels(true);
+    });
 }
 
 fn check_moments(
