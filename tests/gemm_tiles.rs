@@ -488,6 +488,10 @@ fn check_all_kernels(variant: &str) {
         // 37 rows (the tall tile and a ragged one; the outer core's rows not a multiple
         // of 4), a 13-row backward-data output, weight-gradient width 144.
         ([3, 13, 10, 9], [37, 13, 3, 3], unit),
+        // Texel path with planes of whole vec4s (texels/pack_c4_quads.wgsl): 13 output
+        // channels padded to 16 in both backward-data operands (filters by output channel,
+        // 72 to a plane, and dy, 48), so unzeroed padding would reach dx.
+        ([2, 8, 8, 6], [13, 8, 3, 3], unit),
         // Texel path, strided: 4 channels, weight-gradient width 36 (the narrow outer
         // tile), 12 output channels.
         ([2, 4, 7, 5], [12, 4, 3, 3], strided),
