@@ -259,18 +259,12 @@ fn channel_moments_memory(t: TileShape) -> String {
 /// workgroup memory, and the rows' totals are taken in a fixed order; two passes over the
 /// accumulators, which are still in registers, so the deviations are exact to rounding.
 fn channel_moments_source(t: TileShape, value: impl Fn(usize, usize) -> String) -> String {
-    let (tm, tn, gx) = (t.rows_per_thread, t.cols_per_thread, t.group_x);
-    let (tile_m, tile_n, threads) = (t.tile_m(), t.tile_n(), t.group_x * t.group_y);
-    let mut s = format!(
-        "    let tile_cols = min(p.n - wg.x * {tile_n}u, {tile_n}u);
-    let per_col = 1.0 / f32(tile_cols);
-    let part = lid.y * {tm}u * {gx}u + lid.x;
-    let me = lid.y * {gx}u + lid.x;
-"
-    );
-    for c in 0..tn {
-        s.push_str(&format!("    let in{c} = col0 + {c}u < p.n;\n"));
-    }
+    let (tm, gx) = (t.rows_per_thread, t.group_x);
+    let (tile_m, threads) = (t.tile_m(), t.group_x * t.group_y);
+    let mut s = moments_opening(t);
+    s.push_str(&format!(
+        "    let part = lid.y * {tm}u * {gx}u + lid.x;\n    let me = lid.y * {gx}u + lid.x;\n"
+    ));
     // The rows' totals of moment_parts, each row's `gx` parts in order, as `total`.
     let row_totals = |body: &str| {
         format!(
@@ -285,10 +279,7 @@ fn channel_moments_source(t: TileShape, value: impl Fn(usize, usize) -> String) 
         )
     };
     for r in 0..tm {
-        let sum = (0..tn)
-            .map(|c| format!("select(0.0, {}, in{c})", value(r, c)))
-            .collect::<Vec<_>>()
-            .join(" + ");
+        let sum = masked_row_sum(t, r, &value);
         s.push_str(&format!("    moment_parts[part + {}u] = {sum};\n", r * gx));
     }
     s.push_str(&row_totals(
@@ -299,11 +290,7 @@ fn channel_moments_source(t: TileShape, value: impl Fn(usize, usize) -> String) 
         s.push_str(&format!(
             "    let mean{r} = moment_means[lid.y * {tm}u + {r}u];\n"
         ));
-        let mut squares = "0.0".to_string();
-        for c in 0..tn {
-            let d = format!("select(0.0, {} - mean{r}, in{c})", value(r, c));
-            squares = format!("fma({d}, {d}, {squares})");
-        }
+        let squares = masked_row_squares(t, r, &value, &format!("mean{r}"));
         s.push_str(&format!(
             "    moment_parts[part + {}u] = {squares};\n",
             r * gx
@@ -358,6 +345,48 @@ pub(crate) fn column_infos(t: TileShape) -> String {
     (0..t.cols_per_thread)
         .map(|c| format!("    let b{c} = col_info(batch, min(col0 + {c}u, last_col));\n"))
         .collect()
+}
+
+/// The lines both moments epilogues (this module's and the texel cores') open with:
+/// `tile_cols`, the workgroup tile's columns inside n, `per_col` its inverse, and `in{c}`,
+/// whether the invocation's column c is inside n.
+pub(crate) fn moments_opening(t: TileShape) -> String {
+    let tile_n = t.tile_n();
+    let mut s = format!(
+        "    let tile_cols = min(p.n - wg.x * {tile_n}u, {tile_n}u);\n    let per_col = 1.0 / f32(tile_cols);\n"
+    );
+    for c in 0..t.cols_per_thread {
+        s.push_str(&format!("    let in{c} = col0 + {c}u < p.n;\n"));
+    }
+    s
+}
+
+/// The sum of row r's accumulators (`value(r, c)`) over the invocation's columns inside n.
+pub(crate) fn masked_row_sum(
+    t: TileShape,
+    r: usize,
+    value: &impl Fn(usize, usize) -> String,
+) -> String {
+    (0..t.cols_per_thread)
+        .map(|c| format!("select(0.0, {}, in{c})", value(r, c)))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// The sum of the squared deviations of row r's accumulators from `mean` over the
+/// invocation's columns inside n.
+pub(crate) fn masked_row_squares(
+    t: TileShape,
+    r: usize,
+    value: &impl Fn(usize, usize) -> String,
+    mean: &str,
+) -> String {
+    let mut squares = "0.0".to_string();
+    for c in 0..t.cols_per_thread {
+        let d = format!("select(0.0, {} - {mean}, in{c})", value(r, c));
+        squares = format!("fma({d}, {d}, {squares})");
+    }
+    squares
 }
 
 /// The stores of a GEMM core (before its closing brace): every output of the tile inside

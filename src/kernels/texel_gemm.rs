@@ -261,27 +261,14 @@ fn packed_k_source(t: TileShape, moments: bool) -> String {
 /// `norm::batch_norm_stats_from_moments` merges. Two passes over the accumulators, which
 /// are still in registers, so the deviations are exact to rounding.
 fn channel_moments_source(t: TileShape) -> String {
-    let (tm, tn) = (t.rows_per_thread, t.cols_per_thread);
-    let mut s = format!(
-        "    let tile_cols = min(p.n - wg.x * {tile}u, {tile}u);\n    let per_col = 1.0 / f32(tile_cols);\n",
-        tile = t.tile_n()
-    );
-    for c in 0..tn {
-        s.push_str(&format!("    let in{c} = col0 + {c}u < p.n;\n"));
-    }
-    for r in 0..tm {
-        let sum = (0..tn)
-            .map(|c| format!("select(0.0, acc{r}_{c}, in{c})"))
-            .collect::<Vec<_>>()
-            .join(" + ");
+    let value = |r: usize, c: usize| format!("acc{r}_{c}");
+    let mut s = gemm::moments_opening(t);
+    for r in 0..t.rows_per_thread {
+        let sum = gemm::masked_row_sum(t, r, &value);
         s.push_str(&format!(
             "    let mean{r} = subgroupAdd({sum}) * per_col;\n"
         ));
-        let mut squares = "0.0".to_string();
-        for c in 0..tn {
-            let d = format!("select(0.0, acc{r}_{c} - mean{r}, in{c})");
-            squares = format!("fma({d}, {d}, {squares})");
-        }
+        let squares = gemm::masked_row_squares(t, r, &value, &format!("mean{r}"));
         s.push_str(&format!(
             "    let deviations{r} = subgroupAdd({squares});\n    if (lid.x == {}u && row0 + {r}u < p.m) {{ moments[wg.x * p.m + row0 + {r}u] = vec2<f32>(mean{r}, deviations{r}); }}\n",
             r % LANES
