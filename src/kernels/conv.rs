@@ -204,17 +204,13 @@ fn conv2d_single_channel(
         )?;
         return Ok(None);
     }
+    // A workgroup's chunk: its lanes' four pixels each.
     let lanes = SINGLE_CHANNEL_MOMENTS_LANES;
-    let chunks = quads.div_ceil(lanes);
-    let moments = Tensor::uninit(gpu, "conv2d channel moments", &[chunks, g.out_c, 2])?;
-    bindings.push(moments.buffer());
+    let moments = ChannelMoments::uninit(gpu, g.out_c, 4 * lanes, 4 * quads)?;
+    bindings.push(moments.moments.buffer());
     let grid = grid_1d(gpu, quads, lanes as u32);
     gpu.dispatch(&SINGLE_CHANNEL_FORWARD_MOMENTS, &p, &bindings, grid)?;
-    Ok(Some(ChannelMoments {
-        moments,
-        chunk: 4 * lanes,
-        count: 4 * quads,
-    }))
+    Ok(Some(moments))
 }
 
 kernel_params! {
@@ -341,8 +337,7 @@ fn forward(
         PackLayout::filters_by_input(g.weight_shape()),
         PackLayout::nchw(g.input_shape()),
     );
-    let texels = texel_gemm::takes_texel_path(gpu, &[filters, input]);
-    let packed = match texels {
+    let packed = match texel_gemm::takes_texel_path(gpu, &[filters, input]) {
         true => Some((
             texel_gemm::pack(gpu, "conv2d filters", w, filters)?,
             texel_gemm::pack(gpu, "conv2d input", x, input)?,
@@ -376,11 +371,8 @@ fn forward(
     };
     let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
     let moments = match with_moments {
-        true => Some(ChannelMoments {
-            moments: Tensor::uninit(gpu, "conv2d channel moments", &[grid[0] as usize, m, 2])?,
-            chunk: shape.tile_n(),
-            count: n,
-        }),
+        // A workgroup's chunk: its tile's columns.
+        true => Some(ChannelMoments::uninit(gpu, m, shape.tile_n(), n)?),
         false => None,
     };
     let mut resources = vec![operands[0], operands[1], bias, y.resource()];

@@ -247,6 +247,19 @@ pub struct ChannelMoments {
     pub(crate) count: usize,
 }
 
+impl ChannelMoments {
+    /// Room for the moments of `channels` channels of `count` elements each, in chunks of
+    /// `chunk` (the last what is left), for a kernel to write.
+    pub(crate) fn uninit(gpu: &Gpu, channels: usize, chunk: usize, count: usize) -> Result<Self> {
+        let chunks = count.div_ceil(chunk);
+        Ok(ChannelMoments {
+            moments: Tensor::uninit(gpu, "channel moments", &[chunks, channels, 2])?,
+            chunk,
+            count,
+        })
+    }
+}
+
 kernel_params! {
     struct MergeStatsParams {
         chunks: u32,
