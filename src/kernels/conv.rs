@@ -338,10 +338,10 @@ fn forward(
         PackLayout::nchw(g.input_shape()),
     );
     let packed = match texel_gemm::takes_texel_path(gpu, &[filters, input]) {
-        true => Some((
-            texel_gemm::pack(gpu, "conv2d filters", w, filters)?,
-            texel_gemm::pack(gpu, "conv2d input", x, input)?,
-        )),
+        true => Some(texel_gemm::pack_pair(
+            gpu,
+            [("conv2d filters", w, filters), ("conv2d input", x, input)],
+        )?),
         false => None,
     };
     let (p, (kernel, shape), operands) = match &packed {
@@ -412,13 +412,36 @@ impl<'a> OutputGradient<'a> {
         }
     }
 
+    const WHAT: &'static str = "conv2d output gradient";
+
     fn packed(&self, gpu: &Gpu, g: &Conv2dGeometry) -> Result<&Texels> {
         if self.packed.get().is_none() {
             let layout = PackLayout::nchw(g.output_shape());
-            let texels = texel_gemm::pack(gpu, "conv2d output gradient", self.dy, layout)?;
+            let texels = texel_gemm::pack(gpu, Self::WHAT, self.dy, layout)?;
             let _ = self.packed.set(texels);
         }
         Ok(self.packed.get().expect("set above"))
+    }
+
+    /// dy packed, and `other` (the other operand of the pass that asks) packed into a new
+    /// texel array: in one dispatch when dy is not packed yet.
+    fn packed_with(
+        &self,
+        gpu: &Gpu,
+        g: &Conv2dGeometry,
+        other: (&str, &Tensor, PackLayout),
+    ) -> Result<(&Texels, Texels)> {
+        let other = match self.packed.get() {
+            Some(_) => texel_gemm::pack(gpu, other.0, other.1, other.2)?,
+            None => {
+                let layout = PackLayout::nchw(g.output_shape());
+                let (dy, other) =
+                    texel_gemm::pack_pair(gpu, [(Self::WHAT, self.dy, layout), other])?;
+                let _ = self.packed.set(dy);
+                other
+            }
+        };
+        Ok((self.packed.get().expect("set above"), other))
     }
 }
 
@@ -440,8 +463,7 @@ fn backward_input(
     if texel_gemm::takes_texel_path(gpu, &[filters, PackLayout::nchw(g.output_shape())]) {
         let k = g.out_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
         let p = params(OP, g, [m, n, k], false)?;
-        let a = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
-        let b = gradient.packed(gpu, g)?;
+        let (b, a) = gradient.packed_with(gpu, g, ("conv2d filters", w, filters))?;
         let variant = if unit_stride {
             &TEXEL_BACKWARD_DATA_UNIT_STRIDE
         } else {
@@ -517,14 +539,14 @@ fn backward_weight(
     let repacked;
     let packed = if texel_gemm::takes_texel_path(gpu, &[PackLayout::nchw(g.output_shape()), input])
     {
-        let b = match packed_x {
-            Some(PackedInput(texels)) => texels,
+        match packed_x {
+            Some(PackedInput(texels)) => Some((gradient.packed(gpu, g)?, texels)),
             None => {
-                repacked = texel_gemm::pack(gpu, "conv2d input", x, input)?;
-                &repacked
+                let (a, b) = gradient.packed_with(gpu, g, ("conv2d input", x, input))?;
+                repacked = b;
+                Some((a, &repacked))
             }
-        };
-        Some((gradient.packed(gpu, g)?, b))
+        }
     } else {
         None
     };
