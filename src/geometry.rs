@@ -84,7 +84,9 @@ impl Conv2dSpec {
 }
 
 /// Every size of one convolution: input [batch, in_c, in_h, in_w], weight
-/// [out_c, in_c, kernel_h, kernel_w], output [batch, out_c, out_h, out_w].
+/// [out_c, in_c, kernel_h, kernel_w], output [batch, out_c, out_h, out_w], stored as
+/// `out_stacks` equal groups of output channels one after the other (see
+/// [`Conv2dGeometry::with_output_stacks`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv2dGeometry {
     pub batch: usize,
@@ -100,6 +102,8 @@ pub struct Conv2dGeometry {
     pub pad_left: usize,
     pub out_h: usize,
     pub out_w: usize,
+    /// 1, or the number of equal groups of output channels stored apart.
+    pub out_stacks: usize,
 }
 
 /// Output length along one axis, or None when the window does not fit.
@@ -193,7 +197,43 @@ impl Conv2dGeometry {
             pad_left: pad.left,
             out_h,
             out_w,
+            out_stacks: 1,
         })
+    }
+
+    /// The same convolution with its output channels in `stacks` equal groups, each stored
+    /// as a whole [batch, out_c / stacks, out_h, out_w] tensor after the one before: the
+    /// output is [stacks, batch, out_c / stacks, out_h, out_w]. Several convolutions of one
+    /// input (the two branches' first layers) so run as one GEMM, and each reads its own
+    /// output as a plain tensor.
+    pub fn with_output_stacks(self, stacks: usize) -> Result<Conv2dGeometry> {
+        if stacks == 0 || self.out_c % stacks != 0 {
+            return Err(GeometryError::invalid(
+                "conv2d",
+                format!(
+                    "{} output channels do not split into {stacks} equal stacks",
+                    self.out_c
+                ),
+            ));
+        }
+        Ok(Conv2dGeometry {
+            out_stacks: stacks,
+            ..self
+        })
+    }
+
+    /// Output channels per stack.
+    pub fn stack_channels(&self) -> usize {
+        self.out_c / self.out_stacks
+    }
+
+    /// The output as stored: [batch, out_c, out_h, out_w] for one stack, else [stacks,
+    /// batch, out_c / stacks, out_h, out_w].
+    pub fn stored_output_shape(&self) -> Vec<usize> {
+        match self.out_stacks {
+            1 => self.output_shape().to_vec(),
+            s => vec![s, self.batch, self.stack_channels(), self.out_h, self.out_w],
+        }
     }
 
     pub fn input_shape(&self) -> [usize; 4] {

@@ -537,4 +537,81 @@ fn check_all_kernels(variant: &str) {
             Tolerance::ACCUMULATED,
         );
     }
+    check_stacked_convolutions(variant, &mut r);
+}
+
+/// `plain` [batch, out_c, pixels] as `stacks` stacks: [stacks, batch, out_c / stacks,
+/// pixels].
+fn to_stacks(plain: &[f64], [batch, out_c, pixels]: [usize; 3], stacks: usize) -> Vec<f64> {
+    let per = out_c / stacks;
+    let mut out = vec![f64::NAN; plain.len()];
+    for n in 0..batch {
+        for c in 0..out_c {
+            let (s, j) = (c / per, c % per);
+            for i in 0..pixels {
+                out[((s * batch + n) * per + j) * pixels + i] = plain[(n * out_c + c) * pixels + i];
+            }
+        }
+    }
+    out
+}
+
+/// Convolutions whose output channels are stored in stacks (the two branches' first layers
+/// as one GEMM): the output is the reference's in stacks, and the gradients from a stacked
+/// dy are the reference's from dy unstacked. Stacks of 12 and 8 channels (whole texels:
+/// the texel path's packing of dy unstacks them) and of 10 (the backward passes take the
+/// storage path); unit stride and strided, rows and columns that fill no tile.
+fn check_stacked_convolutions(variant: &str, r: &mut rand::rngs::StdRng) {
+    let g = gpu();
+    let strided = Conv2dSpec {
+        stride: (2, 1),
+        padding: Padding {
+            top: 1,
+            bottom: 0,
+            left: 2,
+            right: 1,
+        },
+    };
+    for (input, weight, spec, stacks) in [
+        (
+            [2usize, 8, 7, 5],
+            [24usize, 8, 3, 3],
+            Conv2dSpec::new(1, 1),
+            2usize,
+        ),
+        ([3, 13, 6, 6], [30, 13, 3, 3], Conv2dSpec::new(1, 1), 3),
+        ([2, 4, 7, 5], [16, 4, 3, 3], strided, 2),
+    ] {
+        let case = format!("conv {input:?} * {weight:?} {spec:?} in {stacks} stacks {variant}");
+        let plain = Conv2dGeometry::new(&input, &weight, spec).unwrap();
+        let geom = plain.with_output_stacks(stacks).unwrap();
+        let [batch, out_c, oh, ow] = plain.output_shape();
+        let dims = [batch, out_c, oh * ow];
+        let x = random(r, input.iter().product());
+        let w = random(r, weight.iter().product());
+        let dy_plain = random(r, batch * out_c * oh * ow);
+        let (xt, wt) = (upload(&input, &x), upload(&weight, &w));
+        let y = conv::conv2d_stacked(g, &xt, &wt, &geom, false).unwrap().y;
+        assert_eq!(y.shape(), geom.stored_output_shape().as_slice(), "{case}");
+        let want = reference::conv::conv2d(&plain, &widen(&x), &widen(&w), None);
+        assert_tensor(
+            &format!("{case} forward"),
+            &y,
+            &to_stacks(&want, dims, stacks),
+            Tolerance::ACCUMULATED,
+        );
+        let dy_stacked: Vec<f32> = to_stacks(&widen(&dy_plain), dims, stacks)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let dy = upload(&geom.stored_output_shape(), &dy_stacked);
+        let (dx, dw) =
+            conv::conv2d_backward_input_and_weight(g, &dy, &xt, None, &wt, &geom, true, true)
+                .unwrap();
+        let (want_dx, want_dw, _) =
+            reference::conv::conv2d_backward(&plain, &widen(&x), &widen(&w), &widen(&dy_plain));
+        let tolerance = Tolerance::ACCUMULATED;
+        assert_tensor(&format!("{case} dx"), &dx.unwrap(), &want_dx, tolerance);
+        assert_tensor(&format!("{case} dw"), &dw.unwrap(), &want_dw, tolerance);
+    }
 }

@@ -20,12 +20,14 @@ struct ColInfo {
     out: u32,
 }
 
-// A k = (co, kh, kw): the weight's offset for ci = 0, dy's channel offset, the tap.
+// A k = (co, kh, kw): the weight's offset for ci = 0, dy's channel offset, the tap, and
+// the output channels (Values) of dy's stack from co on.
 struct KInfo {
     weight: u32,
     channel: u32,
     kh: i32,
     kw: i32,
+    stack_left: u32,
 }
 
 fn row_info(batch: u32, row: u32) -> RowInfo {
@@ -38,19 +40,27 @@ fn col_info(batch: u32, col: u32) -> ColInfo {
     let pixel = col - b * plane;
     let iy = pixel / p.in_w;
     let ix = pixel - iy * p.in_w;
-    return ColInfo(b * stored_channels(p.out_c) * p.out_h * p.out_w, i32(iy + p.pad_top), i32(ix + p.pad_left), b * p.m * plane + pixel);
+    return ColInfo(b * stored_channels(p.out_stack) * p.out_h * p.out_w, i32(iy + p.pad_top), i32(ix + p.pad_left), b * p.m * plane + pixel);
 }
 
 fn k_first(batch: u32) -> KInfo {
-    return KInfo(0u, 0u, 0, 0);
+    return KInfo(0u, 0u, 0, 0, stored_channels(p.out_stack));
 }
 
 fn k_next(kk: KInfo) -> KInfo {
     let t = next_tap(kk.kh, kk.kw);
-    var n = KInfo(kk.weight + 1u, kk.channel, t.kh, t.kw);
+    var n = KInfo(kk.weight + 1u, kk.channel, t.kh, t.kw, kk.stack_left);
     if (t.wrapped) {
-        // Next output channel: skip the other input channels' taps of this one.
-        n.channel = n.channel + p.out_h * p.out_w;
+        // Next output channel: skip the other input channels' taps of this one; in dy
+        // the next plane, or the next stack's first.
+        let plane = p.out_h * p.out_w;
+        let per = stored_channels(p.out_stack);
+        n.stack_left = kk.stack_left - 1u;
+        n.channel = n.channel + plane;
+        if (n.stack_left == 0u) {
+            n.stack_left = per;
+            n.channel = kk.channel + p.stack_stride - (per - 1u) * plane;
+        }
         n.weight = n.weight + (p.in_c - 1u) * p.kernel_h * p.kernel_w;
     }
     return n;

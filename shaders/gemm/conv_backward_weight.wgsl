@@ -33,7 +33,7 @@ struct KInfo {
 }
 
 fn row_info(split: u32, row: u32) -> RowInfo {
-    return RowInfo(row / CHANNELS_PER_VALUE * p.out_h * p.out_w);
+    return RowInfo(output_channel_offset(row / CHANNELS_PER_VALUE));
 }
 
 // A column's input channel and tap.
@@ -59,7 +59,7 @@ fn k_first(split: u32) -> KInfo {
     let pos = k - b * plane;
     let oh = pos / p.out_w;
     let ow = pos - oh * p.out_w;
-    return KInfo(k < p.k_total, b * stored_channels(p.out_c) * plane + pos, b * stored_channels(p.in_c) * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u), k, oh, ow);
+    return KInfo(k < p.k_total, b * stored_channels(p.out_stack) * plane + pos, b * stored_channels(p.in_c) * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u), k, oh, ow);
 }
 
 fn k_next(kk: KInfo) -> KInfo {
@@ -78,7 +78,7 @@ fn k_next(kk: KInfo) -> KInfo {
             // Next image: skip the other output channels' planes of this one in dy.
             n.oh = 0u;
             n.y0 = input_y(0u, 0u);
-            n.dy = n.dy + (stored_channels(p.out_c) - 1u) * p.out_h * p.out_w;
+            n.dy = n.dy + (stored_channels(p.out_stack) - 1u) * p.out_h * p.out_w;
             n.image = n.image + stored_channels(p.in_c) * p.in_h * p.in_w;
         }
     }

@@ -1,7 +1,8 @@
 // y (out_c x batch*out_h*out_w) = W (out_c x in_c*kh*kw) * im2col(x), im2col read on the
 // fly: the columns run over every output pixel of every image, so small feature maps still
-// fill whole tiles. A is W (a_src), B is x (b_src), read as one channel per Value or, for
-// the texel core, as four (both packed by channel, so the formulas are the same).
+// fill whole tiles; y is stored in stacks of p.out_stack channels (conv_params.wgsl). A is
+// W (a_src), B is x (b_src), read as one channel per Value or, for the texel core, as four
+// (both packed by channel, so the formulas are the same).
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -36,7 +37,7 @@ fn col_info(batch: u32, col: u32) -> ColInfo {
     let pixel = col - b * plane;
     let oh = pixel / p.out_w;
     let ow = pixel - oh * p.out_w;
-    return ColInfo(b * stored_channels(p.in_c) * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u), b * p.m * plane + pixel);
+    return ColInfo(b * stored_channels(p.in_c) * p.in_h * p.in_w, input_y(oh, 0u), input_x(ow, 0u), b * p.out_stack * plane + pixel);
 }
 
 fn k_first(batch: u32) -> KInfo {
@@ -66,7 +67,7 @@ fn read_b(kk: KInfo, c: ColInfo) -> Value {
 }
 
 fn write_c(batch: u32, row: u32, col: u32, c: ColInfo, value: f32) {
-    let i = c.out + row * p.out_h * p.out_w;
+    let i = c.out + output_channel_offset(row);
     var v = value;
     if (p.has_bias != 0u) {
         v = v + bias[row];

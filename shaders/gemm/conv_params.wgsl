@@ -19,6 +19,10 @@ struct Params {
     accumulate: u32,
     // Backward-weight only: the full K that the split slices share.
     k_total: u32,
+    // The output (dy) as stored: output channels per stack, and the distance between
+    // stacks in Values (one stack: out_c, and the whole output's length).
+    out_stack: u32,
+    stack_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -53,6 +57,13 @@ fn next_tap(kh: i32, kw: i32) -> Tap {
         return Tap(kh + 1, 0, false);
     }
     return Tap(0, 0, true);
+}
+
+// Where output channel `channel` (one stored per Value) of image 0 starts: its stack's
+// offset plus its plane within the stack.
+fn output_channel_offset(channel: u32) -> u32 {
+    let stack = channel / p.out_stack;
+    return stack * p.stack_stride + (channel - stack * p.out_stack) * p.out_h * p.out_w;
 }
 
 // Channels of `c` as the operands store them: one per Value, or groups of four.

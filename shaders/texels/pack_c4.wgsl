@@ -1,6 +1,7 @@
 // Packs one or two 3-D arrays (n, c, pixels) in one dispatch (a convolution's filters and
 // input, or its filters and output gradient): element (n, c, i) of an array at
-// n * stride_n + c * stride_c + i * stride_pixel of its source goes into texels four
+// n * stride_n + c * stride_c + i * stride_pixel of its source (channel c counted within
+// its stack of stack_channels, the stacks stride_stack apart) goes into texels four
 // channels deep: texel (n * c4 + q) * plane + i holds channels 4q .. 4q + 3 at (n, i),
 // zero past c. Activations pack as (batch, channels, h*w); filters [co, ci, kh, kw] as
 // (co, ci, kh*kw), or by output channel as (1, co, ci*kh*kw), for the texel GEMM's K walk
@@ -27,6 +28,10 @@ struct Params {
     b_stride_c: u32,
     b_stride_pixel: u32,
     b_groups: u32,
+    a_stack_channels: u32,
+    a_stride_stack: u32,
+    b_stack_channels: u32,
+    b_stride_stack: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -43,6 +48,8 @@ struct Job {
     stride_n: u32,
     stride_c: u32,
     stride_pixel: u32,
+    stack_channels: u32,
+    stride_stack: u32,
 }
 
 // Where texel `pixel` of channel group q of plane n is read, and which texel it is.
@@ -60,8 +67,12 @@ fn locate(j: Job, group: u32, lane: u32) -> Texel {
     let n = rest / j.c4;
     let pixel = pixel_group * 64u + lane;
     let c0 = 4u * q;
-    let at = n * j.stride_n + pixel * j.stride_pixel;
-    return Texel(at + c0 * j.stride_c, at + (j.c - 1u) * j.stride_c, c0, (n * j.c4 + q) * j.plane + pixel);
+    // The launcher packs stacks of a multiple of four channels only, so the texel's four
+    // are in one stack.
+    let stack = c0 / j.stack_channels;
+    let first = n * j.stride_n + pixel * j.stride_pixel + stack * j.stride_stack + (c0 - stack * j.stack_channels) * j.stride_c;
+    let last = first + (min(j.c - 1u, c0 + 3u) - c0) * j.stride_c;
+    return Texel(first, last, c0, (n * j.c4 + q) * j.plane + pixel);
 }
 
 fn texel_address(i: u32) -> vec2<u32> {
@@ -78,7 +89,7 @@ fn main(
     // Straight-line loads: channels past c read channel c - 1's element (in bounds) and
     // are zeroed by the select.
     if (group < p.a_groups) {
-        let j = Job(p.a_c, p.a_c4, p.a_plane, p.a_pixel_groups, p.a_stride_n, p.a_stride_c, p.a_stride_pixel);
+        let j = Job(p.a_c, p.a_c4, p.a_plane, p.a_pixel_groups, p.a_stride_n, p.a_stride_c, p.a_stride_pixel, p.a_stack_channels, p.a_stride_stack);
         if (group % j.pixel_groups * 64u + lid.x >= j.plane) {
             return;
         }
@@ -96,7 +107,7 @@ fn main(
     if (b_group >= p.b_groups) {
         return;
     }
-    let j = Job(p.b_c, p.b_c4, p.b_plane, p.b_pixel_groups, p.b_stride_n, p.b_stride_c, p.b_stride_pixel);
+    let j = Job(p.b_c, p.b_c4, p.b_plane, p.b_pixel_groups, p.b_stride_n, p.b_stride_c, p.b_stride_pixel, p.b_stack_channels, p.b_stride_stack);
     if (b_group % j.pixel_groups * 64u + lid.x >= j.plane) {
         return;
     }

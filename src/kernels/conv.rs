@@ -139,6 +139,7 @@ const SINGLE_CHANNEL_BIAS_AT: usize = 512;
 /// uniform buffer.
 fn single_channel(gpu: &Gpu, g: &Conv2dGeometry) -> bool {
     gpu.software_tiles()
+        && g.out_stacks == 1
         && g.in_c == 1
         && (g.kernel_h, g.kernel_w) == (3, 3)
         && (g.stride_h, g.stride_w) == (1, 1)
@@ -233,6 +234,8 @@ kernel_params! {
         has_bias: u32,
         accumulate: u32,
         k_total: u32,
+        out_stack: u32,
+        stack_stride: u32,
     }
 }
 
@@ -261,7 +264,16 @@ fn params(
         has_bias: has_bias as u32,
         accumulate: 0,
         k_total: to_u32(op, k)?,
+        out_stack: to_u32(op, g.stack_channels())?,
+        stack_stride: to_u32(op, g.batch * g.stack_channels() * g.out_h * g.out_w)?,
     })
+}
+
+/// `p` for a texel-path backward pass, whose dy the packing has unstacked: one stack.
+fn unstacked(mut p: Params, g: &Conv2dGeometry) -> Params {
+    p.out_stack = p.out_c;
+    p.stack_stride = (g.batch * g.out_c.div_ceil(CHANNELS_PER_TEXEL) * g.out_h * g.out_w) as u32;
+    p
 }
 
 /// Convolution of `x` [N, Ci, H, W] with `w` [Co, Ci, KH, KW] plus `bias` [Co]:
@@ -273,7 +285,8 @@ pub fn conv2d(
     bias: Option<&Tensor>,
     spec: Conv2dSpec,
 ) -> Result<Tensor> {
-    forward(gpu, x, w, bias, spec, false).map(|f| f.y)
+    let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
+    forward(gpu, x, w, bias, &g, false).map(|f| f.y)
 }
 
 /// The input of a texel-path convolution, packed four channels deep as its forward pass
@@ -301,7 +314,25 @@ pub fn conv2d_for_training(
     bias: Option<&Tensor>,
     spec: Conv2dSpec,
 ) -> Result<TrainingConv> {
-    forward(gpu, x, w, bias, spec, true)
+    let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
+    forward(gpu, x, w, bias, &g, true)
+}
+
+/// Convolution of `x` [N, Ci, H, W] with `w` [Co, Ci, KH, KW], no bias, its output stored
+/// in `g.out_stacks` stacks ([`Conv2dGeometry::with_output_stacks`]; `g` from x, w and
+/// the spec): [stacks, N, Co / stacks, OH, OW]. With `training`, also what the backward
+/// pass and a batch norm can use, as [`conv2d_for_training`].
+pub fn conv2d_stacked(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &Tensor,
+    g: &Conv2dGeometry,
+    training: bool,
+) -> Result<TrainingConv> {
+    const OP: &str = "conv2d_stacked";
+    expect_shape(OP, "input", x, &g.input_shape())?;
+    expect_shape(OP, "weight", w, &g.weight_shape())?;
+    forward(gpu, x, w, None, g, training)
 }
 
 fn forward(
@@ -309,15 +340,15 @@ fn forward(
     x: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
-    spec: Conv2dSpec,
+    g: &Conv2dGeometry,
     training: bool,
 ) -> Result<TrainingConv> {
     const OP: &str = "conv2d";
-    let g = Conv2dGeometry::new(x.shape(), w.shape(), spec)?;
+    let g = *g;
     if let Some(bias) = bias {
         expect_shape(OP, "bias", bias, &[g.out_c])?;
     }
-    let y = Tensor::uninit(gpu, OP, &g.output_shape())?;
+    let y = Tensor::uninit(gpu, OP, &g.stored_output_shape())?;
     // Moments of the outputs as stored, so without a bias (the GEMM cores add it in
     // their stores, after the moments' accumulators).
     let with_moments = training && bias.is_none();
@@ -416,7 +447,7 @@ impl<'a> OutputGradient<'a> {
 
     fn packed(&self, gpu: &Gpu, g: &Conv2dGeometry) -> Result<&Texels> {
         if self.packed.get().is_none() {
-            let layout = PackLayout::nchw(g.output_shape());
+            let layout = PackLayout::conv_output(g);
             let texels = texel_gemm::pack(gpu, Self::WHAT, self.dy, layout)?;
             let _ = self.packed.set(texels);
         }
@@ -434,7 +465,7 @@ impl<'a> OutputGradient<'a> {
         let other = match self.packed.get() {
             Some(_) => texel_gemm::pack(gpu, other.0, other.1, other.2)?,
             None => {
-                let layout = PackLayout::nchw(g.output_shape());
+                let layout = PackLayout::conv_output(g);
                 let (dy, other) =
                     texel_gemm::pack_pair(gpu, [(Self::WHAT, self.dy, layout), other])?;
                 let _ = self.packed.set(dy);
@@ -453,16 +484,16 @@ fn backward_input(
 ) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_input";
     let dy = gradient.dy;
-    expect_shape(OP, "dy", dy, &g.output_shape())?;
+    expect_shape(OP, "dy", dy, &g.stored_output_shape())?;
     expect_shape(OP, "weight", w, &g.weight_shape())?;
     let dx = Tensor::uninit(gpu, OP, &g.input_shape())?;
     let taps = g.kernel_h * g.kernel_w;
     let (m, n) = (g.in_c, g.batch * g.in_h * g.in_w);
     let unit_stride = g.stride_h == 1 && g.stride_w == 1;
     let filters = PackLayout::filters_by_output(g.weight_shape());
-    if texel_gemm::takes_texel_path(gpu, &[filters, PackLayout::nchw(g.output_shape())]) {
+    if texel_gemm::takes_texel_path(gpu, &[filters, PackLayout::conv_output(g)]) {
         let k = g.out_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
-        let p = params(OP, g, [m, n, k], false)?;
+        let p = unstacked(params(OP, g, [m, n, k], false)?, g);
         let (b, a) = gradient.packed_with(gpu, g, ("conv2d filters", w, filters))?;
         let variant = if unit_stride {
             &TEXEL_BACKWARD_DATA_UNIT_STRIDE
@@ -528,7 +559,7 @@ fn backward_weight(
 ) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_weight";
     let dy = gradient.dy;
-    expect_shape(OP, "dy", dy, &g.output_shape())?;
+    expect_shape(OP, "dy", dy, &g.stored_output_shape())?;
     expect_shape(OP, "input", x, &g.input_shape())?;
     if single_channel(gpu, g) && g.out_c % SINGLE_CHANNEL_WEIGHT_CHANNELS == 0 {
         return backward_weight_single_channel(gpu, dy, x, g);
@@ -537,8 +568,7 @@ fn backward_weight(
     let (m, k) = (g.out_c, g.batch * g.out_h * g.out_w);
     let input = PackLayout::nchw(g.input_shape());
     let repacked;
-    let packed = if texel_gemm::takes_texel_path(gpu, &[PackLayout::nchw(g.output_shape()), input])
-    {
+    let packed = if texel_gemm::takes_texel_path(gpu, &[PackLayout::conv_output(g), input]) {
         match packed_x {
             Some(PackedInput(texels)) => Some((gradient.packed(gpu, g)?, texels)),
             None => {
@@ -568,6 +598,9 @@ fn backward_weight(
         None => k.div_ceil(splits),
     };
     let mut p = params(OP, g, [m, n, chunk], false)?;
+    if packed.is_some() {
+        p = unstacked(p, g);
+    }
     p.k_total = to_u32(OP, k)?;
     let grid = gemm::grid(gpu, OP, shape, m, n, splits)?;
     let partial = Tensor::uninit(gpu, OP, &[splits, m * taps * g.in_c])?;

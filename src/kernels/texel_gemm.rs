@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 
 use super::gemm::{self, TileShape, NARROW_COLUMNS, SHORT_ROWS};
 use super::{kernel, kernel_source, to_u32};
+use crate::geometry::Conv2dGeometry;
 use crate::gpu::{kernel_params, Gpu, Kernel, Resource, Result, Tensor, Texels};
 
 const PACK_C4: Kernel = kernel!("texels/pack_c4", "texels/pack_c4.wgsl");
@@ -42,6 +43,10 @@ kernel_params! {
         b_stride_c: u32,
         b_stride_pixel: u32,
         b_groups: u32,
+        a_stack_channels: u32,
+        a_stride_stack: u32,
+        b_stack_channels: u32,
+        b_stride_stack: u32,
     }
 }
 
@@ -57,8 +62,12 @@ const PACK_GROUP: usize = 64;
 pub(crate) struct PackLayout {
     /// n, c, pixels per plane.
     pub dims: [usize; 3],
-    /// Elements between neighbouring n, c and pixels.
+    /// Elements between neighbouring n, c and pixels (within a stack).
     pub strides: [usize; 3],
+    /// Channels per stack and elements between stacks: channel s * stack[0] + j is at
+    /// s * stack[1] + j * strides[1] (a stacked convolution output, see
+    /// `Conv2dGeometry::with_output_stacks`; one stack holds every channel).
+    pub stack: [usize; 2],
 }
 
 impl PackLayout {
@@ -67,6 +76,17 @@ impl PackLayout {
         PackLayout {
             dims: [n, c, h * w],
             strides: [c * h * w, h * w, 1],
+            stack: [c, 0],
+        }
+    }
+
+    /// A convolution's output (or its gradient) as stored, in its stacks.
+    pub(crate) fn conv_output(g: &Conv2dGeometry) -> PackLayout {
+        let (plane, per) = (g.out_h * g.out_w, g.stack_channels());
+        PackLayout {
+            dims: [g.batch, g.out_c, plane],
+            strides: [per * plane, plane, 1],
+            stack: [per, g.batch * per * plane],
         }
     }
 
@@ -76,6 +96,7 @@ impl PackLayout {
         PackLayout {
             dims: [co, ci, kh * kw],
             strides: [ci * kh * kw, kh * kw, 1],
+            stack: [ci, 0],
         }
     }
 
@@ -85,6 +106,7 @@ impl PackLayout {
         PackLayout {
             dims: [1, co, ci * kh * kw],
             strides: [0, ci * kh * kw, 1],
+            stack: [co, 0],
         }
     }
 
@@ -94,6 +116,7 @@ impl PackLayout {
         PackLayout {
             dims: [1, k, rows],
             strides: [0, k_stride, row_stride],
+            stack: [k, 0],
         }
     }
 
@@ -116,9 +139,15 @@ impl PackLayout {
         ]
     }
 
+    /// Whether no texel takes channels from two stacks.
+    fn stacks_whole_texels(&self) -> bool {
+        self.stack[0] >= self.dims[1] || self.stack[0] % CHANNELS_PER_TEXEL == 0
+    }
+
     /// This array's fields of the packing kernel's parameters: c, c4, plane, pixel
-    /// groups, the three strides and the workgroup count.
-    fn job(&self) -> Result<[u32; 8]> {
+    /// groups, the three strides, the workgroup count, channels per stack and the stack
+    /// stride.
+    fn job(&self) -> Result<[u32; 10]> {
         const OP: &str = "pack_c4";
         let [_, c, plane] = self.dims;
         let [stride_n, stride_c, stride_pixel] = self.strides;
@@ -132,6 +161,8 @@ impl PackLayout {
             to_u32(OP, stride_c)?,
             to_u32(OP, stride_pixel)?,
             to_u32(OP, groups.iter().product())?,
+            to_u32(OP, self.stack[0].max(1))?,
+            to_u32(OP, self.stack[1])?,
         ])
     }
 }
@@ -143,6 +174,7 @@ pub(crate) fn pack(gpu: &Gpu, what: &str, src: &Tensor, layout: PackLayout) -> R
     let empty = PackLayout {
         dims: [0, 1, 1],
         strides: [0, 0, 0],
+        stack: [1, 0],
     };
     let out = Texels::new(gpu, what, layout.texels())?;
     dispatch_pack(gpu, [(src, layout, &out), (src, empty, &unused)])?;
@@ -179,6 +211,10 @@ fn dispatch_pack(gpu: &Gpu, jobs: [(&Tensor, PackLayout, &Texels); 2]) -> Result
         b_stride_c: b[5],
         b_stride_pixel: b[6],
         b_groups: b[7],
+        a_stack_channels: a[8],
+        a_stride_stack: a[9],
+        b_stack_channels: b[8],
+        b_stride_stack: b[9],
     };
     let total = a[7] as usize + b[7] as usize;
     let resources = [
@@ -212,7 +248,9 @@ pub(crate) fn fits(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
         .sum();
     groups <= max_rows * PACK_ROW
         && groups <= u32::MAX as usize
-        && layouts.iter().all(|l| Texels::fit(gpu, l.texels()))
+        && layouts
+            .iter()
+            .all(|l| Texels::fit(gpu, l.texels()) && l.stacks_whole_texels())
 }
 
 /// Whether a GEMM with operands `layouts` takes the texel path: the device does, each
