@@ -9,12 +9,12 @@
 mod common;
 
 use common::{
-    assert_batch_statistics, assert_tensor, download, gpu, random, rng, upload, widen,
-    RunningBefore, Tolerance,
+    assert_batch_statistics, assert_close, assert_tensor, download, gpu, random, rng, upload,
+    widen, RunningBefore, Tolerance,
 };
 use facemtl::autodiff::{ParamStore, Tape};
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding};
-use facemtl::gpu::Gpu;
+use facemtl::gpu::{Gpu, Tensor};
 use facemtl::kernels::{conv, matmul, norm};
 use facemtl::reference;
 
@@ -614,4 +614,130 @@ fn check_stacked_convolutions(variant: &str, r: &mut rand::rngs::StdRng) {
         assert_tensor(&format!("{case} dx"), &dx.unwrap(), &want_dx, tolerance);
         assert_tensor(&format!("{case} dw"), &dw.unwrap(), &want_dw, tolerance);
     }
+}
+
+#[test]
+fn a_tapes_stacked_convolutions_are_the_separate_ones() {
+    // Two convolutions of one input recorded as one stacked GEMM, each followed by batch
+    // norm + ReLU (whose statistics merge the stack's channels of the GEMM's moments),
+    // against the two recorded apart: the same outputs, running statistics and gradients
+    // (filters, batch-norm parameters, input; the two stacks' parts of the output
+    // gradient gathered into one). With a seed on the first output only, the second
+    // filters' gradient is zero (their stack's part of dy is zero-filled, not left as it
+    // was: the output gradient buffer is poisoned with NaN where it is allocated).
+    let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let g = gpu();
+    let mut r = rng(36);
+    let spec = Conv2dSpec::new(1, 1);
+    let (input, weight, channels) = ([3usize, 8, 6, 5], [12usize, 8, 3, 3], 12usize);
+    let mut store = ParamStore::new();
+    let mut add = |name: &str, shape: &[usize], values: Vec<f32>| {
+        store.add(name, upload(shape, &values)).unwrap()
+    };
+    let filters = [
+        add("w0", &weight, random(&mut r, 12 * 8 * 9)),
+        add("w1", &weight, random(&mut r, 12 * 8 * 9)),
+    ];
+    let mut affine = Vec::new();
+    for i in 0..2 {
+        let gamma: Vec<f32> = random(&mut r, channels).iter().map(|v| 1.0 + v).collect();
+        affine.push((
+            add(&format!("gamma{i}"), &[channels], gamma),
+            add(&format!("beta{i}"), &[channels], random(&mut r, channels)),
+        ));
+    }
+    let x_values: Vec<f32> = random(&mut r, input.iter().product())
+        .iter()
+        .map(|v| v + 1.0)
+        .collect();
+    let out = [input[0], channels, input[2], input[3]];
+    let dys = [
+        random(&mut r, out.iter().product()),
+        random(&mut r, out.iter().product()),
+    ];
+    let wrt: Vec<_> = filters
+        .iter()
+        .copied()
+        .chain(affine.iter().flat_map(|&(a, b)| [a, b]))
+        .collect();
+
+    // Outputs, running statistics, gradients of `wrt` and of x, for seeds on `seeded`.
+    let run = |stacked: bool, seeded: &[usize]| {
+        let running: Vec<(Tensor, Tensor)> = (0..2)
+            .map(|_| {
+                (
+                    upload(&[channels], &vec![0.5; channels]),
+                    upload(&[channels], &vec![2.0; channels]),
+                )
+            })
+            .collect();
+        let mut tape = Tape::new(g, &store, true, 0);
+        let x = tape.input(upload(&input, &x_values));
+        let ws: Vec<_> = filters.iter().map(|&w| tape.param(w)).collect();
+        let convs = match stacked {
+            true => tape.conv2d_stacked(x, &ws, spec).unwrap(),
+            false => ws
+                .iter()
+                .map(|&w| tape.conv2d(x, w, None, spec).unwrap())
+                .collect(),
+        };
+        let outputs: Vec<_> = convs
+            .iter()
+            .zip(&affine)
+            .zip(&running)
+            .map(|((&h, &(gamma, beta)), (mean, var))| {
+                let (gamma, beta) = (tape.param(gamma), tape.param(beta));
+                tape.batch_norm(h, gamma, beta, mean, var, 0.1, 1e-5, true)
+                    .unwrap()
+            })
+            .collect();
+        let seeds: Vec<_> = seeded
+            .iter()
+            .map(|&i| (outputs[i], upload(&out, &dys[i])))
+            .collect();
+        let grads = tape.backward(&seeds, &wrt).unwrap();
+        let dx = tape
+            .gradient_at(&seeds, x)
+            .unwrap()
+            .expect("x reaches the seeds");
+        let values: Vec<Vec<f32>> = outputs.iter().map(|&o| download(tape.value(o))).collect();
+        let stats: Vec<Vec<f32>> = running
+            .iter()
+            .flat_map(|(m, v)| [download(m), download(v)])
+            .collect();
+        let grads: Vec<Option<Vec<f32>>> =
+            wrt.iter().map(|&p| grads.get(p).map(download)).collect();
+        (values, stats, grads, download(&dx))
+    };
+    let (values, stats, grads, dx) = run(true, &[0, 1]);
+    let (want_values, want_stats, want_grads, want_dx) = run(false, &[0, 1]);
+    let close = |what: &str, got: &[f32], want: &[f32]| {
+        assert_close(what, got, &widen(want), Tolerance::ACCUMULATED)
+    };
+    for i in 0..2 {
+        close(&format!("output {i}"), &values[i], &want_values[i]);
+    }
+    for (i, (got, want)) in stats.iter().zip(&want_stats).enumerate() {
+        close(&format!("running statistics {i}"), got, want);
+    }
+    for (i, (got, want)) in grads.iter().zip(&want_grads).enumerate() {
+        let (got, want) = (got.as_ref().unwrap(), want.as_ref().unwrap());
+        close(&format!("gradient of parameter {i}"), got, want);
+    }
+    close("dx", &dx, &want_dx);
+
+    let (_, _, grads, dx) = run(true, &[0]);
+    let (_, _, want_grads, want_dx) = run(false, &[0]);
+    close(
+        "w0 gradient, first seeded",
+        grads[0].as_ref().unwrap(),
+        want_grads[0].as_ref().unwrap(),
+    );
+    assert!(want_grads[1].is_none());
+    let unseeded = grads[1]
+        .as_ref()
+        .expect("the stacked filters have a gradient");
+    let stray = unseeded.iter().position(|&v| v != 0.0);
+    assert!(stray.is_none(), "w1 gradient at {stray:?}: not zero");
+    close("dx, first seeded", &dx, &want_dx);
 }

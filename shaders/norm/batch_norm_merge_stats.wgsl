@@ -1,7 +1,8 @@
 // Batch statistics from per-chunk moments that the kernel producing x wrote as it went
 // (a convolution's epilogue, src/kernels/conv.rs): chunk t of channel c holds `chunk` of
 // the channel's `count` elements (the last chunk what is left) and at
-// partials[t * channels + c] their mean and sum of squared deviations. One workgroup per
+// partials[t * row + first_channel + c] their mean and sum of squared deviations (the
+// channels from first_channel of a convolution's `row`: one stack of its output). One workgroup per
 // channel merges them by Chan et al.'s pairwise formula, in a fixed order (each invocation
 // its chunks in turn, then a tree over the workgroup), so a run gives the same bits every
 // time; merging means and deviations never subtracts two large sums.
@@ -12,6 +13,8 @@ struct Params {
     count: u32,
     update_running: u32,
     momentum: f32,
+    first_channel: u32,
+    row: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,7 +42,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     }
     var acc = vec3<f32>(0.0);
     for (var t = local; t < p.chunks; t = t + MERGE_LANES) {
-        let part = partials[t * p.channels + c];
+        let part = partials[t * p.row + p.first_channel + c];
         let elements = min(p.chunk, p.count - t * p.chunk);
         acc = merge(acc, vec3<f32>(f32(elements), part.x, part.y));
     }

@@ -54,6 +54,7 @@ fn inputs(op: &Op) -> Vec<Var> {
         | Op::AvgPool { x, .. }
         | Op::GlobalAvgPool { x, .. }
         | Op::Reshape(x)
+        | Op::StackPart { x, .. }
         | Op::L2Normalize { x, .. }
         | Op::Dropout { x, .. }
         | Op::SoftmaxRows(x)
@@ -71,6 +72,10 @@ struct Accumulator<'t> {
     tape: &'t Tape<'t>,
     needed: Vec<bool>,
     grads: Vec<Option<Tensor>>,
+    /// For a value whose gradient so far is a buffer that [`Accumulator::add_part`] made
+    /// (zeros where no part has come), the element ranges the parts wrote; empty
+    /// otherwise.
+    parts: Vec<Vec<std::ops::Range<usize>>>,
 }
 
 impl Accumulator<'_> {
@@ -94,7 +99,35 @@ impl Accumulator<'_> {
             None => g,
             Some(acc) => elementwise::add(&self.tape.gpu, &acc, &g)?,
         });
+        self.parts[v.0].clear();
         Ok(())
+    }
+
+    /// Adds `g` to elements `[start, start + len(g))` of the gradient of `v`. Parts that
+    /// do not overlap (the stacks of a convolution's output) are copied into one buffer,
+    /// zeros elsewhere, with no kernel.
+    fn add_part(&mut self, v: Var, start: usize, g: Tensor) -> Result<()> {
+        if !self.needed[v.0] {
+            return Ok(());
+        }
+        let gpu = &self.tape.gpu;
+        let whole = self.tape.value(v).shape();
+        let range = start..start + g.len();
+        let apart = |r: &std::ops::Range<usize>| r.end <= range.start || range.end <= r.start;
+        let into_ours = !self.parts[v.0].is_empty() && self.parts[v.0].iter().all(apart);
+        if self.grads[v.0].is_none() || into_ours {
+            let target = match self.grads[v.0].take() {
+                Some(ours) => ours,
+                None => Tensor::zeros(gpu, whole)?,
+            };
+            g.copy_into(gpu, &target, start)?;
+            self.grads[v.0] = Some(target);
+            self.parts[v.0].push(range);
+            return Ok(());
+        }
+        let spread = Tensor::zeros(gpu, whole)?;
+        g.copy_into(gpu, &spread, start)?;
+        self.add(v, spread)
     }
 
     fn wants(&self, v: Var) -> bool {
@@ -136,6 +169,7 @@ impl Tape<'_> {
             tape: self,
             needed,
             grads: vec![None; self.nodes.len()],
+            parts: vec![Vec::new(); self.nodes.len()],
         };
         for (v, g) in seeds {
             acc.add(*v, g.clone())?;
@@ -221,6 +255,7 @@ impl Tape<'_> {
                     acc.add(*x, dx)?
                 }
                 Op::Reshape(x) => acc.add(*x, dy.reshape(self.value(*x).shape())?)?,
+                Op::StackPart { x, index } => acc.add_part(*x, index * dy.len(), dy)?,
                 Op::L2Normalize { x, norms, eps } => {
                     let forward = norm::L2Normalized {
                         output: node.value.clone(),

@@ -54,6 +54,12 @@ pub(crate) enum Op {
         dropout: Option<DropoutMask>,
     },
     Reshape(Var),
+    /// Stack `index` of a convolution output stored in stacks (`Tape::conv2d_stacked`):
+    /// a plain tensor within x's buffer.
+    StackPart {
+        x: Var,
+        index: usize,
+    },
     L2Normalize {
         x: Var,
         norms: Tensor,
@@ -217,6 +223,65 @@ impl<'s> Tape<'s> {
         Ok(self.push(op, forward.y))
     }
 
+    /// Several convolutions of `x` without bias, `ws` filters of one shape, as one GEMM:
+    /// their filters concatenated, the output stored in stacks
+    /// ([`Conv2dGeometry::with_output_stacks`]), and each convolution's output a plain
+    /// tensor in its stack (same values as [`conv2d`](Self::conv2d) of each; a batch norm
+    /// of one still merges the convolution's moments).
+    pub fn conv2d_stacked(&mut self, x: Var, ws: &[Var], spec: Conv2dSpec) -> Result<Vec<Var>> {
+        const OP: &str = "conv2d_stacked";
+        let Some(&first) = ws.first() else {
+            return Err(GpuError::invalid(OP, "no filters to stack"));
+        };
+        let shape = self.value(first).shape().to_vec();
+        if let Some(&other) = ws.iter().find(|&&w| self.value(w).shape() != shape) {
+            return Err(GpuError::shape(
+                OP,
+                format!(
+                    "filters {} and {} differ in shape",
+                    crate::gpu::shape_text(&shape),
+                    crate::gpu::shape_text(self.value(other).shape())
+                ),
+            ));
+        }
+        let mut stacked = shape.clone();
+        stacked[0] *= ws.len();
+        let w = self.concat(ws)?;
+        let w = self.reshape(w, &stacked)?;
+        let geometry = Conv2dGeometry::new(self.value(x).shape(), &stacked, spec)?
+            .with_output_stacks(ws.len())?;
+        let forward = conv::conv2d_stacked(
+            &self.gpu,
+            self.value(x),
+            self.value(w),
+            &geometry,
+            self.training,
+        )?;
+        let op = Op::Conv2d {
+            x,
+            w,
+            b: None,
+            geometry,
+            packed_x: forward.packed_x,
+            moments: forward.moments.map(Box::new),
+        };
+        let y = self.push(op, forward.y);
+        let part = geometry.output_shape();
+        let part = [geometry.batch, geometry.stack_channels(), part[2], part[3]];
+        let len: usize = part.iter().product();
+        (0..ws.len())
+            .map(|index| {
+                let whole = self.value(y);
+                // A view where the stack starts on a binding boundary, else a copy.
+                let value = match whole.view(&self.gpu, index * len, &part) {
+                    Ok(view) => view,
+                    Err(_) => whole.slice(&self.gpu, index * len, len)?.reshape(&part)?,
+                };
+                Ok(self.push(Op::StackPart { x: y, index }, value))
+            })
+            .collect()
+    }
+
     /// `x [batch, in] * w^T + b`, w [out, in].
     pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
         let y = matmul::linear(
@@ -345,10 +410,24 @@ impl<'s> Tape<'s> {
                 var: running_var,
                 momentum: self.batch_norm_momentum.unwrap_or(momentum),
             };
-            match &self.nodes[x.0].op {
+            // A convolution's output, or one stack of it: its moments, or their channels
+            // of the stack.
+            let (source, channels) = match self.nodes[x.0].op {
+                Op::StackPart { x: whole, index } => {
+                    let per = self.value(x).shape()[1];
+                    (whole, index * per..(index + 1) * per)
+                }
+                _ => (x, 0..self.value(x).shape().get(1).copied().unwrap_or(0)),
+            };
+            match &self.nodes[source.0].op {
                 Op::Conv2d {
                     moments: Some(m), ..
-                } => norm::batch_norm_stats_from_moments(&self.gpu, m, Some(running)),
+                } => norm::batch_norm_stats_from_moment_channels(
+                    &self.gpu,
+                    m,
+                    channels,
+                    Some(running),
+                ),
                 _ => norm::batch_norm_stats(&self.gpu, self.value(x), Some(running)),
             }
         } else {

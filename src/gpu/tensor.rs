@@ -311,6 +311,28 @@ impl Tensor {
         Ok(())
     }
 
+    /// Copies this tensor's elements into `dst` from its element `at` on (another buffer),
+    /// in order with the recorded kernels.
+    pub fn copy_into(&self, gpu: &Gpu, dst: &Tensor, at: usize) -> Result<()> {
+        if at + self.len() > dst.len() || Arc::ptr_eq(&self.storage, &dst.storage) {
+            return Err(GpuError::shape(
+                "copy",
+                format!(
+                    "cannot copy a tensor {} into elements {at}.. of a tensor {}{}",
+                    shape_text(&self.shape),
+                    shape_text(&dst.shape),
+                    if Arc::ptr_eq(&self.storage, &dst.storage) {
+                        " of the same buffer"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        copy_elements(gpu, self.buffer(), 0, dst.buffer(), at, self.len());
+        Ok(())
+    }
+
     /// Concatenates flat tensors into one 1-D tensor (device-side copies).
     pub fn concat(gpu: &Gpu, parts: &[&Tensor]) -> Result<Tensor> {
         let total = parts.iter().map(|p| p.len()).sum();

@@ -268,6 +268,8 @@ kernel_params! {
         count: u32,
         update_running: u32,
         momentum: f32,
+        first_channel: u32,
+        row: u32,
     }
 }
 
@@ -276,6 +278,18 @@ kernel_params! {
 pub fn batch_norm_stats_from_moments(
     gpu: &Gpu,
     m: &ChannelMoments,
+    running: Option<RunningStats>,
+) -> Result<BatchStats> {
+    let channels = m.moments.shape().get(1).copied().unwrap_or(0);
+    batch_norm_stats_from_moment_channels(gpu, m, 0..channels, running)
+}
+
+/// [`batch_norm_stats_from_moments`] of `channels` of the moments only (the tensor one
+/// stack of a convolution's output: `conv::conv2d_stacked`).
+pub fn batch_norm_stats_from_moment_channels(
+    gpu: &Gpu,
+    m: &ChannelMoments,
+    channels: std::ops::Range<usize>,
     running: Option<RunningStats>,
 ) -> Result<BatchStats> {
     const OP: &str = "batch_norm_stats_from_moments";
@@ -299,13 +313,21 @@ pub fn batch_norm_stats_from_moments(
             ),
         ));
     }
+    if channels.is_empty() || channels.end > *c {
+        return Err(GpuError::shape(
+            OP,
+            format!("channels {channels:?} of moments for {c} channels"),
+        ));
+    }
     let params = MergeStatsParams {
         chunks: to_u32(OP, *chunks)?,
-        channels: to_u32(OP, *c)?,
+        channels: to_u32(OP, channels.len())?,
         chunk: to_u32(OP, m.chunk)?,
         count: to_u32(OP, m.count)?,
         update_running: running.is_some() as u32,
         momentum: running.as_ref().map_or(0.0, |r| r.momentum),
+        first_channel: to_u32(OP, channels.start)?,
+        row: to_u32(OP, *c)?,
     };
     write_batch_statistics(
         gpu,
@@ -313,7 +335,7 @@ pub fn batch_norm_stats_from_moments(
         &BN_MERGE_STATS,
         &params,
         m.moments.buffer(),
-        *c,
+        channels.len(),
         running,
     )
 }

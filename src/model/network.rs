@@ -49,6 +49,18 @@ impl ConvBnRelu {
         self.bn.forward_relu(tape, h)
     }
 
+    /// Each of `layers` applied to `x`, their convolutions as one GEMM
+    /// ([`Conv2d::forward_stacked`]).
+    fn forward_stacked(layers: &[&ConvBnRelu], tape: &mut Tape, x: Var) -> Result<Vec<Var>> {
+        let convs: Vec<&Conv2d> = layers.iter().map(|l| &l.conv).collect();
+        let parts = Conv2d::forward_stacked(&convs, tape, x)?;
+        layers
+            .iter()
+            .zip(parts)
+            .map(|(layer, h)| layer.bn.forward_relu(tape, h))
+            .collect()
+    }
+
     /// The layer followed by a max pool (batch norm, ReLU and pool in one kernel where
     /// they fuse).
     fn forward_pooled(&self, tape: &mut Tape, x: Var, pool: Pool2dSpec) -> Result<Var> {
@@ -284,12 +296,18 @@ impl MultiTaskNet {
         }
         let trunk = h;
 
-        let f = run_stack(&self.fr_convs, tape, trunk)?;
+        // The branches' first layers read the same input: one GEMM for both.
+        let (fr_first, fr_rest) = self.fr_convs.split_first().expect("branches have layers");
+        let (fer_first, fer_rest) = self.fer_convs.split_first().expect("branches have layers");
+        let firsts = ConvBnRelu::forward_stacked(&[fr_first, fer_first], tape, trunk)?;
+        let (f, e) = (firsts[0], firsts[1]);
+
+        let f = run_stack(fr_rest, tape, f)?;
         let f = tape.global_avg_pool_dropout(f, self.keep)?;
         let embedding = self.fr_embedding.forward(tape, f)?;
         let fr_logits = self.fr_logits.forward(tape, embedding)?;
 
-        let e = run_stack(&self.fer_convs, tape, trunk)?;
+        let e = run_stack(fer_rest, tape, e)?;
         let e = tape.global_avg_pool_dropout(e, self.keep)?;
         let e = self.fer_hidden.forward(tape, e)?;
         let e = tape.relu_dropout(e, self.keep)?;

@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use super::init::Init;
 use crate::autodiff::{ParamId, ParamStore, Tape, Var};
 use crate::geometry::{Conv2dSpec, Pool2dSpec};
-use crate::gpu::{Gpu, Result, Tensor};
+use crate::gpu::{Gpu, GpuError, Result, Tensor};
 
 fn new_param(
     gpu: &Gpu,
@@ -61,6 +61,25 @@ impl Conv2d {
         let w = tape.param(self.weight);
         let b = self.bias.map(|b| tape.param(b));
         tape.conv2d(x, w, b, self.spec)
+    }
+
+    /// Each of `convs` (filters of one shape, one spec, no bias) applied to `x`, as one
+    /// GEMM ([`Tape::conv2d_stacked`]): their outputs in order.
+    pub fn forward_stacked(convs: &[&Conv2d], tape: &mut Tape, x: Var) -> Result<Vec<Var>> {
+        let Some(first) = convs.first() else {
+            return Ok(Vec::new());
+        };
+        if convs
+            .iter()
+            .any(|c| c.bias.is_some() || c.spec != first.spec)
+        {
+            return Err(GpuError::invalid(
+                "conv2d_stacked",
+                "stacked convolutions take no bias and share one stride and padding",
+            ));
+        }
+        let ws: Vec<Var> = convs.iter().map(|c| tape.param(c.weight)).collect();
+        tape.conv2d_stacked(x, &ws, first.spec)
     }
 }
 
