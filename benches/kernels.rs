@@ -99,25 +99,30 @@ fn main() {
                 gflops
             );
         }
-        // The small preset's convolutions at batch 32 (trunk blocks, then a branch).
-        for (input, weight) in [
-            ([32usize, 1, 48, 48], [16usize, 1, 3, 3]),
-            ([32, 16, 24, 24], [32, 16, 3, 3]),
-            ([32, 32, 12, 12], [64, 32, 3, 3]),
-            ([32, 64, 6, 6], [64, 64, 3, 3]),
+        // The small preset's convolutions at batch 32: the trunk blocks, then the two
+        // branches' first layers as one GEMM, its output in two stacks.
+        for (input, weight, stacks) in [
+            ([32usize, 1, 48, 48], [16usize, 1, 3, 3], 1usize),
+            ([32, 16, 24, 24], [32, 16, 3, 3], 1),
+            ([32, 32, 12, 12], [64, 32, 3, 3], 1),
+            ([32, 64, 6, 6], [128, 64, 3, 3], 2),
         ] {
-            let spec = Conv2dSpec::new(1, 1);
-            let g = Conv2dGeometry::new(&input, &weight, spec).expect("shape");
+            let g = Conv2dGeometry::new(&input, &weight, Conv2dSpec::new(1, 1))
+                .and_then(|g| g.with_output_stacks(stacks))
+                .expect("shape");
             let (x, w, dy) = (
                 filled(&gpu, &input),
                 filled(&gpu, &weight),
-                filled(&gpu, &g.output_shape()),
+                filled(&gpu, &g.stored_output_shape()),
             );
             let flops = 2.0
                 * (g.batch * g.out_c * g.out_h * g.out_w * g.in_c * g.kernel_h * g.kernel_w) as f64;
-            let name = format!("conv {input:?} * {weight:?}");
+            let name = match stacks {
+                1 => format!("conv {input:?} * {weight:?}"),
+                _ => format!("conv {input:?} * {weight:?} in {stacks} stacks"),
+            };
             let forward = median_seconds(&gpu, 5, || {
-                drop(conv::conv2d(&gpu, &x, &w, None, spec).expect("conv"))
+                drop(conv::conv2d_stacked(&gpu, &x, &w, &g, false).expect("conv"))
             });
             let data = median_seconds(&gpu, 5, || {
                 drop(conv::conv2d_backward_input(&gpu, &dy, &w, &g).expect("conv"))

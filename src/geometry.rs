@@ -106,6 +106,10 @@ pub struct Conv2dGeometry {
     pub out_stacks: usize,
 }
 
+/// Output channels a convolution in stacks may have: the kernels find a channel's stack by
+/// a float division, exact below this (`stack_of` in shaders/common.wgsl).
+pub const MAX_STACKED_CHANNELS: usize = 1 << 20;
+
 /// Output length along one axis, or None when the window does not fit.
 fn output_len(
     input: usize,
@@ -207,11 +211,12 @@ impl Conv2dGeometry {
     /// input (the two branches' first layers) so run as one GEMM, and each reads its own
     /// output as a plain tensor.
     pub fn with_output_stacks(self, stacks: usize) -> Result<Conv2dGeometry> {
-        if stacks == 0 || self.out_c % stacks != 0 {
+        if stacks == 0 || self.out_c % stacks != 0 || self.out_c >= MAX_STACKED_CHANNELS {
             return Err(GeometryError::invalid(
                 "conv2d",
                 format!(
-                    "{} output channels do not split into {stacks} equal stacks",
+                    "{} output channels do not split into {stacks} equal stacks (of under \
+                     {MAX_STACKED_CHANNELS} channels in all)",
                     self.out_c
                 ),
             ));

@@ -62,7 +62,7 @@ fn next_tap(kh: i32, kw: i32) -> Tap {
 // Where output channel `channel` (one stored per Value) of image 0 starts: its stack's
 // offset plus its plane within the stack.
 fn output_channel_offset(channel: u32) -> u32 {
-    let stack = channel / p.out_stack;
+    let stack = stack_of(channel, p.out_stack);
     return stack * p.stack_stride + (channel - stack * p.out_stack) * p.out_h * p.out_w;
 }
 

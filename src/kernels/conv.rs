@@ -369,10 +369,10 @@ fn forward(
         PackLayout::nchw(g.input_shape()),
     );
     let packed = match texel_gemm::takes_texel_path(gpu, &[filters, input]) {
-        true => Some(texel_gemm::pack_pair(
-            gpu,
-            [("conv2d filters", w, filters), ("conv2d input", x, input)],
-        )?),
+        true => Some((
+            texel_gemm::pack(gpu, "conv2d filters", w, filters)?,
+            texel_gemm::pack(gpu, "conv2d input", x, input)?,
+        )),
         false => None,
     };
     let (p, (kernel, shape), operands) = match &packed {
@@ -443,36 +443,13 @@ impl<'a> OutputGradient<'a> {
         }
     }
 
-    const WHAT: &'static str = "conv2d output gradient";
-
     fn packed(&self, gpu: &Gpu, g: &Conv2dGeometry) -> Result<&Texels> {
         if self.packed.get().is_none() {
             let layout = PackLayout::conv_output(g);
-            let texels = texel_gemm::pack(gpu, Self::WHAT, self.dy, layout)?;
+            let texels = texel_gemm::pack(gpu, "conv2d output gradient", self.dy, layout)?;
             let _ = self.packed.set(texels);
         }
         Ok(self.packed.get().expect("set above"))
-    }
-
-    /// dy packed, and `other` (the other operand of the pass that asks) packed into a new
-    /// texel array: in one dispatch when dy is not packed yet.
-    fn packed_with(
-        &self,
-        gpu: &Gpu,
-        g: &Conv2dGeometry,
-        other: (&str, &Tensor, PackLayout),
-    ) -> Result<(&Texels, Texels)> {
-        let other = match self.packed.get() {
-            Some(_) => texel_gemm::pack(gpu, other.0, other.1, other.2)?,
-            None => {
-                let layout = PackLayout::conv_output(g);
-                let (dy, other) =
-                    texel_gemm::pack_pair(gpu, [(Self::WHAT, self.dy, layout), other])?;
-                let _ = self.packed.set(dy);
-                other
-            }
-        };
-        Ok((self.packed.get().expect("set above"), other))
     }
 }
 
@@ -494,7 +471,8 @@ fn backward_input(
     if texel_gemm::takes_texel_path(gpu, &[filters, PackLayout::conv_output(g)]) {
         let k = g.out_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
         let p = unstacked(params(OP, g, [m, n, k], false)?, g);
-        let (b, a) = gradient.packed_with(gpu, g, ("conv2d filters", w, filters))?;
+        let a = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
+        let b = gradient.packed(gpu, g)?;
         let variant = if unit_stride {
             &TEXEL_BACKWARD_DATA_UNIT_STRIDE
         } else {
@@ -569,14 +547,14 @@ fn backward_weight(
     let input = PackLayout::nchw(g.input_shape());
     let repacked;
     let packed = if texel_gemm::takes_texel_path(gpu, &[PackLayout::conv_output(g), input]) {
-        match packed_x {
-            Some(PackedInput(texels)) => Some((gradient.packed(gpu, g)?, texels)),
+        let b = match packed_x {
+            Some(PackedInput(texels)) => texels,
             None => {
-                let (a, b) = gradient.packed_with(gpu, g, ("conv2d input", x, input))?;
-                repacked = b;
-                Some((a, &repacked))
+                repacked = texel_gemm::pack(gpu, "conv2d input", x, input)?;
+                &repacked
             }
-        }
+        };
+        Some((gradient.packed(gpu, g)?, b))
     } else {
         None
     };

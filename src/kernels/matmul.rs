@@ -106,13 +106,8 @@ fn gemm(
             accumulate: accumulate as u32,
             alpha: 1.0,
         };
-        let (packed_a, packed_b) = texel_gemm::pack_pair(
-            gpu,
-            [
-                ("matmul a", a.tensor, a_texels),
-                ("matmul b", b.tensor, b_texels),
-            ],
-        )?;
+        let packed_a = texel_gemm::pack(gpu, "matmul a", a.tensor, a_texels)?;
+        let packed_b = texel_gemm::pack(gpu, "matmul b", b.tensor, b_texels)?;
         let (kernel, shape) = TEXEL_MATMUL.for_problem(m, n);
         let grid = gemm::grid(gpu, op, shape, m, n, 1)?;
         let bias = bias.map_or(gpu.placeholder(), Tensor::buffer);

@@ -20,33 +20,21 @@ use std::sync::OnceLock;
 
 use super::gemm::{self, TileShape, NARROW_COLUMNS, SHORT_ROWS};
 use super::{kernel, kernel_source, to_u32};
-use crate::geometry::Conv2dGeometry;
-use crate::gpu::{kernel_params, Gpu, Kernel, Resource, Result, Tensor, Texels};
+use crate::geometry::{Conv2dGeometry, MAX_STACKED_CHANNELS};
+use crate::gpu::{kernel_params, Gpu, GpuError, Kernel, Resource, Result, Tensor, Texels};
 
 const PACK_C4: Kernel = kernel!("texels/pack_c4", "texels/pack_c4.wgsl");
 
 kernel_params! {
     struct PackParams {
-        a_c: u32,
-        a_c4: u32,
-        a_plane: u32,
-        a_pixel_groups: u32,
-        a_stride_n: u32,
-        a_stride_c: u32,
-        a_stride_pixel: u32,
-        a_groups: u32,
-        b_c: u32,
-        b_c4: u32,
-        b_plane: u32,
-        b_pixel_groups: u32,
-        b_stride_n: u32,
-        b_stride_c: u32,
-        b_stride_pixel: u32,
-        b_groups: u32,
-        a_stack_channels: u32,
-        a_stride_stack: u32,
-        b_stack_channels: u32,
-        b_stride_stack: u32,
+        c: u32,
+        c4: u32,
+        plane: u32,
+        stride_n: u32,
+        stride_c: u32,
+        stride_pixel: u32,
+        stack_channels: u32,
+        stride_stack: u32,
     }
 }
 
@@ -129,8 +117,8 @@ impl PackLayout {
         n * c.div_ceil(CHANNELS_PER_TEXEL) * plane
     }
 
-    /// The packing kernel's workgroups for this array: (pixel groups, texels across c, n).
-    fn groups(&self) -> [usize; 3] {
+    /// The packing kernel's grid: (pixel groups, texels across c, n).
+    fn grid(&self) -> [usize; 3] {
         let [n, c, plane] = self.dims;
         [
             plane.div_ceil(PACK_GROUP),
@@ -143,114 +131,52 @@ impl PackLayout {
     fn stacks_whole_texels(&self) -> bool {
         self.stack[0] >= self.dims[1] || self.stack[0] % CHANNELS_PER_TEXEL == 0
     }
-
-    /// This array's fields of the packing kernel's parameters: c, c4, plane, pixel
-    /// groups, the three strides, the workgroup count, channels per stack and the stack
-    /// stride.
-    fn job(&self) -> Result<[u32; 10]> {
-        const OP: &str = "pack_c4";
-        let [_, c, plane] = self.dims;
-        let [stride_n, stride_c, stride_pixel] = self.strides;
-        let groups = self.groups();
-        Ok([
-            to_u32(OP, c)?,
-            to_u32(OP, groups[1])?,
-            to_u32(OP, plane)?,
-            to_u32(OP, groups[0])?,
-            to_u32(OP, stride_n)?,
-            to_u32(OP, stride_c)?,
-            to_u32(OP, stride_pixel)?,
-            to_u32(OP, groups.iter().product())?,
-            to_u32(OP, self.stack[0].max(1))?,
-            to_u32(OP, self.stack[1])?,
-        ])
-    }
 }
 
 /// `src` packed into a new texel array (one dispatch).
 pub(crate) fn pack(gpu: &Gpu, what: &str, src: &Tensor, layout: PackLayout) -> Result<Texels> {
-    // The kernel's second array is empty: its texture is never written.
-    let unused = Texels::new(gpu, "unused pack slot", 1)?;
-    let empty = PackLayout {
-        dims: [0, 1, 1],
-        strides: [0, 0, 0],
-        stack: [1, 0],
-    };
+    const OP: &str = "pack_c4";
     let out = Texels::new(gpu, what, layout.texels())?;
-    dispatch_pack(gpu, [(src, layout, &out), (src, empty, &unused)])?;
+    let [_, c, plane] = layout.dims;
+    let [stride_n, stride_c, stride_pixel] = layout.strides;
+    let [per, stride_stack] = layout.stack;
+    let stacked = per < c;
+    if stacked && c >= MAX_STACKED_CHANNELS {
+        return Err(GpuError::invalid(
+            OP,
+            format!("{what}: {c} channels in stacks, over the {MAX_STACKED_CHANNELS} the kernel divides exactly"),
+        ));
+    }
+    let p = PackParams {
+        c: to_u32(OP, c)?,
+        c4: to_u32(OP, c.div_ceil(CHANNELS_PER_TEXEL))?,
+        plane: to_u32(OP, plane)?,
+        stride_n: to_u32(OP, stride_n)?,
+        stride_c: to_u32(OP, stride_c)?,
+        stride_pixel: to_u32(OP, stride_pixel)?,
+        // One stack: a divisor no channel reaches, so every channel is in stack 0.
+        stack_channels: if stacked { to_u32(OP, per)? } else { u32::MAX },
+        stride_stack: to_u32(OP, stride_stack)?,
+    };
+    let grid = layout.grid().map(|g| g as u32);
+    gpu.dispatch_resources(
+        &PACK_C4,
+        &p,
+        &[Resource::Buffer(src.buffer()), Resource::Texels(&out)],
+        grid,
+    )?;
     Ok(out)
 }
 
-/// Two tensors packed into new texel arrays in one dispatch (a GEMM's two operands).
-pub(crate) fn pack_pair(
-    gpu: &Gpu,
-    [(a_what, a, a_layout), (b_what, b, b_layout)]: [(&str, &Tensor, PackLayout); 2],
-) -> Result<(Texels, Texels)> {
-    let a_out = Texels::new(gpu, a_what, a_layout.texels())?;
-    let b_out = Texels::new(gpu, b_what, b_layout.texels())?;
-    dispatch_pack(gpu, [(a, a_layout, &a_out), (b, b_layout, &b_out)])?;
-    Ok((a_out, b_out))
-}
-
-fn dispatch_pack(gpu: &Gpu, jobs: [(&Tensor, PackLayout, &Texels); 2]) -> Result<()> {
-    let [a, b] = [jobs[0].1.job()?, jobs[1].1.job()?];
-    let p = PackParams {
-        a_c: a[0],
-        a_c4: a[1],
-        a_plane: a[2],
-        a_pixel_groups: a[3],
-        a_stride_n: a[4],
-        a_stride_c: a[5],
-        a_stride_pixel: a[6],
-        a_groups: a[7],
-        b_c: b[0],
-        b_c4: b[1],
-        b_plane: b[2],
-        b_pixel_groups: b[3],
-        b_stride_n: b[4],
-        b_stride_c: b[5],
-        b_stride_pixel: b[6],
-        b_groups: b[7],
-        a_stack_channels: a[8],
-        a_stride_stack: a[9],
-        b_stack_channels: b[8],
-        b_stride_stack: b[9],
-    };
-    let total = a[7] as usize + b[7] as usize;
-    let resources = [
-        Resource::Buffer(jobs[0].0.buffer()),
-        Resource::Texels(jobs[0].2),
-        Resource::Buffer(jobs[1].0.buffer()),
-        Resource::Texels(jobs[1].2),
-    ];
-    gpu.dispatch_resources(&PACK_C4, &p, &resources, folded_grid(total))
-}
-
-/// Workgroups per row of the packing kernel's grid. Any width gives the same texels; a
-/// narrow one folds every pack of more than this many workgroups (so the tests' packs
-/// run the fold), and keeps the rows under any device's per-dimension limit (at least
-/// 65 535 workgroups).
-const PACK_ROW: usize = 64;
-
-/// `total` workgroups as rows of [`PACK_ROW`] (the last one partly idle).
-fn folded_grid(total: usize) -> [u32; 3] {
-    let x = total.clamp(1, PACK_ROW);
-    [x as u32, total.div_ceil(x) as u32, 1]
-}
-
-/// Whether every one of `layouts` fits one texel array, and their packing one dispatch, on
-/// this device.
+/// Whether every one of `layouts` fits one texel array, and its packing one grid, on this
+/// device.
 pub(crate) fn fits(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
-    let max_rows = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    let groups: usize = layouts
-        .iter()
-        .map(|l| l.groups().iter().product::<usize>())
-        .sum();
-    groups <= max_rows * PACK_ROW
-        && groups <= u32::MAX as usize
-        && layouts
-            .iter()
-            .all(|l| Texels::fit(gpu, l.texels()) && l.stacks_whole_texels())
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    layouts.iter().all(|l| {
+        Texels::fit(gpu, l.texels())
+            && l.grid().iter().all(|&g| g <= max)
+            && l.stacks_whole_texels()
+    })
 }
 
 /// Whether a GEMM with operands `layouts` takes the texel path: the device does, each
