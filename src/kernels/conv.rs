@@ -8,8 +8,10 @@ use super::texel_gemm::{
     self, texel_gemm_kernel, Core, PackLayout, TexelGemmKernel, CHANNELS_PER_TEXEL,
 };
 use super::{expect_shape, kernel, reduce, to_u32};
-use crate::geometry::{Conv2dGeometry, Conv2dSpec};
-use crate::gpu::{grid_1d, kernel_params, Binding, Gpu, Kernel, Resource, Result, Tensor, Texels};
+use crate::geometry::{Conv2dGeometry, Conv2dSpec, MAX_STACKED_CHANNELS};
+use crate::gpu::{
+    grid_1d, kernel_params, Binding, Gpu, GpuError, Kernel, Resource, Result, Tensor, Texels,
+};
 
 static FORWARD: GemmKernel = gemm_kernel!(
     "gemm/conv_forward",
@@ -245,6 +247,15 @@ fn params(
     [m, n, k]: [usize; 3],
     has_bias: bool,
 ) -> Result<Params> {
+    if g.out_c >= MAX_STACKED_CHANNELS {
+        return Err(GpuError::invalid(
+            op,
+            format!(
+                "{} output channels: the kernels place channels exactly below {MAX_STACKED_CHANNELS}",
+                g.out_c
+            ),
+        ));
+    }
     Ok(Params {
         m: to_u32(op, m)?,
         n: to_u32(op, n)?,
