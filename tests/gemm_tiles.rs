@@ -471,15 +471,7 @@ fn check_all_kernels(variant: &str) {
             Tolerance::ACCUMULATED,
         );
     }
-    let strided = Conv2dSpec {
-        stride: (2, 1),
-        padding: Padding {
-            top: 1,
-            bottom: 0,
-            left: 2,
-            right: 1,
-        },
-    };
+    let strided = uneven_strided();
     let unit = Conv2dSpec::new(1, 1);
     for (input, weight, spec) in [
         ([2usize, 3, 17, 13], [70usize, 3, 3, 2], strided),
@@ -545,6 +537,19 @@ fn check_all_kernels(variant: &str) {
     check_stacked_convolutions(variant, &mut r);
 }
 
+/// Stride 2 x 1 with padding on every side different: the strided loaders' awkward case.
+fn uneven_strided() -> Conv2dSpec {
+    Conv2dSpec {
+        stride: (2, 1),
+        padding: Padding {
+            top: 1,
+            bottom: 0,
+            left: 2,
+            right: 1,
+        },
+    }
+}
+
 /// `plain` [batch, out_c, pixels] as `stacks` stacks: [stacks, batch, out_c / stacks,
 /// pixels].
 fn to_stacks(plain: &[f64], [batch, out_c, pixels]: [usize; 3], stacks: usize) -> Vec<f64> {
@@ -568,15 +573,7 @@ fn to_stacks(plain: &[f64], [batch, out_c, pixels]: [usize; 3], stacks: usize) -
 /// storage path); unit stride and strided, rows and columns that fill no tile.
 fn check_stacked_convolutions(variant: &str, r: &mut rand::rngs::StdRng) {
     let g = gpu();
-    let strided = Conv2dSpec {
-        stride: (2, 1),
-        padding: Padding {
-            top: 1,
-            bottom: 0,
-            left: 2,
-            right: 1,
-        },
-    };
+    let strided = uneven_strided();
     for (input, weight, spec, stacks) in [
         (
             [2usize, 8, 7, 5],
