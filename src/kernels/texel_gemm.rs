@@ -20,8 +20,8 @@ use std::sync::OnceLock;
 
 use super::gemm::{self, TileShape, NARROW_COLUMNS, SHORT_ROWS};
 use super::{kernel, kernel_source, to_u32};
-use crate::geometry::{Conv2dGeometry, MAX_STACKED_CHANNELS};
-use crate::gpu::{kernel_params, Gpu, GpuError, Kernel, Resource, Result, Tensor, Texels};
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::{kernel_params, Gpu, Kernel, Resource, Result, Tensor, Texels};
 
 const PACK_C4: Kernel = kernel!("texels/pack_c4", "texels/pack_c4.wgsl");
 
@@ -140,13 +140,10 @@ pub(crate) fn pack(gpu: &Gpu, what: &str, src: &Tensor, layout: PackLayout) -> R
     let [_, c, plane] = layout.dims;
     let [stride_n, stride_c, stride_pixel] = layout.strides;
     let [per, stride_stack] = layout.stack;
+    // Stacked layouts come from a stacked convolution's geometry, which holds its channels
+    // under the bound that `stack_of` divides exactly below
+    // (`Conv2dGeometry::with_output_stacks`).
     let stacked = per < c;
-    if stacked && c >= MAX_STACKED_CHANNELS {
-        return Err(GpuError::invalid(
-            OP,
-            format!("{what}: {c} channels in stacks, over the {MAX_STACKED_CHANNELS} the kernel divides exactly"),
-        ));
-    }
     let p = PackParams {
         c: to_u32(OP, c)?,
         c4: to_u32(OP, c.div_ceil(CHANNELS_PER_TEXEL))?,
