@@ -232,12 +232,17 @@ impl Conv2dGeometry {
         self.out_c / self.out_stacks
     }
 
-    /// The output as stored: [batch, out_c, out_h, out_w] for one stack, else [stacks,
-    /// batch, out_c / stacks, out_h, out_w].
+    /// One stack of the output: [batch, out_c / stacks, out_h, out_w].
+    pub fn stack_shape(&self) -> [usize; 4] {
+        [self.batch, self.stack_channels(), self.out_h, self.out_w]
+    }
+
+    /// The output as stored: [batch, out_c, out_h, out_w] for one stack, else [stacks]
+    /// followed by [`stack_shape`](Self::stack_shape).
     pub fn stored_output_shape(&self) -> Vec<usize> {
         match self.out_stacks {
             1 => self.output_shape().to_vec(),
-            s => vec![s, self.batch, self.stack_channels(), self.out_h, self.out_w],
+            s => [&[s][..], &self.stack_shape()].concat(),
         }
     }
 

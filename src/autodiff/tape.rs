@@ -266,8 +266,7 @@ impl<'s> Tape<'s> {
             moments: forward.moments.map(Box::new),
         };
         let y = self.push(op, forward.y);
-        let part = geometry.output_shape();
-        let part = [geometry.batch, geometry.stack_channels(), part[2], part[3]];
+        let part = geometry.stack_shape();
         let len: usize = part.iter().product();
         (0..ws.len())
             .map(|index| {
@@ -410,24 +409,27 @@ impl<'s> Tape<'s> {
                 var: running_var,
                 momentum: self.batch_norm_momentum.unwrap_or(momentum),
             };
-            // A convolution's output, or one stack of it: its moments, or their channels
-            // of the stack.
-            let (source, channels) = match self.nodes[x.0].op {
+            // A convolution's output, or one stack of it: its moments, or the stack's
+            // channels of them.
+            let (source, stack) = match self.nodes[x.0].op {
                 Op::StackPart { x: whole, index } => {
                     let per = self.value(x).shape()[1];
-                    (whole, index * per..(index + 1) * per)
+                    (whole, Some(index * per..(index + 1) * per))
                 }
-                _ => (x, 0..self.value(x).shape().get(1).copied().unwrap_or(0)),
+                _ => (x, None),
             };
             match &self.nodes[source.0].op {
                 Op::Conv2d {
                     moments: Some(m), ..
-                } => norm::batch_norm_stats_from_moment_channels(
-                    &self.gpu,
-                    m,
-                    channels,
-                    Some(running),
-                ),
+                } => match stack {
+                    Some(channels) => norm::batch_norm_stats_from_moment_channels(
+                        &self.gpu,
+                        m,
+                        channels,
+                        Some(running),
+                    ),
+                    None => norm::batch_norm_stats_from_moments(&self.gpu, m, Some(running)),
+                },
                 _ => norm::batch_norm_stats(&self.gpu, self.value(x), Some(running)),
             }
         } else {
