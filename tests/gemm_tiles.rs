@@ -9,11 +9,11 @@
 mod common;
 
 use common::{
-    assert_batch_statistics, assert_close, assert_tensor, download, gpu, random, rng, upload,
-    widen, RunningBefore, Tolerance,
+    assert_batch_statistics, assert_close, assert_tensor, download, gpu, random, rng,
+    uneven_strided, upload, widen, RunningBefore, Tolerance,
 };
 use facemtl::autodiff::{ParamStore, Tape};
-use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding};
+use facemtl::geometry::{Conv2dGeometry, Conv2dSpec};
 use facemtl::gpu::{Gpu, Tensor};
 use facemtl::kernels::{conv, matmul, norm};
 use facemtl::reference;
@@ -535,19 +535,6 @@ fn check_all_kernels(variant: &str) {
         );
     }
     check_stacked_convolutions(variant, &mut r);
-}
-
-/// Stride 2 x 1 with padding on every side different: the strided loaders' awkward case.
-fn uneven_strided() -> Conv2dSpec {
-    Conv2dSpec {
-        stride: (2, 1),
-        padding: Padding {
-            top: 1,
-            bottom: 0,
-            left: 2,
-            right: 1,
-        },
-    }
 }
 
 /// `plain` [batch, out_c, pixels] as `stacks` stacks: [stacks, batch, out_c / stacks,

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{check_gradient, dot, random, rng, widen};
-use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Padding, Pool2dGeometry, Pool2dSpec};
+use common::{check_gradient, dot, random, rng, uneven_strided, widen};
+use facemtl::geometry::{Conv2dGeometry, Conv2dSpec, Pool2dGeometry, Pool2dSpec};
 use facemtl::reference::{self, conv, dense, loss, norm, pool};
 use rand::rngs::StdRng;
 
@@ -74,19 +74,7 @@ fn conv2d() {
     let mut r = rng(102);
     let cases = [
         ([2usize, 2, 5, 6], [3usize, 2, 3, 3], Conv2dSpec::new(1, 1)),
-        (
-            [1, 3, 7, 7],
-            [2, 3, 3, 2],
-            Conv2dSpec {
-                stride: (2, 1),
-                padding: Padding {
-                    top: 1,
-                    bottom: 0,
-                    left: 2,
-                    right: 1,
-                },
-            },
-        ),
+        ([1, 3, 7, 7], [2, 3, 3, 2], uneven_strided()),
         ([2, 1, 6, 5], [2, 1, 1, 1], Conv2dSpec::new(2, 0)),
     ];
     for (input, weight, spec) in cases {

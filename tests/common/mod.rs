@@ -7,6 +7,7 @@ pub mod toy;
 
 use std::sync::OnceLock;
 
+use facemtl::geometry::{Conv2dSpec, Padding};
 use facemtl::gpu::{Gpu, GpuOptions, Tensor};
 use facemtl::kernels::norm::BatchStats;
 use facemtl::reference;
@@ -191,4 +192,17 @@ pub fn assert_batch_statistics(
     );
     assert_tensor(&format!("{case} running var"), running.var, &want_var, tol);
     (mean, var)
+}
+
+/// Stride 2 x 1 with padding on every side different: the strided loaders' awkward case.
+pub fn uneven_strided() -> Conv2dSpec {
+    Conv2dSpec {
+        stride: (2, 1),
+        padding: Padding {
+            top: 1,
+            bottom: 0,
+            left: 2,
+            right: 1,
+        },
+    }
 }
