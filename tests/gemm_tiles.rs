@@ -170,6 +170,95 @@ fn a_training_tape_packs_a_convolutions_input_once_for_both_passes() {
 }
 
 #[test]
+fn a_training_tape_packs_a_convolutions_filters_both_ways_in_one_dispatch() {
+    // On the texel path a training convolution packs its filters by input channel (for
+    // its forward GEMM) and by output channel (for backward-data) in one dispatch, and the
+    // backward-data pass reads the kept packing. So w is overwritten with NaN between the
+    // passes there: a backward pass that packed w again would give NaN, one that reads the
+    // kept texels gives the standalone passes' gradients on the original w bit for bit,
+    // and the forward pass the plain convolution's output (the same GEMMs over the same
+    // texels, if the two-way pack writes what the one-way packs do). 7 input and 13 output
+    // channels pad a texel both ways, and the pool's textures hold NaN first (a tape that
+    // packed NaN operands is dropped just before), so a texel left unwritten shows. The forward pass records as
+    // many dispatches as the plain convolution; the backward pass three fewer than the
+    // two standalone passes (the filters, x and dy each packed once fewer); elsewhere
+    // the counts are equal.
+    let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let g = gpu();
+    let mut r = rng(37);
+    let (input, weight) = ([2usize, 7, 7, 5], [13usize, 7, 3, 3]);
+    for spec in [Conv2dSpec::new(1, 1), uneven_strided()] {
+        let geometry = Conv2dGeometry::new(&input, &weight, spec).unwrap();
+        let out = geometry.output_shape();
+        let w_values = random(&mut r, weight.iter().product());
+        let x_values = random(&mut r, input.iter().product());
+        let dy_values = random(&mut r, out.iter().product());
+        let mut store = ParamStore::new();
+        let w_id = store.add("w", upload(&weight, &w_values)).unwrap();
+        let x_id = store.add("x", upload(&input, &x_values)).unwrap();
+        {
+            let mut poisoned = ParamStore::new();
+            let nan = |shape: &[usize]| upload(shape, &vec![f32::NAN; shape.iter().product()]);
+            let w_nan = poisoned.add("w", nan(&weight)).unwrap();
+            let x_nan = poisoned.add("x", nan(&input)).unwrap();
+            let mut tape = Tape::new(g, &poisoned, true, 0);
+            let (x, w) = (tape.param(x_nan), tape.param(w_nan));
+            tape.conv2d(x, w, None, spec).unwrap();
+        }
+
+        let mut tape = Tape::new(g, &store, true, 0);
+        let (x, w) = (tape.param(x_id), tape.param(w_id));
+        let (y, taped_forward) = dispatches(g, || tape.conv2d(x, w, None, spec).unwrap());
+        if g.gemm_texels() {
+            let nan = vec![f32::NAN; w_values.len()];
+            store.get(w_id).write(g, &nan).unwrap();
+        }
+        let y_taped = download(tape.value(y));
+        let (got, taped) = dispatches(g, || {
+            let grads = tape
+                .backward(&[(y, upload(&out, &dy_values))], &[x_id, w_id])
+                .unwrap();
+            [x_id, w_id].map(|id| download(grads.get(id).expect("a gradient")))
+        });
+
+        let (w_alone, x_alone) = (upload(&weight, &w_values), upload(&input, &x_values));
+        let (plain, plain_forward) = dispatches(g, || {
+            conv::conv2d(g, &x_alone, &w_alone, None, spec).unwrap()
+        });
+        let dy = upload(&out, &dy_values);
+        let (dx_alone, standalone_input) = dispatches(g, || {
+            conv::conv2d_backward_input(g, &dy, &w_alone, &geometry).unwrap()
+        });
+        let (dw_alone, standalone_weight) = dispatches(g, || {
+            conv::conv2d_backward_weight(g, &dy, &x_alone, &geometry).unwrap()
+        });
+        let case = format!("{spec:?} (texel path: {})", g.gemm_texels());
+        assert_eq!(taped_forward, plain_forward, "{case}: forward dispatches");
+        let standalone = standalone_input + standalone_weight;
+        let want = match g.gemm_texels() {
+            true => standalone - 3,
+            false => standalone,
+        };
+        assert_eq!(taped, want, "{case}: backward dispatches");
+        let [dx, dw] = [&got[0], &got[1]];
+        for (what, got, alone) in [
+            ("y", &y_taped, plain),
+            ("dx", dx, dx_alone),
+            ("dw", dw, dw_alone),
+        ] {
+            let reference = download(&alone);
+            assert_eq!(got.len(), reference.len());
+            for (i, (a, b)) in got.iter().zip(&reference).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits(),
+                    "{case} {what}[{i}]: taped {a}, standalone {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn a_training_convolutions_moments_give_its_batch_statistics() {
     // A training convolution without bias also writes each tile's (chunk's) per-channel
     // moments, and batch norm merges those instead of reading the output again. Under

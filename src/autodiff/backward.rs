@@ -192,14 +192,14 @@ impl Tape<'_> {
                     w,
                     b,
                     geometry,
-                    packed_x,
+                    packed,
                     ..
                 } => {
                     let (dx, dw) = conv::conv2d_backward_input_and_weight(
                         gpu,
                         &dy,
                         self.value(*x),
-                        packed_x.as_ref(),
+                        packed.as_ref(),
                         self.value(*w),
                         geometry,
                         acc.wants(*x),

@@ -27,8 +27,9 @@ pub(crate) enum Op {
         w: Var,
         b: Option<Var>,
         geometry: Conv2dGeometry,
-        /// x as the forward pass packed it (texel path, training tapes only).
-        packed_x: Option<conv::PackedInput>,
+        /// What the forward pass packed for the backward passes (texel path, training
+        /// tapes only).
+        packed: Option<conv::PackedOperands>,
         /// The output's per-channel moments by tile, for a batch norm of it (training
         /// tapes only).
         moments: Option<Box<ChannelMoments>>,
@@ -208,7 +209,7 @@ impl<'s> Tape<'s> {
             true => conv::conv2d_for_training(&self.gpu, xv, wv, bv, spec)?,
             false => conv::TrainingConv {
                 y: conv::conv2d(&self.gpu, xv, wv, bv, spec)?,
-                packed_x: None,
+                packed: None,
                 moments: None,
             },
         };
@@ -217,7 +218,7 @@ impl<'s> Tape<'s> {
             w,
             b,
             geometry,
-            packed_x: forward.packed_x,
+            packed: forward.packed,
             moments: forward.moments.map(Box::new),
         };
         Ok(self.push(op, forward.y))
@@ -262,7 +263,7 @@ impl<'s> Tape<'s> {
             w,
             b: None,
             geometry,
-            packed_x: forward.packed_x,
+            packed: forward.packed,
             moments: forward.moments.map(Box::new),
         };
         let y = self.push(op, forward.y);

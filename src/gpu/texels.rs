@@ -17,7 +17,7 @@ use super::context::Gpu;
 use super::error::{GpuError, Result};
 
 /// Texels per texture row (a power of two, so the shaders split an index with a mask and
-/// a shift: `shaders/gemm/operands_texels.wgsl` and `shaders/texels/pack_c4.wgsl` write
+/// a shift: `shaders/gemm/operands_texels.wgsl` and `shaders/texels/pack_*.wgsl` write
 /// `i & 4095u, i >> 12u`; a test below holds them to this constant).
 const TEXEL_ROW: u32 = 4096;
 
@@ -120,6 +120,10 @@ mod tests {
             (
                 "texels/pack_c4.wgsl",
                 include_str!("../../shaders/texels/pack_c4.wgsl"),
+            ),
+            (
+                "texels/pack_filters_c4.wgsl",
+                include_str!("../../shaders/texels/pack_filters_c4.wgsl"),
             ),
         ] {
             assert!(

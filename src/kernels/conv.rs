@@ -300,17 +300,22 @@ pub fn conv2d(
     forward(gpu, x, w, bias, &g, false).map(|f| f.y)
 }
 
-/// The input of a texel-path convolution, packed four channels deep as its forward pass
-/// read it. The backward-weight pass reads x in the same layout, so a tape that keeps this
-/// from the forward pass spares the backward pass a second packing of x.
-pub struct PackedInput(Texels);
+/// What a texel-path training convolution's forward pass packed four channels deep that
+/// its backward passes read in the same layout: x, which backward-weight reads as the
+/// forward pass did, and, where backward-data takes the texel path too, the filters by
+/// output channel, packed in the same dispatch as the forward's by input channel. A tape
+/// that keeps this spares the backward pass a packing of x and one of the filters.
+pub struct PackedOperands {
+    x: Texels,
+    filters_by_output: Option<Texels>,
+}
 
 /// A training tape's convolution: the output and what the kernels computed on the way
 /// that later passes would otherwise compute again.
 pub struct TrainingConv {
     pub y: Tensor,
-    /// x as the texel path packed it, for the backward-weight pass.
-    pub packed_x: Option<PackedInput>,
+    /// What the texel path packed for the backward passes.
+    pub packed: Option<PackedOperands>,
     /// The output's per-channel moments by tile (without bias; all but the first layer's
     /// kernel on devices whose subgroups are not 8 lanes), for the batch norm that
     /// follows.
@@ -367,7 +372,7 @@ fn forward(
         let moments = conv2d_single_channel(gpu, x, w, bias, &g, &y, with_moments)?;
         return Ok(TrainingConv {
             y,
-            packed_x: None,
+            packed: None,
             moments,
         });
     }
@@ -380,14 +385,23 @@ fn forward(
         PackLayout::nchw(g.input_shape()),
     );
     let packed = match texel_gemm::takes_texel_path(gpu, &[filters, input]) {
-        true => Some((
-            texel_gemm::pack(gpu, "conv2d filters", w, filters)?,
-            texel_gemm::pack(gpu, "conv2d input", x, input)?,
-        )),
+        true => {
+            // A training pass packs the filters for backward-data too, in the same
+            // dispatch, where that pass will read texels.
+            let (a, by_output) = match training && backward_data_takes_texel_path(gpu, &g) {
+                true => {
+                    let (a, by_output) = texel_gemm::pack_filters_both_ways(gpu, w)?;
+                    (a, Some(by_output))
+                }
+                false => (texel_gemm::pack(gpu, "conv2d filters", w, filters)?, None),
+            };
+            let b = texel_gemm::pack(gpu, "conv2d input", x, input)?;
+            Some((a, b, by_output))
+        }
         false => None,
     };
     let (p, (kernel, shape), operands) = match &packed {
-        Some((a, b)) => {
+        Some((a, b, _)) => {
             let k = g.in_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
             let variant = match with_moments {
                 true => &TEXEL_FORWARD_MOMENTS,
@@ -424,7 +438,12 @@ fn forward(
     gpu.dispatch_resources(&kernel, &p, &resources, grid)?;
     Ok(TrainingConv {
         y,
-        packed_x: packed.filter(|_| training).map(|(_, b)| PackedInput(b)),
+        packed: packed
+            .filter(|_| training)
+            .map(|(_, x, filters_by_output)| PackedOperands {
+                x,
+                filters_by_output,
+            }),
         moments,
     })
 }
@@ -436,7 +455,13 @@ pub fn conv2d_backward_input(
     w: &Tensor,
     g: &Conv2dGeometry,
 ) -> Result<Tensor> {
-    backward_input(gpu, &OutputGradient::new(dy), w, g)
+    backward_input(gpu, &OutputGradient::new(dy), w, None, g)
+}
+
+/// Whether the backward-data pass of a convolution of geometry `g` reads texels.
+fn backward_data_takes_texel_path(gpu: &Gpu, g: &Conv2dGeometry) -> bool {
+    let filters = PackLayout::filters_by_output(g.weight_shape());
+    texel_gemm::takes_texel_path(gpu, &[filters, PackLayout::conv_output(g)])
 }
 
 /// A convolution's output gradient dy and, once a texel-path pass has asked for it, dy
@@ -464,10 +489,12 @@ impl<'a> OutputGradient<'a> {
     }
 }
 
+/// `packed_filters`: w packed by output channel by the forward pass, if it was.
 fn backward_input(
     gpu: &Gpu,
     gradient: &OutputGradient<'_>,
     w: &Tensor,
+    packed_filters: Option<&Texels>,
     g: &Conv2dGeometry,
 ) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_input";
@@ -478,11 +505,18 @@ fn backward_input(
     let taps = g.kernel_h * g.kernel_w;
     let (m, n) = (g.in_c, g.batch * g.in_h * g.in_w);
     let unit_stride = g.stride_h == 1 && g.stride_w == 1;
-    let filters = PackLayout::filters_by_output(g.weight_shape());
-    if texel_gemm::takes_texel_path(gpu, &[filters, PackLayout::conv_output(g)]) {
+    if backward_data_takes_texel_path(gpu, g) {
         let k = g.out_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
         let p = unstacked(params(OP, g, [m, n, k], false)?, g);
-        let a = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
+        let repacked;
+        let a = match packed_filters {
+            Some(texels) => texels,
+            None => {
+                let filters = PackLayout::filters_by_output(g.weight_shape());
+                repacked = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
+                &repacked
+            }
+        };
         let b = gradient.packed(gpu, g)?;
         let variant = if unit_stride {
             &TEXEL_BACKWARD_DATA_UNIT_STRIDE
@@ -491,7 +525,7 @@ fn backward_input(
         };
         let (kernel, shape) = variant.for_problem(m, n);
         let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
-        let operands = [Resource::Texels(&a), Resource::Texels(b), dx.resource()];
+        let operands = [Resource::Texels(a), Resource::Texels(b), dx.resource()];
         gpu.dispatch_resources(&kernel, &p, &operands, grid)?;
     } else {
         let p = params(OP, g, [m, n, g.out_c * taps], false)?;
@@ -543,7 +577,7 @@ fn backward_weight(
     gpu: &Gpu,
     gradient: &OutputGradient<'_>,
     x: &Tensor,
-    packed_x: Option<&PackedInput>,
+    packed_x: Option<&Texels>,
     g: &Conv2dGeometry,
 ) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_weight";
@@ -559,7 +593,7 @@ fn backward_weight(
     let repacked;
     let packed = if texel_gemm::takes_texel_path(gpu, &[PackLayout::conv_output(g), input]) {
         let b = match packed_x {
-            Some(PackedInput(texels)) => texels,
+            Some(texels) => texels,
             None => {
                 repacked = texel_gemm::pack(gpu, "conv2d input", x, input)?;
                 &repacked
@@ -662,14 +696,15 @@ pub fn conv2d_backward(
 }
 
 /// The input and the weight gradient for upstream gradient `dy`, each only where asked for
-/// (`None` otherwise); on the texel path dy is packed once for both, and x not at all when
-/// `packed_x` (from [`conv2d_keeping_packed_input`] on the same x) is given.
+/// (`None` otherwise); on the texel path dy is packed once for both, and x and the
+/// filters not at all when `packed` (from [`conv2d_for_training`] or [`conv2d_stacked`]
+/// on the same x and w) holds them.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward_input_and_weight(
     gpu: &Gpu,
     dy: &Tensor,
     x: &Tensor,
-    packed_x: Option<&PackedInput>,
+    packed: Option<&PackedOperands>,
     w: &Tensor,
     g: &Conv2dGeometry,
     input: bool,
@@ -677,11 +712,14 @@ pub fn conv2d_backward_input_and_weight(
 ) -> Result<(Option<Tensor>, Option<Tensor>)> {
     let gradient = OutputGradient::new(dy);
     let dx = match input {
-        true => Some(backward_input(gpu, &gradient, w, g)?),
+        true => {
+            let filters = packed.and_then(|p| p.filters_by_output.as_ref());
+            Some(backward_input(gpu, &gradient, w, filters, g)?)
+        }
         false => None,
     };
     let dw = match weight {
-        true => Some(backward_weight(gpu, &gradient, x, packed_x, g)?),
+        true => Some(backward_weight(gpu, &gradient, x, packed.map(|p| &p.x), g)?),
         false => None,
     };
     Ok((dx, dw))

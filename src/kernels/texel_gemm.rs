@@ -21,9 +21,12 @@ use std::sync::OnceLock;
 use super::gemm::{self, TileShape, NARROW_COLUMNS, SHORT_ROWS};
 use super::{kernel, kernel_source, to_u32};
 use crate::geometry::Conv2dGeometry;
-use crate::gpu::{kernel_params, Gpu, Kernel, Resource, Result, Tensor, Texels};
+use crate::gpu::{
+    kernel_params, shape_text, Gpu, GpuError, Kernel, Resource, Result, Tensor, Texels,
+};
 
 const PACK_C4: Kernel = kernel!("texels/pack_c4", "texels/pack_c4.wgsl");
+const PACK_FILTERS_C4: Kernel = kernel!("texels/pack_filters_c4", "texels/pack_filters_c4.wgsl");
 
 kernel_params! {
     struct PackParams {
@@ -35,6 +38,15 @@ kernel_params! {
         stride_pixel: u32,
         stack_channels: u32,
         stride_stack: u32,
+    }
+}
+
+kernel_params! {
+    struct PackFiltersParams {
+        co: u32,
+        ci: u32,
+        ci4: u32,
+        taps: u32,
     }
 }
 
@@ -164,6 +176,72 @@ pub(crate) fn pack(gpu: &Gpu, what: &str, src: &Tensor, layout: PackLayout) -> R
     )?;
     Ok(out)
 }
+
+/// Filters `w` [co, ci, kh, kw] packed both ways in one dispatch: by input channel
+/// ([`PackLayout::filters_by_input`], for the forward pass) and by output channel
+/// ([`PackLayout::filters_by_output`], for backward-data), the texels `pack` would write
+/// for each (`shaders/texels/pack_filters_c4.wgsl`).
+pub(crate) fn pack_filters_both_ways(gpu: &Gpu, w: &Tensor) -> Result<(Texels, Texels)> {
+    const OP: &str = "pack_filters_c4";
+    let &[co, ci, kh, kw] = w.shape() else {
+        return Err(GpuError::shape(
+            OP,
+            format!(
+                "filters must be [co, ci, kh, kw], got {}",
+                shape_text(w.shape())
+            ),
+        ));
+    };
+    let shape = [co, ci, kh, kw];
+    let by_input = Texels::new(
+        gpu,
+        "conv2d filters",
+        PackLayout::filters_by_input(shape).texels(),
+    )?;
+    let by_output = Texels::new(
+        gpu,
+        "conv2d filters by output channel",
+        PackLayout::filters_by_output(shape).texels(),
+    )?;
+    let ci4 = ci.div_ceil(CHANNELS_PER_TEXEL);
+    let p = PackFiltersParams {
+        co: to_u32(OP, co)?,
+        ci: to_u32(OP, ci)?,
+        ci4: to_u32(OP, ci4)?,
+        taps: to_u32(OP, kh * kw)?,
+    };
+    // Lanes over the input channel groups, then taps, then output channel groups.
+    let grid = [
+        ci4.div_ceil(PACK_FILTERS_LANES),
+        kh * kw,
+        co.div_ceil(CHANNELS_PER_TEXEL),
+    ];
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if let Some(&over) = grid.iter().find(|&&g| g > max) {
+        return Err(GpuError::invalid(
+            OP,
+            format!(
+                "filters {} need {over} workgroups along one grid dimension, over the \
+                 adapter's max_compute_workgroups_per_dimension of {max}",
+                shape_text(w.shape())
+            ),
+        ));
+    }
+    gpu.dispatch_resources(
+        &PACK_FILTERS_C4,
+        &p,
+        &[
+            Resource::Buffer(w.buffer()),
+            Resource::Texels(&by_input),
+            Resource::Texels(&by_output),
+        ],
+        grid.map(|g| g as u32),
+    )?;
+    Ok((by_input, by_output))
+}
+
+/// Invocations per workgroup of `shaders/texels/pack_filters_c4.wgsl`.
+const PACK_FILTERS_LANES: usize = 8;
 
 /// Whether every one of `layouts` fits one texel array, and its packing one grid, on this
 /// device.
