@@ -100,12 +100,16 @@ fn main() {
             );
         }
         // The small preset's convolutions at batch 32: the trunk blocks, then the two
-        // branches' first layers as one GEMM, its output in two stacks.
-        for (input, weight, stacks) in [
-            ([32usize, 1, 48, 48], [16usize, 1, 3, 3], 1usize),
-            ([32, 16, 24, 24], [32, 16, 3, 3], 1),
-            ([32, 32, 12, 12], [64, 32, 3, 3], 1),
-            ([32, 64, 6, 6], [128, 64, 3, 3], 2),
+        // branches' first layers as one GEMM, its output in two stacks. Each pass alone
+        // packs its own operands; "in a step" runs the passes as a training tape does: the
+        // forward pass writes the batch norm's moments and keeps its packings for the
+        // backward passes, which share dy's packing; a step runs no input gradient for the
+        // first layer, whose input is the image.
+        for (input, weight, stacks, input_gradient) in [
+            ([32usize, 1, 48, 48], [16usize, 1, 3, 3], 1usize, false),
+            ([32, 16, 24, 24], [32, 16, 3, 3], 1, true),
+            ([32, 32, 12, 12], [64, 32, 3, 3], 1, true),
+            ([32, 64, 6, 6], [128, 64, 3, 3], 2, true),
         ] {
             let g = Conv2dGeometry::new(&input, &weight, Conv2dSpec::new(1, 1))
                 .and_then(|g| g.with_output_stacks(stacks))
@@ -130,10 +134,32 @@ fn main() {
             let weight_grad = median_seconds(&gpu, 5, || {
                 drop(conv::conv2d_backward_weight(&gpu, &dy, &x, &g).expect("conv"))
             });
-            for (pass, s) in [
-                ("forward", forward),
-                ("backward-data", data),
-                ("backward-weight", weight_grad),
+            let step_forward = median_seconds(&gpu, 5, || {
+                drop(conv::conv2d_stacked(&gpu, &x, &w, &g, true).expect("conv"))
+            });
+            let kept = conv::conv2d_stacked(&gpu, &x, &w, &g, true).expect("conv");
+            let step_backward = median_seconds(&gpu, 5, || {
+                drop(
+                    conv::conv2d_backward_input_and_weight(
+                        &gpu,
+                        &dy,
+                        &x,
+                        kept.packed.as_ref(),
+                        &w,
+                        &g,
+                        input_gradient,
+                        true,
+                    )
+                    .expect("conv"),
+                )
+            });
+            let backward_passes = if input_gradient { 2.0 } else { 1.0 };
+            for (pass, s, flops) in [
+                ("forward", forward, flops),
+                ("backward-data", data, flops),
+                ("backward-weight", weight_grad, flops),
+                ("forward in a step", step_forward, flops),
+                ("backward in a step", step_backward, backward_passes * flops),
             ] {
                 println!(
                     "{:<48} {:>10.2} {:>10.2}",
