@@ -8,10 +8,13 @@
 //! With FACEMTL_PROFILE=1 it also prints the device time per kernel over the timed steps.
 //! `FACEMTL_BENCH_STEPS` sets the number of timed steps (default 20).
 //! `FACEMTL_BENCH_CASES` picks cases by name, e.g. `small/32`.
-//! `FACEMTL_BENCH_PEERS=1` also runs the same step in PyTorch on the CPU right after each
-//! case (benches/peers/pytorch_step.py; needs python3 with torch) and prints facemtl's
-//! time over PyTorch's; `FACEMTL_BENCH_PEER_DEVICE=cuda` runs PyTorch on the GPU instead
-//! (for a machine with one and a CUDA build of torch).
+//! `FACEMTL_BENCH_PEERS=1` also runs the same step in PyTorch on the CPU
+//! (benches/peers/pytorch_step.py; needs python3 with torch), alternating with facemtl:
+//! `FACEMTL_BENCH_ROUNDS` (default 3) rounds of facemtl's timed steps, then PyTorch's, so
+//! that a shared machine's drift (which moved both by 1.5x within minutes) falls on both;
+//! it prints facemtl's time over PyTorch's for each round and their median.
+//! `FACEMTL_BENCH_PEER_DEVICE=cuda` runs PyTorch on the GPU instead (for a machine with
+//! one and a CUDA build of torch).
 
 #[path = "peers/mod.rs"]
 mod peers;
@@ -72,6 +75,16 @@ fn peer_step_ms(preset: Preset, batch: usize, steps: usize) -> Result<f64, Strin
         .ok_or_else(|| "pytorch_step.py: unreadable result".to_string())
 }
 
+/// Rounds of facemtl and PyTorch blocks when the peer runs: FACEMTL_BENCH_ROUNDS (3 unless
+/// set).
+fn peer_rounds() -> usize {
+    std::env::var("FACEMTL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(3)
+}
+
 fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
     let config = TrainConfig {
         preset,
@@ -100,20 +113,34 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
     }
     gpu.reset_profile();
     let (submits0, dispatches0) = gpu.counters();
-    let mut timings = Vec::with_capacity(steps);
-    for s in 0..steps {
-        let mut t = StepTiming::default();
-        learner
-            .step(
-                gpu,
-                &batches[s % batches.len()],
-                s as u64,
-                s as u32,
-                Some(&mut t),
-            )
-            .expect("step");
-        timings.push(t);
+    // Without the peer one block of timed steps; with it, blocks alternating with
+    // PyTorch's, each round's ratio from its own two blocks.
+    let rounds = if peers { peer_rounds() } else { 1 };
+    let mut timings = Vec::with_capacity(rounds * steps);
+    let mut peer_rounds: Vec<Result<(f64, f64), String>> = Vec::new();
+    for round in 0..rounds {
+        let mut block = Vec::with_capacity(steps);
+        for s in 0..steps {
+            let mut t = StepTiming::default();
+            let i = round * steps + s;
+            learner
+                .step(
+                    gpu,
+                    &batches[i % batches.len()],
+                    i as u64,
+                    i as u32,
+                    Some(&mut t),
+                )
+                .expect("step");
+            block.push(t.forward + t.host + t.backward);
+            timings.push(t);
+        }
+        if peers {
+            let ours = median(&mut block);
+            peer_rounds.push(peer_step_ms(preset, batch, steps).map(|ms| (ours * 1e3, ms)));
+        }
     }
+    let steps = timings.len();
     let (submits1, dispatches1) = gpu.counters();
     let pick = |f: fn(&StepTiming) -> f64| median(&mut timings.iter().map(f).collect::<Vec<_>>());
     let total = pick(|t| t.forward + t.host + t.backward);
@@ -130,13 +157,22 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
         (submits1 - submits0) as f64 / steps as f64,
     );
     if peers {
-        match peer_step_ms(preset, batch, steps) {
-            Ok(ms) => println!(
-                "           PyTorch {}, same run: {ms:.1} ms/step ({:.0} images/s); facemtl / PyTorch = {:.2}x",
-                peer_device().to_uppercase(),
-                batch as f64 / ms * 1e3,
-                total * 1e3 / ms
-            ),
+        match peer_rounds.into_iter().collect::<Result<Vec<_>, _>>() {
+            Ok(pairs) => {
+                let mut peer_ms: Vec<f64> = pairs.iter().map(|&(_, ms)| ms).collect();
+                let mut ratios: Vec<f64> = pairs.iter().map(|&(ours, ms)| ours / ms).collect();
+                let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
+                let ms = median(&mut peer_ms);
+                println!(
+                    "           PyTorch {}, alternated with facemtl in {} rounds: {ms:.1} ms/step \
+                     ({:.0} images/s); facemtl / PyTorch by round {}: median {:.2}x",
+                    peer_device().to_uppercase(),
+                    pairs.len(),
+                    batch as f64 / ms * 1e3,
+                    each.join(", "),
+                    median(&mut ratios)
+                );
+            }
             Err(e) => println!("           PyTorch peer: {e}"),
         }
     }
@@ -161,8 +197,12 @@ fn main() {
         .unwrap_or(20);
     let cases = std::env::var("FACEMTL_BENCH_CASES").ok();
     let peers = std::env::var_os("FACEMTL_BENCH_PEERS").is_some();
+    let blocks = match peers {
+        true => format!("{} rounds of {steps} steps", peer_rounds()),
+        false => format!("{steps} steps"),
+    };
     println!(
-        "adapter: {} ({:?}, {:?}); median of {steps} steps",
+        "adapter: {} ({:?}, {:?}); median of {blocks}",
         gpu.adapter_info().name,
         gpu.adapter_info().backend,
         gpu.adapter_info().device_type
