@@ -199,7 +199,7 @@ impl Tape<'_> {
                         gpu,
                         &dy,
                         self.value(*x),
-                        packed.as_ref(),
+                        packed.as_deref(),
                         self.value(*w),
                         geometry,
                         acc.wants(*x),

@@ -29,7 +29,7 @@ pub(crate) enum Op {
         geometry: Conv2dGeometry,
         /// What the forward pass packed for the backward passes (texel path, training
         /// tapes only).
-        packed: Option<conv::PackedOperands>,
+        packed: Option<Box<conv::PackedOperands>>,
         /// The output's per-channel moments by tile, for a batch norm of it (training
         /// tapes only).
         moments: Option<Box<ChannelMoments>>,
@@ -218,7 +218,7 @@ impl<'s> Tape<'s> {
             w,
             b,
             geometry,
-            packed: forward.packed,
+            packed: forward.packed.map(Box::new),
             moments: forward.moments.map(Box::new),
         };
         Ok(self.push(op, forward.y))
@@ -263,7 +263,7 @@ impl<'s> Tape<'s> {
             w,
             b: None,
             geometry,
-            packed: forward.packed,
+            packed: forward.packed.map(Box::new),
             moments: forward.moments.map(Box::new),
         };
         let y = self.push(op, forward.y);
