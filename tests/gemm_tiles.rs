@@ -159,12 +159,16 @@ fn a_training_tape_packs_a_convolutions_input_once_for_both_passes() {
         "backward dispatches (texel path: {})",
         g.gemm_texels()
     );
-    let reference = download(&alone);
-    assert_eq!(got.len(), reference.len());
-    for (i, (a, b)) in got.iter().zip(&reference).enumerate() {
+    assert_same_bits("dw", &got, &download(&alone));
+}
+
+/// `taped` and `standalone` element for element the same bits.
+fn assert_same_bits(what: &str, taped: &[f32], standalone: &[f32]) {
+    assert_eq!(taped.len(), standalone.len(), "{what}: lengths");
+    for (i, (a, b)) in taped.iter().zip(standalone).enumerate() {
         assert!(
             a.to_bits() == b.to_bits(),
-            "dw[{i}]: taped {a}, standalone {b}"
+            "{what}[{i}]: taped {a}, standalone {b}"
         );
     }
 }
@@ -246,14 +250,7 @@ fn a_training_tape_packs_a_convolutions_filters_both_ways_in_one_dispatch() {
             ("dx", dx, dx_alone),
             ("dw", dw, dw_alone),
         ] {
-            let reference = download(&alone);
-            assert_eq!(got.len(), reference.len());
-            for (i, (a, b)) in got.iter().zip(&reference).enumerate() {
-                assert!(
-                    a.to_bits() == b.to_bits(),
-                    "{case} {what}[{i}]: taped {a}, standalone {b}"
-                );
-            }
+            assert_same_bits(&format!("{case} {what}"), got, &download(&alone));
         }
     }
 }
