@@ -388,7 +388,10 @@ fn forward(
         true => {
             // A training pass packs the filters for backward-data too, in the same
             // dispatch, where that pass will read texels.
-            let (a, by_output) = match training && backward_data_takes_texel_path(gpu, &g) {
+            let both_ways = training
+                && backward_data_takes_texel_path(gpu, &g)
+                && texel_gemm::packs_filters_both_ways(gpu, g.weight_shape());
+            let (a, by_output) = match both_ways {
                 true => {
                     let (a, by_output) = texel_gemm::pack_filters_both_ways(gpu, w)?;
                     (a, Some(by_output))

@@ -210,12 +210,7 @@ pub(crate) fn pack_filters_both_ways(gpu: &Gpu, w: &Tensor) -> Result<(Texels, T
         ci4: to_u32(OP, ci4)?,
         taps: to_u32(OP, kh * kw)?,
     };
-    // Lanes over the input channel groups, then taps, then output channel groups.
-    let grid = [
-        ci4.div_ceil(PACK_FILTERS_LANES),
-        kh * kw,
-        co.div_ceil(CHANNELS_PER_TEXEL),
-    ];
+    let grid = both_ways_grid(shape);
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if let Some(&over) = grid.iter().find(|&&g| g > max) {
         return Err(GpuError::invalid(
@@ -242,6 +237,23 @@ pub(crate) fn pack_filters_both_ways(gpu: &Gpu, w: &Tensor) -> Result<(Texels, T
 
 /// Invocations per workgroup of `shaders/texels/pack_filters_c4.wgsl`.
 const PACK_FILTERS_LANES: usize = 8;
+
+/// The two-way filter pack's grid: lanes over the input channel groups, then taps, then
+/// output channel groups.
+fn both_ways_grid([co, ci, kh, kw]: [usize; 4]) -> [usize; 3] {
+    [
+        ci.div_ceil(CHANNELS_PER_TEXEL).div_ceil(PACK_FILTERS_LANES),
+        kh * kw,
+        co.div_ceil(CHANNELS_PER_TEXEL),
+    ]
+}
+
+/// Whether [`pack_filters_both_ways`] can pack filters of `shape` on this device (its
+/// grid within the per-dimension limit; each layout's texels are `fits`' business).
+pub(crate) fn packs_filters_both_ways(gpu: &Gpu, shape: [usize; 4]) -> bool {
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    both_ways_grid(shape).iter().all(|&g| g <= max)
+}
 
 /// Whether every one of `layouts` fits one texel array, and its packing one grid, on this
 /// device.
