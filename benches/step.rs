@@ -117,7 +117,7 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
     // PyTorch's, each round's ratio from its own two blocks.
     let rounds = if peers { peer_rounds() } else { 1 };
     let mut timings = Vec::with_capacity(rounds * steps);
-    let mut peer_rounds: Vec<Result<(f64, f64), String>> = Vec::new();
+    let mut peer_blocks: Vec<Result<(f64, f64), String>> = Vec::new();
     for round in 0..rounds {
         let mut block = Vec::with_capacity(steps);
         for s in 0..steps {
@@ -137,7 +137,7 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
         }
         if peers {
             let ours = median(&mut block);
-            peer_rounds.push(peer_step_ms(preset, batch, steps).map(|ms| (ours * 1e3, ms)));
+            peer_blocks.push(peer_step_ms(preset, batch, steps).map(|ms| (ours * 1e3, ms)));
         }
     }
     let steps = timings.len();
@@ -157,7 +157,7 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
         (submits1 - submits0) as f64 / steps as f64,
     );
     if peers {
-        match peer_rounds.into_iter().collect::<Result<Vec<_>, _>>() {
+        match peer_blocks.into_iter().collect::<Result<Vec<_>, _>>() {
             Ok(pairs) => {
                 let mut peer_ms: Vec<f64> = pairs.iter().map(|&(_, ms)| ms).collect();
                 let mut ratios: Vec<f64> = pairs.iter().map(|&(ours, ms)| ours / ms).collect();
