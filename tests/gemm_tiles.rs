@@ -162,14 +162,11 @@ fn a_training_tape_packs_a_convolutions_input_once_for_both_passes() {
     assert_same_bits("dw", &got, &download(&alone));
 }
 
-/// `taped` and `standalone` element for element the same bits.
-fn assert_same_bits(what: &str, taped: &[f32], standalone: &[f32]) {
-    assert_eq!(taped.len(), standalone.len(), "{what}: lengths");
-    for (i, (a, b)) in taped.iter().zip(standalone).enumerate() {
-        assert!(
-            a.to_bits() == b.to_bits(),
-            "{what}[{i}]: taped {a}, standalone {b}"
-        );
+/// `got` and `want` the same length and element for element the same bits.
+fn assert_same_bits(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        assert!(a.to_bits() == b.to_bits(), "{what}[{i}]: {a}, against {b}");
     }
 }
 
@@ -183,10 +180,10 @@ fn a_training_tape_packs_a_convolutions_filters_both_ways_in_one_dispatch() {
     // and the forward pass the plain convolution's output (the same GEMMs over the same
     // texels, if the two-way pack writes what the one-way packs do). 7 input and 13 output
     // channels pad a texel both ways, and the pool's textures hold NaN first (a tape that
-    // packed NaN operands is dropped just before), so a texel left unwritten shows. The forward pass records as
-    // many dispatches as the plain convolution; the backward pass three fewer than the
-    // two standalone passes (the filters, x and dy each packed once fewer); elsewhere
-    // the counts are equal.
+    // packed NaN operands is dropped just before), so a texel left unwritten shows. The
+    // forward pass records as many dispatches as the plain convolution; the backward pass
+    // three fewer than the two standalone passes (the filters, x and dy each packed once
+    // fewer); elsewhere the counts are equal.
     let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     let g = gpu();
     let mut r = rng(37);
@@ -299,12 +296,10 @@ fn check_moments(
     let (x, w) = (upload(&input, &x_values), upload(&weight, &w_values));
     let trained = conv::conv2d_for_training(g, &x, &w, None, spec).unwrap();
     let plain = conv::conv2d(g, &x, &w, None, spec).unwrap();
-    let (y, y_plain) = (download(&trained.y), download(&plain));
-    assert!(
-        y.iter()
-            .zip(&y_plain)
-            .all(|(a, b)| a.to_bits() == b.to_bits()),
-        "{case}: output differs from the plain convolution's"
+    assert_same_bits(
+        &format!("{case}: output against the plain convolution's"),
+        &download(&trained.y),
+        &download(&plain),
     );
     // Only the single-channel kernel without subgroups of 8 writes none.
     let Some(moments) = trained.moments else {
@@ -435,11 +430,10 @@ fn first_layer_kernel_matches_the_reference_and_the_gemm_bit_for_bit() {
             outputs.push(download(&y));
         }
         g.set_software_tiles(g.is_software());
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-        assert_eq!(
-            bits(&outputs[0]),
-            bits(&outputs[1]),
-            "conv {input:?} * {weight:?}: the first-layer kernel and the GEMM differ"
+        assert_same_bits(
+            &format!("conv {input:?} * {weight:?}: the first-layer kernel against the GEMM"),
+            &outputs[0],
+            &outputs[1],
         );
     }
 }
