@@ -211,14 +211,14 @@ pub(crate) fn pack_filters_both_ways(gpu: &Gpu, w: &Tensor) -> Result<(Texels, T
         taps: to_u32(OP, kh * kw)?,
     };
     let grid = both_ways_grid(shape);
-    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    if let Some(&over) = grid.iter().find(|&&g| g > max) {
+    if !packs_filters_both_ways(gpu, shape) {
         return Err(GpuError::invalid(
             OP,
             format!(
-                "filters {} need {over} workgroups along one grid dimension, over the \
-                 adapter's max_compute_workgroups_per_dimension of {max}",
-                shape_text(w.shape())
+                "filters {} need a grid of {grid:?} workgroups, past the adapter's \
+                 max_compute_workgroups_per_dimension of {}",
+                shape_text(w.shape()),
+                gpu.limits().max_compute_workgroups_per_dimension
             ),
         ));
     }
