@@ -591,6 +591,22 @@ fn check_all_kernels(variant: &str) {
             &reference::conv::conv2d(&geom, &widen(&x), &widen(&w), None),
             Tolerance::ACCUMULATED,
         );
+        // With a bias: its own kernel in each class (gemm/conv_forward_bias.wgsl).
+        let b = random(&mut r, weight[0]);
+        let tb = upload(&[weight[0]], &b);
+        let y = conv::conv2d(
+            g,
+            &upload(&input, &x),
+            &upload(&weight, &w),
+            Some(&tb),
+            spec,
+        );
+        assert_tensor(
+            &format!("{case} forward with bias"),
+            &y.unwrap(),
+            &reference::conv::conv2d(&geom, &widen(&x), &widen(&w), Some(&widen(&b))),
+            Tolerance::ACCUMULATED,
+        );
         let grads = conv::conv2d_backward(
             g,
             &upload(&input, &x),

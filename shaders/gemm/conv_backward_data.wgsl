@@ -71,10 +71,5 @@ fn read_a(r: RowInfo, kk: KInfo) -> Value {
 }
 
 fn write_c(batch: u32, row: u32, col: u32, c: ColInfo, value: f32) {
-    let i = c.out + row * p.in_h * p.in_w;
-    var v = value;
-    if (p.accumulate != 0u) {
-        v = v + dx[i];
-    }
-    dx[i] = v;
+    dx[c.out + row * p.in_h * p.in_w] = value;
 }

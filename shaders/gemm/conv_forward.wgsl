@@ -2,9 +2,11 @@
 // fly: the columns run over every output pixel of every image, so small feature maps still
 // fill whole tiles; y is stored in stacks of p.out_stack channels (conv_params.wgsl). A is
 // W (a_src), B is x (b_src), read as one channel per Value or, for the texel core, as four
-// (both packed by channel, so the formulas are the same).
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+// (both packed by channel, so the formulas are the same). A variant file supplies
+// `output_bias` (conv_forward_bias.wgsl or conv_forward_no_bias.wgsl): which one is a
+// compile-time choice, because llvmpipe runs both sides of every branch with lanes masked,
+// so a load under `if (has_bias)` would cost a lane-by-lane loop in every store.
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 struct RowInfo {
     base: u32,
@@ -67,13 +69,5 @@ fn read_b(kk: KInfo, c: ColInfo) -> Value {
 }
 
 fn write_c(batch: u32, row: u32, col: u32, c: ColInfo, value: f32) {
-    let i = c.out + output_channel_offset(row);
-    var v = value;
-    if (p.has_bias != 0u) {
-        v = v + bias[row];
-    }
-    if (p.accumulate != 0u) {
-        v = v + y[i];
-    }
-    y[i] = v;
+    y[c.out + output_channel_offset(row)] = value + output_bias(row);
 }

@@ -15,8 +15,6 @@ struct Params {
     stride_w: u32,
     pad_top: u32,
     pad_left: u32,
-    has_bias: u32,
-    accumulate: u32,
     // Backward-weight only: the full K that the split slices share.
     k_total: u32,
     // The output (dy) as stored: output channels per stack, and the distance between

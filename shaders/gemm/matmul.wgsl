@@ -1,6 +1,8 @@
 // Strided batched matmul: A and B are read through row/column strides, so transposed
 // operands (dense backward's X^T and W^T) need no copy. C is dense [batch, m, n].
-// c = alpha * A B (+ bias[col]) (+ c when accumulating). A and B come from
+// c = A B (+ bias[col]: `output_bias` from matmul_bias.wgsl or matmul_no_bias.wgsl, a
+// compile-time choice because llvmpipe runs both sides of a branch, so a load under
+// `if (has_bias)` would cost a lane-by-lane loop in every store). A and B come from
 // operands_storage.wgsl, or operands_texels.wgsl with the strides counting texels (each
 // four K values; texel k4 * m + row of A, k4 * n + col of B).
 struct Params {
@@ -13,14 +15,10 @@ struct Params {
     b_row: u32,
     b_col: u32,
     b_batch: u32,
-    has_bias: u32,
-    accumulate: u32,
-    alpha: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 struct RowInfo {
     base: u32,
@@ -60,13 +58,5 @@ fn read_b(kk: KInfo, c: ColInfo) -> Value {
 }
 
 fn write_c(batch: u32, row: u32, col: u32, c_info: ColInfo, value: f32) {
-    let i = (batch * p.m + row) * p.n + col;
-    var v = p.alpha * value;
-    if (p.has_bias != 0u) {
-        v = v + bias[col];
-    }
-    if (p.accumulate != 0u) {
-        v = v + c[i];
-    }
-    c[i] = v;
+    c[(batch * p.m + row) * p.n + col] = value + output_bias(col);
 }

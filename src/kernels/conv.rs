@@ -17,13 +17,22 @@ static FORWARD: GemmKernel = gemm_kernel!(
     "gemm/conv_forward",
     "gemm/operands_storage.wgsl",
     "gemm/conv_params.wgsl",
-    "gemm/conv_forward.wgsl"
+    "gemm/conv_forward.wgsl",
+    "gemm/conv_forward_no_bias.wgsl"
+);
+static FORWARD_BIAS: GemmKernel = gemm_kernel!(
+    "gemm/conv_forward_bias",
+    "gemm/operands_storage.wgsl",
+    "gemm/conv_params.wgsl",
+    "gemm/conv_forward.wgsl",
+    "gemm/conv_forward_bias.wgsl"
 );
 static FORWARD_MOMENTS: GemmKernel = gemm_kernel!(
     moments "gemm/conv_forward_moments",
     "gemm/operands_storage.wgsl",
     "gemm/conv_params.wgsl",
     "gemm/conv_forward.wgsl",
+    "gemm/conv_forward_no_bias.wgsl",
     "gemm/conv_forward_moments.wgsl"
 );
 static BACKWARD_DATA: GemmKernel = gemm_kernel!(
@@ -51,13 +60,22 @@ static TEXEL_FORWARD: TexelGemmKernel = texel_gemm_kernel!(
     "gemm/conv_forward",
     Core::PackedK,
     "gemm/conv_params.wgsl",
-    "gemm/conv_forward.wgsl"
+    "gemm/conv_forward.wgsl",
+    "gemm/conv_forward_no_bias.wgsl"
+);
+static TEXEL_FORWARD_BIAS: TexelGemmKernel = texel_gemm_kernel!(
+    "gemm/conv_forward_bias",
+    Core::PackedK,
+    "gemm/conv_params.wgsl",
+    "gemm/conv_forward.wgsl",
+    "gemm/conv_forward_bias.wgsl"
 );
 static TEXEL_FORWARD_MOMENTS: TexelGemmKernel = texel_gemm_kernel!(
     "gemm/conv_forward_moments",
     Core::PackedKWithMoments,
     "gemm/conv_params.wgsl",
     "gemm/conv_forward.wgsl",
+    "gemm/conv_forward_no_bias.wgsl",
     "gemm/conv_forward_moments.wgsl"
 );
 static TEXEL_BACKWARD_DATA: TexelGemmKernel = texel_gemm_kernel!(
@@ -233,20 +251,13 @@ kernel_params! {
         stride_w: u32,
         pad_top: u32,
         pad_left: u32,
-        has_bias: u32,
-        accumulate: u32,
         k_total: u32,
         out_stack: u32,
         stack_stride: u32,
     }
 }
 
-fn params(
-    op: &'static str,
-    g: &Conv2dGeometry,
-    [m, n, k]: [usize; 3],
-    has_bias: bool,
-) -> Result<Params> {
+fn params(op: &'static str, g: &Conv2dGeometry, [m, n, k]: [usize; 3]) -> Result<Params> {
     if g.out_c >= MAX_STACKED_CHANNELS {
         return Err(GpuError::invalid(
             op,
@@ -272,8 +283,6 @@ fn params(
         stride_w: to_u32(op, g.stride_w)?,
         pad_top: to_u32(op, g.pad_top)?,
         pad_left: to_u32(op, g.pad_left)?,
-        has_bias: has_bias as u32,
-        accumulate: 0,
         k_total: to_u32(op, k)?,
         out_stack: to_u32(op, g.stack_channels())?,
         stack_stride: to_u32(op, g.batch * g.stack_channels() * g.out_h * g.out_w)?,
@@ -378,8 +387,6 @@ fn forward(
     }
     let taps = g.kernel_h * g.kernel_w;
     let (m, n) = (g.out_c, g.batch * g.out_h * g.out_w);
-    let has_bias = bias.is_some();
-    let bias = Resource::Buffer(bias.map_or(gpu.placeholder(), Tensor::buffer));
     let (filters, input) = (
         PackLayout::filters_by_input(g.weight_shape()),
         PackLayout::nchw(g.input_shape()),
@@ -406,23 +413,25 @@ fn forward(
     let (p, (kernel, shape), operands) = match &packed {
         Some((a, b, _)) => {
             let k = g.in_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
-            let variant = match with_moments {
-                true => &TEXEL_FORWARD_MOMENTS,
-                false => &TEXEL_FORWARD,
+            let variant = match (with_moments, bias.is_some()) {
+                (true, _) => &TEXEL_FORWARD_MOMENTS,
+                (false, true) => &TEXEL_FORWARD_BIAS,
+                (false, false) => &TEXEL_FORWARD,
             };
             (
-                params(OP, &g, [m, n, k], has_bias)?,
+                params(OP, &g, [m, n, k])?,
                 variant.for_problem(m, n),
                 [Resource::Texels(a), Resource::Texels(b)],
             )
         }
         None => {
-            let variant = match with_moments {
-                true => &FORWARD_MOMENTS,
-                false => &FORWARD,
+            let variant = match (with_moments, bias.is_some()) {
+                (true, _) => &FORWARD_MOMENTS,
+                (false, true) => &FORWARD_BIAS,
+                (false, false) => &FORWARD,
             };
             (
-                params(OP, &g, [m, n, g.in_c * taps], has_bias)?,
+                params(OP, &g, [m, n, g.in_c * taps])?,
                 variant.for_problem(gpu, m, n),
                 [w.resource(), x.resource()],
             )
@@ -434,7 +443,11 @@ fn forward(
         true => Some(ChannelMoments::uninit(gpu, m, shape.tile_n(), n)?),
         false => None,
     };
-    let mut resources = vec![operands[0], operands[1], bias, y.resource()];
+    // Binding 4: the bias or the moments; with_moments implies no bias.
+    let mut resources = vec![operands[0], operands[1], y.resource()];
+    if let Some(b) = bias {
+        resources.push(b.resource());
+    }
     if let Some(mo) = &moments {
         resources.push(mo.moments.resource());
     }
@@ -510,7 +523,7 @@ fn backward_input(
     let unit_stride = g.stride_h == 1 && g.stride_w == 1;
     if backward_data_takes_texel_path(gpu, g) {
         let k = g.out_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
-        let p = unstacked(params(OP, g, [m, n, k], false)?, g);
+        let p = unstacked(params(OP, g, [m, n, k])?, g);
         let repacked;
         let a = match packed_filters {
             Some(texels) => texels,
@@ -531,7 +544,7 @@ fn backward_input(
         let operands = [Resource::Texels(a), Resource::Texels(b), dx.resource()];
         gpu.dispatch_resources(&kernel, &p, &operands, grid)?;
     } else {
-        let p = params(OP, g, [m, n, g.out_c * taps], false)?;
+        let p = params(OP, g, [m, n, g.out_c * taps])?;
         let variant = if unit_stride {
             &BACKWARD_DATA_UNIT_STRIDE
         } else {
@@ -623,7 +636,7 @@ fn backward_weight(
             .next_multiple_of(texel_gemm::OUTER_K_STEP),
         None => k.div_ceil(splits),
     };
-    let mut p = params(OP, g, [m, n, chunk], false)?;
+    let mut p = params(OP, g, [m, n, chunk])?;
     if packed.is_some() {
         p = unstacked(p, g);
     }

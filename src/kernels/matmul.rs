@@ -1,5 +1,5 @@
 //! Dense layers on the register-blocked GEMM core: strided (so transposes are free),
-//! batched, with fused bias and in-place accumulation.
+//! batched, with a fused bias (a kernel of its own: see gemm/matmul.wgsl).
 
 use super::gemm::{self, gemm_kernel, GemmKernel};
 use super::texel_gemm::{
@@ -11,10 +11,27 @@ use crate::gpu::{kernel_params, shape_text, Gpu, GpuError, Resource, Result, Ten
 static MATMUL: GemmKernel = gemm_kernel!(
     "gemm/matmul",
     "gemm/operands_storage.wgsl",
-    "gemm/matmul.wgsl"
+    "gemm/matmul.wgsl",
+    "gemm/matmul_no_bias.wgsl"
 );
-static TEXEL_MATMUL: TexelGemmKernel =
-    texel_gemm_kernel!("gemm/matmul", Core::PackedK, "gemm/matmul.wgsl");
+static MATMUL_BIAS: GemmKernel = gemm_kernel!(
+    "gemm/matmul_bias",
+    "gemm/operands_storage.wgsl",
+    "gemm/matmul.wgsl",
+    "gemm/matmul_bias.wgsl"
+);
+static TEXEL_MATMUL: TexelGemmKernel = texel_gemm_kernel!(
+    "gemm/matmul",
+    Core::PackedK,
+    "gemm/matmul.wgsl",
+    "gemm/matmul_no_bias.wgsl"
+);
+static TEXEL_MATMUL_BIAS: TexelGemmKernel = texel_gemm_kernel!(
+    "gemm/matmul_bias",
+    Core::PackedK,
+    "gemm/matmul.wgsl",
+    "gemm/matmul_bias.wgsl"
+);
 
 /// Multiply-adds from which an unbatched matmul takes the texel path where the device has
 /// it: below, packing both operands (two more dispatches) costs about what it saves.
@@ -35,9 +52,6 @@ kernel_params! {
         b_row: u32,
         b_col: u32,
         b_batch: u32,
-        has_bias: u32,
-        accumulate: u32,
-        alpha: f32,
     }
 }
 
@@ -81,7 +95,6 @@ fn gemm(
     [m, n, k, batch]: [usize; 4],
     bias: Option<&Tensor>,
     out: &Tensor,
-    accumulate: bool,
 ) -> Result<()> {
     let (a_texels, b_texels) = (
         PackLayout::matrix(m, k, a.row, a.col),
@@ -102,21 +115,21 @@ fn gemm(
             b_row: to_u32(op, n)?,
             b_col: 1,
             b_batch: 0,
-            has_bias: bias.is_some() as u32,
-            accumulate: accumulate as u32,
-            alpha: 1.0,
         };
         let packed_a = texel_gemm::pack(gpu, "matmul a", a.tensor, a_texels)?;
         let packed_b = texel_gemm::pack(gpu, "matmul b", b.tensor, b_texels)?;
-        let (kernel, shape) = TEXEL_MATMUL.for_problem(m, n);
+        let variant = match bias {
+            Some(_) => &TEXEL_MATMUL_BIAS,
+            None => &TEXEL_MATMUL,
+        };
+        let (kernel, shape) = variant.for_problem(m, n);
         let grid = gemm::grid(gpu, op, shape, m, n, 1)?;
-        let bias = bias.map_or(gpu.placeholder(), Tensor::buffer);
-        let resources = [
+        let mut resources = vec![
             Resource::Texels(&packed_a),
             Resource::Texels(&packed_b),
-            Resource::Buffer(bias),
             out.resource(),
         ];
+        resources.extend(bias.map(Tensor::resource));
         return gpu.dispatch_resources(&kernel, &params, &resources, grid);
     }
     let params = Params {
@@ -129,19 +142,16 @@ fn gemm(
         b_row: to_u32(op, b.row)?,
         b_col: to_u32(op, b.col)?,
         b_batch: to_u32(op, b.batch_stride)?,
-        has_bias: bias.is_some() as u32,
-        accumulate: accumulate as u32,
-        alpha: 1.0,
     };
-    let (kernel, shape) = MATMUL.for_problem(gpu, m, n);
+    let variant = match bias {
+        Some(_) => &MATMUL_BIAS,
+        None => &MATMUL,
+    };
+    let (kernel, shape) = variant.for_problem(gpu, m, n);
     let grid = gemm::grid(gpu, op, shape, m, n, batch)?;
-    let bias = bias.map_or(gpu.placeholder(), Tensor::buffer);
-    gpu.dispatch(
-        &kernel,
-        &params,
-        &[a.tensor.buffer(), b.tensor.buffer(), bias, out.buffer()],
-        grid,
-    )?;
+    let mut bindings = vec![a.tensor.buffer(), b.tensor.buffer(), out.buffer()];
+    bindings.extend(bias.map(Tensor::buffer));
+    gpu.dispatch(&kernel, &params, &bindings, grid)?;
     Ok(())
 }
 
@@ -200,7 +210,6 @@ pub fn matmul(
         [m, n, k, batch_a],
         None,
         &out,
-        false,
     )?;
     Ok(out)
 }
@@ -233,7 +242,6 @@ pub fn linear(gpu: &Gpu, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Resul
         [batch, outputs, features, 1],
         bias,
         &out,
-        false,
     )?;
     Ok(out)
 }
@@ -263,16 +271,7 @@ pub fn linear_backward_input(gpu: &Gpu, dy: &Tensor, w: &Tensor) -> Result<Tenso
     let input = Tensor::uninit(gpu, OP, &[batch, features])?;
     let a = Operand::dense(dy, batch, outputs, false);
     let b = Operand::dense(w, outputs, features, false);
-    gemm(
-        gpu,
-        OP,
-        a,
-        b,
-        [batch, features, outputs, 1],
-        None,
-        &input,
-        false,
-    )?;
+    gemm(gpu, OP, a, b, [batch, features, outputs, 1], None, &input)?;
     Ok(input)
 }
 
@@ -300,16 +299,7 @@ pub fn linear_backward_weight(gpu: &Gpu, dy: &Tensor, x: &Tensor) -> Result<Tens
     let weight = Tensor::uninit(gpu, OP, &[outputs, features])?;
     let a = Operand::dense(dy, batch, outputs, true);
     let b = Operand::dense(x, batch, features, false);
-    gemm(
-        gpu,
-        OP,
-        a,
-        b,
-        [outputs, features, batch, 1],
-        None,
-        &weight,
-        false,
-    )?;
+    gemm(gpu, OP, a, b, [outputs, features, batch, 1], None, &weight)?;
     Ok(weight)
 }
 
