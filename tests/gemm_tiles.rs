@@ -584,7 +584,8 @@ fn check_all_kernels(variant: &str) {
         let x = random(&mut r, input.iter().product());
         let w = random(&mut r, weight.iter().product());
         let dy = random(&mut r, geom.output_shape().iter().product());
-        let y = conv::conv2d(g, &upload(&input, &x), &upload(&weight, &w), None, spec).unwrap();
+        let (tx, tw) = (upload(&input, &x), upload(&weight, &w));
+        let y = conv::conv2d(g, &tx, &tw, None, spec).unwrap();
         assert_tensor(
             &format!("{case} forward"),
             &y,
@@ -594,27 +595,15 @@ fn check_all_kernels(variant: &str) {
         // With a bias: its own kernel in each class (gemm/conv_forward_bias.wgsl).
         let b = random(&mut r, weight[0]);
         let tb = upload(&[weight[0]], &b);
-        let y = conv::conv2d(
-            g,
-            &upload(&input, &x),
-            &upload(&weight, &w),
-            Some(&tb),
-            spec,
-        );
+        let y = conv::conv2d(g, &tx, &tw, Some(&tb), spec).unwrap();
         assert_tensor(
             &format!("{case} forward with bias"),
-            &y.unwrap(),
+            &y,
             &reference::conv::conv2d(&geom, &widen(&x), &widen(&w), Some(&widen(&b))),
             Tolerance::ACCUMULATED,
         );
-        let grads = conv::conv2d_backward(
-            g,
-            &upload(&input, &x),
-            &upload(&weight, &w),
-            &upload(&geom.output_shape(), &dy),
-            spec,
-        )
-        .unwrap();
+        let grads =
+            conv::conv2d_backward(g, &tx, &tw, &upload(&geom.output_shape(), &dy), spec).unwrap();
         let (dx, dw, _) =
             reference::conv::conv2d_backward(&geom, &widen(&x), &widen(&w), &widen(&dy));
         assert_tensor(
