@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of issue 8 in one prepared run, for a machine with a GPU but no Rust
-# toolchain (the `device` machines lent to some sessions). Build here, carry, run there:
+# toolchain (such as a lent GPU machine). Build here, carry, run there:
 #
 #   here:   benches/gpu_check.sh --stage        # builds, copies the binaries into .gpu/
 #   there:  benches/gpu_check.sh --run "$OUT"   # carry .gpu (and .gl, the Vulkan loader

@@ -1,5 +1,5 @@
 //! Probe: what a storage load under a branch that no lane takes costs on this adapter,
-//! against the same loop without it (BENCHMARKS.md quotes it). llvmpipe runs both sides of
+//! against the same loop without it (BENCHMARKS.md, "GEMM stores without runtime branches"). llvmpipe runs both sides of
 //! a branch with the lanes masked, so `if (flag != 0u) { s += src[i]; }` with the flag 0
 //! still runs the load's loop over the lanes: why the GEMM stores take their bias from a
 //! compile-time variant (`gemm/*_bias.wgsl`) instead of testing a flag.

@@ -2,7 +2,7 @@
 //! its operands, writing the batch norm's moments) at batch 32 for several input channel
 //! counts, median and best of `REPS` (default 31) timed calls. The time against the
 //! channel count (K) separates the per-K cost from the fixed cost of the dispatches and
-//! their workgroups (BENCHMARKS.md, tenth session). `CHANNELS` (default 4,16,64), `SIZE`
+//! their workgroups (BENCHMARKS.md, "GEMM stores without runtime branches"). `CHANNELS` (default 4,16,64), `SIZE`
 //! (the input's height and width, default 24) and `OUT` (output channels, default 32) set
 //! the shapes; with `FACEMTL_PROFILE=wall` each kernel's own time is printed too.
 

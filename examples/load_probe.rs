@@ -1,5 +1,5 @@
 //! Probe: what a gathered load costs on this adapter from a storage buffer, a uniform
-//! buffer, an r32float texture and an rgba32float texture (BENCHMARKS.md quotes it).
+//! buffer, an r32float texture and an rgba32float texture (BENCHMARKS.md, "Texel operands on software adapters").
 
 mod probe;
 

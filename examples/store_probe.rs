@@ -1,5 +1,5 @@
 //! Probe: what a store costs on this adapter: storage f32, storage vec4, textureStore
-//! rgba32float, and copy_buffer_to_texture of the same bytes (BENCHMARKS.md quotes it).
+//! rgba32float, and copy_buffer_to_texture of the same bytes (BENCHMARKS.md, "Texel operands on software adapters").
 
 mod probe;
 

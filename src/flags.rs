@@ -9,6 +9,33 @@ fn number<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
         .map_err(|_| format!("{text:?} is not {what}"))
 }
 
+/// A whole number of type `T`: a negative value or one past `T`'s range is named as such.
+fn whole<T: std::str::FromStr + std::fmt::Display>(text: &str, max: T) -> Result<T, String> {
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix('+').unwrap_or(trimmed);
+    if let Some(magnitude) = digits.strip_prefix('-') {
+        if !magnitude.is_empty() && magnitude.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("{text} is negative; it must be 0 or more"));
+        }
+    }
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return digits
+            .parse::<T>()
+            .map_err(|_| format!("{text} is too large (at most {max})"));
+    }
+    Err(format!("{text:?} is not a whole number"))
+}
+
+/// Any whole number of 0 or more that fits in 64 bits (a seed).
+pub fn seed(text: &str) -> Result<u64, String> {
+    whole(text, u64::MAX)
+}
+
+/// Any whole number of 0 or more (an index such as a fold).
+pub fn index(text: &str) -> Result<usize, String> {
+    whole(text, usize::MAX)
+}
+
 fn finite(text: &str) -> Result<f32, String> {
     let v: f32 = number(text, "a number")?;
     if v.is_finite() {
@@ -70,7 +97,7 @@ pub fn strength(text: &str) -> Result<f32, String> {
 
 /// A whole number of at least `MIN`.
 pub fn at_least<const MIN: usize>(text: &str) -> Result<usize, String> {
-    let v: usize = number(text, "a whole number")?;
+    let v = index(text)?;
     if v >= MIN {
         Ok(v)
     } else {
@@ -80,7 +107,7 @@ pub fn at_least<const MIN: usize>(text: &str) -> Result<usize, String> {
 
 /// A whole number in [`MIN`, `MAX`].
 pub fn between<const MIN: usize, const MAX: usize>(text: &str) -> Result<usize, String> {
-    let v: usize = number(text, "a whole number")?;
+    let v = index(text)?;
     if (MIN..=MAX).contains(&v) {
         Ok(v)
     } else {
@@ -89,12 +116,18 @@ pub fn between<const MIN: usize, const MAX: usize>(text: &str) -> Result<usize, 
 }
 
 /// Fails when `count` images of `size` x `size` f32 pixels would take more than
-/// `budget_bytes` of memory, naming the flags that set them.
-pub fn check_image_memory(count: usize, size: usize, budget_bytes: usize) -> Result<(), String> {
+/// `budget_bytes` of memory; `remedy` names the flags that set them (e.g. "use fewer
+/// --subjects / --per-expression").
+pub fn check_image_memory(
+    count: usize,
+    size: usize,
+    budget_bytes: usize,
+    remedy: &str,
+) -> Result<(), String> {
     let bytes = (count as u128) * (size as u128).pow(2) * 4;
     if bytes > budget_bytes as u128 {
         return Err(format!(
-            "{count} images of {size}x{size} would need {:.1} GiB of memory (limit {:.0} GiB); use fewer --subjects / --per-expression or a smaller --size",
+            "{count} images of {size}x{size} would need {:.1} GiB of memory (limit {:.0} GiB); {remedy}",
             bytes as f64 / (1u64 << 30) as f64,
             budget_bytes as f64 / (1u64 << 30) as f64
         ));
@@ -126,13 +159,22 @@ mod tests {
         assert!(strength("11").is_err() && strength("inf").is_err() && strength("-1").is_err());
         assert_eq!(at_least::<2>("2"), Ok(2));
         assert!(at_least::<2>("1").unwrap_err().contains("at least 2"));
-        assert!(at_least::<1>("-3").unwrap_err().contains("whole number"));
+        assert!(at_least::<1>("-3").unwrap_err().contains("negative"));
+        assert!(at_least::<1>("1.5").unwrap_err().contains("whole number"));
+        let e = at_least::<1>("18446744073709551616").unwrap_err();
+        assert!(
+            e.contains("too large") && e.contains(&usize::MAX.to_string()),
+            "{e}"
+        );
+        assert_eq!(seed("18446744073709551615"), Ok(u64::MAX));
+        assert!(seed("-1").unwrap_err().contains("negative"));
+        assert!(index("-0x1").unwrap_err().contains("whole number"));
         assert_eq!(between::<8, 1024>("48"), Ok(48));
         assert!(between::<8, 1024>("1000000")
             .unwrap_err()
             .contains("[8, 1024]"));
-        assert!(check_image_memory(1000, 48, 1 << 30).is_ok());
-        let e = check_image_memory(1_000_000, 1024, 8 << 30).unwrap_err();
+        assert!(check_image_memory(1000, 48, 1 << 30, "").is_ok());
+        let e = check_image_memory(1_000_000, 1024, 8 << 30, "use fewer --subjects").unwrap_err();
         assert!(e.contains("GiB") && e.contains("--subjects"), "{e}");
     }
 }

@@ -237,7 +237,7 @@ impl Conv2dGeometry {
         [self.batch, self.stack_channels(), self.out_h, self.out_w]
     }
 
-    /// The output as stored: [batch, out_c, out_h, out_w] for one stack, else [stacks]
+    /// The output as stored: `[batch, out_c, out_h, out_w]` for one stack, else `[stacks]`
     /// followed by [`stack_shape`](Self::stack_shape).
     pub fn stored_output_shape(&self) -> Vec<usize> {
         match self.out_stacks {

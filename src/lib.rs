@@ -3,7 +3,7 @@
 //! wgpu/WGSL compute engine.
 //!
 //! Layers, bottom up: [`gpu`] (device, buffer pool, tensors), [`kernels`] (the WGSL kernels'
-//! launchers, forward and backward), [`reference`] (the f64 CPU oracle of every kernel),
+//! launchers, forward and backward), [`reference`](mod@reference) (the f64 CPU oracle of every kernel),
 //! [`autodiff`] (the tape and named parameters), [`nn`] (layers), [`optim`] (optimisers).
 
 pub mod autodiff;

@@ -11,10 +11,6 @@ mod commands;
     about = "Multi-task face recognition + facial expression recognition with dynamic task weights, on a from-scratch wgpu compute engine"
 )]
 struct Cli {
-    /// Use the adapter whose name contains this text (case-insensitive), e.g. "llvmpipe".
-    /// WGPU_BACKEND=vulkan|metal|dx12|gl picks the backend.
-    #[arg(long, global = true, value_name = "NAME")]
-    adapter: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,12 +24,13 @@ enum Command {
     /// Evaluate a checkpoint: FER accuracy and confusion matrix, FR identification and
     /// verification.
     Eval(commands::eval::EvalArgs),
-    /// Identity (top-k) and expression of face images.
+    /// Identity among the training subjects (closed set, top-k) and expression of face
+    /// images.
     Predict(commands::predict::PredictArgs),
     /// Write the built-in synthetic faces as PNGs, a manifest CSV and a montage.
     GenData(commands::gen_data::GenDataArgs),
     /// Print the chosen GPU adapter and its limits.
-    Info,
+    Info(commands::info::InfoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -53,13 +50,13 @@ fn main() -> std::process::ExitCode {
     }
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let adapter = cli.adapter;
     let result = match cli.command {
         Command::Train(args) => {
             let given = matches
                 .subcommand_matches("train")
                 .map(commands::flags_given::<commands::train::TrainArgs>)
                 .unwrap_or_default();
+            let adapter = args.gpu.adapter.clone();
             commands::train::run(*args, &given, adapter)
         }
         Command::Compare(args) => {
@@ -67,12 +64,19 @@ fn main() -> std::process::ExitCode {
                 .subcommand_matches("compare")
                 .map(commands::flags_given::<commands::compare::CompareArgs>)
                 .unwrap_or_default();
+            let adapter = args.gpu.adapter.clone();
             commands::compare::run(*args, &given, adapter)
         }
-        Command::Eval(args) => commands::eval::run(args, adapter),
-        Command::Predict(args) => commands::predict::run(args, adapter),
+        Command::Eval(args) => {
+            let adapter = args.gpu.adapter.clone();
+            commands::eval::run(args, adapter)
+        }
+        Command::Predict(args) => {
+            let adapter = args.gpu.adapter.clone();
+            commands::predict::run(args, adapter)
+        }
         Command::GenData(args) => commands::gen_data::run(&args),
-        Command::Info => commands::info::run(adapter),
+        Command::Info(args) => commands::info::run(args.gpu.adapter),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

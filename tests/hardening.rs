@@ -188,26 +188,40 @@ fn resume_cannot_shorten_a_run_and_few_subjects_are_noted() {
 
 #[test]
 fn a_gen_data_folder_is_read_through_its_manifest() {
-    let faces = temp_dir("faces");
-    let (ok, _, err) = facemtl(&[
-        "gen-data",
-        "--out",
-        faces.to_str().unwrap(),
-        "--subjects",
-        "6",
-        "--per-expression",
-        "2",
-    ]);
-    assert!(ok, "{err}");
+    let faces = faces("faces", "6", "2");
     // Excel's "CSV UTF-8" puts a byte-order mark first: still a manifest.
     let manifest = faces.join("manifest.csv");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, format!("\u{feff}{text}")).unwrap();
-    let out = temp_dir("faces-run");
-    let (ok, stdout, err) = facemtl(&[
+    let (ok, stdout, err) = train_on(&faces, &temp_dir("faces-run"), &[]);
+    assert!(ok, "{stdout}{err}");
+    assert!(stdout.contains("manifest.csv"), "{stdout}");
+}
+
+// ---- Results that look fine and are not, and errors that mislead ----
+
+/// A gen-data folder of `subjects` x 7 expressions x `per` images.
+fn faces(name: &str, subjects: &str, per: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
+    let (ok, _, err) = facemtl(&[
+        "gen-data",
+        "--out",
+        dir.to_str().unwrap(),
+        "--subjects",
+        subjects,
+        "--per-expression",
+        per,
+    ]);
+    assert!(ok, "{err}");
+    dir
+}
+
+/// `train` on `data` (a manifest) for one epoch with `extra` flags: (ok, stdout, stderr).
+fn train_on(data: &Path, out: &Path, extra: &[&str]) -> (bool, String, String) {
+    let mut args = vec![
         "train",
         "--data",
-        faces.to_str().unwrap(),
+        data.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--folds",
@@ -219,7 +233,440 @@ fn a_gen_data_folder_is_read_through_its_manifest() {
         "--val-fraction",
         "0",
         "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    facemtl(&args)
+}
+
+#[test]
+fn an_image_listed_twice_is_refused_or_dropped_with_skip_bad() {
+    let data = faces("dup-faces", "6", "1");
+    let manifest = data.join("manifest.csv");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let first = text.lines().nth(1).unwrap().to_string();
+    // The same path twice.
+    std::fs::write(&manifest, format!("{text}{first}\n")).unwrap();
+    let out = temp_dir("dup-run");
+    let (ok, _, err) = train_on(&manifest, &out, &[]);
+    assert!(
+        !ok && err.contains("listed twice")
+            && err.contains("the same file")
+            && err.contains("manifest.csv:"),
+        "{err}"
+    );
+    assert!(
+        !out.exists(),
+        "a run that could not start leaves no directory"
+    );
+    // The same pixels under another name.
+    let original = first.split(',').next().unwrap();
+    std::fs::copy(data.join(original), data.join("images/copy.png")).unwrap();
+    let copy = first.replacen(original, "images/copy.png", 1);
+    std::fs::write(&manifest, format!("{text}{copy}\n")).unwrap();
+    let (ok, _, err) = train_on(&manifest, &out, &[]);
+    assert!(
+        !ok && err.contains("the same pixels") && err.contains("copy.png"),
+        "{err}"
+    );
+    // --skip-bad drops the later copy and counts it.
+    let (ok, stdout, err) = train_on(&manifest, &out, &["--skip-bad"]);
+    assert!(ok, "{stdout}{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0].as_str().unwrap().contains("copy.png"));
+}
+
+#[test]
+fn a_task_without_two_classes_or_labels_is_refused_or_dropped() {
+    // One expression class: FER cannot train.
+    let data = faces("one-class", "6", "1");
+    let manifest = data.join("manifest.csv");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let happy: String = text
+        .lines()
+        .filter(|l| l.starts_with("path") || l.ends_with(",happiness"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&manifest, happy).unwrap();
+    let (ok, _, err) = train_on(&manifest, &temp_dir("one-class-fer"), &["--tasks", "fer"]);
+    assert!(
+        !ok && err.contains("--tasks fer") && err.contains("found 1 (happiness)"),
+        "{err}"
+    );
+    let out = temp_dir("one-class-both");
+    let (ok, stdout, err) = train_on(&manifest, &out, &[]);
+    assert!(ok, "{stdout}{err}");
+    assert!(err.contains("training face recognition only"), "{err}");
+    assert!(
+        stdout.contains("tasks fr") && !stdout.contains("L_FER"),
+        "{stdout}"
+    );
+    assert!(
+        !out.join("plots/weights.png").exists(),
+        "no weight chart for one task"
+    );
+    // No expression labels at all (ORL), and no subject labels.
+    let orl = common::cli::checkout_file("data/orl");
+    let (ok, _, err) = facemtl(&[
+        "train", "--data", &orl, "--format", "orl", "--tasks", "fer", "--quiet",
+    ]);
+    assert!(!ok && err.contains("no expression labels"), "{err}");
+    let unlabelled: String = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},,{}\n", f[0], f[2])
+        })
+        .collect::<String>()
+        .replacen("path,,expression", "path,subject,expression", 1);
+    std::fs::write(&manifest, unlabelled).unwrap();
+    let (ok, _, err) = train_on(&manifest, &temp_dir("no-subjects"), &["--tasks", "fr"]);
+    assert!(!ok && err.contains("no subject labels"), "{err}");
+}
+
+#[test]
+fn an_untrained_head_is_never_reported() {
+    let data = faces("fr-only", "6", "1");
+    let out = temp_dir("fr-only-run");
+    let (ok, stdout, err) = train_on(&data, &out, &["--tasks", "fr"]);
+    assert!(ok, "{stdout}{err}");
+    let (ok, stdout, err) = facemtl(&["eval", "--checkpoint", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.contains("FER accuracy:                not trained")
+            && !stdout.contains("confusion"),
+        "{stdout}"
+    );
+    let image = data.join("images/s001_happiness_1.png");
+    let (ok, stdout, err) = facemtl(&[
+        "predict",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        stdout.contains("identity:")
+            && !stdout.contains("expression: ")
+            && stdout.contains("trained for identities only"),
+        "{stdout}"
+    );
+    // The preamble says only which adapter: the speed warning is for training.
+    assert!(!err.contains("slower"), "{err}");
+}
+
+#[test]
+fn eval_on_the_training_manifest_scores_trained_subjects_apart() {
+    let data = faces("eval-own", "6", "1");
+    let out = temp_dir("eval-own-run");
+    let (ok, stdout, err) = train_on(&data, &out, &[]);
+    assert!(ok, "{stdout}{err}");
+    let (ok, stdout, err) = facemtl(&[
+        "eval",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    // 2 folds of 6 subjects: 3 trained on (21 images), 3 never seen (21 images).
+    assert!(
+        stdout.contains("never trained on: 21 images of 3 subjects")
+            && stdout.contains("subjects the checkpoint trained on: 21 images of 3 subjects"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_files_are_validated_and_mismatches_named() {
+    let dir = temp_dir("validate");
+    tiny_run(&dir, "1");
+    let json_path = dir.join("checkpoint.json");
+    let good = std::fs::read_to_string(&json_path).unwrap();
+    let mut sidecar: serde_json::Value = serde_json::from_str(&good).unwrap();
+    // eval reads checkpoint.json only when the state file does not match.
+    std::fs::remove_file(dir.join(STATE)).unwrap();
+    let eval = |s: &serde_json::Value| {
+        std::fs::write(&json_path, serde_json::to_string(s).unwrap()).unwrap();
+        facemtl(&["eval", "--checkpoint", dir.to_str().unwrap()])
+    };
+    let mut bad = sidecar.clone();
+    bad["verification_threshold"] = serde_json::json!(2.0);
+    let (ok, _, err) = eval(&bad);
+    assert!(
+        !ok && err.contains("checkpoint.json") && err.contains("[-1, 1]"),
+        "{err}"
+    );
+    let mut bad = sidecar.clone();
+    bad["format_version"] = serde_json::json!(1);
+    let (ok, _, err) = eval(&bad);
+    assert!(!ok && err.contains("format version 1"), "{err}");
+    let mut bad = sidecar.clone();
+    bad["config"]["preset"] = serde_json::json!("medium");
+    let (ok, _, err) = eval(&bad);
+    assert!(
+        !ok && err.contains("checkpoint.json")
+            && err.contains("checkpoint.safetensors")
+            && err.contains("preset small"),
+        "{err}"
+    );
+    let classes = sidecar["fer_classes"].as_array_mut().unwrap();
+    classes.pop();
+    let (ok, _, err) = eval(&sidecar);
+    assert!(
+        !ok && err.contains("FER head has 7 outputs") && err.contains("lists 6"),
+        "{err}"
+    );
+    std::fs::write(&json_path, good).unwrap();
+    // A state file of another save: named as such when resuming.
+    let other = temp_dir("validate-other");
+    tiny_run(&other, "2");
+    std::fs::copy(other.join(STATE), dir.join(STATE)).unwrap();
+    let (ok, _, err) = facemtl(&["train", "--resume", dir.to_str().unwrap(), "--epochs", "2"]);
+    assert!(!ok && err.contains("belongs to another"), "{err}");
+}
+
+#[test]
+fn identical_runs_write_identical_files() {
+    let (a, b) = (temp_dir("same-a"), temp_dir("same-b"));
+    tiny_run(&a, "1");
+    tiny_run(&b, "1");
+    // (The state file and checkpoint.json also record the seconds trained.)
+    for file in [WEIGHTS, "metrics.csv"] {
+        assert!(
+            std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(),
+            "{file} differs between two runs of the same seed"
+        );
+    }
+}
+
+#[test]
+fn misleading_errors_say_what_is_wrong() {
+    let file = temp_dir("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let missing = temp_dir("missing-run");
+    let cv = temp_dir("cv-dir");
+    std::fs::create_dir_all(&cv).unwrap();
+    std::fs::write(cv.join("cv.json"), "{}").unwrap();
+    let orl = common::cli::checkout_file("data/orl");
+    let missing_ck = format!("{}/missing", missing.display());
+    let missing_wanted = [missing_ck.as_str(), "no such file"];
+    let cases: Vec<(Vec<&str>, &[&str], &[&str])> = vec![
+        (
+            vec!["train", "--subjects", "99999999999", "--quiet"],
+            &["--subjects"],
+            &["--size"],
+        ),
+        (
+            vec!["train", "--seed", "-1"],
+            &["negative"],
+            &["unexpected argument"],
+        ),
+        (
+            vec!["train", "--fold", "-1"],
+            &["negative"],
+            &["unexpected argument"],
+        ),
+        (
+            vec!["eval", "--checkpoint", "x", "--fold", "-2"],
+            &["negative"],
+            &[],
+        ),
+        (
+            vec!["train", "--epochs", "18446744073709551616"],
+            &["too large"],
+            &["not a whole number"],
+        ),
+        (
+            vec!["compare", "--methods", "static,foo", "--out", "/tmp/never"],
+            &["--methods", "\"foo\"", "static, fr, fer", "mgda"],
+            &[],
+        ),
+        (
+            vec!["train", "--data", &orl, "--format", "ck+"],
+            &["cohn-kanade-images", ".pgm"],
+            &[],
+        ),
+        (
+            vec!["train", "--data", &orl, "--format", "oulu"],
+            &["P001/Anger"],
+            &[],
+        ),
+        (
+            vec!["train", "--out", file.to_str().unwrap()],
+            &["is a file, not a directory"],
+            &["lock"],
+        ),
+        (
+            vec!["gen-data", "--out", file.to_str().unwrap()],
+            &["is a file"],
+            &[],
+        ),
+        (
+            vec!["eval", "--checkpoint", &missing_ck],
+            &missing_wanted,
+            &[],
+        ),
+        (
+            vec!["eval", "--checkpoint", cv.to_str().unwrap()],
+            &["seed-S/fold-F"],
+            &[],
+        ),
+        (
+            vec!["train", "--resume", missing.to_str().unwrap()],
+            &["no such directory"],
+            &[],
+        ),
+    ];
+    for (args, wanted, unwanted) in cases {
+        let (ok, out, err) = facemtl(&args);
+        assert!(!ok, "{args:?} should fail:\n{out}");
+        for w in wanted {
+            assert!(err.contains(w), "{args:?}: should say {w:?}:\n{err}");
+        }
+        for u in unwanted {
+            assert!(!err.contains(u), "{args:?}: should not say {u:?}:\n{err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(
+        !missing.exists(),
+        "--resume of a missing directory creates nothing"
+    );
+    // gen-data lists no --adapter: it uses no GPU.
+    let (ok, help, _) = facemtl(&["gen-data", "--help"]);
+    assert!(ok && !help.contains("--adapter"), "{help}");
+}
+
+#[test]
+fn gen_data_refuses_a_directory_that_holds_files() {
+    let dir = faces("gen-twice", "2", "1");
+    let manifest = std::fs::read(dir.join("manifest.csv")).unwrap();
+    let (ok, _, err) = facemtl(&[
+        "gen-data",
+        "--out",
+        dir.to_str().unwrap(),
+        "--subjects",
+        "3",
+    ]);
+    assert!(
+        !ok && err.contains("not empty") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dir.join("manifest.csv")).unwrap(), manifest);
+    let (ok, _, err) = facemtl(&[
+        "gen-data",
+        "--out",
+        dir.to_str().unwrap(),
+        "--subjects",
+        "3",
+        "--overwrite",
+    ]);
+    assert!(ok, "{err}");
+    assert_ne!(std::fs::read(dir.join("manifest.csv")).unwrap(), manifest);
+}
+
+#[test]
+fn failed_methods_and_diverged_runs_are_reported_as_failures() {
+    // Every step diverges at once: no checkpoint exists, and the message says so.
+    let out = temp_dir("diverged");
+    let (ok, _, err) = facemtl(&[
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--subjects",
+        "6",
+        "--per-expression",
+        "1",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--val-fraction",
+        "0",
+        "--lr",
+        "1e30",
+        "--clip-norm",
+        "0",
+        "--quiet",
+    ]);
+    assert!(
+        !ok && err.contains("none exists yet") && !err.contains("keeping the last"),
+        "{err}"
+    );
+    // compare: a method without labels for its task fails, and the command exits non-zero.
+    let orl = common::cli::checkout_file("data/orl");
+    let dir = temp_dir("compare-fail");
+    let (ok, stdout, err) = facemtl(&[
+        "compare",
+        "--data",
+        &orl,
+        "--format",
+        "orl",
+        "--methods",
+        "fr,fer",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--batch",
+        "16",
+        "--val-fraction",
+        "0",
+        "--out",
+        dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!ok, "{stdout}{err}");
+    assert!(
+        stdout.contains("fer failed") && stdout.contains("no expression labels"),
+        "{stdout}"
+    );
+    assert!(err.contains("1 of 2 methods failed (fer)"), "{err}");
+}
+
+#[test]
+fn the_run_records_what_it_used() {
+    let out = temp_dir("folds-used");
+    let (ok, stdout, err) = facemtl(&[
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--subjects",
+        "3",
+        "--per-expression",
+        "2",
+        "--folds",
+        "7",
+        "--epochs",
+        "1",
+        "--batch",
+        "32",
+        "--val-fraction",
+        "0",
     ]);
     assert!(ok, "{stdout}{err}");
-    assert!(stdout.contains("manifest.csv"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["config"]["folds"], 3,
+        "the folds used, not the 7 asked"
+    );
+    // Flag values, not debug names; no "0 img/s" for an epoch of one (untimed) step.
+    assert!(
+        stdout.contains("tasks both") && !stdout.contains("Both"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(" 0 img/s") && stdout.contains("- img/s"),
+        "{stdout}"
+    );
+    assert!(
+        err.contains("software (CPU) adapter") || !err.contains("llvmpipe"),
+        "{err}"
+    );
 }

@@ -38,9 +38,17 @@ fn train(out: &Path, extra: &[&str]) -> String {
 /// Runs facemtl with `args`, presses Ctrl-C once a stdout line starts with `after`, and
 /// returns its stderr after checking that it stopped with an error status.
 fn interrupt(args: &[&str], after: &str) -> String {
+    signal_after(args, after, "INT")
+}
+
+/// Runs facemtl with `args`, sends it `signal` (as `kill -SIGNAL` names it) once a stdout
+/// line starts with `after`, and returns its stderr after checking that it stopped with an
+/// error status.
+fn signal_after(args: &[&str], after: &str, signal: &str) -> String {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_facemtl"))
         .args(args)
+        .current_dir(common::cli::work_dir())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -51,7 +59,7 @@ fn interrupt(args: &[&str], after: &str) -> String {
         "no line starting {after:?}"
     );
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -200,6 +208,7 @@ fn a_training_run_writes_every_file_and_eval_reproduces_its_metrics() {
     let gpu = facemtl::gpu::Gpu::new(&facemtl::gpu::GpuOptions {
         adapter: None,
         quiet: true,
+        ..Default::default()
     })
     .unwrap();
     let mut store = facemtl::autodiff::ParamStore::new();
@@ -307,6 +316,8 @@ fn resumed_equals_straight(name: &str, extra: &[&str]) {
 
 #[test]
 fn bad_input_gives_clear_errors() {
+    let orl = common::cli::checkout_file("data/orl");
+    let this_file = common::cli::checkout_file("tests/program.rs");
     let cases: &[(&[&str], &str)] = &[
         (&["train", "--preset", "huge", "--quiet"], "--preset"),
         (&["train", "--weighting", "static:0.5", "--quiet"], "static"),
@@ -327,13 +338,16 @@ fn bad_input_gives_clear_errors() {
             "/no/such/folder",
         ),
         (
-            &["train", "--data", "data/orl", "--format", "png", "--quiet"],
+            &["train", "--data", &orl, "--format", "png", "--quiet"],
             "--format",
         ),
         (&["train", "--batch", "1", "--quiet"], "--batch"),
         (&["train", "--epochs", "0", "--quiet"], "--epochs"),
-        (&["eval", "--checkpoint", "/no/such/run"], "no checkpoint"),
-        (&["train", "--resume", "/no/such/run"], "no checkpoint"),
+        (
+            &["eval", "--checkpoint", "/no/such/run"],
+            "/no/such/run: no such file or directory",
+        ),
+        (&["train", "--resume", "/no/such/run"], "no such directory"),
         // Every numeric flag: finite and in range, checked before anything runs.
         (&["train", "--nuisance", "nan"], "not a finite number"),
         (&["train", "--identity-spread", "nan"], "--identity-spread"),
@@ -379,7 +393,7 @@ fn bad_input_gives_clear_errors() {
         // The path typed is named.
         (
             &["predict", "--checkpoint", "nowhere", "a.png"],
-            "nowhere: no checkpoint",
+            "nowhere: no such file or directory",
         ),
         // --resume keeps the saved settings.
         (
@@ -396,7 +410,7 @@ fn bad_input_gives_clear_errors() {
         ),
         // A CSV is not a folder layout.
         (
-            &["train", "--data", "tests/program.rs", "--format", "orl"],
+            &["train", "--data", &this_file, "--format", "orl"],
             "is a file; --format orl reads a folder",
         ),
     ];
@@ -458,7 +472,8 @@ fn bad_input_gives_clear_errors() {
     args.extend_from_slice(TINY);
     let (ok, _, err) = facemtl(&args);
     assert!(
-        !ok && err.contains("at step") && err.contains("keeping the last checkpoint"),
+        // It diverges in the first step, before any checkpoint was written.
+        !ok && err.contains("at step") && err.contains("none exists yet"),
         "{err}"
     );
 }
@@ -591,6 +606,32 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
         .map(|r| r.unwrap()[1].parse().unwrap())
         .collect();
     assert_eq!(counted, [per_epoch, 2 * per_epoch - saved_step, per_epoch]);
+}
+
+#[test]
+fn sigterm_saves_a_checkpoint_and_the_resumed_run_ends_as_an_uninterrupted_one() {
+    let extra = ["--epochs", "3", "--schedule", "constant"];
+    let straight = temp_dir("term-straight");
+    train(&straight, &extra);
+    let stopped = temp_dir("term-stopped");
+    let mut args = vec!["train", "--out", stopped.to_str().unwrap()];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(&extra);
+    // What kill, systemd, Docker and batch schedulers send: the same save as Ctrl-C.
+    let stderr = signal_after(&args, "epoch 1/", "TERM");
+    assert!(
+        stderr.contains("interrupted: checkpoint saved") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let (ok, out, err) = facemtl(&["train", "--resume", stopped.to_str().unwrap(), "--quiet"]);
+    assert!(ok, "{out}{err}");
+    for file in ["metrics.csv", "checkpoint.safetensors"] {
+        assert!(
+            std::fs::read(straight.join(file)).unwrap()
+                == std::fs::read(stopped.join(file)).unwrap(),
+            "{file} differs from the uninterrupted run's"
+        );
+    }
 }
 
 /// Per-run test figures of a cross-validation's summary.json.

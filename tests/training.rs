@@ -33,6 +33,7 @@ fn memory_is_flat_and_each_step_is_one_submission() {
     let gpu = Gpu::new(&GpuOptions {
         adapter: None,
         quiet: true,
+        ..Default::default()
     })
     .unwrap();
     let mut run = ToyRun::new(&gpu, 3);

@@ -137,7 +137,7 @@ impl Accumulator<'_> {
 
 impl Tape<'_> {
     /// Back-propagates `seeds` (each a value and the gradient of the objective w.r.t. it,
-    /// e.g. a loss and its task weight as a [1] tensor) into the parameters `wrt`.
+    /// e.g. a loss and its task weight as a `[1]` tensor) into the parameters `wrt`.
     /// Everything is recorded into the device's pending encoder; nothing is read back.
     pub fn backward(&self, seeds: &[(Var, Tensor)], wrt: &[ParamId]) -> Result<Gradients> {
         self.propagate(seeds, wrt, None).map(|(grads, _)| grads)

@@ -93,7 +93,7 @@ impl ParamStore {
     }
 
     /// Whether an optimiser keeps this entry in its flat buffers (see
-    /// [`ParamStore::move_into_group`]).
+    /// `ParamStore::move_into_group`).
     pub fn is_grouped(&self, id: ParamId) -> bool {
         self.entries[id.0].grouped
     }

@@ -533,7 +533,7 @@ impl<'s> Tape<'s> {
         Ok(self.push(Op::SoftmaxRows(x), y))
     }
 
-    /// The mean over rows of each row's softmax, [rows, cols] -> [cols] (the weight unit's
+    /// The mean over rows of each row's softmax, `[rows, cols]` -> `[cols]` (the weight unit's
     /// task weights): [`softmax_rows`](Self::softmax_rows) then
     /// [`mean_rows`](Self::mean_rows) as one op, one kernel each way.
     pub fn softmax_mean_rows(&mut self, x: Var) -> Result<Var> {
@@ -541,7 +541,7 @@ impl<'s> Tape<'s> {
         Ok(self.push(Op::SoftmaxMeanRows { x, probs }, mean))
     }
 
-    /// Mean over rows: [rows, cols] -> [cols].
+    /// Mean over rows: `[rows, cols]` -> `[cols]`.
     pub fn mean_rows(&mut self, x: Var) -> Result<Var> {
         let y = reduce::mean_rows(&self.gpu, self.value(x))?;
         Ok(self.push(Op::MeanRows(x), y))
@@ -563,13 +563,13 @@ impl<'s> Tape<'s> {
         Ok(self.push(Op::Scale(a, alpha), y))
     }
 
-    /// Sum of all elements -> [1].
+    /// Sum of all elements -> `[1]`.
     pub fn sum(&mut self, a: Var) -> Result<Var> {
         let y = reduce::sum(&self.gpu, self.value(a))?;
         Ok(self.push(Op::Sum(a), y))
     }
 
-    /// Flat concatenation -> [total] (e.g. several [1] losses into one vector).
+    /// Flat concatenation -> `[total]` (e.g. several `[1]` losses into one vector).
     pub fn concat(&mut self, parts: &[Var]) -> Result<Var> {
         if parts.is_empty() {
             return Err(GpuError::invalid("concat", "nothing to concatenate"));
@@ -579,7 +579,7 @@ impl<'s> Tape<'s> {
         Ok(self.push(Op::Concat(parts.to_vec()), y))
     }
 
-    /// Masked mean softmax cross-entropy of `logits` [batch, classes] -> [1]; samples
+    /// Masked mean softmax cross-entropy of `logits` `[batch, classes]` -> `[1]`; samples
     /// whose `mask` is 0 take no part.
     pub fn softmax_cross_entropy(
         &mut self,

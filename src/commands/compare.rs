@@ -26,7 +26,7 @@ pub struct CompareArgs {
     )]
     pub methods: String,
     /// Repeat every fold with this many seeds (--seed, --seed + 1, ...).
-    #[arg(long, value_parser = flags::at_least::<1>, default_value_t = 1)]
+    #[arg(long, value_parser = flags::at_least::<1>, allow_negative_numbers = true, default_value_t = 1)]
     pub seeds: usize,
     /// Output folder: one cross-validation per method, and the table.
     #[arg(long, value_name = "DIR", required_unless_present = "resume")]
@@ -37,12 +37,17 @@ pub struct CompareArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub gpu: super::AdapterArg,
 }
 
 pub fn run(args: CompareArgs, given: &[String], adapter: Option<String>) -> Result<(), String> {
+    if let Some(dir) = args.resume.as_ref().or(args.out.as_ref()) {
+        super::check_run_dir(dir, args.resume.is_some())?;
+    }
     let (out, plan) = match (&args.resume, &args.out) {
         (Some(dir), _) => {
-            refuse_changes(given, &["--quiet"], dir)?;
+            refuse_changes(given, &["--quiet", "--adapter"], dir)?;
             let plan: ComparePlan = cv::read_plan(dir, compare::PLAN, "comparison")
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| {
@@ -71,7 +76,7 @@ pub fn run(args: CompareArgs, given: &[String], adapter: Option<String>) -> Resu
         }
         (None, None) => unreachable!("clap requires --out or --resume"),
     };
-    let gpu = open_gpu(adapter)?;
+    let gpu = open_gpu(adapter, true)?;
     let options = CvOptions {
         out: out.clone(),
         progress: !args.quiet,
@@ -89,5 +94,20 @@ pub fn run(args: CompareArgs, given: &[String], adapter: Option<String>) -> Resu
         "\nresults in {}: compare.md, compare.csv, summary.json, plots/metrics.png, plots/weights.png, and one cross-validation per method",
         out.display()
     );
-    Ok(())
+    let failed: Vec<&str> = summary
+        .methods
+        .iter()
+        .filter(|m| m.failed.is_some())
+        .map(|m| m.method.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} methods failed ({}); their reasons are listed under the table",
+            failed.len(),
+            summary.methods.len(),
+            failed.join(", ")
+        ))
+    }
 }

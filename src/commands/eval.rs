@@ -1,55 +1,66 @@
-//! `facemtl eval`: a checkpoint's figures on its own test fold or on other data.
+//! `facemtl eval`: a checkpoint's figures on its own test fold or on other data. On other
+//! data, the images of subjects the checkpoint trained on are scored apart from the
+//! others, so training images never pass as unseen ones.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use facemtl::data::protocol::Split;
+use facemtl::data::protocol::{HeldOut, Split};
 use facemtl::data::synthetic::SyntheticConfig;
-use facemtl::train::checkpoint::checkpoint_dir;
-use facemtl::train::evaluate::{evaluate, Threshold};
+use facemtl::data::Dataset;
+use facemtl::train::checkpoint::{checkpoint_dir, Sidecar};
+use facemtl::train::evaluate::{evaluate, Metrics, Threshold};
 
-use super::{load_checkpoint, DataArgs};
+use super::{load_checkpoint, DataArgs, Loaded};
 
 #[derive(Args)]
 pub struct EvalArgs {
     /// A checkpoint: DIR/checkpoint.safetensors or DIR.
     #[arg(long, value_name = "PATH")]
     pub checkpoint: PathBuf,
-    /// Evaluate on other data (all of it is test data); default: the run's own test fold.
+    /// Evaluate on other data; default: the run's own test fold.
     #[command(flatten)]
     pub data: DataArgs,
     /// With the run's own data: the fold to evaluate, which must be the one the checkpoint
     /// was trained for (any other fold's test subjects were among its training subjects).
-    #[arg(long)]
+    #[arg(long, value_parser = facemtl::flags::index, allow_negative_numbers = true)]
     pub fold: Option<usize>,
+    #[command(flatten)]
+    pub gpu: super::AdapterArg,
+}
+
+/// The run's own data and split, re-made from its config.
+fn own_data(s: &Sidecar, fold: Option<usize>) -> Result<(Dataset, Split), String> {
+    if let Some(fold) = fold.filter(|&f| f != s.config.fold) {
+        return Err(format!(
+            "the checkpoint was trained for fold {} of {}: fold {fold}'s test subjects were among its training subjects, so its figures there would be inflated; train a model with --fold {fold} to evaluate that fold",
+            s.config.fold, s.config.folds
+        ));
+    }
+    let size = s.config.preset.architecture().input;
+    let dataset = s.config.data.load(size).map_err(|e| e.to_string())?;
+    let split = facemtl::data::protocol::split(
+        &dataset,
+        s.config.folds,
+        s.config.fold,
+        s.config.seed,
+        s.config.shares(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((dataset, split))
 }
 
 pub fn run(args: EvalArgs, adapter: Option<String>) -> Result<(), String> {
+    if args.data.data.is_some() && args.fold.is_some() {
+        return Err("--fold applies to the run's own data, not to --data".into());
+    }
     let loaded = load_checkpoint(&args.checkpoint, adapter)?;
     let s = &loaded.checkpoint.sidecar;
-    let size = s.config.preset.architecture().input;
-    let own_data = args.data.data.is_none();
-    let (dataset, split) = if own_data {
-        if let Some(fold) = args.fold.filter(|&f| f != s.config.fold) {
-            return Err(format!(
-                "the checkpoint was trained for fold {} of {}: fold {fold}'s test subjects were among its training subjects, so its figures there would be inflated; train a model with --fold {fold} to evaluate that fold",
-                s.config.fold, s.config.folds
-            ));
-        }
-        let dataset = s.config.data.load(size).map_err(|e| e.to_string())?;
-        let split = facemtl::data::protocol::split(
-            &dataset,
-            s.config.folds,
-            s.config.fold,
-            s.config.seed,
-            s.config.shares(),
-        )
-        .map_err(|e| e.to_string())?;
-        (dataset, split)
+    let own = args.data.data.is_none();
+    let (dataset, split) = if own {
+        own_data(s, args.fold)?
     } else {
-        if args.fold.is_some() {
-            return Err("--fold applies to the run's own data, not to --data".into());
-        }
+        let size = s.config.preset.architecture().input;
         let dataset = args
             .data
             .source(&SyntheticConfig::default())
@@ -58,87 +69,175 @@ pub fn run(args: EvalArgs, adapter: Option<String>) -> Result<(), String> {
         let split = Split::all_test(&dataset, &s.fr_classes, &s.fer_classes);
         (dataset, split)
     };
-    // The threshold stored with the checkpoint was chosen on the run's validation split,
-    // never on the pairs scored here. Checkpoints from before it was stored: on its own
-    // data, chosen on training subjects' pairs as then; on other data, none.
-    let training_subjects = [split.train.clone(), split.identification.clone()].concat();
-    let (threshold, threshold_origin) = match (s.verification_threshold, own_data) {
+    // The threshold stored with a finished run was chosen on its validation split, never
+    // on the pairs scored here. A run stopped before its end stores none: on its own data
+    // one is chosen on training subjects' pairs; on other data verification is n/a.
+    let training_images = [split.train.clone(), split.identification.clone()].concat();
+    let (threshold, threshold_origin) = match (s.verification_threshold, own) {
         (Some(t), _) => (
             Threshold::Given(t),
             "stored with the checkpoint (chosen on its validation split)",
         ),
         (None, true) => (
-            Threshold::FitOn(&training_subjects),
-            "chosen on training subjects' pairs (the checkpoint stores none)",
+            Threshold::FitOn(&training_images),
+            "chosen on training subjects' pairs (the run stopped before storing one)",
         ),
         (None, false) => (
             Threshold::Skip,
-            "none stored with the checkpoint: verification accuracy n/a",
+            "none stored with the checkpoint (the run stopped early): verification accuracy n/a",
         ),
     };
-    let m = evaluate(
-        &loaded.gpu,
-        &loaded.net,
-        &loaded.store,
-        &dataset,
-        &split,
-        split.test_set(),
-        threshold,
-        s.config.seed,
-    )?;
-    let show =
-        |v: Option<f32>| v.map_or("n/a (no labels for it)".to_string(), |v| format!("{v:.4}"));
+    let score = |set: HeldOut, threshold: Threshold| {
+        evaluate(
+            &loaded.gpu,
+            &loaded.net,
+            &loaded.store,
+            &dataset,
+            &split,
+            set,
+            threshold,
+            s.config.seed,
+        )
+    };
     println!(
         "checkpoint: {} (epoch {}, step {})",
         checkpoint_dir(&args.checkpoint).display(),
         s.epoch,
         s.step
     );
+    if own {
+        let m = score(split.test_set(), threshold)?;
+        println!(
+            "test fold: {} images of {} unseen subjects   identification images (held out from training subjects): {}   verification pairs: {}",
+            split.test.len(),
+            split.test_subjects.len(),
+            split.identification.len(),
+            m.verification_pairs
+        );
+        print_metrics(&m, &loaded, threshold_origin, true);
+        return Ok(());
+    }
+    other_data(
+        &dataset,
+        &split,
+        &loaded,
+        threshold,
+        threshold_origin,
+        score,
+    )
+}
+
+/// `eval --data`: the subjects the checkpoint never saw, then those it trained on, apart.
+fn other_data(
+    dataset: &Dataset,
+    split: &Split,
+    loaded: &Loaded,
+    threshold: Threshold,
+    threshold_origin: &str,
+    score: impl Fn(HeldOut, Threshold) -> Result<Metrics, String>,
+) -> Result<(), String> {
+    let subjects_of = |images: &[usize]| {
+        let mut subjects: Vec<usize> = images
+            .iter()
+            .filter_map(|&i| dataset.samples[i].subject)
+            .collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        subjects.len()
+    };
+    let unseen = HeldOut {
+        fer: &split.test,
+        identification: &[],
+        verification: &split.test,
+    };
+    let m = score(unseen, threshold)?;
     println!(
-        "test images: {}   identification images: {}   verification pairs: {}",
+        "subjects the checkpoint never trained on: {} images of {} subjects   verification pairs: {}",
         split.test.len(),
-        split.identification.len(),
+        subjects_of(&split.test),
         m.verification_pairs
     );
-    let threshold_text = m
-        .fr_verification_threshold
-        .map_or(String::new(), |t| format!("{t:.4} "));
-    println!("verification threshold:      {threshold_text}({threshold_origin})");
-    println!("FER accuracy:                {}", show(m.fer_accuracy));
-    println!(
-        "FR identification accuracy:  {}",
-        show(m.fr_identification_accuracy)
-    );
-    println!(
-        "FR verification accuracy:    {}",
-        show(m.fr_verification_accuracy)
-    );
-    println!(
-        "FR verification ROC AUC:     {}",
-        show(m.fr_verification_auc)
-    );
-    if m.fer_confusion.iter().flatten().any(|&c| c > 0) {
-        println!("FER confusion matrix (rows: true, columns: predicted):");
-        let names = &s.fer_classes;
-        println!(
-            "{:>10} {}",
-            "",
-            names
-                .iter()
-                .map(|n| format!("{:>9.9}", n))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        for (name, row) in names.iter().zip(&m.fer_confusion) {
-            println!(
-                "{:>10.10} {}",
-                name,
-                row.iter()
-                    .map(|c| format!("{c:>9}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
-        }
+    print_metrics(&m, loaded, threshold_origin, false);
+    if split.identification.is_empty() {
+        return Ok(());
     }
+    let trained = HeldOut {
+        fer: &split.identification,
+        identification: &split.identification,
+        verification: &[],
+    };
+    let m = score(trained, Threshold::Skip)?;
+    println!(
+        "\nsubjects the checkpoint trained on: {} images of {} subjects (its training images may be among them: these figures are not a test of unseen data)",
+        split.identification.len(),
+        subjects_of(&split.identification)
+    );
+    let s = &loaded.checkpoint.sidecar;
+    print_line(
+        "FER accuracy",
+        task_figure(s.trains_fer(), m.fer_accuracy, "fr"),
+    );
+    print_line(
+        "FR identification accuracy",
+        task_figure(s.trains_fr(), m.fr_identification_accuracy, "fer"),
+    );
     Ok(())
+}
+
+/// A figure of a task, or why there is none: the task was not trained (the run trained
+/// only `other`), or the data has no labels for it.
+fn task_figure(trained: bool, value: Option<f32>, other: &str) -> String {
+    match (trained, value) {
+        (false, _) => format!("not trained (the run was --tasks {other})"),
+        (true, None) => "n/a (no labels for it)".to_string(),
+        (true, Some(v)) => format!("{v:.4}"),
+    }
+}
+
+fn print_line(name: &str, value: String) {
+    println!("{:<29}{value}", format!("{name}:"));
+}
+
+/// The figures of one group of images, and the FER confusion matrix when it has one.
+fn print_metrics(m: &Metrics, loaded: &Loaded, threshold_origin: &str, identification: bool) {
+    let s = &loaded.checkpoint.sidecar;
+    let (fr, fer) = (s.trains_fr(), s.trains_fer());
+    if fr {
+        let t = m
+            .fr_verification_threshold
+            .map_or(String::new(), |t| format!("{t:.4} "));
+        print_line("verification threshold", format!("{t}({threshold_origin})"));
+    }
+    print_line("FER accuracy", task_figure(fer, m.fer_accuracy, "fr"));
+    if identification {
+        print_line(
+            "FR identification accuracy",
+            task_figure(fr, m.fr_identification_accuracy, "fer"),
+        );
+    }
+    print_line(
+        "FR verification accuracy",
+        task_figure(fr, m.fr_verification_accuracy, "fer"),
+    );
+    print_line(
+        "FR verification ROC AUC",
+        task_figure(fr, m.fr_verification_auc, "fer"),
+    );
+    if !fer || !m.fer_confusion.iter().flatten().any(|&c| c > 0) {
+        return;
+    }
+    println!("FER confusion matrix (rows: true, columns: predicted):");
+    let names = &s.fer_classes;
+    let cells = |items: Vec<String>| items.join(" ");
+    println!(
+        "{:>10} {}",
+        "",
+        cells(names.iter().map(|n| format!("{n:>9.9}")).collect())
+    );
+    for (name, row) in names.iter().zip(&m.fer_confusion) {
+        println!(
+            "{name:>10.10} {}",
+            cells(row.iter().map(|c| format!("{c:>9}")).collect())
+        );
+    }
 }

@@ -16,8 +16,11 @@ pub struct GenDataArgs {
     #[command(flatten)]
     pub synthetic: SyntheticConfig,
     /// Image side in pixels, in [8, 1024].
-    #[arg(long, value_parser = flags::between::<8, 1024>, default_value_t = SyntheticConfig::default().size)]
+    #[arg(long, value_parser = flags::between::<8, 1024>, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().size)]
     pub size: usize,
+    /// Write into --out even if it already holds files (same-named files are replaced).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// A manifest row, written by the `csv` crate under the header `path,subject,expression`.
@@ -34,10 +37,27 @@ pub fn run(args: &GenDataArgs) -> Result<(), String> {
         ..args.synthetic.clone()
     };
     flags::check_image_memory(
-        config.subjects * 7 * config.images_per_expression,
+        config
+            .subjects
+            .saturating_mul(7)
+            .saturating_mul(config.images_per_expression),
         config.size,
         flags::SYNTHETIC_MEMORY_BUDGET,
+        "use fewer --subjects / --per-expression or a smaller --size",
     )?;
+    if args.out.is_file() {
+        return Err(format!(
+            "--out {} is a file, not a directory; pick a directory",
+            args.out.display()
+        ));
+    }
+    let holds_files = std::fs::read_dir(&args.out).is_ok_and(|mut d| d.next().is_some());
+    if holds_files && !args.overwrite {
+        return Err(format!(
+            "--out {} is not empty; pick a new directory or pass --overwrite to replace its manifest.csv, montage.png and images/",
+            args.out.display()
+        ));
+    }
     let images_dir = args.out.join("images");
     std::fs::create_dir_all(&images_dir)
         .map_err(|e| format!("cannot create {}: {e}", images_dir.display()))?;

@@ -1,9 +1,22 @@
 //! `facemtl info`: the adapter facemtl picks and the limits it runs under.
 
-use super::open_gpu;
+use facemtl::gpu::{Gpu, GpuOptions};
+
+/// `facemtl info`'s flags.
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub gpu: super::AdapterArg,
+}
 
 pub fn run(adapter: Option<String>) -> Result<(), String> {
-    let gpu = open_gpu(adapter)?;
+    // Quiet: the adapter is what this command prints.
+    let gpu = Gpu::new(&GpuOptions {
+        adapter,
+        quiet: true,
+        speed_notes: false,
+    })
+    .map_err(|e| e.to_string())?;
     let info = gpu.adapter_info();
     let limits = gpu.limits();
     println!("adapter:      {}", info.name);

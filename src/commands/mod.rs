@@ -51,12 +51,42 @@ fn refuse_changes(given: &[String], allowed: &[&str], dir: &Path) -> Result<(), 
     ))
 }
 
-fn open_gpu(adapter: Option<String>) -> Result<Gpu, String> {
+/// A run directory given as `--out` (or `--resume` when `resume`): not a file, and, to
+/// resume, an existing directory.
+fn check_run_dir(dir: &Path, resume: bool) -> Result<(), String> {
+    let flag = if resume { "--resume" } else { "--out" };
+    if dir.is_file() {
+        return Err(format!(
+            "{flag} {} is a file, not a directory; name a directory",
+            dir.display()
+        ));
+    }
+    if resume && !dir.is_dir() {
+        return Err(format!(
+            "--resume {}: no such directory, so no run to continue; start one with --out {0}",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The adapter for a command; `training` adds what the adapter means for training speed.
+fn open_gpu(adapter: Option<String>, training: bool) -> Result<Gpu, String> {
     Gpu::new(&GpuOptions {
         adapter,
         quiet: false,
+        speed_notes: training,
     })
     .map_err(|e| e.to_string())
+}
+
+/// `--adapter`, on the commands that use the GPU.
+#[derive(Args, Clone, Default)]
+pub struct AdapterArg {
+    /// Use the adapter whose name contains this text (case-insensitive), e.g. "llvmpipe".
+    /// WGPU_BACKEND=vulkan|metal|dx12|gl picks the backend.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
 }
 
 /// Where the images come from (shared by train and eval).
@@ -108,7 +138,7 @@ pub struct Loaded {
 
 pub fn load_checkpoint(path: &Path, adapter: Option<String>) -> Result<Loaded, String> {
     let checkpoint = Checkpoint::load_model(path)?;
-    let gpu = open_gpu(adapter)?;
+    let gpu = open_gpu(adapter, false)?;
     let mut store = ParamStore::new();
     let s = &checkpoint.sidecar;
     let net = MultiTaskNet::new(

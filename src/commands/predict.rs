@@ -16,8 +16,10 @@ pub struct PredictArgs {
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
     /// Identities to list per image (at least 1).
-    #[arg(long, value_parser = facemtl::flags::at_least::<1>, default_value_t = 3)]
+    #[arg(long, value_parser = facemtl::flags::at_least::<1>, allow_negative_numbers = true, default_value_t = 3)]
     pub top_k: usize,
+    #[command(flatten)]
+    pub gpu: super::AdapterArg,
 }
 
 fn top(probs: &[f32], names: &[String], k: usize) -> String {
@@ -48,15 +50,23 @@ pub fn run(args: PredictArgs, adapter: Option<String>) -> Result<(), String> {
         }
     }
     let p = run_predict(&loaded.gpu, &loaded.net, &loaded.store, &images, 64)?;
+    // A head the run did not train holds its initial weights: nothing it says is printed.
+    let (fr, fer) = (s.trains_fr(), s.trains_fer());
+    if !fr {
+        println!("(no identities: the checkpoint was trained for expressions only)");
+    }
+    if !fer {
+        println!("(no expressions: the checkpoint was trained for identities only)");
+    }
     for (i, path) in names.iter().enumerate() {
         println!("{}", path.display());
-        if !s.fr_classes.is_empty() {
+        if fr && !s.fr_classes.is_empty() {
             println!(
                 "  identity:   {}",
                 top(&p.fr_probs[i], &s.fr_classes, args.top_k)
             );
         }
-        if !s.fer_classes.is_empty() {
+        if fer && !s.fer_classes.is_empty() {
             println!(
                 "  expression: {}",
                 top(&p.fer_probs[i], &s.fer_classes, s.fer_classes.len())

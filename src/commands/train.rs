@@ -33,10 +33,10 @@ pub struct RecipeArgs {
     /// Network size.
     #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().preset)]
     pub preset: Preset,
-    #[arg(long, value_parser = flags::at_least::<1>, help = format!("Passes over the training images [default: {}]; with --resume, the new total", defaults().epochs))]
+    #[arg(long, value_parser = flags::at_least::<1>, allow_negative_numbers = true, help = format!("Passes over the training images [default: {}]; with --resume, the new total", defaults().epochs))]
     pub epochs: Option<usize>,
     /// Images per training step (at least 2).
-    #[arg(long, value_parser = flags::at_least::<2>, default_value_t = defaults().batch)]
+    #[arg(long, value_parser = flags::at_least::<2>, allow_negative_numbers = true, default_value_t = defaults().batch)]
     pub batch: usize,
     /// Learning rate of the network (above 0).
     #[arg(long, value_parser = flags::positive, allow_negative_numbers = true, default_value_t = defaults().lr)]
@@ -54,10 +54,10 @@ pub struct RecipeArgs {
     #[arg(long, value_parser = flags::non_negative, allow_negative_numbers = true, default_value_t = defaults().clip_norm.unwrap_or(0.0))]
     pub clip_norm: f32,
     /// Seed of initialisation, folds, shuffling, augmentation and dropout.
-    #[arg(long, default_value_t = defaults().seed)]
+    #[arg(long, value_parser = flags::seed, allow_negative_numbers = true, default_value_t = defaults().seed)]
     pub seed: u64,
     /// Folds of the subject-independent cross-validation (at least 2).
-    #[arg(long, value_parser = flags::at_least::<2>, default_value_t = defaults().folds)]
+    #[arg(long, value_parser = flags::at_least::<2>, allow_negative_numbers = true, default_value_t = defaults().folds)]
     pub folds: usize,
     /// Let L_total's gradient flow through the task weights into the trunk, as the authors'
     /// code does (off: the trunk learns from the task losses only).
@@ -96,14 +96,14 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub recipe: RecipeArgs,
     /// The fold to test (0-based).
-    #[arg(long, default_value_t = defaults().fold)]
+    #[arg(long, value_parser = flags::index, allow_negative_numbers = true, default_value_t = defaults().fold)]
     pub fold: usize,
     /// Train every fold of --folds, one run directory each, and report mean ± sd of every
     /// test metric (summary.json, folds.csv, plots/folds.png in --out).
     #[arg(long, conflicts_with = "fold")]
     pub all_folds: bool,
     /// With --all-folds: repeat every fold with this many seeds (--seed, --seed + 1, ...).
-    #[arg(long, value_parser = flags::at_least::<1>, default_value_t = 1, requires = "all_folds")]
+    #[arg(long, value_parser = flags::at_least::<1>, allow_negative_numbers = true, default_value_t = 1, requires = "all_folds")]
     pub seeds: usize,
     /// dynamic (the paper's), balanced (facemtl's), naive-dynamic (unit trained on L_total),
     /// uncertainty, gradnorm, dwa, rlw, dtp, famo, mgda, pcgrad, or static:W_FR,W_FER.
@@ -124,6 +124,8 @@ pub struct TrainArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub gpu: super::AdapterArg,
 }
 
 impl RecipeArgs {
@@ -176,8 +178,8 @@ fn fresh_run_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("runs/run"))
 }
 
-/// Ctrl-C sets the returned flag (the run stops after its step with a checkpoint); a second
-/// Ctrl-C quits at once.
+/// Ctrl-C, SIGTERM or SIGHUP sets the returned flag (the run stops after its step with a
+/// checkpoint); a second signal quits at once.
 pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
@@ -186,7 +188,7 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nfacemtl: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)");
+        eprintln!("\nfacemtl: stopping after this step and saving a checkpoint (Ctrl-C or SIGTERM again to quit at once)");
     });
     stop
 }
@@ -198,8 +200,9 @@ pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result
         (None, None) => (fresh_run_dir(), false),
     };
     if resume {
-        refuse_changes(given, &["--epochs", "--quiet"], &out)?;
+        refuse_changes(given, &["--epochs", "--quiet", "--adapter"], &out)?;
     }
+    super::check_run_dir(&out, resume)?;
     let config = args
         .recipe
         .config(args.fold, args.weighting.clone(), args.tasks)?;
@@ -217,7 +220,7 @@ pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result
     if !resume && args.overwrite && out.join(cv::PLAN).exists() {
         cv::remove(&out).map_err(|e| e.to_string())?;
     }
-    let gpu = open_gpu(adapter)?;
+    let gpu = open_gpu(adapter, true)?;
     let stop = stop_on_ctrl_c();
     if args.all_folds || saved_plan.is_some() {
         return cross_validation(&args, config, saved_plan, &out, &gpu, stop);

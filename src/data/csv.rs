@@ -50,6 +50,13 @@ pub fn rows(path: &Path) -> Result<Rows> {
 struct Newlines {
     pending: VecDeque<u64>,
     passed: usize,
+    /// Newlines read in all.
+    read: usize,
+    /// The line of the last quote that left an odd number of quotes behind it (an open
+    /// quoted field), or None when the quotes so far pair up.
+    open_quote_line: Option<usize>,
+    /// The end of the file was read.
+    eof: bool,
 }
 
 impl Newlines {
@@ -74,8 +81,17 @@ impl<R: Read> Read for NewlineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut newlines = self.newlines.borrow_mut();
-        for (i, _) in buf[..n].iter().enumerate().filter(|(_, &b)| b == b'\n') {
-            newlines.pending.push_back(self.offset + i as u64);
+        newlines.eof |= n == 0 && !buf.is_empty();
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                newlines.pending.push_back(self.offset + i as u64);
+                newlines.read += 1;
+            } else if b == b'"' {
+                newlines.open_quote_line = match newlines.open_quote_line {
+                    Some(_) => None,
+                    None => Some(newlines.read + 1),
+                };
+            }
         }
         self.offset += n as u64;
         Ok(n)
@@ -104,6 +120,20 @@ impl Iterator for Rows {
                         continue;
                     }
                     let inner: usize = self.record.iter().map(|f| f.matches('\n').count()).sum();
+                    let unclosed = {
+                        let n = self.newlines.borrow();
+                        n.open_quote_line.filter(|_| n.eof && inner > 0)
+                    };
+                    if let Some(line) = unclosed {
+                        // A quote that never closes swallows the rest of the file as one
+                        // field: name the quote's line, not where the file ends.
+                        self.done = true;
+                        return Some(Err(DataError::parse(
+                            &self.path,
+                            line,
+                            "a quote (\") opens a field here and is never closed, so the rest of the file was read as that field; close or remove the quote",
+                        )));
+                    }
                     let fields = self.record.iter().map(String::from).collect();
                     return Some(Ok((end - inner, fields)));
                 }
@@ -173,6 +203,17 @@ mod tests {
                 row(7, &["g"]),
             ]
         );
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_named_at_its_line() {
+        let rows = read(b"path,subject\na.png,s1\n\"b.png,s2\nc.png,s3\nd.png,s4\n");
+        assert_eq!(rows[1], row(2, &["a.png", "s1"]));
+        let e = rows[2].clone().unwrap_err();
+        assert!(e.contains(".csv:3") && e.contains("quote"), "{e}");
+        // Quotes that pair up, across lines too, are no error.
+        let rows = read(b"a,\"x\ny\"\nb,\"\"\"q\"\"\"\n");
+        assert!(rows.iter().all(Result::is_ok), "{rows:?}");
     }
 
     #[test]

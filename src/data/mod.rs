@@ -12,6 +12,7 @@ pub mod image;
 pub mod protocol;
 pub mod synthetic;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,6 +38,16 @@ impl Pixels {
             Pixels::File(path) | Pixels::Cached(path, _) => Some(path),
         }
     }
+}
+
+/// A 64-bit FNV-1a hash of an image's pixel bits.
+fn pixel_hash(pixels: &[f32]) -> u64 {
+    pixels.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, v| {
+        v.to_bits()
+            .to_le_bytes()
+            .iter()
+            .fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    })
 }
 
 /// Position of a frame in a video sequence (CK+, Oulu-CASIA).
@@ -116,6 +127,73 @@ impl Dataset {
         }
         self.samples = kept;
         self.skipped.extend(skipped.problems);
+        Ok(())
+    }
+
+    /// Finds images listed twice: the same file (after resolving the path) or the same
+    /// decoded pixels under another name. A copy can land on both sides of a split and be
+    /// scored as unseen, so copies are an error naming the rows, or, with `skip_bad`,
+    /// the later copies are dropped and counted in [`Dataset::skipped`].
+    pub fn refuse_duplicates(&mut self, skip_bad: bool) -> Result<()> {
+        let mut by_path: HashMap<PathBuf, usize> = HashMap::new();
+        let mut by_pixels: HashMap<u64, usize> = HashMap::new();
+        let mut copies: Vec<(usize, usize, &str)> = Vec::new();
+        for i in 0..self.samples.len() {
+            if let Some(file) = self.samples[i].pixels.file() {
+                let key = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+                if let Some(&first) = by_path.get(&key) {
+                    copies.push((i, first, "the same file"));
+                    continue;
+                }
+                by_path.insert(key, i);
+            }
+            let hash = pixel_hash(&self.pixels(i)?);
+            match by_pixels.get(&hash) {
+                Some(&first) if self.pixels(first)? == self.pixels(i)? => {
+                    copies.push((i, first, "the same pixels"))
+                }
+                Some(_) => {}
+                None => {
+                    by_pixels.insert(hash, i);
+                }
+            }
+        }
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let name = |i: usize| {
+            let s = &self.samples[i];
+            match s.pixels.file() {
+                Some(file) if !s.origin.starts_with(&file.display().to_string()) => {
+                    format!("{} ({})", s.origin, file.display())
+                }
+                _ => s.origin.clone(),
+            }
+        };
+        let describe = |&(copy, first, how): &(usize, usize, &str)| {
+            format!("{} repeats {} ({how})", name(copy), name(first))
+        };
+        if !skip_bad {
+            let shown: Vec<String> = copies.iter().take(3).map(describe).collect();
+            let more = copies.len().saturating_sub(3);
+            return Err(DataError::Unusable(format!(
+                "{} image(s) listed twice: {}{}; a copy can fall on both sides of a split and be scored as unseen. Remove the copies, or pass --skip-bad to drop the later ones",
+                copies.len(),
+                shown.join("; "),
+                if more > 0 { format!("; and {more} more") } else { String::new() }
+            )));
+        }
+        let dropped: Vec<usize> = copies.iter().map(|c| c.0).collect();
+        let warnings: Vec<String> = copies
+            .iter()
+            .map(|c| format!("dropped: {}", describe(c)))
+            .collect();
+        let mut index = 0;
+        self.samples.retain(|_| {
+            index += 1;
+            !dropped.contains(&(index - 1))
+        });
+        self.skipped.extend(warnings);
         Ok(())
     }
 

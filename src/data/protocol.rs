@@ -53,9 +53,10 @@ pub struct Split {
 }
 
 impl Split {
-    /// Every sample of `dataset` as test data for a model trained elsewhere, with labels
-    /// mapped to its classes by name: FR identification runs on the images of subjects the
-    /// model knows, FER on expressions it knows, verification on every subject.
+    /// `dataset` as test data for a model trained elsewhere, with labels mapped to its
+    /// classes by name: `identification` holds the images of subjects the model trained on
+    /// (the only ones it can identify), `test` every other image (FER and verification on
+    /// subjects it never saw; images without a subject label count as unseen).
     pub fn all_test(dataset: &Dataset, fr_classes: &[String], fer_classes: &[String]) -> Split {
         let train_subjects: Vec<usize> = fr_classes
             .iter()
@@ -67,23 +68,26 @@ impl Split {
                     .unwrap_or(usize::MAX)
             })
             .collect();
-        let identification = (0..dataset.samples.len())
-            .filter(|&i| {
-                dataset.samples[i]
-                    .subject
-                    .is_some_and(|s| train_subjects.contains(&s))
-            })
+        let known = |i: &usize| {
+            dataset.samples[*i]
+                .subject
+                .is_some_and(|s| train_subjects.contains(&s))
+        };
+        let (identification, test): (Vec<usize>, Vec<usize>) =
+            (0..dataset.samples.len()).partition(known);
+        let test_subjects = (0..dataset.subjects.len())
+            .filter(|s| !train_subjects.contains(s))
             .collect();
         Split {
             folds: 1,
             fold: 0,
             train: Vec::new(),
             identification,
-            test: (0..dataset.samples.len()).collect(),
+            test,
             validation: Vec::new(),
             validation_identification: Vec::new(),
             train_subjects,
-            test_subjects: (0..dataset.subjects.len()).collect(),
+            test_subjects,
             validation_subjects: Vec::new(),
             expressions: fer_classes
                 .iter()

@@ -21,13 +21,13 @@ use super::{image, Dataset, Expression, Pixels, Sample};
 #[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
 pub struct SyntheticConfig {
     /// Synthetic subjects (at least 2).
-    #[arg(long, value_parser = crate::flags::at_least::<2>, default_value_t = SyntheticConfig::default().subjects)]
+    #[arg(long, value_parser = crate::flags::at_least::<2>, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().subjects)]
     pub subjects: usize,
     /// Synthetic images per subject and expression (at least 1).
     #[arg(
         long = "per-expression",
         value_name = "N",
-        value_parser = crate::flags::at_least::<1>,
+        value_parser = crate::flags::at_least::<1>, allow_negative_numbers = true,
         default_value_t = SyntheticConfig::default().images_per_expression
     )]
     pub images_per_expression: usize,
@@ -36,7 +36,7 @@ pub struct SyntheticConfig {
     #[serde(skip, default = "default_size")]
     pub size: usize,
     /// Seed of the synthetic faces.
-    #[arg(id = "data_seed", long = "data-seed", value_name = "SEED", default_value_t = SyntheticConfig::default().seed)]
+    #[arg(id = "data_seed", long = "data-seed", value_name = "SEED", value_parser = crate::flags::seed, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().seed)]
     pub seed: u64,
     /// Variety between synthetic subjects, in [0, 10] (smaller: harder face recognition).
     #[arg(long, value_parser = crate::flags::strength, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().identity_spread)]

@@ -18,6 +18,9 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
     /// Do not log the chosen adapter to stderr.
     pub quiet: bool,
+    /// Also say what the adapter means for training speed (a software adapter, an old
+    /// Mesa, the GL backend): for the commands that train, not for eval or predict.
+    pub speed_notes: bool,
 }
 
 /// What a kernel binds after its parameters: a buffer range, or a texel array (bound as
@@ -241,8 +244,9 @@ async fn choose_adapter(options: &GpuOptions) -> Result<wgpu::Adapter> {
     Ok(adapters.remove(0))
 }
 
-/// The Mesa major version that BENCHMARKS.md measured a software adapter's step on as 1.3x
-/// faster than Mesa 22.3 (whose storage-buffer loads cost several times more).
+/// The Mesa major version that BENCHMARKS.md ("Mesa 22.3 against Mesa 25") measured a
+/// software adapter's step on as 1.3x faster than Mesa 22.3 (whose storage-buffer loads
+/// cost several times more).
 const FASTER_MESA: u32 = 25;
 
 /// The Mesa version (e.g. "22.3.6") of a software Vulkan adapter older than
@@ -291,6 +295,8 @@ impl Gpu {
             .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
         if !options.quiet {
             eprintln!("facemtl: using adapter {}", describe(&info));
+        }
+        if !options.quiet && options.speed_notes {
             if info.device_type == wgpu::DeviceType::Cpu {
                 eprintln!(
                     "facemtl: warning: {} is a software (CPU) adapter; expect training to be \
@@ -301,7 +307,8 @@ impl Gpu {
             if let Some(version) = older_mesa_than_measured(&info) {
                 eprintln!(
                     "facemtl: note: this adapter runs Mesa {version}; Mesa {FASTER_MESA} ran a \
-                     training step 1.3x faster than Mesa 22.3 on the same CPU (BENCHMARKS.md). \
+                     training step 1.3x faster than Mesa 22.3 on the same CPU (BENCHMARKS.md, \
+                     \"Mesa 22.3 against Mesa 25\"). \
                      On Debian 12, with bookworm-backports in apt's sources: `apt-get install \
                      -t bookworm-backports mesa-vulkan-drivers`"
                 );
@@ -802,6 +809,7 @@ mod tests {
         let gpu = Gpu::new(&GpuOptions {
             adapter: None,
             quiet: true,
+            ..Default::default()
         })
         .unwrap();
         let out = gpu.buffer(16, wgpu::BufferUsages::STORAGE);

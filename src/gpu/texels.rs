@@ -2,8 +2,8 @@
 //! `i` at column `i % TEXEL_ROW`, row `i / TEXEL_ROW`), for kernels that gather from
 //! them. On llvmpipe a storage-buffer load runs a loop over the SIMD lanes that inserts
 //! each lane's value into a vector through memory (a store-forwarding stall per lane),
-//! while a texel fetch is an unrolled gather in registers that returns four floats; see
-//! BENCHMARKS.md. The GEMM's texel path (`kernels::texel_gemm`) packs its operands into
+//! while a texel fetch is an unrolled gather in registers that returns four floats
+//! (BENCHMARKS.md, "Texel operands on software adapters"). The GEMM's texel path (`kernels::texel_gemm`) packs its operands into
 //! these.
 //!
 //! Textures are recycled by height, like buffers. A texture is only ever written by

@@ -296,7 +296,7 @@ fn unstacked(mut p: Params, g: &Conv2dGeometry) -> Params {
     p
 }
 
-/// Convolution of `x` [N, Ci, H, W] with `w` [Co, Ci, KH, KW] plus `bias` [Co]:
+/// Convolution of `x` `[N, Ci, H, W]` with `w` `[Co, Ci, KH, KW]` plus `bias` `[Co]`:
 /// output [N, Co, OH, OW].
 pub fn conv2d(
     gpu: &Gpu,
@@ -559,8 +559,8 @@ fn backward_input(
 
 /// Workgroups that keep the device busy: 64 on a GPU; 8 on a software adapter, whose
 /// threads are the CPU's cores, which spares partial-sum passes (small/32: three of the
-/// four texel-path layers unsplit, `sum_rows` 4.4 -> 0.6 ms per step on 2 cores, see
-/// BENCHMARKS.md). A constant, not one per core, so that every CPU machine sums the
+/// four texel-path layers unsplit, `sum_rows` 0.6 ms per step on 2 cores against 4.4 with
+/// 64). A constant, not one per core, so that every CPU machine sums the
 /// weight gradients in the same order and a run gives the same figures on each.
 fn workgroups_to_fill(gpu: &Gpu) -> usize {
     match gpu.is_software() {

@@ -222,7 +222,7 @@ fn dropout_map(
     Ok(out)
 }
 
-/// Global-norm clipping factor `min(1, max_norm / (sqrt(squared_norm) + 1e-6))`, [1] -> [1].
+/// Global-norm clipping factor `min(1, max_norm / (sqrt(squared_norm) + 1e-6))`, `[1]` -> `[1]`.
 pub fn clip_scale(gpu: &Gpu, squared_norm: &Tensor, max_norm: f32) -> Result<Tensor> {
     super::expect_shape("clip_scale", "squared norm", squared_norm, &[1])?;
     let out = Tensor::uninit(gpu, "clip_scale", &[1])?;

@@ -6,7 +6,8 @@
 //!   a 16 x 128 tile, and for outputs at most 64 columns wide 8 of 16x4 (a 16 x 32 tile).
 //!   Where the adapter runs subgroups of 8 (lavapipe does), the 8 invocations read each A
 //!   value once between them and share it by subgroup broadcast, and outputs more than
-//!   16 rows tall take 8 of 32x8 (a 32 x 64 tile). See BENCHMARKS.md for the measurements.
+//!   16 rows tall take 8 of 32x8 (a 32 x 64 tile). BENCHMARKS.md, "Design notes", has
+//!   the measurements.
 //! - GPUs: 16 x 16 invocations of 4x4 each, a 64 x 64 tile.
 //!
 //! A variant file (shaders/gemm/*.wgsl) supplies `Params` (with m, n, k), `row_info`,
@@ -36,7 +37,7 @@ impl TileShape {
     /// Software adapters, outputs more than [`SHORT_ROWS`] tall, where the invocations share
     /// A through subgroups: 8 invocations of 32 x 8. Each output column's B value is read
     /// once per 32 rows (against 16 for 16 x 16), and the extra A rows cost broadcasts,
-    /// not reads (see BENCHMARKS.md).
+    /// not reads (BENCHMARKS.md, "The A operand shared through subgroups").
     pub(crate) const SOFTWARE_TALL: TileShape = TileShape {
         rows_per_thread: 32,
         cols_per_thread: 8,
@@ -45,7 +46,7 @@ impl TileShape {
     };
     /// Software adapters otherwise: 8 invocations (one llvmpipe SIMD vector) of 16 x 16
     /// each. Measured against 16x8, 32x8, 32x16 and 16x32 without subgroups in the
-    /// training-step bench (see BENCHMARKS.md): as fast as any in a step, and the larger
+    /// training-step bench: as fast as any in a step, and the larger
     /// tiles take LLVM minutes to compile on first use.
     pub(crate) const SOFTWARE: TileShape = TileShape {
         rows_per_thread: 16,

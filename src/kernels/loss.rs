@@ -72,11 +72,11 @@ kernel_params! {
 
 /// What the forward pass leaves: the loss and what its backward needs.
 pub struct SoftmaxCrossEntropy {
-    /// Mean loss over the masked-in samples, shape [1] (0 when none is).
+    /// Mean loss over the masked-in samples, shape `[1]` (0 when none is).
     pub loss: Tensor,
     /// Softmax probabilities, [batch, classes].
     pub probs: Tensor,
-    /// Sum of the mask (the number of labelled samples), shape [1].
+    /// Sum of the mask (the number of labelled samples), shape `[1]`.
     pub valid: Tensor,
 }
 
@@ -99,8 +99,8 @@ fn check_inputs(
     expect_shape(op, "mask", mask, &[rows])
 }
 
-/// Softmax cross-entropy of `logits` [batch, classes] against `labels` [batch], averaged
-/// over the samples with a non-zero `mask` [batch] (0/1; other values weight the sample).
+/// Softmax cross-entropy of `logits` `[batch, classes]` against `labels` `[batch]`, averaged
+/// over the samples with a non-zero `mask` `[batch]` (0/1; other values weight the sample).
 pub fn softmax_cross_entropy(
     gpu: &Gpu,
     logits: &Tensor,
@@ -146,7 +146,7 @@ pub fn softmax_cross_entropy(
 }
 
 /// Gradient w.r.t. the logits, `dloss * mask * (probs - onehot(label)) / max(valid, 1)`,
-/// with the upstream gradient `dloss` [1] read on the device (e.g. a task weight).
+/// with the upstream gradient `dloss` `[1]` read on the device (e.g. a task weight).
 pub fn softmax_cross_entropy_backward(
     gpu: &Gpu,
     forward: &SoftmaxCrossEntropy,
@@ -205,7 +205,7 @@ pub fn softmax_rows_backward(gpu: &Gpu, probs: &Tensor, dprobs: &Tensor) -> Resu
     rows_backward(gpu, OP, probs, (rows, cols), dprobs, cols, 1.0)
 }
 
-/// The rows' softmax and their mean, [rows, cols] -> ([rows, cols], [cols]), in one
+/// The rows' softmax and their mean, `[rows, cols]` -> (`[rows, cols]`, `[cols]`), in one
 /// dispatch (one workgroup: for few rows and columns, such as task weights over a batch;
 /// each column's sum recomputes the rows' softmax, O(rows x cols^2) in all).
 /// Same values as [`softmax_rows`] then `reduce::mean_rows`.
@@ -229,7 +229,7 @@ pub fn softmax_mean_rows(gpu: &Gpu, z: &Tensor) -> Result<(Tensor, Tensor)> {
 }
 
 /// Backward of [`softmax_mean_rows`] from the softmax `probs` and the mean's gradient
-/// `dmean` [cols], in one dispatch.
+/// `dmean` `[cols]`, in one dispatch.
 pub fn softmax_mean_rows_backward(gpu: &Gpu, probs: &Tensor, dmean: &Tensor) -> Result<Tensor> {
     const OP: &str = "softmax_mean_rows_backward";
     let (rows, cols) = expect_matrix(OP, "probs", probs)?;

@@ -304,7 +304,7 @@ pub fn linear_backward_weight(gpu: &Gpu, dy: &Tensor, x: &Tensor) -> Result<Tens
 }
 
 /// Gradients of [`linear`] w.r.t. its weight and bias in one GEMM: (dw [out, in] = dy^T x,
-/// db [out] = column sums of dy), the bias as the weight of a column of ones.
+/// db `[out]` = column sums of dy), the bias as the weight of a column of ones.
 pub fn linear_backward_weight_and_bias(
     gpu: &Gpu,
     dy: &Tensor,

@@ -194,7 +194,7 @@ const BN_BACKWARD_INPUT: StepKernel = step_kernel!(
     "norm/batch_norm_backward_input.wgsl"
 );
 
-/// Per-channel mean and biased variance of a batch, each [C].
+/// Per-channel mean and biased variance of a batch, each `[C]`.
 pub struct BatchStats {
     pub mean: Tensor,
     pub var: Tensor,

@@ -302,7 +302,7 @@ fn broadcast_masked(
     Ok(out)
 }
 
-/// Mean over the rows of `x` [rows, cols] -> [cols] (the weight unit's batch mean).
+/// Mean over the rows of `x` `[rows, cols]` -> `[cols]` (the weight unit's batch mean).
 pub fn mean_rows(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     let (rows, cols) = super::expect_matrix("mean_rows", "input", x)?;
     reduce_axes(
@@ -316,7 +316,7 @@ pub fn mean_rows(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     )
 }
 
-/// Backward of [`mean_rows`]: dy [cols] -> dx [rows, cols] = dy / rows.
+/// Backward of [`mean_rows`]: dy `[cols]` -> dx `[rows, cols]` = dy / rows.
 pub fn mean_rows_backward(gpu: &Gpu, dy: &Tensor, rows: usize) -> Result<Tensor> {
     let cols = dy.len();
     broadcast(
@@ -329,7 +329,7 @@ pub fn mean_rows_backward(gpu: &Gpu, dy: &Tensor, rows: usize) -> Result<Tensor>
     )
 }
 
-/// Backward of [`sum`]: dy [1] -> a tensor of `shape` filled with dy.
+/// Backward of [`sum`]: dy `[1]` -> a tensor of `shape` filled with dy.
 pub fn sum_backward(gpu: &Gpu, dy: &Tensor, shape: &[usize]) -> Result<Tensor> {
     super::expect_shape("sum_backward", "dy", dy, &[1])?;
     broadcast(
@@ -349,7 +349,7 @@ kernel_params! {
     }
 }
 
-/// Sum over the rows of `x` [rows, cols] -> [cols], one invocation per column (for few
+/// Sum over the rows of `x` `[rows, cols]` -> `[cols]`, one invocation per column (for few
 /// rows and many columns).
 pub fn sum_rows(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
     const OP: &str = "sum_rows";

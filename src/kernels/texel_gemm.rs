@@ -2,7 +2,7 @@
 //! storage buffers. On llvmpipe every storage load runs a loop over the SIMD lanes that
 //! passes each lane's value through memory (a store-forwarding stall per lane), and those
 //! loads were two thirds of the storage GEMM's time; a texel fetch is an unrolled gather
-//! that brings four floats (see BENCHMARKS.md). So each operand is first packed four
+//! that brings four floats (BENCHMARKS.md, "Texel operands on software adapters"). So each operand is first packed four
 //! channels deep into a texel array (`shaders/texels/pack_c4.wgsl`, one pass over it), and
 //! the GEMM reads a texel where it read a float.
 //!

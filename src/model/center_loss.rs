@@ -19,7 +19,7 @@ pub struct CenterLoss {
 
 /// What one step's centre loss needs again for the centre update.
 pub struct CenterTerm {
-    /// 0.5 * mean over labelled samples of ||e - c_y||^2, [1].
+    /// 0.5 * mean over labelled samples of ||e - c_y||^2, `[1]`.
     pub loss: Var,
     /// [batch, classes]: 1 / (1 + n_j) where sample i is a labelled sample of class j
     /// (n_j of them in the batch), else 0.

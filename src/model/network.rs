@@ -118,7 +118,7 @@ pub struct Outputs {
     /// The FR embedding before normalisation (centre loss works on it; verification
     /// compares [`MultiTaskNet::normalize_embedding`] of it).
     pub embedding: Var,
-    /// The task weights w = mean over the batch of softmax(unit logits), [2]: (w_FR, w_FER).
+    /// The task weights w = mean over the batch of softmax(unit logits), `[2]`: (w_FR, w_FER).
     pub task_weights: Option<Var>,
 }
 

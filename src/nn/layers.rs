@@ -83,7 +83,7 @@ impl Conv2d {
     }
 }
 
-/// Fully connected layer, weight [out, in] (PyTorch's layout), bias [out].
+/// Fully connected layer, weight `[out, in]` (PyTorch's layout), bias `[out]`.
 pub struct Linear {
     pub weight: ParamId,
     pub bias: Option<ParamId>,

@@ -101,7 +101,7 @@ pub fn dropout(x: &[f64], keep_prob: f64, seed: u32) -> Vec<f64> {
         .collect()
 }
 
-/// Mean over rows of [rows, cols] -> [cols].
+/// Mean over rows of `[rows, cols]` -> `[cols]`.
 pub fn mean_rows(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
     (0..cols)
         .map(|c| (0..rows).map(|r| x[r * cols + c]).sum::<f64>() / rows as f64)

@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use super::config::TrainConfig;
+use super::config::{Tasks, TrainConfig};
 use crate::autodiff::ParamStore;
+use crate::data::Expression;
 use crate::gpu::{Gpu, Tensor};
 use crate::optim::Optimizer;
 
@@ -28,11 +29,20 @@ pub const STATE: &str = "checkpoint.state.safetensors";
 const PREVIOUS_STATE: &str = "checkpoint.state.previous.safetensors";
 pub const SIDECAR_JSON: &str = "checkpoint.json";
 
+/// The version of the run files this build writes and reads (`checkpoint.json`, the state
+/// file's sidecar, the weights' metadata); a file of another version is refused with a
+/// message saying which it is.
+pub const FORMAT_VERSION: u32 = 2;
+
 /// Where a run stands, and what it needs to go on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Sidecar {
     pub format_version: u32,
     pub config: TrainConfig,
+    /// The tasks the run trains: the config's, less a task the data has no labels for. A
+    /// head of a task not trained holds its initial weights and is never reported.
+    pub trained_tasks: Tasks,
     /// FR class names (training subjects), in logit order.
     pub fr_classes: Vec<String>,
     /// FER class names, in logit order.
@@ -50,20 +60,24 @@ pub struct Sidecar {
     pub images_seen: u64,
     /// The verification threshold chosen on the run's validation split (or, without one,
     /// on training subjects' pairs) at the end of training; `eval` scores other pairs at it.
-    #[serde(default)]
     pub verification_threshold: Option<f32>,
     /// The weighting method's own state (uncertainty's log-variances, DWA's loss history,
     /// ...), so a resumed run weighs its steps as an uninterrupted one.
-    #[serde(default)]
     pub weighting_state: Vec<f32>,
 }
 
 impl Sidecar {
     /// The sidecar of a run that has not trained yet.
-    pub fn new(config: TrainConfig, fr_classes: Vec<String>, fer_classes: Vec<String>) -> Sidecar {
+    pub fn new(
+        config: TrainConfig,
+        trained_tasks: Tasks,
+        fr_classes: Vec<String>,
+        fer_classes: Vec<String>,
+    ) -> Sidecar {
         Sidecar {
-            format_version: 1,
+            format_version: FORMAT_VERSION,
             config,
+            trained_tasks,
             fr_classes,
             fer_classes,
             epoch: 0,
@@ -76,6 +90,70 @@ impl Sidecar {
             verification_threshold: None,
             weighting_state: Vec::new(),
         }
+    }
+
+    /// Whether the run trained face recognition (its FR head and embedding mean something).
+    pub fn trains_fr(&self) -> bool {
+        self.trained_tasks != Tasks::Fer
+    }
+
+    /// Whether the run trained expression recognition.
+    pub fn trains_fer(&self) -> bool {
+        self.trained_tasks != Tasks::Fr
+    }
+
+    /// Checks every field read from a run file: the format version, the config's ranges,
+    /// the class lists, the position and the threshold.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "is run-file format version {}, and this facemtl reads version {FORMAT_VERSION}; evaluate it with the facemtl that wrote it, or train the run again",
+                self.format_version
+            ));
+        }
+        self.config.validate()?;
+        for (task, classes) in [("FR", &self.fr_classes), ("FER", &self.fer_classes)] {
+            if let Some((i, name)) = classes
+                .iter()
+                .enumerate()
+                .find(|(i, name)| classes[..*i].contains(name))
+            {
+                return Err(format!("{task} class {name:?} is listed twice (at {i})"));
+            }
+        }
+        if let Some(bad) = self
+            .fer_classes
+            .iter()
+            .find(|name| Expression::parse(name).is_none())
+        {
+            return Err(format!(
+                "FER class {bad:?} is not an expression facemtl knows"
+            ));
+        }
+        if self.epoch > self.config.epochs {
+            return Err(format!(
+                "records {} epochs done of a run of {}",
+                self.epoch, self.config.epochs
+            ));
+        }
+        if let Some(t) = self
+            .verification_threshold
+            .filter(|t| !(-1.0..=1.0).contains(t))
+        {
+            return Err(format!(
+                "verification threshold {t} is not a cosine similarity in [-1, 1]"
+            ));
+        }
+        if !(self.train_seconds.is_finite() && self.train_seconds >= 0.0) {
+            return Err(format!(
+                "train_seconds {} is not a duration",
+                self.train_seconds
+            ));
+        }
+        if self.weighting_state.iter().any(|v| !v.is_finite()) {
+            return Err("the weighting state holds a non-finite value".into());
+        }
+        Ok(())
     }
 }
 
@@ -142,7 +220,25 @@ fn serialize(
                 .map_err(|e| format!("tensor {name}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| e.to_string())
+    let bytes = safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| e.to_string())?;
+    sorted_header(bytes)
+}
+
+/// The safetensors file `bytes` with its JSON header's keys in sorted order: the crate
+/// writes the metadata from a hash map, whose order changes from run to run, and identical
+/// runs should write identical files. The header's length and the data are unchanged.
+fn sorted_header(mut bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    let length = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header = &bytes[8..8 + length];
+    // serde_json's maps are ordered by key (no preserve_order feature here).
+    let value: serde_json::Value = serde_json::from_slice(header).map_err(|e| e.to_string())?;
+    let mut sorted = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+    if sorted.len() > length {
+        return Err("the sorted safetensors header grew".into());
+    }
+    sorted.resize(length, b' ');
+    bytes[8..8 + length].copy_from_slice(&sorted);
+    Ok(bytes)
 }
 
 type Loaded = (
@@ -176,18 +272,21 @@ fn deserialize(path: &Path) -> Result<Loaded, String> {
         }
         out.insert(name.to_string(), (view.shape().to_vec(), data));
     }
-    // Files saved before digests were recorded load unchecked.
-    if let Some(recorded) = metadata.get("digest") {
-        let found = digest(
-            out.iter()
-                .map(|(n, (s, d))| (n.as_str(), s.as_slice(), d.as_slice())),
-        );
-        if *recorded != found {
-            return Err(error(
-                path,
-                format!("damaged: its tensors do not match the digest recorded when it was saved ({recorded}, now {found}); restore the file from a copy or train again"),
-            ));
-        }
+    let recorded = metadata.get("digest").ok_or_else(|| {
+        error(
+            path,
+            "records no digest of its tensors: facemtl did not write it, or it is damaged",
+        )
+    })?;
+    let found = digest(
+        out.iter()
+            .map(|(n, (s, d))| (n.as_str(), s.as_slice(), d.as_slice())),
+    );
+    if *recorded != found {
+        return Err(error(
+            path,
+            format!("damaged: its tensors do not match the digest recorded when it was saved ({recorded}, now {found}); restore the file from a copy or train again"),
+        ));
     }
     Ok((out, metadata))
 }
@@ -273,6 +372,67 @@ pub fn checkpoint_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// A sidecar read from `path` (`checkpoint.json` or the state file), every field checked.
+fn parse_sidecar(json: &str, path: &Path) -> Result<Sidecar, String> {
+    // The version first, so that a file of another version says so rather than which
+    // field it lacks.
+    let version = serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| v.get("format_version").and_then(serde_json::Value::as_u64));
+    if let Some(v) = version.filter(|&v| v != u64::from(FORMAT_VERSION)) {
+        return Err(error(
+            path,
+            format!("is run-file format version {v}, and this facemtl reads version {FORMAT_VERSION}; use the facemtl that wrote it, or train the run again"),
+        ));
+    }
+    let sidecar: Sidecar =
+        serde_json::from_str(json).map_err(|e| error(path, format!("unreadable sidecar: {e}")))?;
+    sidecar.validate().map_err(|e| error(path, e))?;
+    Ok(sidecar)
+}
+
+/// Why `dir` (given as `path`) holds no checkpoint: a cross-validation or a comparison
+/// (pointing to one of its runs), or a folder no run wrote.
+fn no_checkpoint_in(path: &Path, dir: &Path, weights_path: &Path) -> String {
+    let first_run = |root: &Path| -> Option<PathBuf> {
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(root)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
+            })
+            .flat_map(|seed| std::fs::read_dir(seed).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .filter(|p| p.join(WEIGHTS).is_file())
+            .collect();
+        runs.sort();
+        runs.into_iter().next()
+    };
+    if dir.join(super::cv::PLAN).is_file() {
+        let example = first_run(dir).map_or(String::new(), |p| format!(", e.g. {}", p.display()));
+        return format!(
+            "{} is a cross-validation (--all-folds), not one run; give one of its runs, {}/seed-S/fold-F{example}",
+            dir.display(),
+            dir.display()
+        );
+    }
+    if dir.join(super::compare::PLAN).is_file() {
+        return format!(
+            "{} is a comparison of methods, not one run; give one of its runs, {}/METHOD/seed-S/fold-F",
+            dir.display(),
+            dir.display()
+        );
+    }
+    format!(
+        "{}: no checkpoint here (looked for {}; train with --out DIR first)",
+        path.display(),
+        weights_path.display()
+    )
+}
+
 impl Checkpoint {
     /// Reads the checkpoint in `path` (a folder or its `checkpoint.safetensors`) with its
     /// optimiser state, for resuming.
@@ -287,14 +447,16 @@ impl Checkpoint {
     }
 
     fn read(path: &Path, with_state: bool) -> Result<Checkpoint, String> {
+        if !path.exists() {
+            return Err(format!(
+                "{}: no such file or directory (give a run directory or its {WEIGHTS})",
+                path.display()
+            ));
+        }
         let dir = checkpoint_dir(path);
         let weights_path = dir.join(WEIGHTS);
         if !weights_path.exists() {
-            return Err(format!(
-                "{}: no checkpoint here (looked for {}; train with --out DIR first)",
-                path.display(),
-                weights_path.display()
-            ));
+            return Err(no_checkpoint_in(path, &dir, &weights_path));
         }
         let (weights, weight_meta) = deserialize(&weights_path)?;
         let step = weight_meta
@@ -313,46 +475,92 @@ impl Checkpoint {
                 let json = meta
                     .get("sidecar")
                     .ok_or_else(|| error(&candidate, "has no sidecar metadata"))?;
-                let sidecar: Sidecar = serde_json::from_str(json)
-                    .map_err(|e| error(&candidate, format!("unreadable sidecar: {e}")))?;
-                return Ok(Checkpoint {
+                let sidecar = parse_sidecar(json, &candidate)?;
+                let checkpoint = Checkpoint {
                     sidecar,
                     weights,
                     state,
-                });
+                };
+                checkpoint.check_weights_match(&weight_meta, &weights_path, &candidate)?;
+                return Ok(checkpoint);
             }
-            tried.push(candidate.display().to_string());
+            let other = meta.get("step").map_or("no", String::as_str);
+            tried.push(format!("{} holds step {other}", candidate.display()));
         }
         if !with_state {
             let json_path = dir.join(SIDECAR_JSON);
             let text = std::fs::read_to_string(&json_path)
                 .map_err(|e| error(&json_path, format!("cannot read the run's sidecar: {e}")))?;
-            let sidecar: Sidecar = serde_json::from_str(&text)
-                .map_err(|e| error(&json_path, format!("unreadable sidecar: {e}")))?;
+            let sidecar = parse_sidecar(&text, &json_path)?;
             if sidecar.step.to_string() != step {
-                return Err(error(
-                    &json_path,
-                    format!(
-                        "is from step {}, the weights from step {step}",
-                        sidecar.step
-                    ),
+                return Err(format!(
+                    "{} is from step {} and {} from step {step}: the two belong to different saves (of this run or another); copy both from the same run",
+                    json_path.display(),
+                    sidecar.step,
+                    weights_path.display()
                 ));
             }
-            return Ok(Checkpoint {
+            let checkpoint = Checkpoint {
                 sidecar,
                 weights,
                 state: HashMap::new(),
-            });
+            };
+            checkpoint.check_weights_match(&weight_meta, &weights_path, &json_path)?;
+            return Ok(checkpoint);
         }
         let looked = if tried.is_empty() {
             format!("{} is missing", dir.join(STATE).display())
         } else {
-            format!("looked at: {}", tried.join(", "))
+            format!(
+                "{}: it belongs to another save of this run or to another run",
+                tried.join(", ")
+            )
         };
         Err(error(
             &weights_path,
             format!("no optimiser state for step {step} beside it, needed to resume ({looked})"),
         ))
+    }
+
+    /// The weights agree with the sidecar read from `sidecar_path`: the same preset, and
+    /// heads with as many outputs as it lists classes.
+    fn check_weights_match(
+        &self,
+        weight_meta: &HashMap<String, String>,
+        weights_path: &Path,
+        sidecar_path: &Path,
+    ) -> Result<(), String> {
+        let s = &self.sidecar;
+        let disagree = |what: String| {
+            format!(
+                "{} and {} disagree: {what}; they come from different runs (copy both from one run)",
+                weights_path.display(),
+                sidecar_path.display()
+            )
+        };
+        let preset = s.config.preset.name();
+        match weight_meta.get("preset") {
+            Some(p) if p == preset => {}
+            other => {
+                return Err(disagree(format!(
+                    "the weights are of preset {}, the sidecar says {preset}",
+                    other.map_or("(none)", String::as_str)
+                )))
+            }
+        }
+        for (tensor, task, classes) in [
+            ("fr.logits.bias", "FR", &s.fr_classes),
+            ("fer.logits.bias", "FER", &s.fer_classes),
+        ] {
+            let outputs = self.weights.get(tensor).map_or(0, |(shape, _)| shape[0]);
+            if outputs != classes.len().max(1) {
+                return Err(disagree(format!(
+                    "the weights' {task} head has {outputs} outputs, the sidecar lists {} {task} classes",
+                    classes.len()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Copies the saved parameters and buffers into `store`, checking every name and shape.

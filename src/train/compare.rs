@@ -21,6 +21,9 @@ use crate::weighting::WeightingSpec;
 
 pub const PLAN: &str = "compare.json";
 
+/// Every method `--methods` takes by name (besides `static:W_FR,W_FER`).
+pub const METHOD_NAMES: &str = "static, fr, fer, dynamic, balanced, naive-dynamic, uncertainty, gradnorm, dwa, rlw, dtp, famo, pcgrad, mgda";
+
 /// One method to compare, as `--methods` names it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Method {
@@ -37,7 +40,16 @@ impl Method {
             "static" => (WeightingSpec::Static([0.5, 0.5]), Tasks::Both),
             "fr" => (WeightingSpec::Static([1.0, 0.0]), Tasks::Fr),
             "fer" => (WeightingSpec::Static([0.0, 1.0]), Tasks::Fer),
-            other => (WeightingSpec::parse(other)?, Tasks::Both),
+            other => (
+                WeightingSpec::parse(other).map_err(|e| {
+                    if other.starts_with("static:") {
+                        format!("--methods: {e}")
+                    } else {
+                        format!("--methods: unknown method {other:?}; the methods are {METHOD_NAMES} and static:W_FR,W_FER")
+                    }
+                })?,
+                Tasks::Both,
+            ),
         };
         Ok(Method {
             name: name.to_string(),

@@ -42,6 +42,7 @@ impl DataSource {
             } => {
                 let mut dataset = format.load(std::path::Path::new(path), size, *skip_bad)?;
                 dataset.cache_if_fits(4 << 30, *skip_bad)?;
+                dataset.refuse_duplicates(*skip_bad)?;
                 dataset.check_usable(path)?;
                 Ok(dataset)
             }
@@ -59,21 +60,6 @@ impl DataSource {
     }
 }
 
-/// Reads an augmentation level, or the on/off flag that runs saved before the levels.
-fn augment_level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AugmentLevel, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Saved {
-        Flag(bool),
-        Level(AugmentLevel),
-    }
-    Ok(match Saved::deserialize(d)? {
-        Saved::Flag(true) => AugmentLevel::Full,
-        Saved::Flag(false) => AugmentLevel::None,
-        Saved::Level(level) => level,
-    })
-}
-
 /// Which tasks train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -84,6 +70,17 @@ pub enum Tasks {
     Fr,
     /// Expression recognition only.
     Fer,
+}
+
+impl Tasks {
+    /// The name `--tasks` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tasks::Both => "both",
+            Tasks::Fr => "fr",
+            Tasks::Fer => "fer",
+        }
+    }
 }
 
 /// The update rule of the network's optimiser.
@@ -192,23 +189,18 @@ pub struct TrainConfig {
     pub normalize_unit_logits: bool,
     /// Keep probability of the dropout before the branch FCs.
     pub keep: f32,
-    /// Training-time augmentation (runs saved when this was on/off read as full/none).
-    #[serde(deserialize_with = "augment_level")]
+    /// Training-time augmentation.
     pub augment: AugmentLevel,
     /// Share of each training subject's images held out for FR identification.
     pub identification_fraction: f32,
     /// Share of the training subjects held out as validation subjects, and of the other
-    /// training subjects' images held out for validation identification (0: none; runs
-    /// saved before the validation split existed have none).
-    #[serde(default)]
+    /// training subjects' images held out for validation identification (0: none).
     pub val_fraction: f32,
     /// Recompute the batch-norm running statistics over the clean (un-augmented) training
     /// images before each evaluation and checkpoint (before the last epoch's over a sample
     /// of them, `trainer::recalibration_images`).
-    #[serde(default)]
     pub bn_recalibration: bool,
     /// Add the centre loss (weight 0.1, centre update rate 0.5) to the FR task.
-    #[serde(default)]
     pub center_loss: bool,
 }
 
@@ -332,9 +324,12 @@ impl TrainConfig {
                 }
             }
             crate::flags::check_image_memory(
-                c.subjects * 7 * c.images_per_expression,
+                c.subjects
+                    .saturating_mul(7)
+                    .saturating_mul(c.images_per_expression),
                 self.preset.architecture().input,
                 crate::flags::SYNTHETIC_MEMORY_BUDGET,
+                "use fewer --subjects / --per-expression",
             )?;
         }
         Ok(())

@@ -11,6 +11,7 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint::FORMAT_VERSION;
 use super::config::TrainConfig;
 use super::error::TrainError;
 use super::lock::RunLock;
@@ -117,7 +118,21 @@ pub fn read_plan<P: DeserializeOwned>(
         return Ok(None);
     }
     let text = std::fs::read_to_string(&path).map_err(|e| output_error(&path, e))?;
-    serde_json::from_str(&text)
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| output_error(&path, format!("not a {what} plan: {e}")))?;
+    let version = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(FORMAT_VERSION)) {
+        let found = version.map_or("no format version".to_string(), |v| {
+            format!("format version {v}")
+        });
+        return Err(output_error(
+            &path,
+            format!("is a {what} plan of {found}, and this facemtl reads version {FORMAT_VERSION}; use the facemtl that wrote it, or start again in another --out"),
+        ));
+    }
+    serde_json::from_value(value)
         .map(Some)
         .map_err(|e| output_error(&path, format!("not a {what} plan: {e}")))
 }
@@ -136,7 +151,14 @@ pub fn keep_plan<P: Serialize + DeserializeOwned + PartialEq>(
             out.display()
         ))),
         Some(_) => Ok(()),
-        None => write_json(&out.join(file), plan),
+        None => {
+            let mut value = serde_json::to_value(plan)
+                .map_err(|e| TrainError::Output(format!("{file}: {e}")))?;
+            if let Some(fields) = value.as_object_mut() {
+                fields.insert("format_version".into(), FORMAT_VERSION.into());
+            }
+            write_json(&out.join(file), &value)
+        }
     }
 }
 
@@ -264,39 +286,45 @@ fn write_report(out: &Path, summary: &CvSummary) -> Result<(), TrainError> {
             .map_err(|e| output_error(&csv_path, e))?;
     }
     writer.flush().map_err(|e| output_error(&csv_path, e))?;
-    // Runs of one fold with different seeds side by side.
-    let seeds = &summary.plan.seeds;
-    let x = |r: &FoldRow| {
-        let k = seeds.iter().position(|&s| s == r.seed).unwrap_or(0);
-        r.fold as f64 + 0.3 * k as f64 / seeds.len() as f64
+    // Folds are categories: each fold's figure (the mean over its seeds, with their sd when
+    // there are several), then the mean ± sd over all runs.
+    let folds = summary.runs.iter().map(|r| r.fold + 1).max().unwrap_or(0);
+    let mut categories: Vec<String> = (0..folds).map(|f| format!("fold {f}")).collect();
+    categories.push("mean ± sd".to_string());
+    let series = |y: fn(&FoldRow) -> Option<f32>, all: &Option<Spread>| -> Vec<plots::MeanSd> {
+        let mut points: Vec<plots::MeanSd> = (0..folds)
+            .map(|f| {
+                let values = summary.runs.iter().filter(|r| r.fold == f).map(y);
+                Spread::of(values).map(|s| (s.mean, s.sd))
+            })
+            .collect();
+        points.push(all.as_ref().map(|s| (s.mean, s.sd)));
+        points
     };
-    let series = |y: fn(&FoldRow) -> Option<f32>| -> Vec<(f64, f64)> {
-        summary
-            .runs
-            .iter()
-            .filter_map(|r| y(r).map(|v| (x(r), v as f64)))
-            .collect()
-    };
-    let label = |name: &str, spread: &Option<Spread>| match spread {
-        Some(s) => format!("{name} {:.3} ± {:.3}", s.mean, s.sd),
-        None => name.to_string(),
-    };
-    let names = [
-        label("FER", &summary.fer_accuracy),
-        label("FR identification", &summary.fr_identification_accuracy),
-        label("verification accuracy", &summary.fr_verification_accuracy),
-        label("verification AUC", &summary.fr_verification_auc),
-    ];
-    plots::line_chart(
+    plots::error_bars(
         &out.join("plots").join("folds.png"),
-        "Test figures per fold (mean ± sd in the legend)",
-        "fold",
-        "test figure",
+        "Test figures per fold, and their mean ± sd",
+        &categories,
         &[
-            (names[0].as_str(), series(|r| r.fer_accuracy)),
-            (names[1].as_str(), series(|r| r.fr_identification_accuracy)),
-            (names[2].as_str(), series(|r| r.fr_verification_accuracy)),
-            (names[3].as_str(), series(|r| r.fr_verification_auc)),
+            ("FER", series(|r| r.fer_accuracy, &summary.fer_accuracy)),
+            (
+                "FR identification",
+                series(
+                    |r| r.fr_identification_accuracy,
+                    &summary.fr_identification_accuracy,
+                ),
+            ),
+            (
+                "verification accuracy",
+                series(
+                    |r| r.fr_verification_accuracy,
+                    &summary.fr_verification_accuracy,
+                ),
+            ),
+            (
+                "verification AUC",
+                series(|r| r.fr_verification_auc, &summary.fr_verification_auc),
+            ),
         ],
     )
     .map_err(TrainError::Output)

@@ -145,7 +145,17 @@ pub fn train_epoch(
             Err(e) => {
                 bar.abandon();
                 steps_log.append(&rows)?;
-                return Err(e);
+                return Err(match e {
+                    TrainError::NonFinite {
+                        step, loss, value, ..
+                    } => TrainError::NonFinite {
+                        step,
+                        loss,
+                        value,
+                        checkpoint_kept: run.out.join(super::checkpoint::WEIGHTS).is_file(),
+                    },
+                    e => e,
+                });
             }
         };
         let seconds = step_started.elapsed().as_secs_f64();
@@ -179,8 +189,8 @@ pub fn train_epoch(
             lr,
         });
         bar.set_message(format!(
-            "L_FR {loss_fr:.3} L_FER {loss_fer:.3} w {w_fr:.2}/{w_fer:.2} {:.0} img/s",
-            totals.images_per_second()
+            "L_FR {loss_fr:.3} L_FER {loss_fer:.3} w {w_fr:.2}/{w_fer:.2} {}",
+            super::report::rate(totals.images_per_second())
         ));
         bar.inc(1);
         if options.stop.load(Ordering::Relaxed) {

@@ -20,6 +20,8 @@ pub enum TrainError {
         step: u64,
         loss: &'static str,
         value: f32,
+        /// Whether a checkpoint (of the last finite weights) was written before it.
+        checkpoint_kept: bool,
     },
     /// Stopped by Ctrl-C after saving a checkpoint.
     Interrupted {
@@ -37,11 +39,23 @@ impl fmt::Display for TrainError {
             TrainError::Gpu(e) => write!(f, "{e}"),
             TrainError::Data(e) => write!(f, "{e}"),
             TrainError::Config(e) | TrainError::Checkpoint(e) | TrainError::Output(e) => write!(f, "{e}"),
-            TrainError::NonFinite { step, loss, value } => write!(
-                f,
-                "{loss} became {value} at step {step}: training diverged; stopped, keeping the last checkpoint (its weights are finite). \
-                 Try a smaller --lr, or turn clipping on (--clip-norm 5) if it is off"
-            ),
+            TrainError::NonFinite {
+                step,
+                loss,
+                value,
+                checkpoint_kept,
+            } => {
+                let kept = if *checkpoint_kept {
+                    "keeping the last checkpoint (its weights are finite)"
+                } else {
+                    "before the first checkpoint, so none exists yet"
+                };
+                write!(
+                    f,
+                    "{loss} became {value} at step {step}: training diverged; stopped, {kept}. \
+                     Try a smaller --lr, or turn clipping on (--clip-norm 5) if it is off"
+                )
+            }
             TrainError::Interrupted {
                 epoch,
                 batch,

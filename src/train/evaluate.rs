@@ -93,7 +93,7 @@ pub fn argmax(row: &[f32]) -> usize {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub fer_accuracy: Option<f32>,
-    /// confusion[true][predicted], FER classes in logit order.
+    /// `confusion[true][predicted]`, FER classes in logit order.
     pub fer_confusion: Vec<Vec<u32>>,
     pub fr_identification_accuracy: Option<f32>,
     pub fr_verification_accuracy: Option<f32>,

@@ -112,10 +112,20 @@ pub fn line_chart(
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))?;
+        // The x axes count (steps, epochs): whole-number ticks only.
+        let whole = |x: &f64| {
+            if x.fract() == 0.0 {
+                format!("{x:.0}")
+            } else {
+                String::new()
+            }
+        };
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
+            .x_labels(((x1 - x0) as usize + 1).min(10))
+            .x_label_formatter(&whole)
             .label_style(("sans-serif", 14))
             .draw()?;
         for (k, (name, data)) in series.iter().enumerate() {
@@ -139,22 +149,55 @@ pub fn confusion_matrix(
 ) -> Result<(), String> {
     let n = classes.len().max(1);
     let cell = 70u32;
-    let (w, h) = (160 + cell * n as u32 + 20, 90 + cell * n as u32 + 110);
+    let (w, h) = (160 + cell * n as u32 + 140, 90 + cell * n as u32 + 110);
+    let shade_of = |share: f64| {
+        let shade = (255.0 * (1.0 - share)) as u8;
+        RGBColor(shade, shade, 255)
+    };
     render(path, (w, h), |root| {
         root.draw(&Text::new(
-            "FER confusion matrix (rows: true, columns: predicted)",
+            "FER confusion matrix, test fold (rows: true, columns: predicted)",
             (10, 10),
             ("sans-serif", 18),
+        ))?;
+        // The colour scale: a cell's share of its row.
+        let (bar_x, bar_top, bar_height) = (
+            160 + (cell * n as u32) as i32 + 30,
+            50,
+            (cell * n as u32) as i32,
+        );
+        let slices = 20;
+        for k in 0..slices {
+            let y = bar_top + bar_height * k / slices;
+            let share = 1.0 - (k as f64 + 0.5) / slices as f64;
+            root.draw(&Rectangle::new(
+                [
+                    (bar_x, y),
+                    (bar_x + 20, bar_top + bar_height * (k + 1) / slices),
+                ],
+                shade_of(share).filled(),
+            ))?;
+        }
+        root.draw(&Rectangle::new(
+            [(bar_x, bar_top), (bar_x + 20, bar_top + bar_height)],
+            BLACK.stroke_width(1),
+        ))?;
+        for (label, y) in [("100%", bar_top), ("0%", bar_top + bar_height - 14)] {
+            root.draw(&Text::new(label, (bar_x + 26, y), ("sans-serif", 14)))?;
+        }
+        root.draw(&Text::new(
+            "of the row",
+            (bar_x - 10, bar_top + bar_height + 8),
+            ("sans-serif", 14),
         ))?;
         for (r, row) in counts.iter().enumerate() {
             let total = row.iter().sum::<u32>().max(1) as f64;
             for (c, &count) in row.iter().enumerate() {
                 let share = count as f64 / total;
-                let shade = (255.0 * (1.0 - share)) as u8;
                 let (x, y) = (160 + c as i32 * cell as i32, 50 + r as i32 * cell as i32);
                 root.draw(&Rectangle::new(
                     [(x, y), (x + cell as i32, y + cell as i32)],
-                    RGBColor(shade, shade, 255).filled(),
+                    shade_of(share).filled(),
                 ))?;
                 root.draw(&Rectangle::new(
                     [(x, y), (x + cell as i32, y + cell as i32)],

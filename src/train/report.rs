@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::TrainConfig;
+use super::config::{Tasks, TrainConfig};
 use super::error::TrainError;
 use super::evaluate::Metrics;
 use super::evaluate::{SCORED_PAIRS, THRESHOLD_PAIRS};
@@ -162,7 +162,7 @@ pub fn write_split(run: &Run) -> Result<(), TrainError> {
 /// The run's opening line.
 pub fn print_start(run: &Run) {
     println!(
-        "training {} on {} | fold {}/{} ({} train, {} validation, {} test subjects; {} train images) | {} weighting, tasks {:?} | {}",
+        "training {} on {} | fold {}/{} ({} train, {} validation, {} test subjects; {} train images) | {} weighting, tasks {} | {}",
         run.config.preset.name(),
         run.config.data.describe(),
         run.split.fold,
@@ -172,29 +172,55 @@ pub fn print_start(run: &Run) {
         run.split.test_subjects.len(),
         run.split.train.len(),
         run.learner.weighting.name(),
-        run.tasks,
+        run.tasks.name(),
         run.gpu.adapter_info().name,
     );
 }
 
-/// The line after an epoch.
-pub fn print_epoch(row: &EpochRow, epochs: usize) {
+/// Images per second for people: "-" while no step has been timed (an epoch of one step
+/// is only the first step, which compiles the kernels and is not timed).
+pub fn rate(images_per_second: f64) -> String {
+    if images_per_second > 0.0 {
+        format!("{images_per_second:.0} img/s")
+    } else {
+        "- img/s".to_string()
+    }
+}
+
+/// The line after an epoch: the trained tasks' figures only.
+pub fn print_epoch(row: &EpochRow, epochs: usize, tasks: Tasks) {
     let show = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-    println!(
-        "epoch {}/{}  L_FR {:.3}  L_FER {:.3}  w_FR {:.2}  w_FER {:.2}  train acc FR {} FER {}  |  validation: identification {}  FER {}  verification AUC {}  |  {:.0} img/s",
-        row.epoch,
-        epochs,
-        row.loss_fr,
-        row.loss_fer,
-        row.w_fr,
-        row.w_fer,
-        show(row.train_fr_accuracy),
-        show(row.train_fer_accuracy),
-        show(row.val_fr_identification_accuracy),
-        show(row.val_fer_accuracy),
-        show(row.val_fr_verification_auc),
-        row.images_per_second,
-    );
+    let mut line = format!("epoch {}/{}", row.epoch, epochs);
+    if tasks != Tasks::Fer {
+        line += &format!("  L_FR {:.3}", row.loss_fr);
+    }
+    if tasks != Tasks::Fr {
+        line += &format!("  L_FER {:.3}", row.loss_fer);
+    }
+    if tasks == Tasks::Both {
+        line += &format!("  w_FR {:.2}  w_FER {:.2}", row.w_fr, row.w_fer);
+    }
+    line += "  train acc";
+    if tasks != Tasks::Fer {
+        line += &format!(" FR {}", show(row.train_fr_accuracy));
+    }
+    if tasks != Tasks::Fr {
+        line += &format!(" FER {}", show(row.train_fer_accuracy));
+    }
+    line += "  |  validation:";
+    if tasks != Tasks::Fer {
+        line += &format!(
+            " identification {}",
+            show(row.val_fr_identification_accuracy)
+        );
+    }
+    if tasks != Tasks::Fr {
+        line += &format!("  FER {}", show(row.val_fer_accuracy));
+    }
+    if tasks != Tasks::Fer {
+        line += &format!("  verification AUC {}", show(row.val_fr_verification_auc));
+    }
+    println!("{line}  |  {}", rate(row.images_per_second));
 }
 
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), TrainError> {
@@ -212,7 +238,9 @@ pub fn write_plots(
     epochs_log: &CsvLog<EpochRow>,
     fer_classes: &[String],
     last: &Metrics,
+    tasks: Tasks,
 ) -> Result<(), TrainError> {
+    let (fr, fer) = (tasks != Tasks::Fer, tasks != Tasks::Fr);
     let plots = out.join("plots");
     let steps = steps_log.read_rows()?;
     let epochs = epochs_log.read_rows()?;
@@ -236,40 +264,53 @@ pub fn write_plots(
         "step",
         "loss",
         &[
-            ("L_FR", by_step(|r| r.loss_fr)),
-            ("L_FER", by_step(|r| r.loss_fer)),
-        ],
+            (fr, "L_FR", by_step(|r| r.loss_fr)),
+            (fer, "L_FER", by_step(|r| r.loss_fer)),
+        ]
+        .into_iter()
+        .filter(|s| s.0)
+        .map(|(_, name, points)| (name, points))
+        .collect::<Vec<_>>(),
     ))?;
-    draw(plots::line_chart(
-        &plots.join("weights.png"),
-        "Task weights",
-        "step",
-        "weight",
-        &[
-            ("w_FR", by_step(|r| r.w_fr)),
-            ("w_FER", by_step(|r| r.w_fer)),
-        ],
-    ))?;
+    // A single task's weight is fixed at 1: no chart of it.
+    if tasks == Tasks::Both {
+        draw(plots::line_chart(
+            &plots.join("weights.png"),
+            "Task weights",
+            "step",
+            "weight",
+            &[
+                ("w_FR", by_step(|r| r.w_fr)),
+                ("w_FER", by_step(|r| r.w_fer)),
+            ],
+        ))?;
+    }
     draw(plots::line_chart(
         &plots.join("accuracy.png"),
-        "Accuracy per epoch (validation: held-out training subjects)",
+        "Accuracy and verification AUC per epoch (validation: held-out training subjects)",
         "epoch",
-        "accuracy",
+        "accuracy, AUC",
         &[
-            ("train FR", by_epoch(|r| r.train_fr_accuracy)),
-            ("train FER", by_epoch(|r| r.train_fer_accuracy)),
+            (fr, "train FR", by_epoch(|r| r.train_fr_accuracy)),
+            (fer, "train FER", by_epoch(|r| r.train_fer_accuracy)),
             (
+                fr,
                 "validation FR identification",
                 by_epoch(|r| r.val_fr_identification_accuracy),
             ),
-            ("validation FER", by_epoch(|r| r.val_fer_accuracy)),
+            (fer, "validation FER", by_epoch(|r| r.val_fer_accuracy)),
             (
+                fr,
                 "validation verification AUC",
                 by_epoch(|r| r.val_fr_verification_auc),
             ),
-        ],
+        ]
+        .into_iter()
+        .filter(|s| s.0)
+        .map(|(_, name, points)| (name, points))
+        .collect::<Vec<_>>(),
     ))?;
-    if !fer_classes.is_empty() && last.fer_confusion.iter().flatten().any(|&c| c > 0) {
+    if fer && !fer_classes.is_empty() && last.fer_confusion.iter().flatten().any(|&c| c > 0) {
         draw(plots::confusion_matrix(
             &plots.join("confusion.png"),
             fer_classes,

@@ -7,15 +7,18 @@ use std::sync::Arc;
 use super::checkpoint::{self, Checkpoint, Sidecar};
 use super::config::{Tasks, TrainConfig};
 use super::error::TrainError;
+use super::lock::RunLock;
 use super::step::Learner;
 use super::trainer::RunOptions;
 use crate::data::protocol::{self, Split};
-use crate::data::Dataset;
+use crate::data::{Dataset, Expression};
 use crate::gpu::Gpu;
 use crate::weighting::WeightingSpec;
 
 /// A run in progress: what it trains on, what it trains, and where it stands.
 pub struct Run<'a> {
+    /// The run directory's lock, held while the run lives.
+    _lock: RunLock,
     pub gpu: &'a Gpu,
     pub config: TrainConfig,
     pub dataset: Arc<Dataset>,
@@ -58,9 +61,6 @@ impl<'a> Run<'a> {
         }
         config.validate().map_err(TrainError::Config)?;
         let out = options.out.clone();
-        std::fs::create_dir_all(out.join("plots"))
-            .map_err(|e| TrainError::Output(format!("{}: {e}", out.display())))?;
-
         let dataset = Arc::new(config.data.load(config.preset.architecture().input)?);
         if !dataset.skipped.is_empty() {
             eprintln!(
@@ -81,11 +81,18 @@ impl<'a> Run<'a> {
                 "facemtl: note: the data has only {} subjects, so {} folds instead of the {} asked",
                 split.folds, split.folds, config.folds
             );
+            // The config records the folds used (the same split: the folds asked are capped
+            // at the subjects there are).
+            config.folds = split.folds;
         }
-        let (weighting, tasks, note) = effective_weighting(&config, &dataset);
+        let (weighting, tasks, note) = effective_weighting(&config, &dataset, &split)?;
         if let Some(note) = note {
             eprintln!("facemtl: {note}");
         }
+        // The run directory only once the data has loaded and a run can start.
+        let _lock = RunLock::acquire(&out)?;
+        std::fs::create_dir_all(out.join("plots"))
+            .map_err(|e| TrainError::Output(format!("{}: {e}", out.display())))?;
         let steps_per_epoch = split.train.len().div_ceil(config.batch);
         let learner = Learner::new(
             gpu,
@@ -97,6 +104,7 @@ impl<'a> Run<'a> {
         )?;
         let sidecar = Sidecar::new(
             config.clone(),
+            tasks,
             split
                 .train_subjects
                 .iter()
@@ -109,6 +117,7 @@ impl<'a> Run<'a> {
                 .collect(),
         );
         let mut run = Run {
+            _lock,
             gpu,
             config,
             dataset,
@@ -169,23 +178,81 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The weighting to use given the tasks asked and the labels the data has.
+/// Why a task cannot train on this data (None when it can): no labels for it at all, or
+/// fewer than two classes on the training side of the split.
+fn untrainable(task: Tasks, dataset: &Dataset, split: &Split) -> Option<String> {
+    let (name, labelled, classes): (&str, bool, Vec<String>) = match task {
+        Tasks::Fr => (
+            "face recognition",
+            dataset.samples.iter().any(|s| s.subject.is_some()),
+            split
+                .train_subjects
+                .iter()
+                .map(|&s| dataset.subjects[s].clone())
+                .collect(),
+        ),
+        _ => {
+            let mut found: Vec<_> = split
+                .train
+                .iter()
+                .filter_map(|&i| dataset.samples[i].expression)
+                .collect();
+            found.sort_by_key(|e| Expression::ALL.iter().position(|x| x == e));
+            found.dedup();
+            (
+                "expression recognition",
+                dataset.samples.iter().any(|s| s.expression.is_some()),
+                found.iter().map(|e| e.name().to_string()).collect(),
+            )
+        }
+    };
+    let kind = if task == Tasks::Fr {
+        "subject"
+    } else {
+        "expression"
+    };
+    if !labelled {
+        return Some(format!(
+            "the data has no {kind} labels, so {name} has nothing to learn"
+        ));
+    }
+    (classes.len() < 2).then(|| {
+        format!(
+            "{name} needs at least two {kind} classes on the training side of the split, and found {} ({})",
+            classes.len(),
+            if classes.is_empty() { "none".to_string() } else { classes.join(", ") }
+        )
+    })
+}
+
+/// The tasks to train and their weighting, given the tasks asked and the labels on the
+/// training side: a task asked alone that cannot train is an error; of two, the one that
+/// cannot is dropped with a note (an error when neither can).
 fn effective_weighting(
     config: &TrainConfig,
     dataset: &Dataset,
-) -> (WeightingSpec, Tasks, Option<String>) {
-    let has_fr = dataset.samples.iter().any(|s| s.subject.is_some());
-    let has_fer = dataset.samples.iter().any(|s| s.expression.is_some());
-    let (tasks, note) = match (config.tasks, has_fr, has_fer) {
-        (Tasks::Both, true, false) => (
+    split: &Split,
+) -> Result<(WeightingSpec, Tasks, Option<String>), TrainError> {
+    let fr = untrainable(Tasks::Fr, dataset, split);
+    let fer = untrainable(Tasks::Fer, dataset, split);
+    let refuse = |flag: &str, why: &String| {
+        TrainError::Config(format!("{flag}: {why}; this data cannot train it"))
+    };
+    let (tasks, note) = match (config.tasks, fr, fer) {
+        (Tasks::Fr, Some(why), _) => return Err(refuse("--tasks fr", &why)),
+        (Tasks::Fer, _, Some(why)) => return Err(refuse("--tasks fer", &why)),
+        (Tasks::Both, Some(fr), Some(fer)) => {
+            return Err(TrainError::Config(format!(
+                "neither task can train on this data: {fr}; and {fer}"
+            )))
+        }
+        (Tasks::Both, None, Some(why)) => (
             Tasks::Fr,
-            Some("the data has no expression labels: training face recognition only".to_string()),
+            Some(format!("{why}: training face recognition only")),
         ),
-        (Tasks::Both, false, true) => (
+        (Tasks::Both, Some(why), None) => (
             Tasks::Fer,
-            Some(
-                "the data has no subject labels: training expression recognition only".to_string(),
-            ),
+            Some(format!("{why}: training expression recognition only")),
         ),
         (t, _, _) => (t, None),
     };
@@ -194,5 +261,5 @@ fn effective_weighting(
         Tasks::Fr => WeightingSpec::Static([1.0, 0.0]),
         Tasks::Fer => WeightingSpec::Static([0.0, 1.0]),
     };
-    (spec, tasks, note)
+    Ok((spec, tasks, note))
 }

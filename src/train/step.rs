@@ -227,6 +227,7 @@ impl Learner {
                     step,
                     loss,
                     value: *value,
+                    checkpoint_kept: false,
                 });
             }
         }

@@ -11,7 +11,6 @@ use super::config::TrainConfig;
 use super::epoch::{train_epoch, EpochEnd};
 use super::error::TrainError;
 use super::evaluate::{evaluate, Metrics, Threshold};
-use super::lock::RunLock;
 use super::logs::CsvLog;
 use super::recalibrate::recalibrate_batch_norm;
 use super::report::{self, Summary};
@@ -34,12 +33,11 @@ pub struct RunOptions {
 
 /// Trains `config` (or resumes the run in `options.out`), writing every result there.
 /// After each epoch: batch-norm recalibration (when configured; before the last epoch over
-/// a sample of the training images, see [`recalibration_images`]), the validation figures,
+/// a sample of the training images, see `recalibration_images`), the validation figures,
 /// a checkpoint. After the last: the verification threshold chosen on the validation split
 /// and stored with the checkpoint, then the test fold, evaluated once.
 pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Summary, TrainError> {
     let started = Instant::now();
-    let _lock = RunLock::acquire(&options.out)?;
     let mut run = Run::start(gpu, config, options)?;
     let (start_epoch, epochs) = (run.sidecar.epoch, run.config.epochs);
     let resume_at = |position: u64| options.resume.then_some(position);
@@ -70,7 +68,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         validation = evaluate_validation(&run, last)?;
         let row = totals.row(epoch, validation.as_ref());
         epochs_log.append(&[row])?;
-        report::print_epoch(&row, epochs);
+        report::print_epoch(&row, epochs, run.tasks);
         if totals.steps > 0 {
             last_weights = totals.last_weights;
         }
@@ -98,6 +96,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         &epochs_log,
         &run.sidecar.fer_classes,
         &metrics,
+        run.tasks,
     )?;
     let summary = Summary::of(&run, metrics, validation, last_weights, started.elapsed());
     report::write_json(&run.out.join("summary.json"), &summary)?;

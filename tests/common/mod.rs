@@ -22,6 +22,7 @@ pub fn gpu() -> &'static Gpu {
         let gpu = Gpu::new(&GpuOptions {
             adapter: None,
             quiet: true,
+            ..Default::default()
         })
         .expect("tests need a GPU adapter (lavapipe is enough)");
         gpu.set_poison_outputs(true);

@@ -55,6 +55,22 @@ impl Format {
         }
     }
 
+    /// What this layout looks like, for messages.
+    pub fn expected_layout(self) -> &'static str {
+        match self {
+            Format::Manifest => "a CSV file of path,subject,expression",
+            Format::Orl => "subject folders of images, e.g. s1/1.pgm",
+            Format::Jaffe => "images named SUBJECT.EXPRESSION<n>.<n>.tiff, e.g. KA.HA1.29.tiff",
+            Format::CkPlus => {
+                "cohn-kanade-images/S005/001/S005_001_00000001.png, labels in Emotion/S005/001/*_emotion.txt"
+            }
+            Format::Oulu => {
+                "SUBJECT/EXPRESSION/frame folders, e.g. P001/Anger/000.jpeg (expressions: Anger, Disgust, Fear, Happiness, Sadness, Surprise)"
+            }
+            Format::Fer2013 => "a CSV file of emotion,pixels,Usage",
+        }
+    }
+
     /// Loads `path` in this layout, images resized to `size` x `size`. With `skip_bad`,
     /// unreadable entries become warnings in [`Dataset::skipped`].
     pub fn load(self, path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
@@ -102,6 +118,13 @@ impl Format {
             }
             _ => path,
         };
+        let expected = || {
+            format!(
+                "--format {} expects {}",
+                self.name(),
+                self.expected_layout()
+            )
+        };
         let dataset = match self {
             Format::Manifest => manifest::load(path, size, skip_bad),
             Format::Orl => orl::load(path, size, skip_bad),
@@ -109,7 +132,29 @@ impl Format {
             Format::CkPlus => ckplus::load(path, size, skip_bad),
             Format::Oulu => oulu::load(path, size, skip_bad),
             Format::Fer2013 => fer2013::load(path, size, skip_bad),
-        }?;
+        }
+        .map_err(|e| match e {
+            DataError::Layout { path, message } => DataError::Layout {
+                path,
+                message: format!("{message} ({})", expected()),
+            },
+            e => e,
+        })?;
+        if dataset.samples.is_empty() && path.is_dir() {
+            let found = walk_files(path)?
+                .into_iter()
+                .find(|p| is_image(p))
+                .map_or("no image file at all".to_string(), |p| {
+                    format!("images such as {}, which do not fit it", p.display())
+                });
+            return Err(DataError::layout(
+                path,
+                format!(
+                    "no images in the expected layout: {}; found {found}",
+                    expected()
+                ),
+            ));
+        }
         dataset.check_usable(&path.display().to_string())?;
         Ok(dataset)
     }
