@@ -664,4 +664,15 @@ fn augmentation_is_seeded_and_none_is_the_identity() {
         .map(|i| image[(i / size) * size + size - 1 - i % size])
         .collect();
     assert!(flipped.contains(&expected), "a mirror is exact");
+    // The flips' law: half the images of a run, drawn as the batch thread draws them.
+    let mut rng = StdRng::seed_from_u64(11);
+    let draws = 4000;
+    let mirrored = (0..draws)
+        .filter(|_| mirror.apply(&image, size, &mut rng) == expected)
+        .count() as f64
+        / draws as f64;
+    assert!(
+        (mirrored - 0.5).abs() < 4.0 * (0.25f64 / draws as f64).sqrt(),
+        "{mirrored}"
+    );
 }

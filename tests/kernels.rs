@@ -1065,6 +1065,49 @@ fn dropout_matches_reference_and_is_its_own_backward() {
 }
 
 #[test]
+fn dropout_over_many_steps_keeps_its_law() {
+    // What a training run sees: each step's tape draws its dropout layers' masks from the
+    // step's seed. Over 200 steps of a [32, 64] activation of ones, for the run's keep 0.8:
+    // the share kept, the mean activation (inverted dropout keeps it at 1), and two layers
+    // of one step (the FER branch's) independent: both kept 0.64 of the time. Each bound is
+    // about four binomial standard deviations.
+    let g = gpu();
+    let store = facemtl::autodiff::ParamStore::new();
+    let (keep, n, steps) = (0.8f32, 32 * 64, 200);
+    let ones = Tensor::full(g, &[32, 64], 1.0).unwrap();
+    let (mut kept, mut both, mut sum) = (0usize, 0usize, 0f64);
+    for step in 0..steps {
+        let mut tape = facemtl::autodiff::Tape::new(g, &store, true, 7919 * step + 13);
+        let x = tape.input(ones.clone());
+        let first = tape.dropout(x, keep).unwrap();
+        let second = tape.dropout(x, keep).unwrap();
+        let (a, b) = (download(tape.value(first)), download(tape.value(second)));
+        kept += a.iter().filter(|&&v| v != 0.0).count();
+        both += a
+            .iter()
+            .zip(&b)
+            .filter(|(&u, &v)| u != 0.0 && v != 0.0)
+            .count();
+        sum += a.iter().map(|&v| v as f64).sum::<f64>();
+        assert!(
+            a.iter().all(|&v| v == 0.0 || v == 1.0 / keep),
+            "inverted scaling"
+        );
+    }
+    let total = (n * steps as usize) as f64;
+    let sd = |p: f64| (p * (1.0 - p) / total).sqrt();
+    let share = kept as f64 / total;
+    assert!((share - 0.8).abs() < 4.0 * sd(0.8), "kept {share}");
+    let joint = both as f64 / total;
+    assert!((joint - 0.64).abs() < 4.0 * sd(0.64), "both kept {joint}");
+    let mean = sum / total;
+    assert!(
+        (mean - 1.0).abs() < 4.0 * sd(0.8) / 0.8,
+        "mean activation {mean}"
+    );
+}
+
+#[test]
 fn relu_dropout_is_relu_then_dropout_both_ways_bit_for_bit() {
     // The fused op must draw the same mask and give the same bits as the two ops in turn,
     // forward and backward; and match the reference (dropout of the reference ReLU).

@@ -780,3 +780,65 @@ fn compare_tabulates_every_method_and_resumes_after_an_interruption() {
     ]);
     assert!(!ok && err.contains("--lr would change them"), "{err}");
 }
+
+#[test]
+fn trace_records_the_weights_and_batches_a_replay_needs() {
+    let dir = temp_dir("trace");
+    train(
+        &dir,
+        &["--epochs", "2", "--augment", "none", "--trace", "3"],
+    );
+    let trace = dir.join("trace");
+    for step in 0..=3 {
+        assert!(
+            trace.join(format!("step-{step}.safetensors")).is_file(),
+            "step {step}"
+        );
+    }
+    assert!(
+        !trace.join("step-4.safetensors").exists(),
+        "only the steps asked"
+    );
+    let split: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("split.json")).unwrap()).unwrap();
+    let train_set: Vec<u64> = split["train"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let rows: Vec<(u64, Vec<u64>)> = csv::Reader::from_path(trace.join("batches.csv"))
+        .unwrap()
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                r[0].parse().unwrap(),
+                r[2].split(' ').map(|i| i.parse().unwrap()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 3]);
+    for (_, samples) in &rows {
+        assert!(!samples.is_empty() && samples.len() <= 8);
+        assert!(samples.iter().all(|i| train_set.contains(i)), "{samples:?}");
+    }
+    // The weights move between the saved steps; step 0 is where training started.
+    let read = |step: u64| std::fs::read(trace.join(format!("step-{step}.safetensors"))).unwrap();
+    assert_ne!(read(0), read(1));
+    assert_ne!(read(2), read(3));
+    // A replay cannot draw the augmentation: refused, naming the flag, before any file.
+    let refused = temp_dir("trace-flips");
+    let (ok, _, err) = facemtl(&[
+        "train",
+        "--out",
+        refused.to_str().unwrap(),
+        "--trace",
+        "3",
+        "--augment",
+        "flips",
+        "--quiet",
+    ]);
+    assert!(!ok && err.contains("--augment none"), "{err}");
+    assert!(!refused.exists());
+}

@@ -82,6 +82,52 @@ class MultiTaskNet(nn.Module):
         return fr, fer, w
 
 
+def _name_pairs(state):
+    """(facemtl name, PyTorch name) of every tensor of a MultiTaskNet state dict."""
+    pairs = []
+    for torch_name in state:
+        parts = torch_name.split(".")
+        if parts[-1] == "num_batches_tracked":
+            continue
+        *module, leaf = parts
+        if module[0] == "trunk":
+            # trunk.<2 (block - 1)>.<3 (conv - 1) + {0: conv, 1: bn}>
+            block, layer = int(module[1]) // 2 + 1, int(module[2])
+            kind = "conv" if layer % 3 == 0 else "bn"
+            name = f"trunk.block{block}.{layer // 3 + 1}.{kind}.{leaf}"
+        elif module[0] in ("fr_block", "fer_block"):
+            layer = int(module[1])
+            kind = "conv" if layer % 3 == 0 else "bn"
+            name = f"{module[0].split('_')[0]}.block.{layer // 3 + 1}.{kind}.{leaf}"
+        elif module[0] == "unit":
+            name = f"unit.fc.{leaf}"
+        else:
+            branch, layer = module[0].split("_", 1)
+            name = f"{branch}.{layer}.{leaf}"
+        pairs.append((name, torch_name))
+    return pairs
+
+
+def facemtl_to_torch(state, inverse=False):
+    """A facemtl checkpoint's tensors (`trunk.block1.1.conv.weight`, `fr.logits.bias`,
+    `unit.fc.weight`, ...) renamed for `MultiTaskNet.load_state_dict(strict=True)`, with
+    the batch-norm counters PyTorch keeps; with `inverse`, a MultiTaskNet state dict
+    renamed to facemtl's names (counters dropped)."""
+    if inverse:
+        return {name: state[torch_name] for name, torch_name in _name_pairs(state)}
+    three_blocks = "trunk.block3.1.conv.weight" in state
+    two_convs = "trunk.block1.2.conv.weight" in state
+    preset = {(True, False): "small", (False, True): "medium", (True, True): "large"}[(three_blocks, two_convs)]
+    identities = state["fr.logits.bias"].shape[0]
+    expressions = state["fer.logits.bias"].shape[0]
+    template = MultiTaskNet(preset, identities=identities, expressions=expressions).state_dict()
+    out = {torch_name: state[name] for name, torch_name in _name_pairs(template)}
+    for torch_name, value in template.items():
+        if torch_name.endswith("num_batches_tracked"):
+            out[torch_name] = torch.zeros_like(value)
+    return out
+
+
 def bench(preset, batch, steps, device):
     torch.manual_seed(0)
     size = PRESETS[preset][0]

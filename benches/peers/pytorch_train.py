@@ -208,6 +208,16 @@ def evaluate(net, split, images, labels):
     }
 
 
+def sign_test(differences):
+    """Exact two-sided sign test of the nonzero paired differences: (lower, higher, equal, p)."""
+    lower = sum(d < 0 for d in differences)
+    higher = sum(d > 0 for d in differences)
+    n = lower + higher
+    k = min(lower, higher)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+    return lower, higher, len(differences) - n, p
+
+
 def spread(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -227,6 +237,8 @@ def main():
     parser.add_argument("--init", choices=["pytorch", "facemtl"], default="pytorch",
                         help="PyTorch's default initialisation, or facemtl's (He / Xavier, zero biases)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read a run's PyTorch figures from its json when it has them instead of training again")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -238,10 +250,13 @@ def main():
     print("run | " + " | ".join(f"{m} facemtl / pytorch" for m in METRICS))
     rows = []
     for run in runs:
-        ours = train_run(run, args)
         name = (f"pytorch-{args.augment}{'-recal' if args.bn_recalibration else ''}"
                 f"{'-facemtl-init' if args.init == 'facemtl' else ''}.json")
-        (run / name).write_text(json.dumps({"args": vars(args) | {"dir": str(args.dir)}, **ours}, indent=2))
+        if args.reuse and (run / name).is_file():
+            ours = json.loads((run / name).read_text())
+        else:
+            ours = train_run(run, args)
+            (run / name).write_text(json.dumps({"args": vars(args) | {"dir": str(args.dir)}, **ours}, indent=2))
         theirs = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
         rows.append((theirs, ours))
         cells = [f"{theirs.get(m) if theirs.get(m) is None else round(theirs[m], 3)} / "
@@ -249,6 +264,15 @@ def main():
         print(f"{run.relative_to(args.dir) if run != args.dir else run.name} | " + " | ".join(cells), flush=True)
     print("mean ± sd | " + " | ".join(
         f"{spread(t.get(m) for t, _ in rows)} / {spread(o[m] for _, o in rows)}" for m in METRICS))
+    print("\npaired difference facemtl - pytorch over the runs (exact two-sided sign test):")
+    for m in METRICS:
+        pairs = [(t.get(m), o[m]) for t, o in rows if t.get(m) is not None and o[m] is not None]
+        if not pairs:
+            continue
+        differences = [a - b for a, b in pairs]
+        lower, higher, equal, p = sign_test(differences)
+        print(f"  {m}: mean {statistics.mean(differences):+.4f}; facemtl lower on {lower}, higher on {higher}, "
+              f"equal on {equal} of {len(pairs)}; p = {p:.3f}")
 
 
 if __name__ == "__main__":

@@ -124,6 +124,11 @@ pub struct TrainArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Record the first N steps for a replay in PyTorch (DIR/trace/: the initial weights,
+    /// the weights after steps 1-10 and every 10th, every batch's samples); needs
+    /// --augment none. benches/peers/pytorch_trajectory.py DIR replays them.
+    #[arg(long, value_name = "N", value_parser = flags::seed, allow_negative_numbers = true, conflicts_with_all = ["resume", "all_folds"])]
+    pub trace: Option<u64>,
     #[command(flatten)]
     pub gpu: super::AdapterArg,
 }
@@ -206,6 +211,9 @@ pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result
     let config = args
         .recipe
         .config(args.fold, args.weighting.clone(), args.tasks)?;
+    if args.trace.is_some() {
+        facemtl::train::trace::check_replayable(&config)?;
+    }
     let saved_plan = if resume {
         cv::load_plan(&out).map_err(|e| e.to_string())?
     } else {
@@ -231,6 +239,7 @@ pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result
         epochs_override: if resume { args.recipe.epochs } else { None },
         progress: !args.quiet,
         stop,
+        trace: args.trace,
     };
     let result = run_train(&gpu, config, &options);
     for (kernel, t) in gpu.profile() {

@@ -200,8 +200,11 @@ fn digest<'a>(tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [f32])>) 
     format!("{hash:016x}")
 }
 
+/// A tensor as a file holds it: name, shape, values.
+type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 fn serialize(
-    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    tensors: &[NamedTensor],
     mut metadata: HashMap<String, String>,
 ) -> Result<Vec<u8>, String> {
     metadata.insert(
@@ -291,6 +294,30 @@ fn deserialize(path: &Path) -> Result<Loaded, String> {
     Ok((out, metadata))
 }
 
+/// Every parameter and buffer of `store`: (name, shape, values).
+fn model_tensors(gpu: &Gpu, store: &ParamStore) -> Result<Vec<NamedTensor>, String> {
+    store
+        .ids()
+        .map(|id| {
+            Ok((
+                store.name(id).to_string(),
+                store.get(id).shape().to_vec(),
+                store.get(id).to_vec(gpu).map_err(|e| e.to_string())?,
+            ))
+        })
+        .collect()
+}
+
+/// Writes the model alone (the checkpoint's weights file, no sidecar) to `path`, recording
+/// `step` in its metadata (a run's trace).
+pub fn save_weights(gpu: &Gpu, path: &Path, store: &ParamStore, step: u64) -> Result<(), String> {
+    let bytes = serialize(
+        &model_tensors(gpu, store)?,
+        HashMap::from([("step".to_string(), step.to_string())]),
+    )?;
+    write_atomically(path, &bytes)
+}
+
 /// Saves the model, both optimisers and the sidecar in `dir`.
 pub fn save(
     gpu: &Gpu,
@@ -301,16 +328,7 @@ pub fn save(
     sidecar: &Sidecar,
 ) -> Result<(), String> {
     let download = |t: &Tensor| t.to_vec(gpu).map_err(|e| e.to_string());
-    let weights = store
-        .ids()
-        .map(|id| {
-            Ok((
-                store.name(id).to_string(),
-                store.get(id).shape().to_vec(),
-                download(store.get(id))?,
-            ))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let weights = model_tensors(gpu, store)?;
     let mut state = Vec::new();
     for (prefix, optimizer) in [("main", main), ("unit", unit)] {
         for (id, slots) in optimizer.params().iter().zip(optimizer.state()) {

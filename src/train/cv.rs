@@ -234,6 +234,7 @@ pub fn cross_validate(
                     epochs_override: None,
                     progress: options.progress,
                     stop: options.stop.clone(),
+                    trace: None,
                 };
                 let summary = train(gpu, config, &run_options).map_err(|e| match e {
                     TrainError::Interrupted { epoch, batch, .. } => TrainError::Interrupted {

@@ -13,6 +13,7 @@ use super::error::TrainError;
 use super::logs::{CsvLog, EpochRow, StepRow};
 use super::run::Run;
 use super::step::StepResult;
+use super::trace::Trace;
 use super::trainer::RunOptions;
 use crate::data::augment::{AugmentLevel, Augmentation};
 use crate::data::batches::Prefetcher;
@@ -106,6 +107,7 @@ pub fn train_epoch(
     options: &RunOptions,
     steps_log: &CsvLog<StepRow>,
     first_step_seen: &mut bool,
+    trace: Option<&Trace>,
 ) -> Result<EpochEnd, TrainError> {
     let config = &run.config;
     let mut order = run.split.train.clone();
@@ -138,6 +140,10 @@ pub fn train_epoch(
             let r = run
                 .learner
                 .step(run.gpu, &batch, run.sidecar.step, dropout_seed, None)?;
+            if let Some(trace) = trace {
+                let step = run.sidecar.step + 1;
+                trace.record(run.gpu, &run.learner.store, step, epoch, &batch.indices)?;
+            }
             Ok((r, batch.len()))
         });
         let (result, images) = match result {

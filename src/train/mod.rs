@@ -1,7 +1,8 @@
 //! Training, evaluation and prediction. The loop in parts: `run` sets a run up (or resumes
 //! it), `step` is one training step, `epoch` one pass over the training images, `evaluate`
-//! the held-out figures (`recalibrate` first refreshes batch-norm statistics), `report` the summary and plots, `trainer` ties them together;
-//! `checkpoint` and `logs` are what a run leaves on disk; `cv` runs every fold.
+//! the held-out figures (`recalibrate` first refreshes batch-norm statistics), `report`
+//! the summary and plots, `trainer` ties them together; `checkpoint`, `logs` and `trace`
+//! are what a run leaves on disk; `cv` runs every fold, `compare` every method.
 
 pub mod checkpoint;
 pub mod compare;
@@ -17,6 +18,7 @@ pub mod recalibrate;
 pub mod report;
 pub mod run;
 pub mod step;
+pub mod trace;
 mod trainer;
 
 pub use error::TrainError;

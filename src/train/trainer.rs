@@ -15,6 +15,7 @@ use super::logs::CsvLog;
 use super::recalibrate::recalibrate_batch_norm;
 use super::report::{self, Summary};
 use super::run::Run;
+use super::trace::Trace;
 use crate::data::protocol::HeldOut;
 use crate::gpu::Gpu;
 
@@ -29,6 +30,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
     pub stop: Arc<AtomicBool>,
+    /// Record the run's first this many steps for a replay (`trace.rs`).
+    pub trace: Option<u64>,
 }
 
 /// Trains `config` (or resumes the run in `options.out`), writing every result there.
@@ -39,6 +42,14 @@ pub struct RunOptions {
 pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Summary, TrainError> {
     let started = Instant::now();
     let mut run = Run::start(gpu, config, options)?;
+    let trace = match options.trace {
+        Some(steps) => {
+            let trace = Trace::start(&run.out, &run.config, steps)?;
+            trace.record(gpu, &run.learner.store, 0, 0, &[])?;
+            Some(trace)
+        }
+        None => None,
+    };
     let (start_epoch, epochs) = (run.sidecar.epoch, run.config.epochs);
     let resume_at = |position: u64| options.resume.then_some(position);
     let steps_log = CsvLog::open(run.out.join("metrics.csv"), resume_at(run.sidecar.step))?;
@@ -50,8 +61,14 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
     let mut first_step_seen = false;
     let mut validation = None;
     for epoch in start_epoch..epochs {
-        let totals = match train_epoch(&mut run, epoch, options, &steps_log, &mut first_step_seen)?
-        {
+        let totals = match train_epoch(
+            &mut run,
+            epoch,
+            options,
+            &steps_log,
+            &mut first_step_seen,
+            trace.as_ref(),
+        )? {
             EpochEnd::Finished(totals) => totals,
             EpochEnd::Interrupted => {
                 return Err(TrainError::Interrupted {
