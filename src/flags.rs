@@ -85,6 +85,16 @@ pub fn share(text: &str) -> Result<f32, String> {
     }
 }
 
+/// A cosine similarity in [-1, 1] (a verification threshold).
+pub fn cosine(text: &str) -> Result<f32, String> {
+    let v = finite(text)?;
+    if (-1.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be a cosine similarity in [-1, 1], got {v}"))
+    }
+}
+
 /// A strength of the synthetic faces in [0, 10].
 pub fn strength(text: &str) -> Result<f32, String> {
     let v = finite(text)?;

@@ -25,8 +25,16 @@ enum Command {
     /// verification.
     Eval(commands::eval::EvalArgs),
     /// Identity among the training subjects (closed set, top-k) and expression of face
-    /// images.
+    /// images; for people outside the training set, `identify`.
     Predict(commands::predict::PredictArgs),
+    /// The L2-normalised face-recognition embedding of images, as CSV or safetensors.
+    Embed(commands::embed::EmbedArgs),
+    /// Whether pairs of photos show the same person (cosine similarity against the
+    /// checkpoint's verification threshold).
+    Verify(commands::verify::VerifyArgs),
+    /// Who in a gallery of people (never trained on, or not) each photo shows, or
+    /// "unknown".
+    Identify(commands::identify::IdentifyArgs),
     /// Write the built-in synthetic faces as PNGs, a manifest CSV and a montage.
     GenData(commands::gen_data::GenDataArgs),
     /// Print the chosen GPU adapter and its limits.
@@ -74,6 +82,18 @@ fn main() -> std::process::ExitCode {
         Command::Predict(args) => {
             let adapter = args.gpu.adapter.clone();
             commands::predict::run(args, adapter)
+        }
+        Command::Embed(args) => {
+            let adapter = args.gpu.adapter.clone();
+            commands::embed::run(args, adapter)
+        }
+        Command::Verify(args) => {
+            let adapter = args.gpu.adapter.clone();
+            commands::verify::run(args, adapter)
+        }
+        Command::Identify(args) => {
+            let adapter = args.gpu.adapter.clone();
+            commands::identify::run(args, adapter)
         }
         Command::GenData(args) => commands::gen_data::run(&args),
         Command::Info(args) => commands::info::run(args.gpu.adapter),

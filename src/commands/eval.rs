@@ -9,7 +9,8 @@ use facemtl::data::protocol::{HeldOut, Split};
 use facemtl::data::synthetic::SyntheticConfig;
 use facemtl::data::Dataset;
 use facemtl::train::checkpoint::{checkpoint_dir, Sidecar};
-use facemtl::train::evaluate::{evaluate, Metrics, Threshold};
+use facemtl::train::evaluate::{evaluate, predict, Metrics, Threshold};
+use facemtl::train::open_set::reference_gallery;
 
 use super::{load_checkpoint, DataArgs, Loaded};
 
@@ -115,6 +116,7 @@ pub fn run(args: EvalArgs, adapter: Option<String>) -> Result<(), String> {
             m.verification_pairs
         );
         print_metrics(&m, &loaded, threshold_origin, true);
+        print_open_set(&loaded, &dataset, &split.test)?;
         return Ok(());
     }
     other_data(
@@ -158,6 +160,7 @@ fn other_data(
         m.verification_pairs
     );
     print_metrics(&m, loaded, threshold_origin, false);
+    print_open_set(loaded, dataset, &split.test)?;
     if split.identification.is_empty() {
         return Ok(());
     }
@@ -180,6 +183,58 @@ fn other_data(
     print_line(
         "FR identification accuracy",
         task_figure(s.trains_fr(), m.fr_identification_accuracy, "fer"),
+    );
+    Ok(())
+}
+
+/// Open-set identification among the subjects of `images` (never trained on): each
+/// subject's first reference image enrolled, the others probed.
+fn print_open_set(loaded: &Loaded, dataset: &Dataset, images: &[usize]) -> Result<(), String> {
+    if !loaded.checkpoint.sidecar.trains_fr() {
+        return Ok(());
+    }
+    let labelled: Vec<usize> = images
+        .iter()
+        .copied()
+        .filter(|&i| dataset.samples[i].subject.is_some())
+        .collect();
+    let pixels = labelled
+        .iter()
+        .map(|&i| dataset.pixels(i).map(|p| p.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let embeddings = predict(&loaded.gpu, &loaded.net, &loaded.store, &pixels, 64)?.embeddings;
+    let faces: Vec<(usize, bool, &[f32])> = labelled
+        .iter()
+        .zip(&embeddings)
+        .filter_map(|(&i, e)| {
+            let s = &dataset.samples[i];
+            Some((s.subject?, s.reference, e.as_slice()))
+        })
+        .collect();
+    let Some(f) = reference_gallery(&faces) else {
+        println!(
+            "open-set identification:     n/a (fewer than two subjects with a reference image)"
+        );
+        return Ok(());
+    };
+    let tar = |v: Option<f32>, needed: usize| match v {
+        Some(v) => format!("{v:.4}"),
+        None => format!("n/a ({} impostor pairs, {needed} needed)", f.impostor_pairs),
+    };
+    println!(
+        "open-set identification:     rank-1 {} over {} probes of {} people (gallery: each one's first reference image)",
+        f.rank1_accuracy.map_or("n/a".into(), |v| format!("{v:.4}")),
+        f.probes,
+        f.gallery_people
+    );
+    println!(
+        "  TAR at FAR 1%:             {}",
+        tar(f.tar_at_far_1_percent, 100)
+    );
+    println!(
+        "  TAR at FAR 0.1%:           {}",
+        tar(f.tar_at_far_01_percent, 1000)
     );
     Ok(())
 }

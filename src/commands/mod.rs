@@ -2,11 +2,15 @@
 //! panics on bad input.
 
 pub mod compare;
+pub mod embed;
 pub mod eval;
+mod faces;
 pub mod gen_data;
+pub mod identify;
 pub mod info;
 pub mod predict;
 pub mod train;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 

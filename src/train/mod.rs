@@ -2,7 +2,8 @@
 //! it), `step` is one training step, `epoch` one pass over the training images, `evaluate`
 //! the held-out figures (`recalibrate` first refreshes batch-norm statistics), `report`
 //! the summary and plots, `trainer` ties them together; `checkpoint`, `logs` and `trace`
-//! are what a run leaves on disk; `cv` runs every fold, `compare` every method.
+//! are what a run leaves on disk; `cv` runs every fold, `compare` every method;
+//! `open_set` ranks embeddings against a gallery of people never trained on.
 
 pub mod checkpoint;
 pub mod compare;
@@ -13,6 +14,7 @@ mod error;
 pub mod evaluate;
 pub mod lock;
 pub mod logs;
+pub mod open_set;
 pub mod plots;
 pub mod recalibrate;
 pub mod report;

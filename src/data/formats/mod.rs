@@ -4,6 +4,7 @@
 
 pub mod ckplus;
 pub mod fer2013;
+pub mod folders;
 pub mod jaffe;
 pub mod manifest;
 pub mod orl;
@@ -40,6 +41,10 @@ pub enum Format {
     Oulu,
     /// FER2013's CSV of emotion,pixels,Usage (expressions only).
     Fer2013,
+    /// One folder per person: PERSON/IMAGE, any names (subjects only).
+    #[value(alias = "people")]
+    #[serde(alias = "people")]
+    Folders,
 }
 
 impl Format {
@@ -52,6 +57,7 @@ impl Format {
             Format::CkPlus => "ck+",
             Format::Oulu => "oulu",
             Format::Fer2013 => "fer2013",
+            Format::Folders => "folders",
         }
     }
 
@@ -68,6 +74,7 @@ impl Format {
                 "SUBJECT/EXPRESSION/frame folders, e.g. P001/Anger/000.jpeg (expressions: Anger, Disgust, Fear, Happiness, Sadness, Surprise)"
             }
             Format::Fer2013 => "a CSV file of emotion,pixels,Usage",
+            Format::Folders => "one folder of images per person, e.g. alice/1.jpg",
         }
     }
 
@@ -132,6 +139,7 @@ impl Format {
             Format::CkPlus => ckplus::load(path, size, skip_bad),
             Format::Oulu => oulu::load(path, size, skip_bad),
             Format::Fer2013 => fer2013::load(path, size, skip_bad),
+            Format::Folders => folders::load(path, size),
         }
         .map_err(|e| match e {
             DataError::Layout { path, message } => DataError::Layout {
