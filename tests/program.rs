@@ -842,3 +842,66 @@ fn trace_records_the_weights_and_batches_a_replay_needs() {
     assert!(!ok && err.contains("--augment none"), "{err}");
     assert!(!refused.exists());
 }
+
+#[test]
+fn rgb_input_and_landmark_alignment_train_end_to_end() {
+    // gen-data's faces with their landmarks, trained as RGB (grayscale files become three
+    // equal channels): the first convolution takes 3 channels, and eval and predict read
+    // images the way the run did.
+    let faces = temp_dir("rgb-faces");
+    let (ok, _, err) = facemtl(&[
+        "gen-data",
+        "--out",
+        faces.to_str().unwrap(),
+        "--subjects",
+        "6",
+        "--per-expression",
+        "2",
+        "--landmarks",
+        "--nuisance",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    let header = std::fs::read_to_string(faces.join("manifest.csv")).unwrap();
+    assert!(header
+        .starts_with("path,subject,expression,x,y,w,h,lex,ley,rex,rey,nx,ny,lmx,lmy,rmx,rmy\n"));
+    let run = temp_dir("rgb-run");
+    let (ok, out, err) = facemtl(&[
+        "train",
+        "--data",
+        faces.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--color",
+        "rgb",
+        "--folds",
+        "2",
+        "--epochs",
+        "2",
+        "--batch",
+        "8",
+        "--val-fraction",
+        "0",
+        "--quiet",
+    ]);
+    assert!(ok, "{out}{err}");
+    let bytes = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    let weights = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(
+        weights
+            .tensor("trunk.block1.1.conv.weight")
+            .unwrap()
+            .shape(),
+        [16, 3, 3, 3]
+    );
+    let (ok, out, err) = facemtl(&["eval", "--checkpoint", run.to_str().unwrap()]);
+    assert!(ok && out.contains("FER accuracy"), "{out}{err}");
+    let image = faces.join("images/s001_happiness_1.png");
+    let (ok, out, err) = facemtl(&[
+        "predict",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(ok && out.contains("expression:"), "{out}{err}");
+}

@@ -50,10 +50,10 @@ def conv_stack(in_c, out_c, n):
 
 
 class MultiTaskNet(nn.Module):
-    def __init__(self, preset, keep=0.8, identities=IDENTITIES, expressions=EXPRESSIONS):
+    def __init__(self, preset, keep=0.8, identities=IDENTITIES, expressions=EXPRESSIONS, channels=1):
         super().__init__()
         size, trunk, per_block, branch, embedding, fer_hidden = PRESETS[preset]
-        blocks, channels = [], 1
+        blocks = []
         for out_c in trunk:
             blocks += [conv_stack(channels, out_c, per_block), nn.MaxPool2d(2)]
             channels = out_c
@@ -120,7 +120,8 @@ def facemtl_to_torch(state, inverse=False):
     preset = {(True, False): "small", (False, True): "medium", (True, True): "large"}[(three_blocks, two_convs)]
     identities = state["fr.logits.bias"].shape[0]
     expressions = state["fer.logits.bias"].shape[0]
-    template = MultiTaskNet(preset, identities=identities, expressions=expressions).state_dict()
+    channels = state["trunk.block1.1.conv.weight"].shape[1]
+    template = MultiTaskNet(preset, identities=identities, expressions=expressions, channels=channels).state_dict()
     out = {torch_name: state[name] for name, torch_name in _name_pairs(template)}
     for torch_name, value in template.items():
         if torch_name.endswith("num_batches_tracked"):

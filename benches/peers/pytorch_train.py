@@ -87,6 +87,9 @@ def train_run(run_dir, args):
     split = json.loads((run_dir / "split.json").read_text())
     size = PRESETS["small"][0]
     samples = split["samples"]
+    sidecar = run_dir / "checkpoint.json"
+    if sidecar.exists() and json.loads(sidecar.read_text())["config"].get("color", "gray") != "gray":
+        raise SystemExit(f"{run_dir}: trained with --color rgb; this reference reads grayscale images")
     if any(s["path"] is None for s in samples):
         raise SystemExit(f"{run_dir}: trained on in-memory images; train facemtl on --data FILES")
     fr_index = {name: i for i, name in enumerate(split["fr_classes"])}

@@ -69,10 +69,10 @@ pub fn run(args: EmbedArgs, adapter: Option<String>) -> Result<(), String> {
     }
     let loaded = load_checkpoint(&args.checkpoint, adapter)?;
     faces::require_face_recognition(&loaded, "embed")?;
-    let size = loaded.net.architecture.input;
+    let how = loaded.checkpoint.sidecar.config.preprocess();
     let faces = match &args.data.data {
-        Some(_) => faces::from_data(&args.data, size)?,
-        None => faces::from_paths(&args.images, size)?,
+        Some(_) => faces::from_data(&args.data, &how)?,
+        None => faces::from_paths(&args.images, &how)?,
     };
     if faces.is_empty() {
         return Err("no images to embed".into());

@@ -38,8 +38,11 @@ fn own_data(s: &Sidecar, fold: Option<usize>) -> Result<(Dataset, Split), String
             s.config.fold, s.config.folds
         ));
     }
-    let size = s.config.preset.architecture().input;
-    let dataset = s.config.data.load(size).map_err(|e| e.to_string())?;
+    let dataset = s
+        .config
+        .data
+        .load(&s.config.preprocess())
+        .map_err(|e| e.to_string())?;
     let split = facemtl::data::protocol::split(
         &dataset,
         s.config.folds,
@@ -61,11 +64,10 @@ pub fn run(args: EvalArgs, adapter: Option<String>) -> Result<(), String> {
     let (dataset, split) = if own {
         own_data(s, args.fold)?
     } else {
-        let size = s.config.preset.architecture().input;
         let dataset = args
             .data
             .source(&SyntheticConfig::default())
-            .load(size)
+            .load(&s.config.preprocess())
             .map_err(|e| e.to_string())?;
         let split = Split::all_test(&dataset, &s.fr_classes, &s.fer_classes);
         (dataset, split)

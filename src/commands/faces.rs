@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use facemtl::data::align::FaceRegion;
+use facemtl::data::image::Preprocess;
 use facemtl::data::synthetic::SyntheticConfig;
 use facemtl::train::evaluate::predict;
 
@@ -16,12 +18,12 @@ pub struct Face {
     pub pixels: Vec<f32>,
 }
 
-/// The faces of image files given on the command line.
-pub fn from_paths(paths: &[PathBuf], size: usize) -> Result<Vec<Face>, String> {
+/// The faces of image files given on the command line (each its centre square).
+pub fn from_paths(paths: &[PathBuf], how: &Preprocess) -> Result<Vec<Face>, String> {
     let mut faces = Vec::with_capacity(paths.len());
     let mut failed = Vec::new();
     for path in paths {
-        match facemtl::data::image::load_input(path, size) {
+        match facemtl::data::image::load_face(path, &FaceRegion::Centre, how) {
             Ok(pixels) => faces.push(Face {
                 origin: path.display().to_string(),
                 person: None,
@@ -41,11 +43,12 @@ pub fn from_paths(paths: &[PathBuf], size: usize) -> Result<Vec<Face>, String> {
     }
 }
 
-/// The faces of a data set (`--data` / `--format`, `--skip-bad`).
-pub fn from_data(data: &DataArgs, size: usize) -> Result<Vec<Face>, String> {
+/// The faces of a data set (`--data` / `--format`, `--skip-bad`; a manifest's face
+/// boxes and landmarks cut them out).
+pub fn from_data(data: &DataArgs, how: &Preprocess) -> Result<Vec<Face>, String> {
     let dataset = data
         .source(&SyntheticConfig::default())
-        .load(size)
+        .load(how)
         .map_err(|e| e.to_string())?;
     let mut faces = Vec::with_capacity(dataset.samples.len());
     for (i, sample) in dataset.samples.iter().enumerate() {

@@ -21,6 +21,10 @@ pub struct GenDataArgs {
     /// Write into --out even if it already holds files (same-named files are replaced).
     #[arg(long)]
     pub overwrite: bool,
+    /// Also write each face's five landmarks (lex,ley,...,rmy) and a face box (x,y,w,h)
+    /// into the manifest, so training aligns the faces (undoing --nuisance's pose).
+    #[arg(long)]
+    pub landmarks: bool,
 }
 
 /// A manifest row, written by the `csv` crate under the header `path,subject,expression`.
@@ -29,6 +33,65 @@ struct ManifestRow {
     path: String,
     subject: String,
     expression: &'static str,
+}
+
+/// A manifest row with the face's box and landmarks (`--landmarks`).
+#[derive(serde::Serialize)]
+struct AlignedRow {
+    path: String,
+    subject: String,
+    expression: &'static str,
+    x: f32,
+    y: f32,
+    w: f32,
+    h: f32,
+    lex: f32,
+    ley: f32,
+    rex: f32,
+    rey: f32,
+    nx: f32,
+    ny: f32,
+    lmx: f32,
+    lmy: f32,
+    rmx: f32,
+    rmy: f32,
+}
+
+/// Rounded to hundredths of a pixel.
+fn hundredths(v: f32) -> f32 {
+    (v * 100.0).round() / 100.0
+}
+
+impl AlignedRow {
+    /// The row of a face with landmarks `p`; its box a square around them, 2.2 times the
+    /// distance from the eyes' midpoint to the mouth's, clamped to the image.
+    fn new(row: ManifestRow, p: &[[f32; 2]; 5], size: usize) -> AlignedRow {
+        let mean = |k: usize| p.iter().map(|q| q[k]).sum::<f32>() / 5.0;
+        let eyes = [(p[0][0] + p[1][0]) / 2.0, (p[0][1] + p[1][1]) / 2.0];
+        let mouth = [(p[3][0] + p[4][0]) / 2.0, (p[3][1] + p[4][1]) / 2.0];
+        let side = (2.2 * (mouth[0] - eyes[0]).hypot(mouth[1] - eyes[1])).min(size as f32);
+        let corner = |c: f32| (c - side / 2.0).clamp(0.0, size as f32 - side);
+        let h = hundredths;
+        AlignedRow {
+            path: row.path,
+            subject: row.subject,
+            expression: row.expression,
+            x: h(corner(mean(0))),
+            y: h(corner(mean(1))),
+            w: h(side),
+            h: h(side),
+            lex: h(p[0][0]),
+            ley: h(p[0][1]),
+            rex: h(p[1][0]),
+            rey: h(p[1][1]),
+            nx: h(p[2][0]),
+            ny: h(p[2][1]),
+            lmx: h(p[3][0]),
+            lmy: h(p[3][1]),
+            rmx: h(p[4][0]),
+            rmy: h(p[4][1]),
+        }
+    }
 }
 
 pub fn run(args: &GenDataArgs) -> Result<(), String> {
@@ -84,13 +147,17 @@ pub fn run(args: &GenDataArgs) -> Result<(), String> {
             config.size,
         )
         .map_err(|e| e.to_string())?;
-        manifest
-            .serialize(ManifestRow {
-                path: format!("images/{name}"),
-                subject: format!("synthetic{:03}", img.subject + 1),
-                expression: img.expression.name(),
-            })
-            .map_err(|e| write_error(&e))?;
+        let row = ManifestRow {
+            path: format!("images/{name}"),
+            subject: format!("synthetic{:03}", img.subject + 1),
+            expression: img.expression.name(),
+        };
+        let written = if args.landmarks {
+            manifest.serialize(AlignedRow::new(row, &img.landmarks, config.size))
+        } else {
+            manifest.serialize(row)
+        };
+        written.map_err(|e| write_error(&e))?;
     }
     manifest.flush().map_err(|e| write_error(&e))?;
     let (canvas, width, height) = synthetic::montage(&config, 8);

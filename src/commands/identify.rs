@@ -66,8 +66,8 @@ pub fn run(args: IdentifyArgs, adapter: Option<String>) -> Result<(), String> {
     let data = gallery_data(&args)?;
     let loaded = load_checkpoint(&args.checkpoint, adapter)?;
     faces::require_face_recognition(&loaded, "identify")?;
-    let size = loaded.net.architecture.input;
-    let enrolled: Vec<faces::Face> = faces::from_data(&data, size)?
+    let how = loaded.checkpoint.sidecar.config.preprocess();
+    let enrolled: Vec<faces::Face> = faces::from_data(&data, &how)?
         .into_iter()
         .filter(|f| f.person.is_some())
         .collect();
@@ -87,7 +87,7 @@ pub fn run(args: IdentifyArgs, adapter: Option<String>) -> Result<(), String> {
             )
         }
     };
-    let probes = faces::from_paths(&args.probes, size)?;
+    let probes = faces::from_paths(&args.probes, &how)?;
     let gallery_embeddings = faces::embed(&loaded, &enrolled, args.quiet)?;
     let gallery = Gallery::enrol(
         enrolled

@@ -145,10 +145,11 @@ pub fn load_checkpoint(path: &Path, adapter: Option<String>) -> Result<Loaded, S
     let gpu = open_gpu(adapter, false)?;
     let mut store = ParamStore::new();
     let s = &checkpoint.sidecar;
-    let net = MultiTaskNet::new(
+    let net = MultiTaskNet::with_input_channels(
         &gpu,
         &mut store,
         s.config.preset,
+        s.config.color.channels(),
         s.fr_classes.len(),
         s.fer_classes.len(),
         0,

@@ -36,12 +36,13 @@ fn top(probs: &[f32], names: &[String], k: usize) -> String {
 pub fn run(args: PredictArgs, adapter: Option<String>) -> Result<(), String> {
     let loaded = load_checkpoint(&args.checkpoint, adapter)?;
     let s = &loaded.checkpoint.sidecar;
-    let size = loaded.net.architecture.input;
+    let how = s.config.preprocess();
     let mut images = Vec::new();
     let mut failed = Vec::new();
     let mut names = Vec::new();
     for path in &args.images {
-        match facemtl::data::image::load_input(path, size) {
+        match facemtl::data::image::load_face(path, &facemtl::data::align::FaceRegion::Centre, &how)
+        {
             Ok(pixels) => {
                 images.push(pixels);
                 names.push(path);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use facemtl::data::augment::AugmentLevel;
+use facemtl::data::image::Color;
 use facemtl::data::synthetic::SyntheticConfig;
 use facemtl::flags;
 use facemtl::model::Preset;
@@ -89,6 +90,14 @@ pub struct RecipeArgs {
     /// Add the centre loss on the FR embedding (weight 0.1, centre update rate 0.5).
     #[arg(long)]
     pub center_loss: bool,
+    /// The network's input: grayscale, or RGB (grayscale images become three equal
+    /// channels; the built-in faces are grayscale).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().color)]
+    pub color: Color,
+    /// With a manifest's face boxes: added on each side, as a share of the box's larger
+    /// side, in [0, 2].
+    #[arg(long, value_parser = flags::non_negative, default_value_t = defaults().crop_margin)]
+    pub crop_margin: f32,
 }
 
 #[derive(Args)]
@@ -169,6 +178,8 @@ impl RecipeArgs {
             val_fraction: self.val_fraction,
             bn_recalibration: !self.no_bn_recalibration,
             center_loss: self.center_loss,
+            color: self.color,
+            crop_margin: self.crop_margin,
         };
         config.validate()?;
         Ok(config)

@@ -48,7 +48,7 @@ pub fn run(args: VerifyArgs, adapter: Option<String>) -> Result<(), String> {
             )
         }
     };
-    let faces = faces::from_paths(&args.images, loaded.net.architecture.input)?;
+    let faces = faces::from_paths(&args.images, &s.config.preprocess())?;
     let embeddings = faces::embed(&loaded, &faces, true)?;
     println!("threshold {threshold:.4} ({origin})");
     for (pair, emb) in faces.chunks(2).zip(embeddings.chunks(2)) {

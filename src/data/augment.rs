@@ -66,7 +66,8 @@ impl Augmentation {
         }
     }
 
-    /// A new augmented copy of `pixels` (`size` x `size`).
+    /// A new augmented copy of `pixels` (planes of `size` x `size`, channel-major): one
+    /// draw of the transform, the same for every plane.
     pub fn apply(&self, pixels: &[f32], size: usize, rng: &mut StdRng) -> Vec<f32> {
         let draw = |rng: &mut StdRng, limit: f32| {
             if limit > 0.0 {
@@ -85,27 +86,29 @@ impl Augmentation {
         let gain = 1.0 + draw(rng, self.contrast);
         let (sin, cos) = angle.sin_cos();
         let c = (size as f32 - 1.0) / 2.0;
-        let at = |x: isize, y: isize| {
-            let clamp = |v: isize| v.clamp(0, size as isize - 1) as usize;
-            pixels[clamp(y) * size + clamp(x)]
-        };
-        let mut out = Vec::with_capacity(size * size);
-        for y in 0..size {
-            for x in 0..size {
-                // Output pixel -> source position: undo the shift, the rotation, the mirror.
-                let (dx, dy) = (x as f32 - c - shift.0, y as f32 - c - shift.1);
-                let mut sx = cos * dx + sin * dy;
-                let sy = -sin * dx + cos * dy + c;
-                if flip {
-                    sx = -sx;
+        let mut out = Vec::with_capacity(pixels.len());
+        for plane in pixels.chunks(size * size) {
+            let at = |x: isize, y: isize| {
+                let clamp = |v: isize| v.clamp(0, size as isize - 1) as usize;
+                plane[clamp(y) * size + clamp(x)]
+            };
+            for y in 0..size {
+                for x in 0..size {
+                    // Output pixel -> source position: undo the shift, the rotation, the mirror.
+                    let (dx, dy) = (x as f32 - c - shift.0, y as f32 - c - shift.1);
+                    let mut sx = cos * dx + sin * dy;
+                    let sy = -sin * dx + cos * dy + c;
+                    if flip {
+                        sx = -sx;
+                    }
+                    let sx = sx + c;
+                    let (x0, y0) = (sx.floor(), sy.floor());
+                    let (fx, fy) = (sx - x0, sy - y0);
+                    let (x0, y0) = (x0 as isize, y0 as isize);
+                    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+                    let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+                    out.push((top * (1.0 - fy) + bottom * fy) * gain + offset);
                 }
-                let sx = sx + c;
-                let (x0, y0) = (sx.floor(), sy.floor());
-                let (fx, fy) = (sx - x0, sy - y0);
-                let (x0, y0) = (x0 as isize, y0 as isize);
-                let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
-                let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
-                out.push((top * (1.0 - fy) + bottom * fy) * gain + offset);
             }
         }
         out

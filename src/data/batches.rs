@@ -13,7 +13,7 @@ use super::error::Result;
 use super::protocol::Split;
 use super::Dataset;
 
-/// One batch, ready to upload: images [n, 1, size, size] and per-task labels with 0/1 masks
+/// One batch, ready to upload: images [n, channels, size, size] and per-task labels with 0/1 masks
 /// (a sample without a label for a task has mask 0 and label 0).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
@@ -45,7 +45,7 @@ pub fn assemble(
     let size = dataset.image_size;
     let mut batch = Batch {
         indices: indices.to_vec(),
-        images: Vec::with_capacity(indices.len() * size * size),
+        images: Vec::with_capacity(indices.len() * dataset.color.channels() * size * size),
         fr_labels: Vec::with_capacity(indices.len()),
         fr_mask: Vec::with_capacity(indices.len()),
         fer_labels: Vec::with_capacity(indices.len()),

@@ -1,24 +1,177 @@
 //! Turning image files into network input: decode (PNG, JPEG, PGM/PNM, TIFF, GIF, BMP),
-//! grayscale, centre square crop, resize, per-image standardisation.
+//! to grayscale or RGB, cut the face out (`align`: landmarks, a box, or the centre square),
+//! resize, and standardise per image. RGB input is three planes (channel-major, as the
+//! network reads `[3, size, size]`) standardised jointly, one mean and deviation over all
+//! three, as TensorFlow's per-image standardisation does: the colours keep their balance
+//! (a per-channel standardisation would turn a face's skin tone grey). A grayscale source
+//! given `--color rgb` is the same plane three times.
 
 use std::path::Path;
 
 use image::imageops::FilterType;
-use image::GrayImage;
+use image::{DynamicImage, GrayImage};
+use serde::{Deserialize, Serialize};
 
+use super::align::{self, FaceRegion};
 use super::error::{DataError, Result};
 
-/// Decodes `path` to 8-bit grayscale.
-pub fn decode_gray(path: &Path) -> Result<GrayImage> {
+/// The network's input colour (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Color {
+    /// One channel.
+    #[default]
+    Gray,
+    /// Three channels, red, green, blue.
+    Rgb,
+}
+
+impl Color {
+    pub fn channels(self) -> usize {
+        match self {
+            Color::Gray => 1,
+            Color::Rgb => 3,
+        }
+    }
+
+    /// The name `--color` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Color::Gray => "gray",
+            Color::Rgb => "rgb",
+        }
+    }
+}
+
+/// How an image file becomes network input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Preprocess {
+    pub size: usize,
+    pub color: Color,
+    /// Added on each side of a face box, as a share of its larger side.
+    pub crop_margin: f32,
+}
+
+impl Preprocess {
+    /// Grayscale, the centre square, `size` x `size`.
+    pub fn gray(size: usize) -> Preprocess {
+        Preprocess {
+            size,
+            color: Color::Gray,
+            crop_margin: DEFAULT_CROP_MARGIN,
+        }
+    }
+}
+
+/// The default `--crop-margin`.
+pub const DEFAULT_CROP_MARGIN: f32 = 0.2;
+
+/// Decodes `path` to an image of any kind.
+fn decode(path: &Path) -> Result<DynamicImage> {
     let reader = image::ImageReader::open(path).map_err(|e| DataError::io(path, e))?;
     let reader = reader
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
-    let decoded = reader.decode().map_err(|e| DataError::Decode {
+    reader.decode().map_err(|e| DataError::Decode {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })?;
-    Ok(decoded.to_luma8())
+    })
+}
+
+/// The square (`left`, `top`, `side`) of `image` resized to `size` x `size`, as planes of
+/// `color` in [0, 1], channel-major.
+fn square_planes(
+    image: &DynamicImage,
+    color: Color,
+    (left, top, side): (u32, u32, u32),
+    size: usize,
+) -> Vec<f32> {
+    let fit = |img: DynamicImage| {
+        img.crop_imm(left, top, side, side).resize_exact(
+            size as u32,
+            size as u32,
+            FilterType::Triangle,
+        )
+    };
+    match color {
+        Color::Gray => {
+            let gray =
+                image::imageops::crop_imm(&image.to_luma8(), left, top, side, side).to_image();
+            let resized =
+                image::imageops::resize(&gray, size as u32, size as u32, FilterType::Triangle);
+            resized.pixels().map(|p| p.0[0] as f32 / 255.0).collect()
+        }
+        Color::Rgb => {
+            let rgb = fit(DynamicImage::ImageRgb8(image.to_rgb8())).to_rgb8();
+            (0..3)
+                .flat_map(|c| rgb.pixels().map(move |p| p.0[c] as f32 / 255.0))
+                .collect()
+        }
+    }
+}
+
+/// Planes of `color` at full resolution, channel-major, in [0, 1].
+fn full_planes(image: &DynamicImage, color: Color) -> Vec<Vec<f32>> {
+    match color {
+        Color::Gray => vec![image
+            .to_luma8()
+            .pixels()
+            .map(|p| p.0[0] as f32 / 255.0)
+            .collect()],
+        Color::Rgb => {
+            let rgb = image.to_rgb8();
+            (0..3)
+                .map(|c| rgb.pixels().map(|p| p.0[c] as f32 / 255.0).collect())
+                .collect()
+        }
+    }
+}
+
+/// Decodes `path`, cuts out the face `region` (`align`), resizes and standardises: the
+/// network input of one image, `[channels, size, size]` flattened.
+pub fn load_face(path: &Path, region: &FaceRegion, how: &Preprocess) -> Result<Vec<f32>> {
+    let image = decode(path)?;
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let size = how.size;
+    let layout = |message: String| DataError::Layout {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut pixels = match region {
+        FaceRegion::Centre => {
+            let side = width.min(height) as u32;
+            let square = ((width as u32 - side) / 2, (height as u32 - side) / 2, side);
+            square_planes(&image, how.color, square, size)
+        }
+        FaceRegion::Box { x, y, w, h } => {
+            let square = align::box_square([*x, *y, *w, *h], how.crop_margin, width, height)
+                .map_err(layout)?;
+            square_planes(&image, how.color, square, size)
+        }
+        FaceRegion::Landmarks(points) => {
+            align::check_landmarks(points, width, height).map_err(layout)?;
+            let fit = align::Similarity::fit(points, &align::template(size))
+                .ok_or_else(|| layout("the five landmarks coincide".into()))?;
+            full_planes(&image, how.color)
+                .iter()
+                .flat_map(|plane| align::warp(plane, width, height, &fit, size))
+                .collect()
+        }
+    };
+    standardize(&mut pixels);
+    Ok(pixels)
+}
+
+/// `pixels` of one grayscale plane as `color` (three copies for RGB).
+pub fn as_color(pixels: &[f32], color: Color) -> Vec<f32> {
+    (0..color.channels())
+        .flat_map(|_| pixels.iter().copied())
+        .collect()
+}
+
+/// Decodes `path` to 8-bit grayscale.
+pub fn decode_gray(path: &Path) -> Result<GrayImage> {
+    Ok(decode(path)?.to_luma8())
 }
 
 /// Centre-crops to a square and resizes to `size` x `size`, as f32 in [0, 1].
@@ -49,11 +202,9 @@ pub fn standardize(pixels: &mut [f32]) {
         .for_each(|v| *v = ((*v as f64 - mean) / std) as f32);
 }
 
-/// Decode, square, resize and standardise in one go.
+/// Decode, grayscale, centre square, resize and standardise in one go.
 pub fn load_input(path: &Path, size: usize) -> Result<Vec<f32>> {
-    let mut pixels = to_square(&decode_gray(path)?, size);
-    standardize(&mut pixels);
-    Ok(pixels)
+    load_face(path, &FaceRegion::Centre, &Preprocess::gray(size))
 }
 
 /// Writes `pixels` (any range) as an 8-bit PNG, stretched to the full range.

@@ -1,7 +1,9 @@
 //! Face data: the built-in synthetic faces, loaders for the standard datasets, image
-//! preprocessing and augmentation, the paper's subject-independent protocol, and batches
-//! assembled off the training thread.
+//! preprocessing (`image`: decoding, colour, standardisation; `align`: the face cut out by
+//! its landmarks or box) and augmentation, the paper's subject-independent protocol, and
+//! batches assembled off the training thread.
 
+pub mod align;
 pub mod augment;
 pub mod batches;
 pub(crate) mod csv;
@@ -69,20 +71,39 @@ pub struct Sample {
     /// A verification reference: a neutral face, a sequence's first frame, or (for
     /// identity-only sets) a subject's first image.
     pub reference: bool,
+    /// Where the face is in the image (a manifest's landmarks or box; else the centre).
+    pub region: align::FaceRegion,
     /// File (and line) it came from, for messages.
     pub origin: String,
 }
 
 /// A loaded dataset.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Dataset {
     pub samples: Vec<Sample>,
     /// Subject names; samples refer to them by index.
     pub subjects: Vec<String>,
     /// Side of the square network input.
     pub image_size: usize,
+    /// The network input's colour: a sample's pixels are `channels x size x size`.
+    pub color: image::Color,
+    /// Added on each side of a face box (a share of its larger side).
+    pub crop_margin: f32,
     /// What `--skip-bad` skipped while loading.
     pub skipped: Vec<String>,
+}
+
+impl Default for Dataset {
+    fn default() -> Dataset {
+        Dataset {
+            samples: Vec::new(),
+            subjects: Vec::new(),
+            image_size: 0,
+            color: image::Color::Gray,
+            crop_margin: image::DEFAULT_CROP_MARGIN,
+            skipped: Vec::new(),
+        }
+    }
 }
 
 impl Dataset {
@@ -95,11 +116,33 @@ impl Dataset {
             .collect()
     }
 
-    /// Decoded, standardised pixels of sample `i`.
+    /// Decoded, standardised pixels of sample `i`, `[channels, size, size]`: a grayscale
+    /// image in memory given as many copies as the colour has channels.
     pub fn pixels(&self, i: usize) -> Result<Arc<[f32]>> {
-        match &self.samples[i].pixels {
-            Pixels::Ready(p) | Pixels::Cached(_, p) => Ok(Arc::clone(p)),
-            Pixels::File(path) => Ok(image::load_input(path, self.image_size)?.into()),
+        let plane = self.image_size * self.image_size;
+        let sample = &self.samples[i];
+        match &sample.pixels {
+            Pixels::Ready(p) | Pixels::Cached(_, p) if p.len() == plane * self.color.channels() => {
+                Ok(Arc::clone(p))
+            }
+            Pixels::Ready(p) | Pixels::Cached(_, p) => Ok(image::as_color(p, self.color).into()),
+            Pixels::File(path) => {
+                let how = image::Preprocess {
+                    size: self.image_size,
+                    color: self.color,
+                    crop_margin: self.crop_margin,
+                };
+                image::load_face(path, &sample.region, &how)
+                    .map(Into::into)
+                    .map_err(|e| match e {
+                        // A face region that does not fit the image: name the row too.
+                        error::DataError::Layout { path, message } => error::DataError::Layout {
+                            path,
+                            message: format!("{message} (from {})", sample.origin),
+                        },
+                        e => e,
+                    })
+            }
         }
     }
 
@@ -107,7 +150,8 @@ impl Dataset {
     /// training never waits on decoding; otherwise they stay on disk and the batch
     /// thread decodes them as needed.
     pub fn cache_if_fits(&mut self, budget_bytes: usize, skip_bad: bool) -> Result<()> {
-        let bytes = self.samples.len() * self.image_size * self.image_size * 4;
+        let bytes =
+            self.samples.len() * self.color.channels() * self.image_size * self.image_size * 4;
         if bytes > budget_bytes {
             return Ok(());
         }

@@ -469,6 +469,40 @@ fn render(
     pixels
 }
 
+/// Where `render` draws the face point (`x`, `y`) (face coordinates) in the image, in
+/// pixels with pixel centres at whole numbers: the inverse of its pixel-to-face map.
+fn to_pixels(nuisance: &Nuisance, size: usize, x: f32, y: f32) -> [f32; 2] {
+    let (sin, cos) = nuisance.angle.sin_cos();
+    let span = 1.12 / nuisance.scale;
+    let (u, v) = (x / span, (y + 0.04) / span);
+    // (u, v) = R (tx, ty) with R = [cos sin; -sin cos], so (tx, ty) = R^T (u, v).
+    let (tx, ty) = (cos * u - sin * v, sin * u + cos * v);
+    let (ix, iy) = (tx + nuisance.dx, ty + nuisance.dy);
+    [
+        (ix + 1.0) / 2.0 * size as f32 - 0.5,
+        (iy + 1.0) / 2.0 * size as f32 - 0.5,
+    ]
+}
+
+/// The five landmarks of a rendered face (left eye, right eye, nose tip, left and right
+/// mouth corner as seen in the image), in pixels: where its eyes' centres, the tip of its
+/// nose and its mouth's corners land under the image's pose.
+fn landmarks(id: &Identity, d: &Deformation, nuisance: &Nuisance, size: usize) -> [[f32; 2]; 5] {
+    let half = id.mouth_w * (1.0 + 0.5 * d.mouth_width);
+    let corner = |u: f32| {
+        let raise = 0.05 * d.lip_raise * (0.5 + 0.5 * u);
+        id.mouth_y - 0.14 * d.mouth_curve * u * u - raise
+    };
+    let at = |x: f32, y: f32| to_pixels(nuisance, size, x, y);
+    [
+        at(-id.eye_dx, id.eye_y),
+        at(id.eye_dx, id.eye_y),
+        at(0.0, id.eye_y + id.nose_len),
+        at(-half, corner(-1.0)),
+        at(half, corner(1.0)),
+    ]
+}
+
 fn box_blur(pixels: &[f32], size: usize) -> Vec<f32> {
     let at = |x: isize, y: isize| {
         pixels[(y.clamp(0, size as isize - 1) as usize) * size
@@ -491,6 +525,8 @@ pub struct SyntheticImage {
     pub pixels: Vec<f32>,
     pub subject: usize,
     pub expression: Expression,
+    /// Left eye, right eye, nose tip, left and right mouth corner, in pixels.
+    pub landmarks: [[f32; 2]; 5],
 }
 
 /// Generates every image of `config` (subject-major, then expression, then repeat).
@@ -534,6 +570,7 @@ pub fn generate_images(config: &SyntheticConfig) -> Vec<SyntheticImage> {
                     pixels,
                     subject,
                     expression,
+                    landmarks: landmarks(identity, &scaled, &nuisance, config.size),
                 });
             }
         }
@@ -558,6 +595,7 @@ pub fn generate(config: &SyntheticConfig) -> Dataset {
                 expression: Some(img.expression),
                 frame: None,
                 reference: img.expression == Expression::Neutral,
+                region: crate::data::align::FaceRegion::Centre,
                 origin: format!("synthetic image {i}"),
             }
         })
@@ -566,7 +604,7 @@ pub fn generate(config: &SyntheticConfig) -> Dataset {
         samples,
         subjects,
         image_size: config.size,
-        skipped: Vec::new(),
+        ..Dataset::default()
     }
 }
 

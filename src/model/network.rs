@@ -127,6 +127,8 @@ pub struct Outputs {
 pub struct MultiTaskNet {
     pub preset: Preset,
     pub architecture: Architecture,
+    /// Input channels: 1 (grayscale) or 3 (RGB).
+    pub channels: usize,
     pub fr_classes: usize,
     pub fer_classes: usize,
     trunk: Vec<Vec<ConvBnRelu>>,
@@ -144,7 +146,8 @@ pub struct MultiTaskNet {
 }
 
 impl MultiTaskNet {
-    /// Builds the network, registering its parameters in `store` (initialised from `seed`).
+    /// Builds the network for grayscale input, registering its parameters in `store`
+    /// (initialised from `seed`).
     pub fn new(
         gpu: &Gpu,
         store: &mut ParamStore,
@@ -153,10 +156,23 @@ impl MultiTaskNet {
         fer_classes: usize,
         seed: u64,
     ) -> Result<Self> {
+        Self::with_input_channels(gpu, store, preset, 1, fr_classes, fer_classes, seed)
+    }
+
+    /// Builds the network for `input_channels` (1 or 3) input channels.
+    pub fn with_input_channels(
+        gpu: &Gpu,
+        store: &mut ParamStore,
+        preset: Preset,
+        input_channels: usize,
+        fr_classes: usize,
+        fer_classes: usize,
+        seed: u64,
+    ) -> Result<Self> {
         let a = preset.architecture();
         let mut rng = StdRng::seed_from_u64(seed);
         let mut trunk = Vec::new();
-        let mut channels = 1;
+        let mut channels = input_channels;
         for (b, &out_c) in a.trunk.iter().enumerate() {
             trunk.push(conv_stack(
                 gpu,
@@ -243,6 +259,7 @@ impl MultiTaskNet {
             trunk,
             preset,
             architecture: a,
+            channels: input_channels,
             fr_classes,
             fer_classes,
             keep: 0.5,

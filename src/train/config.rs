@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::augment::AugmentLevel;
 use crate::data::formats::Format;
+use crate::data::image::{Color, Preprocess, DEFAULT_CROP_MARGIN};
 use crate::data::protocol::Shares;
 use crate::data::synthetic::SyntheticConfig;
 use crate::data::{DataError, Dataset};
@@ -26,21 +27,26 @@ pub enum DataSource {
 }
 
 impl DataSource {
-    /// Loads the images at the network's input size.
-    pub fn load(&self, size: usize) -> Result<Dataset, DataError> {
+    /// Loads the images as `how` says (the network's input size and colour, the margin
+    /// around face boxes).
+    pub fn load(&self, how: &Preprocess) -> Result<Dataset, DataError> {
         match self {
             DataSource::Synthetic(config) => {
-                Ok(crate::data::synthetic::generate(&SyntheticConfig {
-                    size,
+                let mut dataset = crate::data::synthetic::generate(&SyntheticConfig {
+                    size: how.size,
                     ..config.clone()
-                }))
+                });
+                dataset.color = how.color;
+                Ok(dataset)
             }
             DataSource::Files {
                 path,
                 format,
                 skip_bad,
             } => {
-                let mut dataset = format.load(std::path::Path::new(path), size, *skip_bad)?;
+                let mut dataset = format.load(std::path::Path::new(path), how.size, *skip_bad)?;
+                dataset.color = how.color;
+                dataset.crop_margin = how.crop_margin;
                 dataset.cache_if_fits(4 << 30, *skip_bad)?;
                 dataset.refuse_duplicates(*skip_bad)?;
                 dataset.check_usable(path)?;
@@ -70,6 +76,17 @@ pub enum Tasks {
     Fr,
     /// Expression recognition only.
     Fer,
+}
+
+impl TrainConfig {
+    /// How the run's images become network input.
+    pub fn preprocess(&self) -> Preprocess {
+        Preprocess {
+            size: self.preset.architecture().input,
+            color: self.color,
+            crop_margin: self.crop_margin,
+        }
+    }
 }
 
 impl Tasks {
@@ -202,6 +219,10 @@ pub struct TrainConfig {
     pub bn_recalibration: bool,
     /// Add the centre loss (weight 0.1, centre update rate 0.5) to the FR task.
     pub center_loss: bool,
+    /// The network's input colour.
+    pub color: Color,
+    /// Added on each side of a manifest's face box, as a share of its larger side.
+    pub crop_margin: f32,
 }
 
 impl Default for TrainConfig {
@@ -230,6 +251,8 @@ impl Default for TrainConfig {
             val_fraction: 0.1,
             bn_recalibration: true,
             center_loss: false,
+            color: Color::Gray,
+            crop_margin: DEFAULT_CROP_MARGIN,
         }
     }
 }
@@ -302,6 +325,12 @@ impl TrainConfig {
             return Err(format!(
                 "--identification-fraction must be in [0, 1), got {}",
                 self.identification_fraction
+            ));
+        }
+        if !(0.0..=2.0).contains(&self.crop_margin) {
+            return Err(format!(
+                "--crop-margin must be in [0, 2], got {}",
+                self.crop_margin
             ));
         }
         if !(0.0..0.5).contains(&self.val_fraction) {

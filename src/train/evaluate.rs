@@ -48,7 +48,7 @@ pub fn predict(
         let n = chunk.len();
         let run = || -> crate::gpu::Result<Vec<f32>> {
             let mut tape = Tape::new(gpu, store, false, 0);
-            let x = Tensor::from_slice(gpu, &[n, 1, size, size], &pixels)?;
+            let x = Tensor::from_slice(gpu, &[n, net.channels, size, size], &pixels)?;
             let o = net.forward(
                 &mut tape,
                 x,

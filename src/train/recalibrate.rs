@@ -29,11 +29,11 @@ pub fn recalibrate_batch_norm(
         .chunks(RECALIBRATION_BATCH)
         .filter(|chunk| chunk.len() >= 2)
         .map(|chunk| {
-            let mut pixels = Vec::with_capacity(chunk.len() * size * size);
+            let mut pixels = Vec::with_capacity(chunk.len() * net.channels * size * size);
             for &i in chunk {
                 pixels.extend_from_slice(&dataset.pixels(i).map_err(|e| e.to_string())?);
             }
-            Tensor::from_slice(gpu, &[chunk.len(), 1, size, size], &pixels)
+            Tensor::from_slice(gpu, &[chunk.len(), net.channels, size, size], &pixels)
                 .map_err(|e| e.to_string())
         });
     let options = ForwardOptions {

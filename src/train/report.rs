@@ -162,8 +162,9 @@ pub fn write_split(run: &Run) -> Result<(), TrainError> {
 /// The run's opening line.
 pub fn print_start(run: &Run) {
     println!(
-        "training {} on {} | fold {}/{} ({} train, {} validation, {} test subjects; {} train images) | {} weighting, tasks {} | {}",
+        "training {} ({}) on {} | fold {}/{} ({} train, {} validation, {} test subjects; {} train images) | {} weighting, tasks {} | {}",
         run.config.preset.name(),
+        run.config.color.name(),
         run.config.data.describe(),
         run.split.fold,
         run.split.folds,

@@ -61,7 +61,7 @@ impl<'a> Run<'a> {
         }
         config.validate().map_err(TrainError::Config)?;
         let out = options.out.clone();
-        let dataset = Arc::new(config.data.load(config.preset.architecture().input)?);
+        let dataset = Arc::new(config.data.load(&config.preprocess())?);
         if !dataset.skipped.is_empty() {
             eprintln!(
                 "facemtl: warning: skipped {} bad entries (--skip-bad); first: {}",

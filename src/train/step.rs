@@ -65,10 +65,11 @@ impl Learner {
         steps_per_epoch: usize,
     ) -> Result<Learner, TrainError> {
         let mut store = ParamStore::new();
-        let mut net = MultiTaskNet::new(
+        let mut net = MultiTaskNet::with_input_channels(
             gpu,
             &mut store,
             config.preset,
+            config.color.channels(),
             classes[0],
             classes[1],
             config.seed,
@@ -141,7 +142,7 @@ impl Learner {
         let size = self.net.architecture.input;
         let uses_unit = self.weighting.uses_unit();
         let mut tape = Tape::new(gpu, &self.store, true, dropout_seed);
-        let images = Tensor::from_slice(gpu, &[n, 1, size, size], &batch.images)?;
+        let images = Tensor::from_slice(gpu, &[n, self.net.channels, size, size], &batch.images)?;
         let options = ForwardOptions {
             unit: uses_unit,
             detach_unit_input: !self.weight_grad_to_trunk,

@@ -97,6 +97,7 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
                     expression,
                     frame: Some(Frame { index, count }),
                     reference: index == 0,
+                    region: crate::data::align::FaceRegion::Centre,
                 });
             }
         }

@@ -72,6 +72,7 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
             expression: Some(expression),
             frame: None,
             reference: false,
+            region: crate::data::align::FaceRegion::Centre,
             origin: format!("{}:{line}", path.display()),
         });
     }

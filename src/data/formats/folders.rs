@@ -30,6 +30,7 @@ pub fn load(path: &Path, size: usize) -> Result<Dataset> {
                 expression: None,
                 frame: None,
                 reference: k == 0,
+                region: crate::data::align::FaceRegion::Centre,
             });
         }
     }

@@ -59,6 +59,7 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
             expression: Some(expression),
             frame: None,
             reference: expression == Expression::Neutral,
+            region: crate::data::align::FaceRegion::Centre,
         });
     }
     dataset.skipped = skipped.problems;

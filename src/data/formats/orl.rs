@@ -38,6 +38,7 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
                 expression: None,
                 frame: None,
                 reference: k == 0,
+                region: crate::data::align::FaceRegion::Centre,
             });
         }
     }
