@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::cli::{facemtl, temp_dir};
+use common::cli::{facemtl, gen_faces, temp_dir, train_on};
 
 use facemtl::autodiff::ParamStore;
 use facemtl::model::{MultiTaskNet, Preset};
@@ -188,66 +188,28 @@ fn resume_cannot_shorten_a_run_and_few_subjects_are_noted() {
 
 #[test]
 fn a_gen_data_folder_is_read_through_its_manifest() {
-    let faces = faces("faces", "6", "2");
+    let faces = gen_faces("faces", "6", "2", &[]);
     // Excel's "CSV UTF-8" puts a byte-order mark first: still a manifest.
     let manifest = faces.join("manifest.csv");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, format!("\u{feff}{text}")).unwrap();
-    let (ok, stdout, err) = train_on(&faces, &temp_dir("faces-run"), &[]);
+    let (ok, stdout, err) = train_on(&faces, &temp_dir("faces-run"), "1", &[]);
     assert!(ok, "{stdout}{err}");
     assert!(stdout.contains("manifest.csv"), "{stdout}");
 }
 
 // ---- Results that look fine and are not, and errors that mislead ----
 
-/// A gen-data folder of `subjects` x 7 expressions x `per` images.
-fn faces(name: &str, subjects: &str, per: &str) -> std::path::PathBuf {
-    let dir = temp_dir(name);
-    let (ok, _, err) = facemtl(&[
-        "gen-data",
-        "--out",
-        dir.to_str().unwrap(),
-        "--subjects",
-        subjects,
-        "--per-expression",
-        per,
-    ]);
-    assert!(ok, "{err}");
-    dir
-}
-
-/// `train` on `data` (a manifest) for one epoch with `extra` flags: (ok, stdout, stderr).
-fn train_on(data: &Path, out: &Path, extra: &[&str]) -> (bool, String, String) {
-    let mut args = vec![
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--folds",
-        "2",
-        "--epochs",
-        "1",
-        "--batch",
-        "8",
-        "--val-fraction",
-        "0",
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    facemtl(&args)
-}
-
 #[test]
 fn an_image_listed_twice_is_refused_or_dropped_with_skip_bad() {
-    let data = faces("dup-faces", "6", "1");
+    let data = gen_faces("dup-faces", "6", "1", &[]);
     let manifest = data.join("manifest.csv");
     let text = std::fs::read_to_string(&manifest).unwrap();
     let first = text.lines().nth(1).unwrap().to_string();
     // The same path twice.
     std::fs::write(&manifest, format!("{text}{first}\n")).unwrap();
     let out = temp_dir("dup-run");
-    let (ok, _, err) = train_on(&manifest, &out, &[]);
+    let (ok, _, err) = train_on(&manifest, &out, "1", &[]);
     assert!(
         !ok && err.contains("listed twice")
             && err.contains("the same file")
@@ -263,13 +225,13 @@ fn an_image_listed_twice_is_refused_or_dropped_with_skip_bad() {
     std::fs::copy(data.join(original), data.join("images/copy.png")).unwrap();
     let copy = first.replacen(original, "images/copy.png", 1);
     std::fs::write(&manifest, format!("{text}{copy}\n")).unwrap();
-    let (ok, _, err) = train_on(&manifest, &out, &[]);
+    let (ok, _, err) = train_on(&manifest, &out, "1", &[]);
     assert!(
         !ok && err.contains("the same pixels") && err.contains("copy.png"),
         "{err}"
     );
     // --skip-bad drops the later copy and counts it.
-    let (ok, stdout, err) = train_on(&manifest, &out, &["--skip-bad"]);
+    let (ok, stdout, err) = train_on(&manifest, &out, "1", &["--skip-bad"]);
     assert!(ok, "{stdout}{err}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -281,7 +243,7 @@ fn an_image_listed_twice_is_refused_or_dropped_with_skip_bad() {
 #[test]
 fn a_task_without_two_classes_or_labels_is_refused_or_dropped() {
     // One expression class: FER cannot train.
-    let data = faces("one-class", "6", "1");
+    let data = gen_faces("one-class", "6", "1", &[]);
     let manifest = data.join("manifest.csv");
     let text = std::fs::read_to_string(&manifest).unwrap();
     let happy: String = text
@@ -290,13 +252,18 @@ fn a_task_without_two_classes_or_labels_is_refused_or_dropped() {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(&manifest, happy).unwrap();
-    let (ok, _, err) = train_on(&manifest, &temp_dir("one-class-fer"), &["--tasks", "fer"]);
+    let (ok, _, err) = train_on(
+        &manifest,
+        &temp_dir("one-class-fer"),
+        "1",
+        &["--tasks", "fer"],
+    );
     assert!(
         !ok && err.contains("--tasks fer") && err.contains("found 1 (happiness)"),
         "{err}"
     );
     let out = temp_dir("one-class-both");
-    let (ok, stdout, err) = train_on(&manifest, &out, &[]);
+    let (ok, stdout, err) = train_on(&manifest, &out, "1", &[]);
     assert!(ok, "{stdout}{err}");
     assert!(err.contains("training face recognition only"), "{err}");
     assert!(
@@ -322,15 +289,15 @@ fn a_task_without_two_classes_or_labels_is_refused_or_dropped() {
         .collect::<String>()
         .replacen("path,,expression", "path,subject,expression", 1);
     std::fs::write(&manifest, unlabelled).unwrap();
-    let (ok, _, err) = train_on(&manifest, &temp_dir("no-subjects"), &["--tasks", "fr"]);
+    let (ok, _, err) = train_on(&manifest, &temp_dir("no-subjects"), "1", &["--tasks", "fr"]);
     assert!(!ok && err.contains("no subject labels"), "{err}");
 }
 
 #[test]
 fn an_untrained_head_is_never_reported() {
-    let data = faces("fr-only", "6", "1");
+    let data = gen_faces("fr-only", "6", "1", &[]);
     let out = temp_dir("fr-only-run");
-    let (ok, stdout, err) = train_on(&data, &out, &["--tasks", "fr"]);
+    let (ok, stdout, err) = train_on(&data, &out, "1", &["--tasks", "fr"]);
     assert!(ok, "{stdout}{err}");
     let (ok, stdout, err) = facemtl(&["eval", "--checkpoint", out.to_str().unwrap()]);
     assert!(ok, "{err}");
@@ -359,9 +326,9 @@ fn an_untrained_head_is_never_reported() {
 
 #[test]
 fn eval_on_the_training_manifest_scores_trained_subjects_apart() {
-    let data = faces("eval-own", "6", "1");
+    let data = gen_faces("eval-own", "6", "1", &[]);
     let out = temp_dir("eval-own-run");
-    let (ok, stdout, err) = train_on(&data, &out, &[]);
+    let (ok, stdout, err) = train_on(&data, &out, "1", &[]);
     assert!(ok, "{stdout}{err}");
     let (ok, stdout, err) = facemtl(&[
         "eval",
@@ -542,7 +509,7 @@ fn misleading_errors_say_what_is_wrong() {
 
 #[test]
 fn gen_data_refuses_a_directory_that_holds_files() {
-    let dir = faces("gen-twice", "2", "1");
+    let dir = gen_faces("gen-twice", "2", "1", &[]);
     let manifest = std::fs::read(dir.join("manifest.csv")).unwrap();
     let (ok, _, err) = facemtl(&[
         "gen-data",

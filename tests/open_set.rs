@@ -6,41 +6,16 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::cli::{facemtl, temp_dir};
+use common::cli::{facemtl, gen_faces, temp_dir, train_on};
 
 /// gen-data faces (8 subjects x 7 expressions x 2) and a run trained on them, shared by the
 /// tests of this file: (faces folder, run folder).
 fn trained() -> &'static (PathBuf, PathBuf) {
     static RUN: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     RUN.get_or_init(|| {
-        let faces = temp_dir("open-set-faces");
-        let (ok, _, err) = facemtl(&[
-            "gen-data",
-            "--out",
-            faces.to_str().unwrap(),
-            "--subjects",
-            "8",
-            "--per-expression",
-            "2",
-        ]);
-        assert!(ok, "{err}");
+        let faces = gen_faces("open-set-faces", "8", "2", &[]);
         let run = temp_dir("open-set-run");
-        let (ok, out, err) = facemtl(&[
-            "train",
-            "--data",
-            faces.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--folds",
-            "2",
-            "--epochs",
-            "16",
-            "--batch",
-            "8",
-            "--val-fraction",
-            "0",
-            "--quiet",
-        ]);
+        let (ok, out, err) = train_on(&faces, &run, "16", &[]);
         assert!(ok, "{out}{err}");
         (faces, run)
     })
@@ -294,24 +269,7 @@ fn open_set_commands_refuse_what_they_cannot_answer() {
     let image = rows(faces)[0].0.clone();
     // A checkpoint whose FR branch never trained.
     let fer_only = temp_dir("open-set-fer-only");
-    let (ok, out, err) = facemtl(&[
-        "train",
-        "--data",
-        faces.to_str().unwrap(),
-        "--out",
-        fer_only.to_str().unwrap(),
-        "--folds",
-        "2",
-        "--epochs",
-        "1",
-        "--batch",
-        "8",
-        "--val-fraction",
-        "0",
-        "--tasks",
-        "fer",
-        "--quiet",
-    ]);
+    let (ok, out, err) = train_on(faces, &fer_only, "1", &["--tasks", "fer"]);
     assert!(ok, "{out}{err}");
     let out_file = temp_dir("never.csv");
     for args in [

@@ -848,42 +848,12 @@ fn rgb_input_and_landmark_alignment_train_end_to_end() {
     // gen-data's faces with their landmarks, trained as RGB (grayscale files become three
     // equal channels): the first convolution takes 3 channels, and eval and predict read
     // images the way the run did.
-    let faces = temp_dir("rgb-faces");
-    let (ok, _, err) = facemtl(&[
-        "gen-data",
-        "--out",
-        faces.to_str().unwrap(),
-        "--subjects",
-        "6",
-        "--per-expression",
-        "2",
-        "--landmarks",
-        "--nuisance",
-        "2",
-    ]);
-    assert!(ok, "{err}");
+    let faces = common::cli::gen_faces("rgb-faces", "6", "2", &["--landmarks", "--nuisance", "2"]);
     let header = std::fs::read_to_string(faces.join("manifest.csv")).unwrap();
     assert!(header
         .starts_with("path,subject,expression,x,y,w,h,lex,ley,rex,rey,nx,ny,lmx,lmy,rmx,rmy\n"));
     let run = temp_dir("rgb-run");
-    let (ok, out, err) = facemtl(&[
-        "train",
-        "--data",
-        faces.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--color",
-        "rgb",
-        "--folds",
-        "2",
-        "--epochs",
-        "2",
-        "--batch",
-        "8",
-        "--val-fraction",
-        "0",
-        "--quiet",
-    ]);
+    let (ok, out, err) = common::cli::train_on(&faces, &run, "2", &["--color", "rgb"]);
     assert!(ok, "{out}{err}");
     let bytes = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
     let weights = safetensors::SafeTensors::deserialize(&bytes).unwrap();

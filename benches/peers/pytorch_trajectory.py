@@ -213,7 +213,7 @@ class Replay:
         self.config = config = json.loads((run / "checkpoint.json").read_text())["config"]
         if config["optimizer"] not in ("adam", "sgd"):
             raise SystemExit(f"optimizer {config['optimizer']}: the replay covers adam and sgd")
-        if config["color"] != "gray":
+        if config.get("color", "gray") != "gray":
             raise SystemExit("--color rgb runs are not replayed (the replay reads grayscale images)")
         if config["weight_grad_to_trunk"]:
             raise SystemExit("--weight-grad-to-trunk runs are not replayed")

@@ -1,6 +1,6 @@
 //! Running the `facemtl` program from the program-level tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The working directory the program runs in: a temporary one per test process, so that a
@@ -35,4 +35,46 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("facemtl-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+/// A gen-data folder `name` of `subjects` x 7 expressions x `per` images (`extra`: more
+/// gen-data flags).
+pub fn gen_faces(name: &str, subjects: &str, per: &str, extra: &[&str]) -> PathBuf {
+    let dir = temp_dir(name);
+    let mut args = vec![
+        "gen-data",
+        "--out",
+        dir.to_str().unwrap(),
+        "--subjects",
+        subjects,
+        "--per-expression",
+        per,
+    ];
+    args.extend_from_slice(extra);
+    let (ok, _, err) = facemtl(&args);
+    assert!(ok, "gen-data failed: {err}");
+    dir
+}
+
+/// `train` on the files `data` into `out`: 2 folds, batch 8, no validation split, quiet,
+/// `epochs` epochs and `extra` flags. (exited 0, stdout, stderr).
+pub fn train_on(data: &Path, out: &Path, epochs: &str, extra: &[&str]) -> (bool, String, String) {
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--folds",
+        "2",
+        "--epochs",
+        epochs,
+        "--batch",
+        "8",
+        "--val-fraction",
+        "0",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    facemtl(&args)
 }

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use super::{file_name, is_image, list_dir};
+use super::{file_name, is_image, list_dir, push_person};
 use crate::data::error::Result;
-use crate::data::{Dataset, Pixels, Sample};
+use crate::data::Dataset;
 
 pub fn load(path: &Path, size: usize) -> Result<Dataset> {
     let mut dataset = Dataset {
@@ -21,18 +21,7 @@ pub fn load(path: &Path, size: usize) -> Result<Dataset> {
         if images.is_empty() {
             continue;
         }
-        let subject = dataset.subject_index(&file_name(&folder));
-        for (k, image) in images.into_iter().enumerate() {
-            dataset.samples.push(Sample {
-                origin: image.display().to_string(),
-                pixels: Pixels::File(image),
-                subject: Some(subject),
-                expression: None,
-                frame: None,
-                reference: k == 0,
-                region: crate::data::align::FaceRegion::Centre,
-            });
-        }
+        push_person(&mut dataset, &file_name(&folder), images);
     }
     Ok(dataset)
 }

@@ -202,6 +202,23 @@ pub(crate) fn walk_files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Adds `images` of one person, `name`, to `dataset` as identity-only samples, the first
+/// being the person's verification reference (the ORL and one-folder-per-person layouts).
+pub(crate) fn push_person(dataset: &mut Dataset, name: &str, images: Vec<PathBuf>) {
+    let subject = dataset.subject_index(name);
+    for (k, image) in images.into_iter().enumerate() {
+        dataset.samples.push(crate::data::Sample {
+            origin: image.display().to_string(),
+            pixels: crate::data::Pixels::File(image),
+            subject: Some(subject),
+            expression: None,
+            frame: None,
+            reference: k == 0,
+            region: crate::data::align::FaceRegion::Centre,
+        });
+    }
+}
+
 /// The file name as text (lossy).
 pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::{file_name, is_image, list_dir};
+use super::{file_name, is_image, list_dir, push_person};
 use crate::data::error::{DataError, Result, Skipped};
-use crate::data::{Dataset, Pixels, Sample};
+use crate::data::Dataset;
 
 pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
     let mut dataset = Dataset {
@@ -29,18 +29,7 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
             .filter(|p| is_image(p))
             .collect();
         images.sort_by_key(|p| (image_number(p), file_name(p)));
-        let subject = dataset.subject_index(&name);
-        for (k, image) in images.into_iter().enumerate() {
-            dataset.samples.push(Sample {
-                origin: image.display().to_string(),
-                pixels: Pixels::File(image),
-                subject: Some(subject),
-                expression: None,
-                frame: None,
-                reference: k == 0,
-                region: crate::data::align::FaceRegion::Centre,
-            });
-        }
+        push_person(&mut dataset, &name, images);
     }
     dataset.skipped = skipped.problems;
     Ok(dataset)
