@@ -221,10 +221,10 @@ mod tests {
             box_square([0.0, 10.0, 30.0, 30.0], 0.5, 100, 100),
             Ok((0, 0, 60))
         );
-        // Larger than the image: the shorter side.
+        // Larger than the image: the shorter side, still around the box's centre (45, 30).
         assert_eq!(
             box_square([0.0, 0.0, 90.0, 60.0], 0.5, 90, 60),
-            Ok((0, 0, 60))
+            Ok((15, 0, 60))
         );
         assert!(box_square([0.0, 0.0, 0.0, 10.0], 0.2, 90, 60).is_err());
         assert!(box_square([80.0, 0.0, 20.0, 10.0], 0.2, 90, 60).is_err());

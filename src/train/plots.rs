@@ -68,8 +68,16 @@ fn render(
 fn draw_legend<'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
 ) -> Result<(), DrawError<'a>> {
+    draw_legend_at(chart, SeriesLabelPosition::UpperRight)
+}
+
+fn draw_legend_at<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawError<'a>> {
     chart
         .configure_series_labels()
+        .position(position)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
@@ -254,6 +262,8 @@ pub fn error_bars(
         (y0, y1) = (0.0, 1.0);
     }
     let pad = ((y1 - y0) * 0.05).max(1e-3);
+    // Room below the points for the legend, so it covers none of them.
+    let legend_room = (y1 - y0).max(1e-3) * 0.35;
     let n = categories.len().max(1) as f64;
     render(path, SIZE, |root| {
         let mut chart = ChartBuilder::on(root)
@@ -261,7 +271,7 @@ pub fn error_bars(
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(-0.5..(n - 0.5), (y0 - pad)..(y1 + pad))?;
+            .build_cartesian_2d(-0.5..(n - 0.5), (y0 - pad - legend_room)..(y1 + pad))?;
         let label = |x: &f64| {
             let i = x.round();
             if (x - i).abs() < 1e-6 && i >= 0.0 {
@@ -298,6 +308,6 @@ pub fn error_bars(
                 .label(*name)
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
         }
-        draw_legend(&mut chart)
+        draw_legend_at(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
