@@ -174,7 +174,6 @@ impl Tape<'_> {
         for (v, g) in seeds {
             acc.add(*v, g.clone())?;
         }
-        let gpu = &self.gpu;
         let mut result = Gradients::default();
         for i in (0..self.nodes.len()).rev() {
             let Some(dy) = acc.grads[i].take() else {
@@ -184,203 +183,278 @@ impl Tape<'_> {
                 return Ok((result, Some(dy)));
             }
             let node = &self.nodes[i];
-            match &node.op {
-                Op::Input | Op::Detach => {}
-                Op::Param(id) => result.grads.push((*id, dy)),
-                Op::Conv2d {
-                    x,
-                    w,
-                    b,
-                    geometry,
-                    packed,
-                    ..
-                } => {
-                    let (dx, dw) = conv::conv2d_backward_input_and_weight(
-                        gpu,
-                        &dy,
-                        self.value(*x),
-                        packed.as_deref(),
-                        self.value(*w),
-                        geometry,
-                        acc.wants(*x),
-                        acc.wants(*w),
-                    )?;
-                    if let Some(dx) = dx {
-                        acc.add(*x, dx)?;
-                    }
-                    if let Some(dw) = dw {
-                        acc.add(*w, dw)?;
-                    }
-                    if let Some(b) = b.filter(|b| acc.wants(*b)) {
-                        acc.add(b, reduce::channel_sums(gpu, &dy)?)?;
-                    }
-                }
-                Op::Linear { x, w, b } => {
-                    if acc.wants(*x) {
-                        acc.add(*x, matmul::linear_backward_input(gpu, &dy, self.value(*w))?)?;
-                    }
-                    let x = self.value(*x);
-                    match (acc.wants(*w), b.filter(|b| acc.wants(*b))) {
-                        (true, Some(b)) => {
-                            let (dw, db) = matmul::linear_backward_weight_and_bias(gpu, &dy, x)?;
-                            acc.add(*w, dw)?;
-                            acc.add(b, db)?;
-                        }
-                        (true, None) => {
-                            acc.add(*w, matmul::linear_backward_weight(gpu, &dy, x)?)?
-                        }
-                        (false, Some(b)) => acc.add(b, reduce::channel_sums(gpu, &dy)?)?,
-                        (false, None) => {}
-                    }
-                }
-                Op::Relu(x) => {
-                    acc.add(*x, elementwise::relu_backward(gpu, self.value(*x), &dy)?)?
-                }
-                Op::MaxPool { x, argmax, spec } => acc.add(
-                    *x,
-                    pool::max_pool2d_backward(gpu, &dy, argmax, self.value(*x).shape(), *spec)?,
-                )?,
-                Op::AvgPool { x, spec } => acc.add(
-                    *x,
-                    pool::avg_pool2d_backward(gpu, &dy, self.value(*x).shape(), *spec)?,
-                )?,
-                Op::GlobalAvgPool { x, dropout } => {
-                    let shape = self.value(*x).shape();
-                    let dx = match dropout {
-                        None => reduce::global_avg_pool_backward(gpu, &dy, shape)?,
-                        Some(mask) => {
-                            reduce::global_avg_pool_dropout_backward(gpu, &dy, shape, *mask)?
-                        }
-                    };
-                    acc.add(*x, dx)?
-                }
-                Op::Reshape(x) => acc.add(*x, dy.reshape(self.value(*x).shape())?)?,
-                Op::StackPart { x, index } => acc.add_part(*x, index * dy.len(), dy)?,
-                Op::L2Normalize { x, norms, eps } => {
-                    let forward = norm::L2Normalized {
-                        output: node.value.clone(),
-                        norms: norms.clone(),
-                    };
-                    acc.add(
-                        *x,
-                        norm::l2_normalize_rows_backward(gpu, &forward, &dy, *eps)?,
-                    )?
-                }
-                Op::Dropout { x, mask, relu } => {
-                    let (keep, seed) = (mask.keep, mask.seed);
-                    let dx = if *relu {
-                        elementwise::relu_dropout_backward(gpu, self.value(*x), &dy, keep, seed)?
-                    } else {
-                        elementwise::dropout(gpu, &dy, keep, seed)?
-                    };
-                    acc.add(*x, dx)?
-                }
-                Op::BatchNorm {
-                    x,
-                    gamma,
-                    beta,
-                    stats,
-                    eps,
-                    batch_stats,
-                    relu,
-                } => {
-                    let grads = norm::batch_norm_backward(
-                        gpu,
-                        self.value(*x),
-                        &dy,
-                        stats,
-                        self.value(*gamma),
-                        *eps,
-                        *batch_stats,
-                        relu.then_some(&node.value),
-                    )?;
-                    acc.add(*x, grads.input)?;
-                    acc.add(*gamma, grads.gamma)?;
-                    acc.add(*beta, grads.beta)?;
-                }
-                Op::BatchNormReluMaxPool {
-                    x,
-                    gamma,
-                    beta,
-                    stats,
-                    eps,
-                    batch_stats,
-                    argmax,
-                } => {
-                    let pooled = pool::MaxPoolOutput {
-                        output: node.value.clone(),
-                        argmax: argmax.clone(),
-                    };
-                    let grads = norm::batch_norm_relu_max_pool_backward(
-                        gpu,
-                        self.value(*x),
-                        &pooled,
-                        &dy,
-                        stats,
-                        self.value(*gamma),
-                        *eps,
-                        *batch_stats,
-                    )?;
-                    acc.add(*x, grads.input)?;
-                    acc.add(*gamma, grads.gamma)?;
-                    acc.add(*beta, grads.beta)?;
-                }
-                Op::SoftmaxRows(x) => {
-                    acc.add(*x, loss::softmax_rows_backward(gpu, &node.value, &dy)?)?
-                }
-                Op::SoftmaxMeanRows { x, probs } => {
-                    acc.add(*x, loss::softmax_mean_rows_backward(gpu, probs, &dy)?)?
-                }
-                Op::MeanRows(x) => acc.add(
-                    *x,
-                    reduce::mean_rows_backward(gpu, &dy, self.value(*x).shape()[0])?,
-                )?,
-                Op::Add(a, b) => {
-                    acc.add(*a, dy.clone())?;
-                    acc.add(*b, dy)?;
-                }
-                Op::Mul(a, b) => {
-                    if acc.wants(*a) {
-                        acc.add(*a, elementwise::mul(gpu, &dy, self.value(*b))?)?;
-                    }
-                    if acc.wants(*b) {
-                        acc.add(*b, elementwise::mul(gpu, &dy, self.value(*a))?)?;
-                    }
-                }
-                Op::Scale(a, alpha) => acc.add(*a, elementwise::scale(gpu, &dy, *alpha)?)?,
-                Op::Sum(a) => {
-                    acc.add(*a, reduce::sum_backward(gpu, &dy, self.value(*a).shape())?)?
-                }
-                Op::Concat(parts) => {
-                    let mut offset = 0;
-                    for part in parts {
-                        let shape = self.value(*part).shape();
-                        let len = self.value(*part).len();
-                        if acc.wants(*part) {
-                            acc.add(*part, dy.slice(gpu, offset, len)?.reshape(shape)?)?;
-                        }
-                        offset += len;
-                    }
-                }
-                Op::SoftmaxCrossEntropy {
-                    logits,
-                    labels,
-                    mask,
-                    probs,
-                    valid,
-                } => {
-                    let forward = loss::SoftmaxCrossEntropy {
-                        loss: node.value.clone(),
-                        probs: probs.clone(),
-                        valid: valid.clone(),
-                    };
-                    acc.add(
-                        *logits,
-                        loss::softmax_cross_entropy_backward(gpu, &forward, labels, mask, &dy)?,
-                    )?
-                }
+            if let Op::Param(id) = &node.op {
+                result.grads.push((*id, dy));
+            } else {
+                self.backward_op(&mut acc, &node.op, &node.value, dy)?;
             }
         }
         Ok((result, None))
     }
+}
+
+/// One op's backward pass: the gradient `dy` of its output `y` spread to its inputs. One
+/// exhaustive match; each family of ops has its helper.
+impl Tape<'_> {
+    fn backward_op(&self, acc: &mut Accumulator, op: &Op, y: &Tensor, dy: Tensor) -> Result<()> {
+        let gpu = &self.gpu;
+        match op {
+            Op::Input | Op::Detach | Op::Param(_) => Ok(()),
+            Op::Conv2d {
+                x,
+                w,
+                b,
+                geometry,
+                packed,
+                ..
+            } => self.conv_backward(acc, &dy, [*x, *w], *b, geometry, packed.as_deref()),
+            Op::Linear { x, w, b } => self.linear_backward(acc, &dy, [*x, *w], *b),
+            Op::BatchNorm {
+                x,
+                gamma,
+                beta,
+                stats,
+                eps,
+                batch_stats,
+                relu,
+            } => {
+                let grads = norm::batch_norm_backward(
+                    gpu,
+                    self.value(*x),
+                    &dy,
+                    stats,
+                    self.value(*gamma),
+                    *eps,
+                    *batch_stats,
+                    relu.then_some(y),
+                )?;
+                add_norm_grads(acc, [*x, *gamma, *beta], grads)
+            }
+            Op::BatchNormReluMaxPool {
+                x,
+                gamma,
+                beta,
+                stats,
+                eps,
+                batch_stats,
+                argmax,
+            } => {
+                let pooled = pool::MaxPoolOutput {
+                    output: y.clone(),
+                    argmax: argmax.clone(),
+                };
+                let grads = norm::batch_norm_relu_max_pool_backward(
+                    gpu,
+                    self.value(*x),
+                    &pooled,
+                    &dy,
+                    stats,
+                    self.value(*gamma),
+                    *eps,
+                    *batch_stats,
+                )?;
+                add_norm_grads(acc, [*x, *gamma, *beta], grads)
+            }
+            Op::MaxPool { .. } | Op::AvgPool { .. } | Op::GlobalAvgPool { .. } => {
+                self.pool_backward(acc, op, dy)
+            }
+            Op::SoftmaxRows(_)
+            | Op::SoftmaxMeanRows { .. }
+            | Op::SoftmaxCrossEntropy { .. }
+            | Op::L2Normalize { .. } => self.row_backward(acc, op, y, dy),
+            Op::Relu(_)
+            | Op::Dropout { .. }
+            | Op::Reshape(_)
+            | Op::StackPart { .. }
+            | Op::MeanRows(_)
+            | Op::Add(..)
+            | Op::Mul(..)
+            | Op::Scale(..)
+            | Op::Sum(_)
+            | Op::Concat(_) => self.elementwise_backward(acc, op, dy),
+        }
+    }
+
+    /// A convolution: input and weight gradients in one call, the bias's as channel sums.
+    fn conv_backward(
+        &self,
+        acc: &mut Accumulator,
+        dy: &Tensor,
+        [x, w]: [Var; 2],
+        b: Option<Var>,
+        geometry: &crate::geometry::Conv2dGeometry,
+        packed: Option<&conv::PackedOperands>,
+    ) -> Result<()> {
+        let (dx, dw) = conv::conv2d_backward_input_and_weight(
+            &self.gpu,
+            dy,
+            self.value(x),
+            packed,
+            self.value(w),
+            geometry,
+            acc.wants(x),
+            acc.wants(w),
+        )?;
+        if let Some(dx) = dx {
+            acc.add(x, dx)?;
+        }
+        if let Some(dw) = dw {
+            acc.add(w, dw)?;
+        }
+        if let Some(b) = b.filter(|b| acc.wants(*b)) {
+            acc.add(b, reduce::channel_sums(&self.gpu, dy)?)?;
+        }
+        Ok(())
+    }
+
+    /// A dense layer: dx = dy W; dW and db in one GEMM when both are wanted.
+    fn linear_backward(
+        &self,
+        acc: &mut Accumulator,
+        dy: &Tensor,
+        [x, w]: [Var; 2],
+        b: Option<Var>,
+    ) -> Result<()> {
+        let gpu = &self.gpu;
+        if acc.wants(x) {
+            acc.add(x, matmul::linear_backward_input(gpu, dy, self.value(w))?)?;
+        }
+        let x = self.value(x);
+        match (acc.wants(w), b.filter(|b| acc.wants(*b))) {
+            (true, Some(b)) => {
+                let (dw, db) = matmul::linear_backward_weight_and_bias(gpu, dy, x)?;
+                acc.add(w, dw)?;
+                acc.add(b, db)
+            }
+            (true, None) => acc.add(w, matmul::linear_backward_weight(gpu, dy, x)?),
+            (false, Some(b)) => acc.add(b, reduce::channel_sums(gpu, dy)?),
+            (false, None) => Ok(()),
+        }
+    }
+
+    /// Max, average and global average pooling (the latter with its fused dropout).
+    fn pool_backward(&self, acc: &mut Accumulator, op: &Op, dy: Tensor) -> Result<()> {
+        let gpu = &self.gpu;
+        match op {
+            Op::MaxPool { x, argmax, spec } => acc.add(
+                *x,
+                pool::max_pool2d_backward(gpu, &dy, argmax, self.value(*x).shape(), *spec)?,
+            ),
+            Op::AvgPool { x, spec } => acc.add(
+                *x,
+                pool::avg_pool2d_backward(gpu, &dy, self.value(*x).shape(), *spec)?,
+            ),
+            Op::GlobalAvgPool { x, dropout } => {
+                let shape = self.value(*x).shape();
+                let dx = match dropout {
+                    None => reduce::global_avg_pool_backward(gpu, &dy, shape)?,
+                    Some(mask) => reduce::global_avg_pool_dropout_backward(gpu, &dy, shape, *mask)?,
+                };
+                acc.add(*x, dx)
+            }
+            _ => unreachable!("pool_backward is called for pooling ops"),
+        }
+    }
+
+    /// Row-wise ops: softmax, softmax + batch mean, softmax cross-entropy, L2 normalisation.
+    fn row_backward(&self, acc: &mut Accumulator, op: &Op, y: &Tensor, dy: Tensor) -> Result<()> {
+        let gpu = &self.gpu;
+        match op {
+            Op::SoftmaxRows(x) => acc.add(*x, loss::softmax_rows_backward(gpu, y, &dy)?),
+            Op::SoftmaxMeanRows { x, probs } => {
+                acc.add(*x, loss::softmax_mean_rows_backward(gpu, probs, &dy)?)
+            }
+            Op::SoftmaxCrossEntropy {
+                logits,
+                labels,
+                mask,
+                probs,
+                valid,
+            } => {
+                let forward = loss::SoftmaxCrossEntropy {
+                    loss: y.clone(),
+                    probs: probs.clone(),
+                    valid: valid.clone(),
+                };
+                acc.add(
+                    *logits,
+                    loss::softmax_cross_entropy_backward(gpu, &forward, labels, mask, &dy)?,
+                )
+            }
+            Op::L2Normalize { x, norms, eps } => {
+                let forward = norm::L2Normalized {
+                    output: y.clone(),
+                    norms: norms.clone(),
+                };
+                acc.add(
+                    *x,
+                    norm::l2_normalize_rows_backward(gpu, &forward, &dy, *eps)?,
+                )
+            }
+            _ => unreachable!("row_backward is called for row-wise ops"),
+        }
+    }
+
+    /// Elementwise and shape ops: ReLU, dropout, add, multiply, scale, sums and means,
+    /// concatenation, reshapes and stack parts.
+    fn elementwise_backward(&self, acc: &mut Accumulator, op: &Op, dy: Tensor) -> Result<()> {
+        let gpu = &self.gpu;
+        match op {
+            Op::Relu(x) => acc.add(*x, elementwise::relu_backward(gpu, self.value(*x), &dy)?),
+            Op::Dropout { x, mask, relu } => {
+                let (keep, seed) = (mask.keep, mask.seed);
+                let dx = if *relu {
+                    elementwise::relu_dropout_backward(gpu, self.value(*x), &dy, keep, seed)?
+                } else {
+                    elementwise::dropout(gpu, &dy, keep, seed)?
+                };
+                acc.add(*x, dx)
+            }
+            Op::Reshape(x) => acc.add(*x, dy.reshape(self.value(*x).shape())?),
+            Op::StackPart { x, index } => acc.add_part(*x, index * dy.len(), dy),
+            Op::MeanRows(x) => acc.add(
+                *x,
+                reduce::mean_rows_backward(gpu, &dy, self.value(*x).shape()[0])?,
+            ),
+            Op::Add(a, b) => {
+                acc.add(*a, dy.clone())?;
+                acc.add(*b, dy)
+            }
+            Op::Mul(a, b) => {
+                if acc.wants(*a) {
+                    acc.add(*a, elementwise::mul(gpu, &dy, self.value(*b))?)?;
+                }
+                if acc.wants(*b) {
+                    acc.add(*b, elementwise::mul(gpu, &dy, self.value(*a))?)?;
+                }
+                Ok(())
+            }
+            Op::Scale(a, alpha) => acc.add(*a, elementwise::scale(gpu, &dy, *alpha)?),
+            Op::Sum(a) => acc.add(*a, reduce::sum_backward(gpu, &dy, self.value(*a).shape())?),
+            Op::Concat(parts) => {
+                let mut offset = 0;
+                for part in parts {
+                    let shape = self.value(*part).shape();
+                    let len = self.value(*part).len();
+                    if acc.wants(*part) {
+                        acc.add(*part, dy.slice(gpu, offset, len)?.reshape(shape)?)?;
+                    }
+                    offset += len;
+                }
+                Ok(())
+            }
+            _ => unreachable!("elementwise_backward is called for elementwise and shape ops"),
+        }
+    }
+}
+
+/// A batch norm's gradients: to its input, scale and shift.
+fn add_norm_grads(
+    acc: &mut Accumulator,
+    [x, gamma, beta]: [Var; 3],
+    grads: norm::BatchNormGrads,
+) -> Result<()> {
+    acc.add(x, grads.input)?;
+    acc.add(gamma, grads.gamma)?;
+    acc.add(beta, grads.beta)
 }

@@ -170,10 +170,77 @@ fn share_of(n: usize, share: f32, keep: usize) -> usize {
 /// `shares.validation` for validation identification (at least one each when above 0,
 /// never all).
 pub fn split(dataset: &Dataset, k: usize, fold: usize, seed: u64, shares: Shares) -> Result<Split> {
+    // Group key: the subject, or a group of one for a sample without subject.
+    let subjects = dataset.subjects.len();
+    let group_of = |i: usize| dataset.samples[i].subject.unwrap_or(subjects + i);
+    let (keys, folds) = fold_groups(dataset, k, fold)?;
+    let test_groups: Vec<usize> = group_folds(keys.len(), folds, seed)[fold]
+        .iter()
+        .map(|&g| keys[g])
+        .collect();
+    let is_test = |i: usize| test_groups.contains(&group_of(i));
+    let test: Vec<usize> = (0..dataset.samples.len()).filter(|&i| is_test(i)).collect();
+    if test.is_empty() {
+        return Err(DataError::Unusable(format!(
+            "fold {fold} has no test subjects"
+        )));
+    }
+    // Validation groups: a share of the training side's groups, held out entirely.
+    let mut train_groups: Vec<usize> = keys
+        .iter()
+        .copied()
+        .filter(|g| !test_groups.contains(g))
+        .collect();
+    train_groups.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x7A11_DA7E));
+    let validation_groups = train_groups
+        .split_off(train_groups.len() - share_of(train_groups.len(), shares.validation, 1));
+    let is_validation = |i: usize| validation_groups.contains(&group_of(i));
+    let validation: Vec<usize> = (0..dataset.samples.len())
+        .filter(|&i| is_validation(i))
+        .collect();
+    let subjects_of = |groups: &[usize]| {
+        let mut found: Vec<usize> = groups.iter().copied().filter(|&g| g < subjects).collect();
+        found.sort_unstable();
+        found
+    };
+    let validation_subjects = subjects_of(&validation_groups);
+    let train_subjects = subjects_of(&train_groups);
+    let test_subjects: Vec<usize> = test_groups
+        .iter()
+        .copied()
+        .filter(|&g| g < subjects)
+        .collect();
+    let (mut train, identification, validation_identification) =
+        hold_out_images(dataset, &train_subjects, shares, seed);
+    train.extend(
+        (0..dataset.samples.len())
+            .filter(|&i| !is_test(i) && !is_validation(i) && dataset.samples[i].subject.is_none()),
+    );
+    train.sort_unstable();
+    let expressions = dataset.expression_classes();
+    check_trainable(dataset, &train, &expressions, fold)?;
+    Ok(Split {
+        folds,
+        fold,
+        train,
+        identification,
+        test,
+        validation,
+        validation_identification,
+        train_subjects,
+        test_subjects,
+        validation_subjects,
+        expressions,
+    })
+}
+
+/// The groups the folds are made of (subjects, and a group of one for each sample
+/// without a subject), sorted, and the number of folds they give; an error when there is
+/// no fold `fold` to make.
+fn fold_groups(dataset: &Dataset, k: usize, fold: usize) -> Result<(Vec<usize>, usize)> {
     if dataset.samples.is_empty() {
         return Err(DataError::Unusable("the dataset is empty".into()));
     }
-    // Group key: the subject, or a group of one for a sample without subject.
     let subjects = dataset.subjects.len();
     let group_of = |i: usize| dataset.samples[i].subject.unwrap_or(subjects + i);
     let mut keys: Vec<usize> = (0..dataset.samples.len()).map(group_of).collect();
@@ -205,55 +272,24 @@ pub fn split(dataset: &Dataset, k: usize, fold: usize, seed: u64, shares: Shares
             }
         )));
     }
-    let test_groups: Vec<usize> = group_folds(keys.len(), folds, seed)[fold]
-        .iter()
-        .map(|&g| keys[g])
-        .collect();
-    let is_test = |i: usize| test_groups.contains(&group_of(i));
-    let test: Vec<usize> = (0..dataset.samples.len()).filter(|&i| is_test(i)).collect();
-    if test.is_empty() {
-        return Err(DataError::Unusable(format!(
-            "fold {fold} has no test subjects"
-        )));
-    }
-    // Validation groups: a share of the training side's groups, held out entirely.
-    let mut train_groups: Vec<usize> = keys
-        .iter()
-        .copied()
-        .filter(|g| !test_groups.contains(g))
-        .collect();
-    train_groups.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x7A11_DA7E));
-    let validation_groups = train_groups
-        .split_off(train_groups.len() - share_of(train_groups.len(), shares.validation, 1));
-    let is_validation = |i: usize| validation_groups.contains(&group_of(i));
-    let validation: Vec<usize> = (0..dataset.samples.len())
-        .filter(|&i| is_validation(i))
-        .collect();
-    let mut validation_subjects: Vec<usize> = validation_groups
-        .iter()
-        .copied()
-        .filter(|&g| g < subjects)
-        .collect();
-    validation_subjects.sort_unstable();
-    let mut train_subjects: Vec<usize> = train_groups
-        .iter()
-        .copied()
-        .filter(|&g| g < subjects)
-        .collect();
-    train_subjects.sort_unstable();
-    let test_subjects: Vec<usize> = test_groups
-        .iter()
-        .copied()
-        .filter(|&g| g < subjects)
-        .collect();
+    Ok((keys, folds))
+}
 
-    // Hold out part of each training subject's images for identification: the test's,
-    // then the validation's.
+/// Of each training subject's images (shuffled), `shares.identification` held out for the
+/// test's FR identification, then `shares.validation` for validation identification (at
+/// least one each when above 0, never all): (train, identification, validation
+/// identification), each sorted but train, which the caller completes.
+fn hold_out_images(
+    dataset: &Dataset,
+    train_subjects: &[usize],
+    shares: Shares,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x1D_E471_F1CA);
     let mut train = Vec::new();
     let mut identification = Vec::new();
     let mut validation_identification = Vec::new();
-    for &subject in &train_subjects {
+    for &subject in train_subjects {
         let mut own: Vec<usize> = (0..dataset.samples.len())
             .filter(|&i| dataset.samples[i].subject == Some(subject))
             .collect();
@@ -264,16 +300,19 @@ pub fn split(dataset: &Dataset, k: usize, fold: usize, seed: u64, shares: Shares
         validation_identification.extend_from_slice(&own[tested..tested + validated]);
         train.extend_from_slice(&own[tested + validated..]);
     }
-    train.extend(
-        (0..dataset.samples.len())
-            .filter(|&i| !is_test(i) && !is_validation(i) && dataset.samples[i].subject.is_none()),
-    );
-    train.sort_unstable();
     identification.sort_unstable();
     validation_identification.sort_unstable();
+    (train, identification, validation_identification)
+}
 
-    let expressions = dataset.expression_classes();
-    for e in &expressions {
+/// Every expression class has training images, and there are training images at all.
+fn check_trainable(
+    dataset: &Dataset,
+    train: &[usize],
+    expressions: &[Expression],
+    fold: usize,
+) -> Result<()> {
+    for e in expressions {
         if !train
             .iter()
             .any(|&i| dataset.samples[i].expression == Some(*e))
@@ -288,19 +327,7 @@ pub fn split(dataset: &Dataset, k: usize, fold: usize, seed: u64, shares: Shares
             "fold {fold} leaves no training images"
         )));
     }
-    Ok(Split {
-        folds,
-        fold,
-        train,
-        identification,
-        test,
-        validation,
-        validation_identification,
-        train_subjects,
-        test_subjects,
-        validation_subjects,
-        expressions,
-    })
+    Ok(())
 }
 
 /// A verification pair: a reference image and a probe, of the same subject or not.

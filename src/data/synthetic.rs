@@ -280,24 +280,62 @@ fn mix(base: f32, layer: f32, alpha: f32) -> f32 {
     base + (layer - base) * alpha
 }
 
+/// The value of one face point as layers are painted over it, back to front.
+struct Canvas {
+    value: Option<f32>,
+    /// The width of a shape's soft edge.
+    edge: f32,
+}
+
+impl Canvas {
+    /// Paints `value` with coverage `alpha` over what is there (nothing: `value` itself).
+    fn paint(&mut self, value: f32, alpha: f32) {
+        if alpha > 0.0 {
+            self.value = Some(mix(self.value.unwrap_or(value), value, alpha));
+        }
+    }
+
+    /// Paints `value` over the shape of signed distance `d`.
+    fn fill(&mut self, value: f32, d: f32) {
+        self.paint(value, coverage(d, self.edge));
+    }
+}
+
 /// Intensity in [0, 1] of face point (x, y) for one identity and expression.
 fn shade(id: &Identity, d: &Deformation, x: f32, y: f32, edge: f32) -> Option<f32> {
-    let mut v = None::<f32>;
-    let mut paint = |value: f32, alpha: f32| {
-        if alpha > 0.0 {
-            v = Some(mix(v.unwrap_or(value), value, alpha));
-        }
+    let mut canvas = Canvas { value: None, edge };
+    let Some((skin, on_face)) = paint_head(&mut canvas, id, x, y) else {
+        return canvas.value;
     };
-    // Long hair behind the head.
+    for side in [-1.0f32, 1.0] {
+        paint_eye(&mut canvas, id, d, side, x, y, skin);
+    }
+    if id.glasses {
+        let bridge =
+            (x.abs() - (id.eye_dx - id.eye_w - 0.06)).max((y - id.eye_y + 0.02).abs() - 0.008);
+        canvas.fill(0.08, bridge);
+    }
+    paint_nose(&mut canvas, id, d, x, y, skin);
+    paint_mouth(&mut canvas, id, d, x, y, skin);
+    for &(mx, my, mr) in &id.moles {
+        canvas.paint(
+            skin * 0.4,
+            coverage(ellipse(x, y, mx, my, mr, mr), edge) * on_face,
+        );
+    }
+    canvas.value
+}
+
+/// Hair behind the head, the neck, the head with its chin, the hair above the hairline and
+/// the beard: the face's skin tone at (x, y) and how much of the point is face, or None
+/// off the face.
+fn paint_head(canvas: &mut Canvas, id: &Identity, x: f32, y: f32) -> Option<(f32, f32)> {
+    let edge = canvas.edge;
     if id.long_hair {
         let d_hair = ellipse(x, y, 0.0, 0.12, id.head_w + 0.13, id.head_h + 0.1).max(y - 0.75);
-        paint(id.hair_tone, coverage(d_hair, edge));
+        canvas.fill(id.hair_tone, d_hair);
     }
-    // Neck, then the head with a narrowing chin.
-    paint(
-        id.skin * 0.8,
-        coverage((x.abs() - 0.24).max(0.55 - y), edge),
-    );
+    canvas.fill(id.skin * 0.8, (x.abs() - 0.24).max(0.55 - y));
     let narrowing = if y > 0.0 {
         1.0 - id.chin * (y / id.head_h).powi(2)
     } else {
@@ -311,126 +349,118 @@ fn shade(id: &Identity, d: &Deformation, x: f32, y: f32, edge: f32) -> Option<f3
         .sum::<f32>()
         * 0.015;
     let skin = id.skin * (1.0 - 0.18 * (x / id.head_w).powi(2)) + texture;
-    paint(skin, coverage(d_head, edge));
+    canvas.fill(skin, d_head);
     let on_face = coverage(d_head, edge);
     if on_face <= 0.0 {
-        return v;
+        return None;
     }
-    // Hair on top of the head above the hairline.
     let hairline = id.hairline + id.hair_curve * x * x;
-    paint(id.hair_tone, on_face * coverage(y - hairline, edge * 2.0));
-    // Beard below the mouth line.
+    canvas.paint(id.hair_tone, on_face * coverage(y - hairline, edge * 2.0));
     if id.beard > 0.0 {
         let region = coverage(id.mouth_y - 0.06 - y, edge * 3.0);
-        paint(skin * (1.0 - 0.5 * id.beard), on_face * region * id.beard);
+        canvas.paint(skin * (1.0 - 0.5 * id.beard), on_face * region * id.beard);
     }
-    for side in [-1.0f32, 1.0] {
-        let cx = side * id.eye_dx;
-        // Eyebrow: a thick arched stroke, inner end up or down with the tilt.
-        let t = side * (x - cx) / id.brow_len;
-        if t.abs() <= 1.0 {
-            let cy = id.eye_y - id.brow_gap - 0.09 * d.brow_raise;
-            let curve = cy - id.brow_arch * (1.0 - t * t) + 0.08 * d.brow_tilt * (-t);
-            paint(
-                id.brow_dark,
-                coverage((y - curve).abs() - id.brow_thick / 2.0, edge),
-            );
-        }
-        // Eye: white, iris, upper lid.
-        let open = (1.0 + 0.6 * d.eye_open).max(0.15);
-        let eh = id.eye_h * open;
-        let d_eye = ellipse(x, y, cx, id.eye_y, id.eye_w, eh);
-        paint(0.88, coverage(d_eye, edge));
-        let r = (eh * 0.95).min(id.eye_w * 0.5);
-        paint(
-            id.iris * 0.5,
-            coverage(ellipse(x, y, cx, id.eye_y, r, r).max(d_eye), edge),
-        );
-        paint(
-            0.1,
-            coverage(d_eye.abs() - 0.008, edge) * coverage(y - id.eye_y, edge),
-        );
-        // Glasses: a ring around each eye and a bridge.
-        if id.glasses {
-            let ring = ellipse(x, y, cx, id.eye_y, id.eye_w + 0.06, id.eye_h + 0.06).abs() - 0.012;
-            paint(0.08, coverage(ring, edge));
-        }
-        // Nostril.
-        paint(
-            skin * 0.45,
-            coverage(
-                ellipse(
-                    x,
-                    y,
-                    side * id.nose_w * 0.55,
-                    id.eye_y + id.nose_len,
-                    0.025,
-                    0.014,
-                ),
-                edge,
-            ),
-        );
+    Some((skin, on_face))
+}
+
+/// One side's eyebrow (an arched stroke, inner end up or down with the tilt), eye (white,
+/// iris, upper lid), glasses ring and nostril; `side` -1 is the image's left.
+fn paint_eye(
+    canvas: &mut Canvas,
+    id: &Identity,
+    d: &Deformation,
+    side: f32,
+    x: f32,
+    y: f32,
+    skin: f32,
+) {
+    let edge = canvas.edge;
+    let cx = side * id.eye_dx;
+    let t = side * (x - cx) / id.brow_len;
+    if t.abs() <= 1.0 {
+        let cy = id.eye_y - id.brow_gap - 0.09 * d.brow_raise;
+        let curve = cy - id.brow_arch * (1.0 - t * t) + 0.08 * d.brow_tilt * (-t);
+        canvas.fill(id.brow_dark, (y - curve).abs() - id.brow_thick / 2.0);
     }
+    let open = (1.0 + 0.6 * d.eye_open).max(0.15);
+    let eh = id.eye_h * open;
+    let d_eye = ellipse(x, y, cx, id.eye_y, id.eye_w, eh);
+    canvas.fill(0.88, d_eye);
+    let r = (eh * 0.95).min(id.eye_w * 0.5);
+    canvas.fill(id.iris * 0.5, ellipse(x, y, cx, id.eye_y, r, r).max(d_eye));
+    canvas.paint(
+        0.1,
+        coverage(d_eye.abs() - 0.008, edge) * coverage(y - id.eye_y, edge),
+    );
     if id.glasses {
-        let bridge =
-            (x.abs() - (id.eye_dx - id.eye_w - 0.06)).max((y - id.eye_y + 0.02).abs() - 0.008);
-        paint(0.08, coverage(bridge, edge));
+        let ring = ellipse(x, y, cx, id.eye_y, id.eye_w + 0.06, id.eye_h + 0.06).abs() - 0.012;
+        canvas.fill(0.08, ring);
     }
-    // Nose: two soft side lines from the bridge to the tip.
+    let nostril = ellipse(
+        x,
+        y,
+        side * id.nose_w * 0.55,
+        id.eye_y + id.nose_len,
+        0.025,
+        0.014,
+    );
+    canvas.fill(skin * 0.45, nostril);
+}
+
+/// The nose's two soft side lines from the bridge to the tip, and the wrinkle's creases.
+fn paint_nose(canvas: &mut Canvas, id: &Identity, d: &Deformation, x: f32, y: f32, skin: f32) {
+    let edge = canvas.edge;
     let nose_top = id.eye_y + 0.05;
     let tip = id.eye_y + id.nose_len;
     if y > nose_top && y < tip {
         let f = (y - nose_top) / (tip - nose_top);
         let half = id.nose_w * (0.35 + 0.65 * f);
-        paint(
+        canvas.paint(
             skin * 0.78,
             coverage((x.abs() - half).abs() - 0.01, edge) * f,
         );
     }
-    // Nose wrinkle: short horizontal creases across the bridge.
     if d.nose_wrinkle > 0.0 {
         for k in 0..3 {
             let cy = nose_top + 0.015 + 0.03 * k as f32;
             let crease = ((y - cy).abs() - 0.006).max(x.abs() - 0.07);
-            paint(
+            canvas.paint(
                 skin * 0.55,
                 coverage(crease, edge) * d.nose_wrinkle.min(1.0),
             );
         }
     }
-    // Mouth: a curved line whose corners rise or fall, lips around it, an opening.
+}
+
+/// The mouth: a curved line whose corners rise or fall, lips around it, an opening, teeth.
+fn paint_mouth(canvas: &mut Canvas, id: &Identity, d: &Deformation, x: f32, y: f32, skin: f32) {
+    let edge = canvas.edge;
     let half = id.mouth_w * (1.0 + 0.5 * d.mouth_width);
     let u = x / half;
-    if u.abs() <= 1.15 {
-        let raise = 0.05 * d.lip_raise * (0.5 + 0.5 * u.clamp(-1.0, 1.0));
-        let center = id.mouth_y - 0.14 * d.mouth_curve * u * u - raise;
-        let opening = 0.16 * d.mouth_open * (1.0 - u * u).max(0.0) + raise * 0.6;
-        let lips = (y - (center + opening / 2.0)).abs() - (id.lip_t + opening / 2.0);
-        let fade = coverage(u.abs() - 1.0, 0.15);
-        paint(skin * id.lip_dark, coverage(lips, edge) * fade);
-        if opening > 0.002 {
-            let inside = (y - (center + opening / 2.0)).abs() - opening / 2.0;
-            paint(0.08, coverage(inside, edge) * fade);
-            if d.teeth > 0.0 {
-                let teeth = (y - (center + opening * 0.25)).abs() - opening * 0.22;
-                paint(
-                    0.85,
-                    coverage(teeth.max(inside), edge) * fade * d.teeth.min(1.0),
-                );
-            }
+    if u.abs() > 1.15 {
+        return;
+    }
+    let raise = 0.05 * d.lip_raise * (0.5 + 0.5 * u.clamp(-1.0, 1.0));
+    let center = id.mouth_y - 0.14 * d.mouth_curve * u * u - raise;
+    let opening = 0.16 * d.mouth_open * (1.0 - u * u).max(0.0) + raise * 0.6;
+    let lips = (y - (center + opening / 2.0)).abs() - (id.lip_t + opening / 2.0);
+    let fade = coverage(u.abs() - 1.0, 0.15);
+    canvas.paint(skin * id.lip_dark, coverage(lips, edge) * fade);
+    if opening > 0.002 {
+        let inside = (y - (center + opening / 2.0)).abs() - opening / 2.0;
+        canvas.paint(0.08, coverage(inside, edge) * fade);
+        if d.teeth > 0.0 {
+            let teeth = (y - (center + opening * 0.25)).abs() - opening * 0.22;
+            canvas.paint(
+                0.85,
+                coverage(teeth.max(inside), edge) * fade * d.teeth.min(1.0),
+            );
         }
-        paint(
-            skin * id.lip_dark * 0.6,
-            coverage((y - center - opening / 2.0).abs() - 0.006, edge) * fade,
-        );
     }
-    for &(mx, my, mr) in &id.moles {
-        paint(
-            skin * 0.4,
-            coverage(ellipse(x, y, mx, my, mr, mr), edge) * on_face,
-        );
-    }
-    v
+    canvas.paint(
+        skin * id.lip_dark * 0.6,
+        coverage((y - center - opening / 2.0).abs() - 0.006, edge) * fade,
+    );
 }
 
 /// Renders one face at `size` x `size` in [0, 1].

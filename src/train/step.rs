@@ -164,19 +164,7 @@ impl Learner {
         // Per-task gradients of the shared representation, for methods that combine them:
         // |g_FR|^2, |g_FER|^2, g_FR . g_FER, read back with the losses.
         let shared = if self.weighting.wants_shared_gradients() {
-            let one = Tensor::full(gpu, &[1], 1.0)?;
-            let fr = tape.gradient_at(&[(l_fr, one.clone())], out.trunk)?;
-            let fer = tape.gradient_at(&[(l_fer, one)], out.trunk)?;
-            let zeros = || Tensor::zeros(gpu, tape.value(out.trunk).shape());
-            let (fr, fer) = (fr.map_or_else(zeros, Ok)?, fer.map_or_else(zeros, Ok)?);
-            Some(Tensor::concat(
-                gpu,
-                &[
-                    &reduce::sum_squares(gpu, &fr)?,
-                    &reduce::sum_squares(gpu, &fer)?,
-                    &reduce::dot(gpu, &fr, &fer)?,
-                ],
-            )?)
+            Some(shared_gradient_dots(&tape, out.trunk, [l_fr, l_fer])?)
         } else {
             None
         };
@@ -192,36 +180,20 @@ impl Learner {
             None
         };
 
-        // The step's one readback.
+        // The step's one readback: losses, [gradient dots], [layer norms], [unit weights],
+        // logits.
         let mut parts = vec![tape.value(l_fr), tape.value(l_fer)];
-        if let Some(dots) = &shared {
-            parts.push(dots);
-        }
-        if let Some(squares) = &layer_norms {
-            parts.push(squares);
-        }
+        parts.extend(shared.iter().chain(&layer_norms));
         if let Some(w) = out.task_weights {
             parts.push(tape.value(w));
         }
         parts.extend([tape.value(out.fr_logits), tape.value(out.fer_logits)]);
         let values = Tensor::concat(gpu, &parts)?.to_vec(gpu)?;
         let read_back = Instant::now();
-        // The readback in order: losses, [gradient dots], [layer norms], [unit weights], logits.
-        let losses = [values[0], values[1]];
-        let mut rest = &values[2..];
-        let mut take = |n: usize| {
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            head
-        };
-        let shared_gradients = shared.map(|_| <[f32; 3]>::try_from(take(3)).expect("3 values"));
-        let layer_gradient_norms = layer_norms.map(|_| {
-            <[f32; 2]>::try_from(take(2))
-                .expect("2 values")
-                .map(f32::sqrt)
-        });
-        let unit_weights = uses_unit.then(|| <[f32; 2]>::try_from(take(2)).expect("2 values"));
-        let logits = rest;
+        let r = Readback::parse(&values, shared.is_some(), layer_norms.is_some(), uses_unit);
+        let (losses, logits) = (r.losses, r.logits);
+        let (shared_gradients, layer_gradient_norms, unit_weights) =
+            (r.shared_gradients, r.layer_gradient_norms, r.unit_weights);
         for (value, loss) in losses.iter().zip(["L_FR", "L_FER"]) {
             if !value.is_finite() {
                 return Err(TrainError::NonFinite {
@@ -232,24 +204,8 @@ impl Learner {
                 });
             }
         }
-        let (fr_logits, fer_logits) = logits.split_at(n * self.net.fr_classes.max(1));
-        let mut correct = [0; 2];
-        let mut labelled = [0; 2];
-        for (task, (rows, labels, mask)) in [
-            (fr_logits, &batch.fr_labels, &batch.fr_mask),
-            (fer_logits, &batch.fer_labels, &batch.fer_mask),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let classes = rows.len() / n;
-            for (k, row) in rows.chunks(classes).enumerate() {
-                if mask[k] > 0.0 {
-                    labelled[task] += 1;
-                    correct[task] += (argmax(row) == labels[k] as usize) as usize;
-                }
-            }
-        }
+        let (correct, labelled) =
+            batch_hits(logits.split_at(n * self.net.fr_classes.max(1)), batch);
         let accuracy =
             [0, 1].map(|t| (labelled[t] > 0).then(|| correct[t] as f32 / labelled[t] as f32));
         let weights = self.weighting.weights(&StepView {
@@ -262,9 +218,98 @@ impl Learner {
         });
         let host_done = Instant::now();
 
+        let update = Update {
+            store: &self.store,
+            main_opt: &mut self.main_opt,
+            unit_opt: &mut self.unit_opt,
+            weighting: self.weighting.as_ref(),
+            center: self.center.as_ref(),
+            weight_grad_to_trunk: self.weight_grad_to_trunk,
+        };
+        update.run(&mut tape, &out, [l_fr, l_fer], losses, weights, batch)?;
+        if let Some(t) = timing {
+            drop(tape);
+            gpu.synchronize()?;
+            *t = StepTiming {
+                forward: (read_back - started).as_secs_f64(),
+                host: (host_done - read_back).as_secs_f64(),
+                backward: host_done.elapsed().as_secs_f64(),
+            };
+        }
+        Ok(StepResult {
+            losses,
+            weights,
+            correct,
+            labelled,
+        })
+    }
+}
+
+/// The values a step reads back, in the order they were concatenated.
+struct Readback<'v> {
+    losses: [f32; 2],
+    shared_gradients: Option<[f32; 3]>,
+    layer_gradient_norms: Option<[f32; 2]>,
+    unit_weights: Option<[f32; 2]>,
+    /// FR rows, then FER rows.
+    logits: &'v [f32],
+}
+
+impl<'v> Readback<'v> {
+    /// Splits `values`: two losses, then the three gradient dots, the two squared layer
+    /// norms (their roots kept) and the unit's two weights where the step read them, then
+    /// the logits.
+    fn parse(values: &'v [f32], dots: bool, norms: bool, unit: bool) -> Readback<'v> {
+        let mut rest = &values[2..];
+        let mut take = |n: usize| {
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            head
+        };
+        let shared_gradients = dots.then(|| <[f32; 3]>::try_from(take(3)).expect("3 values"));
+        let layer_gradient_norms = norms.then(|| {
+            <[f32; 2]>::try_from(take(2))
+                .expect("2 values")
+                .map(f32::sqrt)
+        });
+        let unit_weights = unit.then(|| <[f32; 2]>::try_from(take(2)).expect("2 values"));
+        Readback {
+            losses: [values[0], values[1]],
+            shared_gradients,
+            layer_gradient_norms,
+            unit_weights,
+            logits: rest,
+        }
+    }
+}
+
+/// What a step's backward passes change: the parts of a [`Learner`] besides its network.
+struct Update<'a> {
+    store: &'a ParamStore,
+    main_opt: &'a mut Optimizer,
+    unit_opt: &'a mut Optimizer,
+    weighting: &'a dyn TaskWeighting,
+    center: Option<&'a CenterLoss>,
+    weight_grad_to_trunk: bool,
+}
+
+impl Update<'_> {
+    /// The step's backward passes and updates once the weights are set: L_total (with the
+    /// centre loss when there is one) into the network (projected for PCGrad), the
+    /// optimiser's update, the centres' move, and the unit's own objective into the unit.
+    fn run(
+        self,
+        tape: &mut Tape,
+        out: &crate::model::Outputs,
+        [l_fr, l_fer]: [Var; 2],
+        losses: [f32; 2],
+        weights: [f32; 2],
+        batch: &Batch,
+    ) -> Result<(), TrainError> {
+        let gpu = &tape.gpu().clone();
         let center = match &self.center {
             Some(c) if weights[0] > 0.0 => {
-                Some(c.loss(&mut tape, out.embedding, &batch.fr_labels, &batch.fr_mask)?)
+                Some(c.loss(tape, out.embedding, &batch.fr_labels, &batch.fr_mask)?)
             }
             _ => None,
         };
@@ -291,8 +336,8 @@ impl Learner {
             let mut fr_seeds = vec![seeds[0].clone()];
             fr_seeds.extend(seeds[2..].iter().cloned());
             projected_gradients(
-                &tape,
-                &self.store,
+                tape,
+                self.store,
                 &fr_seeds,
                 &[seeds[1].clone()],
                 self.main_opt.params(),
@@ -301,8 +346,8 @@ impl Learner {
             tape.backward(&seeds, self.main_opt.params())?
         };
         self.main_opt.step(gpu, &grads)?;
-        if let (Some(c), Some(term)) = (&self.center, &center) {
-            c.update(&tape, term)?;
+        if let (Some(c), Some(term)) = (self.center, &center) {
+            c.update(tape, term)?;
         }
         if let (Some(w), Some(g)) = (
             out.task_weights,
@@ -314,22 +359,59 @@ impl Learner {
             )?;
             self.unit_opt.step(gpu, &unit_grads)?;
         }
-        if let Some(t) = timing {
-            drop(tape);
-            gpu.synchronize()?;
-            *t = StepTiming {
-                forward: (read_back - started).as_secs_f64(),
-                host: (host_done - read_back).as_secs_f64(),
-                backward: host_done.elapsed().as_secs_f64(),
-            };
-        }
-        Ok(StepResult {
-            losses,
-            weights,
-            correct,
-            labelled,
-        })
+        Ok(())
     }
+}
+
+/// |g_FR|^2, |g_FER|^2 and g_FR . g_FER of each task's gradient at the shared
+/// representation `trunk`, as one [3] tensor read back with the losses (for the methods
+/// that combine the two gradients).
+fn shared_gradient_dots(
+    tape: &Tape,
+    trunk: Var,
+    [l_fr, l_fer]: [Var; 2],
+) -> Result<Tensor, TrainError> {
+    let gpu = tape.gpu();
+    let one = Tensor::full(gpu, &[1], 1.0)?;
+    let fr = tape.gradient_at(&[(l_fr, one.clone())], trunk)?;
+    let fer = tape.gradient_at(&[(l_fer, one)], trunk)?;
+    let zeros = || Tensor::zeros(gpu, tape.value(trunk).shape());
+    let (fr, fer) = (fr.map_or_else(zeros, Ok)?, fer.map_or_else(zeros, Ok)?);
+    Ok(Tensor::concat(
+        gpu,
+        &[
+            &reduce::sum_squares(gpu, &fr)?,
+            &reduce::sum_squares(gpu, &fer)?,
+            &reduce::dot(gpu, &fr, &fer)?,
+        ],
+    )?)
+}
+
+/// Correct predictions and labelled samples of a batch, per task, from the read-back
+/// logits (FR rows, FER rows).
+fn batch_hits(
+    (fr_logits, fer_logits): (&[f32], &[f32]),
+    batch: &Batch,
+) -> ([usize; 2], [usize; 2]) {
+    let n = batch.len();
+    let mut correct = [0; 2];
+    let mut labelled = [0; 2];
+    for (task, (rows, labels, mask)) in [
+        (fr_logits, &batch.fr_labels, &batch.fr_mask),
+        (fer_logits, &batch.fer_labels, &batch.fer_mask),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let classes = rows.len() / n;
+        for (k, row) in rows.chunks(classes).enumerate() {
+            if mask[k] > 0.0 {
+                labelled[task] += 1;
+                correct[task] += (argmax(row) == labels[k] as usize) as usize;
+            }
+        }
+    }
+    (correct, labelled)
 }
 
 /// |dL/dW|^2 for each of `losses` and the parameter `weight`, as one [2] tensor on the
