@@ -64,37 +64,20 @@ fn main() -> std::process::ExitCode {
                 .subcommand_matches("train")
                 .map(commands::flags_given::<commands::train::TrainArgs>)
                 .unwrap_or_default();
-            let adapter = args.gpu.adapter.clone();
-            commands::train::run(*args, &given, adapter)
+            commands::train::run(*args, &given)
         }
         Command::Compare(args) => {
             let given = matches
                 .subcommand_matches("compare")
                 .map(commands::flags_given::<commands::compare::CompareArgs>)
                 .unwrap_or_default();
-            let adapter = args.gpu.adapter.clone();
-            commands::compare::run(*args, &given, adapter)
+            commands::compare::run(*args, &given)
         }
-        Command::Eval(args) => {
-            let adapter = args.gpu.adapter.clone();
-            commands::eval::run(args, adapter)
-        }
-        Command::Predict(args) => {
-            let adapter = args.gpu.adapter.clone();
-            commands::predict::run(args, adapter)
-        }
-        Command::Embed(args) => {
-            let adapter = args.gpu.adapter.clone();
-            commands::embed::run(args, adapter)
-        }
-        Command::Verify(args) => {
-            let adapter = args.gpu.adapter.clone();
-            commands::verify::run(args, adapter)
-        }
-        Command::Identify(args) => {
-            let adapter = args.gpu.adapter.clone();
-            commands::identify::run(args, adapter)
-        }
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Predict(args) => commands::predict::run(args),
+        Command::Embed(args) => commands::embed::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Identify(args) => commands::identify::run(args),
         Command::GenData(args) => commands::gen_data::run(&args),
         Command::Info(args) => commands::info::run(args.gpu.adapter),
     };

@@ -41,7 +41,8 @@ pub struct CompareArgs {
     pub gpu: super::AdapterArg,
 }
 
-pub fn run(args: CompareArgs, given: &[String], adapter: Option<String>) -> Result<(), String> {
+pub fn run(args: CompareArgs, given: &[String]) -> Result<(), String> {
+    let adapter = args.gpu.adapter.clone();
     if let Some(dir) = args.resume.as_ref().or(args.out.as_ref()) {
         super::check_run_dir(dir, args.resume.is_some())?;
     }

@@ -59,7 +59,8 @@ fn output_format(path: &std::path::Path) -> Result<Output, String> {
     }
 }
 
-pub fn run(args: EmbedArgs, adapter: Option<String>) -> Result<(), String> {
+pub fn run(args: EmbedArgs) -> Result<(), String> {
+    let adapter = args.gpu.adapter.clone();
     let format = output_format(&args.out)?;
     if args.out.exists() && !args.overwrite {
         return Err(format!(

@@ -54,7 +54,8 @@ fn own_data(s: &Sidecar, fold: Option<usize>) -> Result<(Dataset, Split), String
     Ok((dataset, split))
 }
 
-pub fn run(args: EvalArgs, adapter: Option<String>) -> Result<(), String> {
+pub fn run(args: EvalArgs) -> Result<(), String> {
+    let adapter = args.gpu.adapter.clone();
     if args.data.data.is_some() && args.fold.is_some() {
         return Err("--fold applies to the run's own data, not to --data".into());
     }

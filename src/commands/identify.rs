@@ -62,7 +62,8 @@ fn gallery_data(args: &IdentifyArgs) -> Result<DataArgs, String> {
     })
 }
 
-pub fn run(args: IdentifyArgs, adapter: Option<String>) -> Result<(), String> {
+pub fn run(args: IdentifyArgs) -> Result<(), String> {
+    let adapter = args.gpu.adapter.clone();
     let data = gallery_data(&args)?;
     let loaded = load_checkpoint(&args.checkpoint, adapter)?;
     faces::require_face_recognition(&loaded, "identify")?;

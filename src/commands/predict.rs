@@ -33,7 +33,8 @@ fn top(probs: &[f32], names: &[String], k: usize) -> String {
         .join("  ")
 }
 
-pub fn run(args: PredictArgs, adapter: Option<String>) -> Result<(), String> {
+pub fn run(args: PredictArgs) -> Result<(), String> {
+    let adapter = args.gpu.adapter.clone();
     let loaded = load_checkpoint(&args.checkpoint, adapter)?;
     let s = &loaded.checkpoint.sidecar;
     let how = s.config.preprocess();

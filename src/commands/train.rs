@@ -209,7 +209,8 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     stop
 }
 
-pub fn run(args: TrainArgs, given: &[String], adapter: Option<String>) -> Result<(), String> {
+pub fn run(args: TrainArgs, given: &[String]) -> Result<(), String> {
+    let adapter = args.gpu.adapter.clone();
     let (out, resume) = match (&args.resume, &args.out) {
         (Some(dir), _) => (dir.clone(), true),
         (None, Some(dir)) => (dir.clone(), false),

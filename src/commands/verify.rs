@@ -25,7 +25,8 @@ pub struct VerifyArgs {
     pub gpu: super::AdapterArg,
 }
 
-pub fn run(args: VerifyArgs, adapter: Option<String>) -> Result<(), String> {
+pub fn run(args: VerifyArgs) -> Result<(), String> {
+    let adapter = args.gpu.adapter.clone();
     if args.images.len() % 2 != 0 {
         return Err(format!(
             "give the images in pairs, A B [A B ...]: {} images leave {} without a partner",
