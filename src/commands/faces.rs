@@ -18,8 +18,9 @@ pub struct Face {
     pub pixels: Vec<f32>,
 }
 
-/// The faces of image files given on the command line (each its centre square).
-pub fn from_paths(paths: &[PathBuf], how: &Preprocess) -> Result<Vec<Face>, String> {
+/// The faces of image files given on the command line (each its centre square), and one
+/// message for each file that could not be read.
+pub fn read(paths: &[PathBuf], how: &Preprocess) -> (Vec<Face>, Vec<String>) {
     let mut faces = Vec::with_capacity(paths.len());
     let mut failed = Vec::new();
     for path in paths {
@@ -32,15 +33,25 @@ pub fn from_paths(paths: &[PathBuf], how: &Preprocess) -> Result<Vec<Face>, Stri
             Err(e) => failed.push(e.to_string()),
         }
     }
-    if failed.is_empty() {
-        Ok(faces)
-    } else {
-        Err(format!(
+    (faces, failed)
+}
+
+/// The error naming every image in `failed` (None when there is none).
+pub fn unreadable(failed: &[String]) -> Option<String> {
+    (!failed.is_empty()).then(|| {
+        format!(
             "{} image(s) could not be read: {}",
             failed.len(),
             failed.join("; ")
-        ))
-    }
+        )
+    })
+}
+
+/// The faces of image files given on the command line, or an error naming every one that
+/// could not be read.
+pub fn from_paths(paths: &[PathBuf], how: &Preprocess) -> Result<Vec<Face>, String> {
+    let (faces, failed) = read(paths, how);
+    unreadable(&failed).map_or(Ok(faces), Err)
 }
 
 /// The faces of a data set (`--data` / `--format`, `--skip-bad`; a manifest's face

@@ -37,20 +37,9 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
     let adapter = args.gpu.adapter.clone();
     let loaded = load_checkpoint(&args.checkpoint, adapter)?;
     let s = &loaded.checkpoint.sidecar;
-    let how = s.config.preprocess();
-    let mut images = Vec::new();
-    let mut failed = Vec::new();
-    let mut names = Vec::new();
-    for path in &args.images {
-        match facemtl::data::image::load_face(path, &facemtl::data::align::FaceRegion::Centre, &how)
-        {
-            Ok(pixels) => {
-                images.push(pixels);
-                names.push(path);
-            }
-            Err(e) => failed.push(e.to_string()),
-        }
-    }
+    // The readable images are predicted; the others are named in the error at the end.
+    let (faces, failed) = super::faces::read(&args.images, &s.config.preprocess());
+    let images: Vec<Vec<f32>> = faces.iter().map(|f| f.pixels.clone()).collect();
     let p = run_predict(&loaded.gpu, &loaded.net, &loaded.store, &images, 64)?;
     // A head the run did not train holds its initial weights: nothing it says is printed.
     let (fr, fer) = (s.trains_fr(), s.trains_fer());
@@ -60,8 +49,8 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
     if !fer {
         println!("(no expressions: the checkpoint was trained for identities only)");
     }
-    for (i, path) in names.iter().enumerate() {
-        println!("{}", path.display());
+    for (i, face) in faces.iter().enumerate() {
+        println!("{}", face.origin);
         if fr && !s.fr_classes.is_empty() {
             println!(
                 "  identity:   {}",
@@ -75,13 +64,5 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
             );
         }
     }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} image(s) could not be read: {}",
-            failed.len(),
-            failed.join("; ")
-        ))
-    }
+    super::faces::unreadable(&failed).map_or(Ok(()), Err)
 }

@@ -52,17 +52,6 @@ pub struct Preprocess {
     pub crop_margin: f32,
 }
 
-impl Preprocess {
-    /// Grayscale, the centre square, `size` x `size`.
-    pub fn gray(size: usize) -> Preprocess {
-        Preprocess {
-            size,
-            color: Color::Gray,
-            crop_margin: DEFAULT_CROP_MARGIN,
-        }
-    }
-}
-
 /// The default `--crop-margin`.
 pub const DEFAULT_CROP_MARGIN: f32 = 0.2;
 
@@ -86,28 +75,26 @@ fn square_planes(
     (left, top, side): (u32, u32, u32),
     size: usize,
 ) -> Vec<f32> {
-    let fit = |img: DynamicImage| {
-        img.crop_imm(left, top, side, side).resize_exact(
-            size as u32,
-            size as u32,
-            FilterType::Triangle,
-        )
-    };
     match color {
-        Color::Gray => {
-            let gray =
-                image::imageops::crop_imm(&image.to_luma8(), left, top, side, side).to_image();
-            let resized =
-                image::imageops::resize(&gray, size as u32, size as u32, FilterType::Triangle);
-            resized.pixels().map(|p| p.0[0] as f32 / 255.0).collect()
-        }
+        Color::Gray => gray_square(&image.to_luma8(), (left, top, side), size),
         Color::Rgb => {
-            let rgb = fit(DynamicImage::ImageRgb8(image.to_rgb8())).to_rgb8();
+            let rgb = DynamicImage::ImageRgb8(image.to_rgb8())
+                .crop_imm(left, top, side, side)
+                .resize_exact(size as u32, size as u32, FilterType::Triangle)
+                .to_rgb8();
             (0..3)
                 .flat_map(|c| rgb.pixels().map(move |p| p.0[c] as f32 / 255.0))
                 .collect()
         }
     }
+}
+
+/// The square (`left`, `top`, `side`) of a grayscale image resized to `size` x `size`, in
+/// [0, 1].
+fn gray_square(image: &GrayImage, (left, top, side): (u32, u32, u32), size: usize) -> Vec<f32> {
+    let cropped = image::imageops::crop_imm(image, left, top, side, side).to_image();
+    let resized = image::imageops::resize(&cropped, size as u32, size as u32, FilterType::Triangle);
+    resized.pixels().map(|p| p.0[0] as f32 / 255.0).collect()
 }
 
 /// Planes of `color` at full resolution, channel-major, in [0, 1].
@@ -169,19 +156,11 @@ pub fn as_color(pixels: &[f32], color: Color) -> Vec<f32> {
         .collect()
 }
 
-/// Decodes `path` to 8-bit grayscale.
-pub fn decode_gray(path: &Path) -> Result<GrayImage> {
-    Ok(decode(path)?.to_luma8())
-}
-
 /// Centre-crops to a square and resizes to `size` x `size`, as f32 in [0, 1].
 pub fn to_square(image: &GrayImage, size: usize) -> Vec<f32> {
     let (w, h) = image.dimensions();
     let side = w.min(h);
-    let cropped =
-        image::imageops::crop_imm(image, (w - side) / 2, (h - side) / 2, side, side).to_image();
-    let resized = image::imageops::resize(&cropped, size as u32, size as u32, FilterType::Triangle);
-    resized.pixels().map(|p| p.0[0] as f32 / 255.0).collect()
+    gray_square(image, ((w - side) / 2, (h - side) / 2, side), size)
 }
 
 /// Per-image standardisation (TensorFlow's): zero mean, unit variance, with the standard
@@ -200,11 +179,6 @@ pub fn standardize(pixels: &mut [f32]) {
     pixels
         .iter_mut()
         .for_each(|v| *v = ((*v as f64 - mean) / std) as f32);
-}
-
-/// Decode, grayscale, centre square, resize and standardise in one go.
-pub fn load_input(path: &Path, size: usize) -> Result<Vec<f32>> {
-    load_face(path, &FaceRegion::Centre, &Preprocess::gray(size))
 }
 
 /// Writes `pixels` (any range) as an 8-bit PNG, stretched to the full range.
