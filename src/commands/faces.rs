@@ -73,13 +73,7 @@ pub fn from_data(data: &DataArgs, how: &Preprocess) -> Result<Vec<Face>, String>
             pixels: dataset.pixels(i).map_err(|e| e.to_string())?.to_vec(),
         });
     }
-    if !dataset.skipped.is_empty() {
-        eprintln!(
-            "facemtl: warning: skipped {} bad entries (--skip-bad); first: {}",
-            dataset.skipped.len(),
-            dataset.skipped[0]
-        );
-    }
+    dataset.warn_skipped();
     Ok(faces)
 }
 

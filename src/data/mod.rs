@@ -241,6 +241,17 @@ impl Dataset {
         Ok(())
     }
 
+    /// Says on stderr how many entries `--skip-bad` skipped, and the first (nothing when
+    /// none was).
+    pub fn warn_skipped(&self) {
+        if let Some(first) = self.skipped.first() {
+            eprintln!(
+                "facemtl: warning: skipped {} bad entries (--skip-bad); first: {first}",
+                self.skipped.len()
+            );
+        }
+    }
+
     /// Fails with a clear message when there is nothing to train on.
     pub fn check_usable(&self, source: &str) -> Result<()> {
         if self.samples.is_empty() {

@@ -62,13 +62,7 @@ impl<'a> Run<'a> {
         config.validate().map_err(TrainError::Config)?;
         let out = options.out.clone();
         let dataset = Arc::new(config.data.load(&config.preprocess())?);
-        if !dataset.skipped.is_empty() {
-            eprintln!(
-                "facemtl: warning: skipped {} bad entries (--skip-bad); first: {}",
-                dataset.skipped.len(),
-                dataset.skipped[0]
-            );
-        }
+        dataset.warn_skipped();
         let split = Arc::new(protocol::split(
             &dataset,
             config.folds,
