@@ -102,15 +102,10 @@ impl Sidecar {
         self.trained_tasks != Tasks::Fr
     }
 
-    /// Checks every field read from a run file: the format version, the config's ranges,
-    /// the class lists, the position and the threshold.
+    /// Checks every field read from a run file but the format version (`parse_sidecar`
+    /// checks that first, before the fields are read): the config's ranges, the class
+    /// lists, the position and the threshold.
     pub fn validate(&self) -> Result<(), String> {
-        if self.format_version != FORMAT_VERSION {
-            return Err(format!(
-                "is run-file format version {}, and this facemtl reads version {FORMAT_VERSION}; evaluate it with the facemtl that wrote it, or train the run again",
-                self.format_version
-            ));
-        }
         self.config.validate()?;
         for (task, classes) in [("FR", &self.fr_classes), ("FER", &self.fer_classes)] {
             if let Some((i, name)) = classes
