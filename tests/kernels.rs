@@ -389,6 +389,36 @@ fn conv_cases() -> Vec<([usize; 4], [usize; 4], Conv2dSpec)> {
             },
         ),
         ([2, 1, 31, 29], [35, 1, 3, 3], Conv2dSpec::new(1, 1)),
+        // Inception-ResNet's stem and reductions: 3x3 stride 2 "valid" on odd sides.
+        ([2, 3, 23, 23], [8, 3, 3, 3], Conv2dSpec::new(2, 0)),
+        ([3, 6, 9, 9], [10, 6, 3, 3], Conv2dSpec::new(2, 0)),
+        // Its Block8's 1x3 then 3x1 "same" convolutions on a 3x3 plane.
+        (
+            [2, 12, 3, 3],
+            [5, 12, 1, 3],
+            Conv2dSpec {
+                stride: (1, 1),
+                padding: Padding {
+                    top: 0,
+                    bottom: 0,
+                    left: 1,
+                    right: 1,
+                },
+            },
+        ),
+        (
+            [2, 5, 3, 3],
+            [7, 5, 3, 1],
+            Conv2dSpec {
+                stride: (1, 1),
+                padding: Padding {
+                    top: 1,
+                    bottom: 1,
+                    left: 0,
+                    right: 0,
+                },
+            },
+        ),
     ]
 }
 
@@ -490,6 +520,9 @@ fn pool_cases() -> Vec<([usize; 4], Pool2dSpec)> {
         // More planes than a grid dimension holds (65535): the kernels stride over them.
         ([1, 65_537, 2, 2], Pool2dSpec::new(2, 2, 0)),
         ([1, 65_537, 3, 2], Pool2dSpec::new(2, 1, 0)),
+        // Inception-ResNet's 3x3 stride-2 "valid" pools (stem and reductions), odd sides.
+        ([2, 5, 21, 21], Pool2dSpec::new(3, 2, 0)),
+        ([3, 7, 9, 9], Pool2dSpec::new(3, 2, 0)),
     ]
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::params::ParamId;
 use super::tape::{Op, Tape, Var};
 use crate::gpu::{shape_text, GpuError, Result, Tensor};
-use crate::kernels::{conv, elementwise, loss, matmul, norm, pool, reduce};
+use crate::kernels::{channels, conv, elementwise, loss, matmul, norm, pool, reduce};
 
 /// Gradients of the requested parameters (a parameter the seeds do not reach has none).
 #[derive(Default)]
@@ -64,7 +64,8 @@ fn inputs(op: &Op) -> Vec<Var> {
         | Op::Sum(x) => vec![*x],
         Op::SoftmaxCrossEntropy { logits, .. } => vec![*logits],
         Op::Add(a, b) | Op::Mul(a, b) => vec![*a, *b],
-        Op::Concat(parts) => parts.clone(),
+        Op::Concat(parts) | Op::ConcatChannels(parts) => parts.clone(),
+        Op::ScaledResidual { x, r, .. } => vec![*x, *r],
     }
 }
 
@@ -271,7 +272,13 @@ impl Tape<'_> {
             | Op::Mul(..)
             | Op::Scale(..)
             | Op::Sum(_)
-            | Op::Concat(_) => self.elementwise_backward(acc, op, dy),
+            | Op::Concat(_)
+            | Op::ConcatChannels(_) => self.elementwise_backward(acc, op, dy),
+            Op::ScaledResidual { x, r, scale, relu } => {
+                let (dx, dr) = elementwise::scaled_residual_backward(gpu, y, &dy, *scale, *relu)?;
+                acc.add(*x, dx)?;
+                acc.add(*r, dr)
+            }
         }
     }
 
@@ -440,6 +447,17 @@ impl Tape<'_> {
                         acc.add(*part, dy.slice(gpu, offset, len)?.reshape(shape)?)?;
                     }
                     offset += len;
+                }
+                Ok(())
+            }
+            Op::ConcatChannels(parts) => {
+                let mut start = 0;
+                for part in parts {
+                    let channels = self.value(*part).shape()[1];
+                    if acc.wants(*part) {
+                        acc.add(*part, channels::channel_slice(gpu, &dy, start, channels)?)?;
+                    }
+                    start += channels;
                 }
                 Ok(())
             }

@@ -9,7 +9,7 @@ use crate::geometry::{Conv2dGeometry, Conv2dSpec, Pool2dSpec};
 use crate::gpu::{Gpu, GpuError, Indices, Result, Tensor};
 use crate::kernels::norm::{BatchStats, ChannelMoments, RunningStats};
 use crate::kernels::reduce::DropoutMask;
-use crate::kernels::{conv, elementwise, loss, matmul, norm, pool, reduce};
+use crate::kernels::{channels, conv, elementwise, loss, matmul, norm, pool, reduce};
 
 /// A value recorded on a tape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,6 +105,15 @@ pub(crate) enum Op {
     Scale(Var, f32),
     Sum(Var),
     Concat(Vec<Var>),
+    /// Channel concatenation of `[n, c_i, h, w]` tensors.
+    ConcatChannels(Vec<Var>),
+    /// `relu(x + scale * r)`, or without the ReLU when `relu` is false.
+    ScaledResidual {
+        x: Var,
+        r: Var,
+        scale: f32,
+        relu: bool,
+    },
     SoftmaxCrossEntropy {
         logits: Var,
         labels: Indices,
@@ -577,6 +586,21 @@ impl<'s> Tape<'s> {
         let values: Vec<&Tensor> = parts.iter().map(|&p| self.value(p)).collect();
         let y = Tensor::concat(&self.gpu, &values)?;
         Ok(self.push(Op::Concat(parts.to_vec()), y))
+    }
+
+    /// Channel concatenation: `[n, c_1, h, w], ..., [n, c_k, h, w] -> [n, c_1 + ... + c_k,
+    /// h, w]` (the join of an Inception block's branches).
+    pub fn concat_channels(&mut self, parts: &[Var]) -> Result<Var> {
+        let values: Vec<&Tensor> = parts.iter().map(|&p| self.value(p)).collect();
+        let y = channels::concat_channels(&self.gpu, &values)?;
+        Ok(self.push(Op::ConcatChannels(parts.to_vec()), y))
+    }
+
+    /// Inception-ResNet's residual join: `relu(x + scale * r)`, or `x + scale * r` when
+    /// `relu` is false, in one kernel each way.
+    pub fn scaled_residual(&mut self, x: Var, r: Var, scale: f32, relu: bool) -> Result<Var> {
+        let y = elementwise::scaled_residual(&self.gpu, self.value(x), self.value(r), scale, relu)?;
+        Ok(self.push(Op::ScaledResidual { x, r, scale, relu }, y))
     }
 
     /// Masked mean softmax cross-entropy of `logits` `[batch, classes]` -> `[1]`; samples

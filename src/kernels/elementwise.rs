@@ -237,3 +237,94 @@ pub fn clip_scale(gpu: &Gpu, squared_norm: &Tensor, max_norm: f32) -> Result<Ten
     )?;
     Ok(out)
 }
+
+kernel_params! {
+    struct ResidualParams {
+        len: u32,
+        scale: f32,
+    }
+}
+
+/// shaders/elementwise/residual.wgsl (or its backward) with RELU set to `relu`.
+fn residual_kernel(backward: bool, relu: bool) -> &'static Kernel {
+    macro_rules! residual {
+        ($name:literal, $file:literal, $relu:literal) => {
+            Kernel {
+                name: concat!("elementwise/", $name),
+                source: concat!(
+                    include_str!("../../shaders/common.wgsl"),
+                    "const RELU: bool = ",
+                    $relu,
+                    ";\n",
+                    include_str!(concat!("../../shaders/elementwise/", $file))
+                ),
+            }
+        };
+    }
+    const FORWARD: [Kernel; 2] = [
+        residual!("residual_linear", "residual.wgsl", "false"),
+        residual!("residual_relu", "residual.wgsl", "true"),
+    ];
+    const BACKWARD: [Kernel; 2] = [
+        residual!(
+            "residual_linear_backward",
+            "residual_backward.wgsl",
+            "false"
+        ),
+        residual!("residual_relu_backward", "residual_backward.wgsl", "true"),
+    ];
+    match backward {
+        false => &FORWARD[relu as usize],
+        true => &BACKWARD[relu as usize],
+    }
+}
+
+/// Inception-ResNet's scaled residual: `relu(x + scale * r)`, or `x + scale * r` when
+/// `relu` is false.
+pub fn scaled_residual(
+    gpu: &Gpu,
+    x: &Tensor,
+    r: &Tensor,
+    scale: f32,
+    relu: bool,
+) -> Result<Tensor> {
+    const OP: &str = "scaled_residual";
+    expect_same_shape(OP, ("x", x), ("the residual", r))?;
+    let y = Tensor::uninit(gpu, OP, x.shape())?;
+    let params = ResidualParams {
+        len: to_u32(OP, x.len())?,
+        scale,
+    };
+    gpu.dispatch(
+        residual_kernel(false, relu),
+        &params,
+        &[x.buffer(), r.buffer(), y.buffer()],
+        grid_1d(gpu, x.len(), 256),
+    )?;
+    Ok(y)
+}
+
+/// The gradients (to x, to r) of [`scaled_residual`] from its output `y` and `dy`.
+pub fn scaled_residual_backward(
+    gpu: &Gpu,
+    y: &Tensor,
+    dy: &Tensor,
+    scale: f32,
+    relu: bool,
+) -> Result<(Tensor, Tensor)> {
+    const OP: &str = "scaled_residual_backward";
+    expect_same_shape(OP, ("y", y), ("dy", dy))?;
+    let dx = Tensor::uninit(gpu, OP, y.shape())?;
+    let dr = Tensor::uninit(gpu, OP, y.shape())?;
+    let params = ResidualParams {
+        len: to_u32(OP, y.len())?,
+        scale,
+    };
+    gpu.dispatch(
+        residual_kernel(true, relu),
+        &params,
+        &[y.buffer(), dy.buffer(), dx.buffer(), dr.buffer()],
+        grid_1d(gpu, y.len(), 256),
+    )?;
+    Ok((dx, dr))
+}

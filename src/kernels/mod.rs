@@ -2,6 +2,7 @@
 //! filling the kernel's parameter struct and recording the dispatch. The WGSL itself lives
 //! in `shaders/` and is compiled into the binary.
 
+pub mod channels;
 pub mod conv;
 pub mod elementwise;
 pub(crate) mod gemm;

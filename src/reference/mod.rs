@@ -3,6 +3,7 @@
 //! for obviousness, not speed. Layouts match the GPU's (row-major, NCHW).
 
 pub mod batch_norm;
+pub mod channels;
 pub mod conv;
 pub mod dense;
 pub mod loss;
