@@ -6,68 +6,13 @@
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::preset::{Architecture, Preset};
+use super::conv_bn::{run_stack, ConvBnRelu};
+use super::inception_resnet::{InceptionResNet, ResidualBlock};
+use super::preset::{Architecture, Body, InceptionResNetSizes, Preset};
 use crate::autodiff::{ParamId, ParamStore, Tape, Var};
-use crate::geometry::{Conv2dSpec, Pool2dSpec};
-use crate::gpu::{Gpu, Result, Tensor};
-use crate::nn::{BatchNorm2d, Conv2d, Init, Linear};
-
-/// 3x3 conv + batch norm + ReLU.
-struct ConvBnRelu {
-    conv: Conv2d,
-    bn: BatchNorm2d,
-}
-
-impl ConvBnRelu {
-    fn new(
-        gpu: &Gpu,
-        store: &mut ParamStore,
-        rng: &mut StdRng,
-        name: &str,
-        in_c: usize,
-        out_c: usize,
-    ) -> Result<Self> {
-        Ok(ConvBnRelu {
-            conv: Conv2d::new(
-                gpu,
-                store,
-                rng,
-                &format!("{name}.conv"),
-                in_c,
-                out_c,
-                (3, 3),
-                Conv2dSpec::new(1, 1),
-                false,
-                Init::He,
-            )?,
-            bn: BatchNorm2d::new(gpu, store, &format!("{name}.bn"), out_c)?,
-        })
-    }
-
-    fn forward(&self, tape: &mut Tape, x: Var) -> Result<Var> {
-        let h = self.conv.forward(tape, x)?;
-        self.bn.forward_relu(tape, h)
-    }
-
-    /// Each of `layers` applied to `x`, their convolutions as one GEMM
-    /// ([`Conv2d::forward_stacked`]).
-    fn forward_stacked(layers: &[&ConvBnRelu], tape: &mut Tape, x: Var) -> Result<Vec<Var>> {
-        let convs: Vec<&Conv2d> = layers.iter().map(|l| &l.conv).collect();
-        let parts = Conv2d::forward_stacked(&convs, tape, x)?;
-        layers
-            .iter()
-            .zip(parts)
-            .map(|(layer, h)| layer.bn.forward_relu(tape, h))
-            .collect()
-    }
-
-    /// The layer followed by a max pool (batch norm, ReLU and pool in one kernel where
-    /// they fuse).
-    fn forward_pooled(&self, tape: &mut Tape, x: Var, pool: Pool2dSpec) -> Result<Var> {
-        let h = self.conv.forward(tape, x)?;
-        self.bn.forward_relu_max_pool(tape, h, pool)
-    }
-}
+use crate::geometry::Pool2dSpec;
+use crate::gpu::{Gpu, GpuError, Result, Tensor};
+use crate::nn::{Init, Linear};
 
 fn conv_stack(
     gpu: &Gpu,
@@ -92,11 +37,127 @@ fn conv_stack(
         .collect()
 }
 
-fn run_stack(stack: &[ConvBnRelu], tape: &mut Tape, mut x: Var) -> Result<Var> {
-    for layer in stack {
-        x = layer.forward(tape, x)?;
+/// The shared convolutions of a preset.
+enum Trunk {
+    /// Blocks of 3x3 layers, each ending in a 2x2 max pool.
+    Plain(Vec<Vec<ConvBnRelu>>),
+    InceptionResNet(InceptionResNet),
+}
+
+impl Trunk {
+    fn new(
+        gpu: &Gpu,
+        store: &mut ParamStore,
+        rng: &mut StdRng,
+        a: &Architecture,
+        input_channels: usize,
+    ) -> Result<Trunk> {
+        match &a.body {
+            Body::Plain {
+                trunk,
+                convs_per_block,
+                ..
+            } => {
+                let mut blocks = Vec::new();
+                let mut channels = input_channels;
+                for (b, &out_c) in trunk.iter().enumerate() {
+                    let name = format!("trunk.block{}", b + 1);
+                    let block =
+                        conv_stack(gpu, store, rng, &name, channels, out_c, *convs_per_block)?;
+                    blocks.push(block);
+                    channels = out_c;
+                }
+                Ok(Trunk::Plain(blocks))
+            }
+            Body::InceptionResNet(sizes) => {
+                if InceptionResNetSizes::output_side(a.input).is_none() {
+                    return Err(GpuError::invalid(
+                        "network",
+                        format!(
+                            "{}x{} images are too small for the Inception-ResNet trunk",
+                            a.input, a.input
+                        ),
+                    ));
+                }
+                let trunk = InceptionResNet::new(gpu, store, rng, sizes, input_channels)?;
+                Ok(Trunk::InceptionResNet(trunk))
+            }
+        }
     }
-    Ok(x)
+
+    fn forward(&self, tape: &mut Tape, x: Var) -> Result<Var> {
+        match self {
+            Trunk::Plain(blocks) => {
+                let mut h = x;
+                for block in blocks {
+                    let (last, rest) = block.split_last().expect("every block has convolutions");
+                    h = run_stack(rest, tape, h)?;
+                    h = last.forward_pooled(tape, h, Pool2dSpec::new(2, 2, 0))?;
+                }
+                Ok(h)
+            }
+            Trunk::InceptionResNet(net) => net.forward(tape, x),
+        }
+    }
+}
+
+/// A task branch's own convolutions, before its global average pool.
+enum BranchConvs {
+    /// One block of 3x3 layers.
+    Plain(Vec<ConvBnRelu>),
+    /// One Block8.
+    Block8(ResidualBlock),
+}
+
+impl BranchConvs {
+    /// The branch of `task` ("fr" or "fer").
+    fn new(
+        gpu: &Gpu,
+        store: &mut ParamStore,
+        rng: &mut StdRng,
+        a: &Architecture,
+        task: &str,
+    ) -> Result<BranchConvs> {
+        match &a.body {
+            Body::Plain {
+                trunk,
+                convs_per_block,
+                branch,
+            } => {
+                let channels = *trunk.last().expect("every preset has trunk blocks");
+                let name = format!("{task}.block");
+                let stack =
+                    conv_stack(gpu, store, rng, &name, channels, *branch, *convs_per_block)?;
+                Ok(BranchConvs::Plain(stack))
+            }
+            Body::InceptionResNet(sizes) => Ok(BranchConvs::Block8(InceptionResNet::branch_block(
+                gpu, store, rng, sizes, task,
+            )?)),
+        }
+    }
+
+    /// Both branches' maps of the trunk output `t`.
+    fn forward_both(fr: &Self, fer: &Self, tape: &mut Tape, t: Var) -> Result<(Var, Var)> {
+        match (fr, fer) {
+            (BranchConvs::Plain(fr), BranchConvs::Plain(fer)) => {
+                // The branches' first layers read the same input: one GEMM for both.
+                let (fr_first, fr_rest) = fr.split_first().expect("branches have layers");
+                let (fer_first, fer_rest) = fer.split_first().expect("branches have layers");
+                let firsts = ConvBnRelu::forward_stacked(&[fr_first, fer_first], tape, t)?;
+                let f = run_stack(fr_rest, tape, firsts[0])?;
+                let e = run_stack(fer_rest, tape, firsts[1])?;
+                Ok((f, e))
+            }
+            (fr, fer) => Ok((fr.forward(tape, t)?, fer.forward(tape, t)?)),
+        }
+    }
+
+    fn forward(&self, tape: &mut Tape, x: Var) -> Result<Var> {
+        match self {
+            BranchConvs::Plain(stack) => run_stack(stack, tape, x),
+            BranchConvs::Block8(block) => block.forward(tape, x),
+        }
+    }
 }
 
 /// Options of one forward pass.
@@ -131,11 +192,11 @@ pub struct MultiTaskNet {
     pub channels: usize,
     pub fr_classes: usize,
     pub fer_classes: usize,
-    trunk: Vec<Vec<ConvBnRelu>>,
-    fr_convs: Vec<ConvBnRelu>,
+    trunk: Trunk,
+    fr_convs: BranchConvs,
     fr_embedding: Linear,
     fr_logits: Linear,
-    fer_convs: Vec<ConvBnRelu>,
+    fer_convs: BranchConvs,
     fer_hidden: Linear,
     fer_logits: Linear,
     unit: Linear,
@@ -171,38 +232,16 @@ impl MultiTaskNet {
     ) -> Result<Self> {
         let a = preset.architecture();
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut trunk = Vec::new();
-        let mut channels = input_channels;
-        for (b, &out_c) in a.trunk.iter().enumerate() {
-            trunk.push(conv_stack(
-                gpu,
-                store,
-                &mut rng,
-                &format!("trunk.block{}", b + 1),
-                channels,
-                out_c,
-                a.convs_per_block,
-            )?);
-            channels = out_c;
-        }
-        let side = a.input >> a.trunk.len();
-        let unit_inputs = channels * side * side;
+        let trunk = Trunk::new(gpu, store, &mut rng, &a, input_channels)?;
+        let branch = a.branch_channels();
         Ok(MultiTaskNet {
-            fr_convs: conv_stack(
-                gpu,
-                store,
-                &mut rng,
-                "fr.block",
-                channels,
-                a.branch,
-                a.convs_per_block,
-            )?,
+            fr_convs: BranchConvs::new(gpu, store, &mut rng, &a, "fr")?,
             fr_embedding: Linear::new(
                 gpu,
                 store,
                 &mut rng,
                 "fr.embedding",
-                a.branch,
+                branch,
                 a.embedding,
                 true,
                 Init::Xavier,
@@ -217,21 +256,13 @@ impl MultiTaskNet {
                 true,
                 Init::Xavier,
             )?,
-            fer_convs: conv_stack(
-                gpu,
-                store,
-                &mut rng,
-                "fer.block",
-                channels,
-                a.branch,
-                a.convs_per_block,
-            )?,
+            fer_convs: BranchConvs::new(gpu, store, &mut rng, &a, "fer")?,
             fer_hidden: Linear::new(
                 gpu,
                 store,
                 &mut rng,
                 "fer.hidden",
-                a.branch,
+                branch,
                 a.fer_hidden,
                 true,
                 Init::He,
@@ -251,7 +282,7 @@ impl MultiTaskNet {
                 store,
                 &mut rng,
                 "unit.fc",
-                unit_inputs,
+                a.trunk_output_len(),
                 2,
                 true,
                 Init::Xavier,
@@ -284,12 +315,17 @@ impl MultiTaskNet {
     /// The weights of the last shared layer (the trunk's last convolution), where GradNorm
     /// measures each task's gradient.
     pub fn last_shared_weight(&self) -> ParamId {
-        let block = self.trunk.last().expect("every preset has trunk blocks");
-        block
-            .last()
-            .expect("every block has convolutions")
-            .conv
-            .weight
+        match &self.trunk {
+            Trunk::Plain(blocks) => {
+                let block = blocks.last().expect("every preset has trunk blocks");
+                block
+                    .last()
+                    .expect("every block has convolutions")
+                    .conv
+                    .weight
+            }
+            Trunk::InceptionResNet(net) => net.last_shared_weight(),
+        }
     }
 
     /// The L2-normalised FR embedding, which verification compares (recorded only where it
@@ -298,33 +334,20 @@ impl MultiTaskNet {
         tape.l2_normalize(embedding, 1e-10)
     }
 
-    /// Records the forward pass of `images` [N, 1, input, input].
+    /// Records the forward pass of `images` [N, channels, input, input].
     pub fn forward(
         &self,
         tape: &mut Tape,
         images: Tensor,
         options: ForwardOptions,
     ) -> Result<Outputs> {
-        let mut h = tape.input(images);
-        for block in &self.trunk {
-            let (last, rest) = block.split_last().expect("every block has convolutions");
-            h = run_stack(rest, tape, h)?;
-            h = last.forward_pooled(tape, h, Pool2dSpec::new(2, 2, 0))?;
-        }
-        let trunk = h;
-
-        // The branches' first layers read the same input: one GEMM for both.
-        let (fr_first, fr_rest) = self.fr_convs.split_first().expect("branches have layers");
-        let (fer_first, fer_rest) = self.fer_convs.split_first().expect("branches have layers");
-        let firsts = ConvBnRelu::forward_stacked(&[fr_first, fer_first], tape, trunk)?;
-        let (f, e) = (firsts[0], firsts[1]);
-
-        let f = run_stack(fr_rest, tape, f)?;
+        let x = tape.input(images);
+        let trunk = self.trunk.forward(tape, x)?;
+        let (f, e) = BranchConvs::forward_both(&self.fr_convs, &self.fer_convs, tape, trunk)?;
         let f = tape.global_avg_pool_dropout(f, self.keep)?;
         let embedding = self.fr_embedding.forward(tape, f)?;
         let fr_logits = self.fr_logits.forward(tape, embedding)?;
 
-        let e = run_stack(fer_rest, tape, e)?;
         let e = tape.global_avg_pool_dropout(e, self.keep)?;
         let e = self.fer_hidden.forward(tape, e)?;
         let e = tape.relu_dropout(e, self.keep)?;
