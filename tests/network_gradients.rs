@@ -254,7 +254,13 @@ fn tape_gradients_of_a_two_head_network_match_the_reference() {
 fn every_preset_builds_and_runs_forward() {
     use facemtl::model::{ForwardOptions, MultiTaskNet, Preset};
     let g = gpu();
-    for preset in [Preset::Small, Preset::Medium, Preset::Large] {
+    for preset in [
+        Preset::Small,
+        Preset::Medium,
+        Preset::Large,
+        Preset::PaperSmall,
+        Preset::Paper,
+    ] {
         let mut store = ParamStore::new();
         let mut net = MultiTaskNet::new(g, &mut store, preset, 5, 7, 0).unwrap();
         // A unit with zero weights and bias [3, -1] outputs logits [3, -1] for every image,
