@@ -571,3 +571,75 @@ fn tape_gradients_of_the_paper_small_network_match_the_reference() {
         assert_close(name, &download(got), want, tol);
     }
 }
+
+/// Sixteen random paper-small images with fixed labels: a batch to overfit.
+fn paper_batch() -> facemtl::data::batches::Batch {
+    let n = 16;
+    let side = Preset::PaperSmall.architecture().input;
+    facemtl::data::batches::Batch {
+        indices: (0..n).collect(),
+        images: random(&mut rng(401), n * side * side),
+        fr_labels: (0..n as u32).map(|i| i % 4).collect(),
+        fr_mask: vec![1.0; n],
+        fer_labels: (0..n as u32).map(|i| (i * 3) % 7).collect(),
+        fer_mask: vec![1.0; n],
+    }
+}
+
+#[test]
+fn paper_small_learns_a_batch_with_flat_memory_and_one_submission_per_step() {
+    use facemtl::gpu::{Gpu, GpuOptions};
+    use facemtl::train::config::{Tasks, TrainConfig};
+    use facemtl::train::Learner;
+    // A device of its own, so no other test's tensors show in its byte counts.
+    let gpu = Gpu::new(&GpuOptions {
+        adapter: None,
+        quiet: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let config = TrainConfig {
+        preset: Preset::PaperSmall,
+        ..TrainConfig::default()
+    };
+    let mut learner = Learner::new(
+        &gpu,
+        &config,
+        [4, 7],
+        Tasks::Both,
+        config.weighting.clone(),
+        1,
+    )
+    .unwrap();
+    let batch = paper_batch();
+    let mut step = |s: u64| learner.step(&gpu, &batch, s, s as u32, None).unwrap();
+    let first = step(0);
+    step(1);
+    gpu.flush();
+    let after_two = gpu.memory();
+    let (submits_before, _) = gpu.counters();
+    let mut last = first;
+    for s in 2..30 {
+        last = step(s);
+    }
+    gpu.flush();
+    let after_thirty = gpu.memory();
+    let (submits_after, _) = gpu.counters();
+    for (task, (a, b)) in ["FR", "FER"]
+        .iter()
+        .zip(first.losses.iter().zip(&last.losses))
+    {
+        assert!(b < &(a * 0.5), "{task} loss fell too little: {a} -> {b}");
+    }
+    assert_eq!(
+        after_thirty.allocated_bytes, after_two.allocated_bytes,
+        "device memory grew between step 2 and step 30"
+    );
+    assert_eq!(
+        after_thirty.in_use_bytes, after_two.in_use_bytes,
+        "live bytes grew between step 2 and step 30"
+    );
+    // The loss readback is each step's only submission; the last step's backward and
+    // update go out with the flush.
+    assert_eq!(submits_after - submits_before, 28 + 1);
+}

@@ -244,16 +244,59 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
 }
 
 #[test]
+fn the_paper_network_trains_resumes_evaluates_and_predicts() {
+    // The built-in faces, resumed exactly; eval reproduces the run's test metrics from
+    // the checkpoint; predict reads a PNG of another size.
+    let run = resumed_equals_straight("paper-small", &["--preset", "paper-small"]);
+    let s = summary(&run);
+    let (ok, out, err) = facemtl(&["eval", "--checkpoint", run.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let fer = s["fer_accuracy"].as_f64().unwrap();
+    assert!(
+        out.contains(&format!("FER accuracy:                {fer:.4}")),
+        "eval:\n{out}\nsummary fer {fer}"
+    );
+    let faces = common::cli::gen_faces("paper-faces", "6", "2", &["--size", "64"]);
+    let image = faces.join("images/s001_happiness_1.png");
+    let (ok, out, err) = facemtl(&[
+        "predict",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(ok && out.contains("expression:"), "{out}{err}");
+    // A manifest of RGB images.
+    let manifest_run = temp_dir("paper-manifest");
+    let (ok, out, err) = common::cli::train_on(
+        &faces.join("manifest.csv"),
+        &manifest_run,
+        "1",
+        &["--preset", "paper-small", "--color", "rgb"],
+    );
+    assert!(ok, "{out}{err}");
+    let bytes = std::fs::read(manifest_run.join("checkpoint.safetensors")).unwrap();
+    let weights = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let stem = weights.tensor("trunk.stem.conv1a.conv.weight").unwrap();
+    assert_eq!(stem.shape(), [8, 3, 3, 3]);
+}
+
+#[test]
 fn a_resumed_run_keeps_a_stateful_weighting_method_s_state() {
     // FAMO's logits and Adam moments, DWA's loss history and GradNorm's weights and
     // starting losses travel in the checkpoint.
     resumed_equals_straight("famo", &["--weighting", "famo"]);
     resumed_equals_straight("dwa", &["--weighting", "dwa"]);
+    // GradNorm's layer in the paper network is the last shared Block8's projection.
     resumed_equals_straight("gradnorm", &["--weighting", "gradnorm"]);
+    resumed_equals_straight(
+        "gradnorm-paper",
+        &["--weighting", "gradnorm", "--preset", "paper-small"],
+    );
 }
 
-/// Three epochs straight, and one epoch resumed to three, end identical.
-fn resumed_equals_straight(name: &str, extra: &[&str]) {
+/// Three epochs straight, and one epoch resumed to three, end identical; the straight
+/// run's directory.
+fn resumed_equals_straight(name: &str, extra: &[&str]) -> std::path::PathBuf {
     // A constant learning rate, so that the 1-epoch run's schedule is the first epoch of
     // the 3-epoch one (a cosine schedule is laid out over the epochs asked for).
     let straight = temp_dir(&format!("straight-{name}"));
@@ -312,6 +355,7 @@ fn resumed_equals_straight(name: &str, extra: &[&str]) {
         std::fs::read_to_string(straight.join("metrics.csv")).unwrap(),
         std::fs::read_to_string(resumed.join("metrics.csv")).unwrap()
     );
+    straight
 }
 
 #[test]
