@@ -281,6 +281,50 @@ fn the_paper_network_trains_resumes_evaluates_and_predicts() {
 }
 
 #[test]
+fn the_full_paper_network_runs_and_checkpoints() {
+    // The paper's sizes (160 px, 5 / 10 / 5 blocks): training it is a GPU job; here two
+    // steps on 21 images show it builds, steps and writes a checkpoint.
+    let run = temp_dir("paper-full");
+    let (ok, out, err) = facemtl(&[
+        "train",
+        "--preset",
+        "paper",
+        "--subjects",
+        "6",
+        "--per-expression",
+        "1",
+        "--folds",
+        "3",
+        "--batch",
+        "16",
+        "--epochs",
+        "1",
+        "--val-fraction",
+        "0",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(summary(&run)["steps"], 2);
+    let bytes = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    let weights = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (name, shape) in [
+        ("trunk.stem.conv1a.conv.weight", vec![32, 1, 3, 3]),
+        ("trunk.block35.4.project.weight", vec![256, 96, 1, 1]),
+        (
+            "trunk.block17.9.branch1.1.conv.weight",
+            vec![128, 128, 1, 7],
+        ),
+        ("trunk.block8.4.project.weight", vec![1792, 384, 1, 1]),
+        ("fr.block8.project.bias", vec![1792]),
+        ("unit.fc.weight", vec![2, 1792 * 3 * 3]),
+    ] {
+        assert_eq!(weights.tensor(name).unwrap().shape(), shape, "{name}");
+    }
+}
+
+#[test]
 fn a_resumed_run_keeps_a_stateful_weighting_method_s_state() {
     // FAMO's logits and Adam moments, DWA's loss history and GradNorm's weights and
     // starting losses travel in the checkpoint.
