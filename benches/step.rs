@@ -3,7 +3,9 @@
 //! split into forward (recording plus the wait for the step's readback), host scheduling
 //! (accuracy and task weights) and backward + update (recording plus the wait for the
 //! device). Prints the median over timed steps, images/s, and dispatches and submissions
-//! per step, for the small preset at batch 32 and 64 and the medium preset at batch 32.
+//! per step, and the device memory the step holds (every buffer of the pool after the
+//! warm-up: parameters, optimiser state, activations, gradients), for the small preset at
+//! batch 32 and 64, the medium preset at batch 32, paper-small at 32 and paper at 16.
 //!
 //! With FACEMTL_PROFILE=1 it also prints the device time per kernel over the timed steps.
 //! `FACEMTL_BENCH_STEPS` sets the number of timed steps (default 20).
@@ -86,6 +88,8 @@ fn peer_rounds() -> usize {
 }
 
 fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
+    // The previous case's buffers go back to the driver, so the pool holds this one's only.
+    gpu.trim_memory();
     let config = TrainConfig {
         preset,
         batch,
@@ -111,6 +115,8 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
             .step(gpu, b, i as u64, i as u32, Some(&mut StepTiming::default()))
             .expect("step");
     }
+    gpu.flush();
+    let memory = gpu.memory().allocated_bytes;
     gpu.reset_profile();
     let (submits0, dispatches0) = gpu.counters();
     // Without the peer one block of timed steps; with it, blocks alternating with
@@ -145,7 +151,7 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
     let pick = |f: fn(&StepTiming) -> f64| median(&mut timings.iter().map(f).collect::<Vec<_>>());
     let total = pick(|t| t.forward + t.host + t.backward);
     println!(
-        "{:<10} {:>5} {:>10.1} {:>10.1} {:>8.2} {:>10.1} {:>9.0} {:>10.1} {:>8.1}",
+        "{:<12} {:>5} {:>10.1} {:>10.1} {:>8.2} {:>10.1} {:>9.1} {:>10.1} {:>8.1} {:>8.0}",
         preset.name(),
         batch,
         total * 1e3,
@@ -155,6 +161,7 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
         batch as f64 / total,
         (dispatches1 - dispatches0) as f64 / steps as f64,
         (submits1 - submits0) as f64 / steps as f64,
+        memory as f64 / (1 << 20) as f64,
     );
     if peers {
         match peer_blocks.into_iter().collect::<Result<Vec<_>, _>>() {
@@ -164,7 +171,7 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
                 let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
                 let ms = median(&mut peer_ms);
                 println!(
-                    "           PyTorch {}, alternated with facemtl in {} rounds: {ms:.1} ms/step \
+                    "             PyTorch {}, alternated with facemtl in {} rounds: {ms:.1} ms/step \
                      ({:.0} images/s); facemtl / PyTorch by round {}: median {:.2}x",
                     peer_device().to_uppercase(),
                     pairs.len(),
@@ -173,7 +180,7 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
                     median(&mut ratios)
                 );
             }
-            Err(e) => println!("           PyTorch peer: {e}"),
+            Err(e) => println!("             PyTorch peer: {e}"),
         }
     }
     for (kernel, t) in gpu.profile() {
@@ -208,7 +215,7 @@ fn main() {
         gpu.adapter_info().device_type
     );
     println!(
-        "{:<10} {:>5} {:>10} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8}",
+        "{:<12} {:>5} {:>10} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>8}",
         "preset",
         "batch",
         "step ms",
@@ -217,12 +224,15 @@ fn main() {
         "backward",
         "images/s",
         "dispatch",
-        "submits"
+        "submits",
+        "MiB"
     );
     for (preset, batch) in [
         (Preset::Small, 32),
         (Preset::Small, 64),
         (Preset::Medium, 32),
+        (Preset::PaperSmall, 32),
+        (Preset::Paper, 16),
     ] {
         let name = format!("{}/{batch}", preset.name());
         if cases

@@ -7,14 +7,15 @@ The network is facemtl's preset (src/model/preset.rs, src/model/network.rs): a t
 branch (conv block, global average pool, dropout, 128-d embedding, identity FC) and an FER
 branch (conv block, global average pool, dropout, FC, ReLU, dropout, FC); the weight unit
 (FC over the L2-normalised flattened trunk output, detached, logits L2-normalised, softmax,
-batch mean). A step: forward, one readback of the two losses and the task weights (the host
+batch mean). The paper presets are benches/peers/pytorch_paper.py's PaperNet. A step: forward, one readback of the two losses and the task weights (the host
 scheduler), L_total = w_FR L_FR + w_FER L_FER backward into the network, Adam (lr 3e-3,
 weight decay 1e-4) after global-norm clipping at 5, L_w = sum w_i / (L_i + 0.01) backward
 into the unit, SGD (lr 0.1). Random images and labels, 36 identities, 7 expressions.
 
 Prints one line per case: `peer <preset> <batch> <median ms> <images/s>`.
 
-    python3 benches/peers/pytorch_step.py [--steps 20] [--cases small/32,small/64,medium/32]
+    python3 benches/peers/pytorch_step.py [--steps 20]
+        [--cases small/32,small/64,medium/32,paper-small/32,paper/16]
         [--device cpu|cuda]
 
 On `cuda` each timed step ends with a device synchronisation, as facemtl's ends with its
@@ -25,9 +26,15 @@ import argparse
 import statistics
 import time
 
+import pathlib
+import sys
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from pytorch_paper import SIZES as PAPER_SIZES, PaperNet  # noqa: E402
 
 PRESETS = {
     # input, trunk channels, convs per block, branch channels, embedding, FER hidden
@@ -131,8 +138,12 @@ def facemtl_to_torch(state, inverse=False):
 
 def bench(preset, batch, steps, device):
     torch.manual_seed(0)
-    size = PRESETS[preset][0]
-    net = MultiTaskNet(preset).to(device)
+    if preset in PAPER_SIZES:
+        size = PAPER_SIZES[preset]["input"]
+        net = PaperNet(preset, IDENTITIES, EXPRESSIONS).to(device)
+    else:
+        size = PRESETS[preset][0]
+        net = MultiTaskNet(preset).to(device)
     unit_params = list(net.unit.parameters())
     unit_ids = {id(p) for p in unit_params}
     main_params = [p for p in net.parameters() if id(p) not in unit_ids]
