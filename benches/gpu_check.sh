@@ -40,7 +40,7 @@ case "${1:-}" in
     FACEMTL_GEMM_TILES=gpu .gpu/kernels --bench 2>&1 | tee "$out/kernels.txt"
     FACEMTL_BENCH_PEERS=1 FACEMTL_BENCH_PEER_DEVICE=cuda .gpu/step --bench 2>&1 |
         tee "$out/step.txt"
-    FACEMTL_PROFILE=1 FACEMTL_BENCH_CASES=small/32,medium/32 .gpu/step --bench 2>&1 |
+    FACEMTL_PROFILE=1 FACEMTL_BENCH_CASES=small/32,medium/32,paper-small/32,paper/16 .gpu/step --bench 2>&1 |
         tee "$out/profile.txt"
     ;;
 *)

@@ -110,6 +110,26 @@ pub struct Conv2dGeometry {
 /// a float division, exact below this (`stack_of` in shaders/common.wgsl).
 pub const MAX_STACKED_CHANNELS: usize = 1 << 20;
 
+/// The longest padded image side a convolution or pool takes: the kernels divide
+/// positions by the stride in f32 (`stack_of` in shaders/common.wgsl), exact below this.
+pub const MAX_PADDED_SIDE: usize = 1 << 20;
+
+/// Fails when a side, padded, reaches [`MAX_PADDED_SIDE`].
+fn check_side(op: &'static str, input: &[usize], padded: [usize; 2]) -> Result<()> {
+    if padded.iter().all(|&s| s < MAX_PADDED_SIDE) {
+        return Ok(());
+    }
+    Err(GeometryError::invalid(
+        op,
+        format!(
+            "input {} is {}x{} padded; image sides must stay under {MAX_PADDED_SIDE}",
+            shape_text(input),
+            padded[0],
+            padded[1]
+        ),
+    ))
+}
+
 /// Output length along one axis, or None when the window does not fit.
 fn output_len(
     input: usize,
@@ -183,6 +203,11 @@ impl Conv2dGeometry {
                 format!("stride must be >= 1, got {stride_h}x{stride_w}"),
             ));
         }
+        check_side(
+            OP,
+            input,
+            [in_h + pad.top + pad.bottom, in_w + pad.left + pad.right],
+        )?;
         let out_h =
             output_len(in_h, pad.top, pad.bottom, kernel_h, stride_h).ok_or_else(too_small)?;
         let out_w =
@@ -334,6 +359,7 @@ impl Pool2dGeometry {
                 format!("window {spec:?} does not fit input {}", shape_text(input)),
             )
         };
+        check_side(op, input, [in_h + 2 * pad_h, in_w + 2 * pad_w])?;
         let out_h = output_len(in_h, pad_h, pad_h, kernel_h, stride_h).ok_or_else(too_small)?;
         let out_w = output_len(in_w, pad_w, pad_w, kernel_w, stride_w).ok_or_else(too_small)?;
         Ok(Pool2dGeometry {

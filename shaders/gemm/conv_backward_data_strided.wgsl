@@ -1,5 +1,7 @@
 // dy at the output pixel whose window puts tap (kh, kw) on this input pixel, for any
-// stride: zero where no output pixel does.
+// stride: zero where no output pixel does. The quotients by the stride come from stack_of
+// (an f32 division; llvmpipe runs an integer one lane by lane): exact, as the launcher
+// holds padded sides under 2^20.
 fn read_b(kk: KInfo, c: ColInfo) -> Value {
     let ty = c.ty - kk.kh;
     let tx = c.tx - kk.kw;
@@ -8,11 +10,11 @@ fn read_b(kk: KInfo, c: ColInfo) -> Value {
     }
     let uy = u32(ty);
     let ux = u32(tx);
-    if (uy % p.stride_h != 0u || ux % p.stride_w != 0u) {
+    let oh = stack_of(uy, p.stride_h);
+    let ow = stack_of(ux, p.stride_w);
+    if (oh * p.stride_h != uy || ow * p.stride_w != ux) {
         return Value(0.0);
     }
-    let oh = uy / p.stride_h;
-    let ow = ux / p.stride_w;
     if (oh >= p.out_h || ow >= p.out_w) {
         return Value(0.0);
     }

@@ -1,5 +1,7 @@
 //! Max and average pooling, forward and backward. Max pooling saves the winning position
-//! of every window; its backward gathers through them (no atomics, deterministic).
+//! of every window; its backward gathers through them, or, where windows overlap, adds
+//! each window's gradient at its winner one class of disjoint windows at a time (no
+//! atomics either way, deterministic).
 
 use super::{expect_shape, kernel, to_u32};
 use crate::geometry::{Pool2dGeometry, Pool2dSpec};
@@ -19,6 +21,10 @@ const MAX_BACKWARD_TILED: Kernel = kernel!(
     "pool/max_backward_tiled",
     "pool/pool_params.wgsl",
     "pool/max_backward_tiled.wgsl"
+);
+const MAX_BACKWARD_SCATTER: Kernel = kernel!(
+    "pool/max_backward_scatter",
+    "pool/max_backward_scatter.wgsl"
 );
 const AVG_FORWARD: Kernel = kernel!(
     "pool/avg_forward",
@@ -140,6 +146,9 @@ pub fn max_pool2d_backward(
         && g.in_h == g.out_h * g.stride_h
         && g.in_w == g.out_w * g.stride_w;
     let planes = g.batch * g.channels;
+    if g.kernel_h > g.stride_h || g.kernel_w > g.stride_w {
+        return max_pool2d_backward_overlapping(gpu, dy, argmax, &g);
+    }
     let (kernel, grid) = if tiled {
         (
             &MAX_BACKWARD_TILED,
@@ -154,6 +163,64 @@ pub fn max_pool2d_backward(
         &[dy.buffer(), argmax.buffer(), dx.buffer()],
         grid,
     )?;
+    Ok(dx)
+}
+
+kernel_params! {
+    struct ScatterParams {
+        planes: u32,
+        out_h: u32,
+        out_w: u32,
+        in_plane: u32,
+        class_y: u32,
+        class_x: u32,
+        step_y: u32,
+        step_x: u32,
+    }
+}
+
+/// [`max_pool2d_backward`] where windows overlap (3x3 stride 2): windows `step` apart do
+/// not, so each of the `step_y * step_x` classes of them adds its gradient in one
+/// dispatch. Every window is visited once; the gather would visit every input's windows
+/// and divide to find them.
+fn max_pool2d_backward_overlapping(
+    gpu: &Gpu,
+    dy: &Tensor,
+    argmax: &Indices,
+    g: &Pool2dGeometry,
+) -> Result<Tensor> {
+    const OP: &str = "max_pool2d_backward";
+    let dx = Tensor::zeros(gpu, &g.input_shape())?;
+    let (step_y, step_x) = (
+        g.kernel_h.div_ceil(g.stride_h),
+        g.kernel_w.div_ceil(g.stride_w),
+    );
+    let planes = g.batch * g.channels;
+    for class_y in 0..step_y {
+        for class_x in 0..step_x {
+            let p = ScatterParams {
+                planes: to_u32(OP, planes)?,
+                out_h: to_u32(OP, g.out_h)?,
+                out_w: to_u32(OP, g.out_w)?,
+                in_plane: to_u32(OP, g.in_h * g.in_w)?,
+                class_y: to_u32(OP, class_y)?,
+                class_x: to_u32(OP, class_x)?,
+                step_y: to_u32(OP, step_y)?,
+                step_x: to_u32(OP, step_x)?,
+            };
+            let (rows, cols) = (
+                g.out_h.saturating_sub(class_y).div_ceil(step_y),
+                g.out_w.saturating_sub(class_x).div_ceil(step_x),
+            );
+            let grid = plane_grid(gpu, OP, cols, rows, planes)?;
+            gpu.dispatch(
+                &MAX_BACKWARD_SCATTER,
+                &p,
+                &[dy.buffer(), argmax.buffer(), dx.buffer()],
+                grid,
+            )?;
+        }
+    }
     Ok(dx)
 }
 
