@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::dump::WgslDump;
 use super::error::{GpuError, Result};
 use super::pool::{BufferPool, MemoryStats, PooledBuffer};
 use super::profiler::{KernelTime, Profiler};
@@ -142,6 +143,8 @@ pub(crate) struct Shared {
     placeholder: wgpu::Buffer,
     /// With FACEMTL_PROFILE set: device time per kernel (see `profiler`).
     profile: Option<Mutex<Profiler>>,
+    /// With FACEMTL_DUMP_WGSL set: where each compiled kernel's WGSL goes.
+    dump: Option<WgslDump>,
 }
 
 /// Rank of a device type: discrete GPUs first, software adapters last.
@@ -356,6 +359,7 @@ impl Gpu {
                 placeholder,
                 profile: std::env::var_os("FACEMTL_PROFILE")
                     .map(|_| Mutex::new(Profiler::new(&device, &queue))),
+                dump: WgslDump::from_env(),
                 device,
                 queue,
             }),
@@ -505,6 +509,9 @@ impl Gpu {
             return Ok(Arc::clone(pipeline));
         }
         check_params_layout(kernel, fields)?;
+        if let Some(dump) = &self.shared.dump {
+            dump.write(kernel.name, &kernel.source);
+        }
         let device = &self.shared.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {

@@ -1,6 +1,7 @@
 //! The device side: context, buffer pool, tensors and the engine's error type.
 
 mod context;
+mod dump;
 mod error;
 mod pool;
 mod profiler;
