@@ -21,6 +21,7 @@
 #[path = "peers/mod.rs"]
 mod peers;
 
+use facemtl::choice::Choice;
 use facemtl::data::batches::Batch;
 use facemtl::gpu::{Gpu, GpuOptions};
 use facemtl::model::Preset;

@@ -7,8 +7,8 @@
 //! [`autodiff`] (the tape and named parameters), [`nn`] (layers), [`optim`] (optimisers).
 
 pub mod autodiff;
+pub mod choice;
 pub mod data;
-pub mod flags;
 pub mod geometry;
 pub mod gpu;
 pub mod kernels;

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use super::flags;
 use clap::Args;
-use facemtl::flags;
 use facemtl::train::compare::{self, ComparePlan, Method};
 use facemtl::train::config::Tasks;
 use facemtl::train::cv::{self, CvOptions};

@@ -24,7 +24,7 @@ pub struct EvalArgs {
     pub data: DataArgs,
     /// With the run's own data: the fold to evaluate, which must be the one the checkpoint
     /// was trained for (any other fold's test subjects were among its training subjects).
-    #[arg(long, value_parser = facemtl::flags::index, allow_negative_numbers = true)]
+    #[arg(long, value_parser = super::flags::index, allow_negative_numbers = true)]
     pub fold: Option<usize>,
     #[command(flatten)]
     pub gpu: super::AdapterArg,

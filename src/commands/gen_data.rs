@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
+use super::flags;
 use clap::Args;
 use facemtl::data::image::save_png;
 use facemtl::data::synthetic::{self, SyntheticConfig};
-use facemtl::flags;
 
 #[derive(Args)]
 pub struct GenDataArgs {
@@ -14,7 +14,7 @@ pub struct GenDataArgs {
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
-    pub synthetic: SyntheticConfig,
+    pub synthetic: super::synthetic::SyntheticArgs,
     /// Image side in pixels, in [8, 1024].
     #[arg(long, value_parser = flags::between::<8, 1024>, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().size)]
     pub size: usize,
@@ -97,17 +97,11 @@ impl AlignedRow {
 pub fn run(args: &GenDataArgs) -> Result<(), String> {
     let config = SyntheticConfig {
         size: args.size,
-        ..args.synthetic.clone()
+        ..args.synthetic.config()
     };
-    flags::check_image_memory(
-        config
-            .subjects
-            .saturating_mul(7)
-            .saturating_mul(config.images_per_expression),
-        config.size,
-        flags::SYNTHETIC_MEMORY_BUDGET,
-        "use fewer --subjects / --per-expression or a smaller --size",
-    )?;
+    config
+        .check_memory(config.size)
+        .map_err(|e| format!("{e}; use fewer --subjects / --per-expression or a smaller --size"))?;
     if args.out.is_file() {
         return Err(format!(
             "--out {} is a file, not a directory; pick a directory",

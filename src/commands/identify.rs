@@ -28,11 +28,11 @@ pub struct IdentifyArgs {
     #[arg(required = true, value_name = "PROBE")]
     pub probes: Vec<PathBuf>,
     /// People to list per probe.
-    #[arg(long, value_parser = facemtl::flags::at_least::<1>, allow_negative_numbers = true, default_value_t = 3)]
+    #[arg(long, value_parser = super::flags::at_least::<1>, allow_negative_numbers = true, default_value_t = 3)]
     pub top_k: usize,
     /// "Unknown" below this cosine similarity, instead of the checkpoint's verification
     /// threshold.
-    #[arg(long, value_parser = facemtl::flags::cosine, allow_negative_numbers = true)]
+    #[arg(long, value_parser = super::flags::cosine, allow_negative_numbers = true)]
     pub threshold: Option<f32>,
     /// No progress bar.
     #[arg(long)]

@@ -1,14 +1,17 @@
 //! The subcommands, one per module. Each returns `Err(message)` for the user; nothing here
 //! panics on bad input.
 
+mod choice;
 pub mod compare;
 pub mod embed;
 pub mod eval;
 mod faces;
+pub(crate) mod flags;
 pub mod gen_data;
 pub mod identify;
 pub mod info;
 pub mod predict;
+mod synthetic;
 pub mod train;
 pub mod verify;
 
@@ -100,7 +103,7 @@ pub struct DataArgs {
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
     /// Layout of --data.
-    #[arg(long, value_enum, ignore_case = true, default_value_t = Format::Manifest)]
+    #[arg(long, value_parser = choice::parser::<Format>(), ignore_case = true, default_value_t = Format::Manifest)]
     pub format: Format,
     /// Turn unreadable images and malformed rows into warnings (counted in the summary).
     #[arg(long)]

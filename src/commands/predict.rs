@@ -16,7 +16,7 @@ pub struct PredictArgs {
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
     /// Identities to list per image (at least 1).
-    #[arg(long, value_parser = facemtl::flags::at_least::<1>, allow_negative_numbers = true, default_value_t = 3)]
+    #[arg(long, value_parser = super::flags::at_least::<1>, allow_negative_numbers = true, default_value_t = 3)]
     pub top_k: usize,
     #[command(flatten)]
     pub gpu: super::AdapterArg,

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::flags;
 use clap::Args;
 use facemtl::data::augment::AugmentLevel;
 use facemtl::data::image::Color;
-use facemtl::data::synthetic::SyntheticConfig;
-use facemtl::flags;
 use facemtl::model::Preset;
 use facemtl::train::checkpoint::WEIGHTS;
 use facemtl::train::config::{OptimizerName, ScheduleSpec, Tasks, TrainConfig};
@@ -30,9 +29,9 @@ pub struct RecipeArgs {
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
-    pub synthetic: SyntheticConfig,
+    pub synthetic: super::synthetic::SyntheticArgs,
     /// Network size.
-    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().preset)]
+    #[arg(long, value_parser = super::choice::parser::<Preset>(), ignore_case = true, default_value_t = defaults().preset)]
     pub preset: Preset,
     #[arg(long, value_parser = flags::at_least::<1>, allow_negative_numbers = true, help = format!("Passes over the training images [default: {}]; with --resume, the new total", defaults().epochs))]
     pub epochs: Option<usize>,
@@ -46,7 +45,7 @@ pub struct RecipeArgs {
     #[arg(long, value_parser = ScheduleSpec::parse, default_value_t = defaults().schedule)]
     pub schedule: ScheduleSpec,
     /// Update rule of the network's optimiser.
-    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().optimizer)]
+    #[arg(long, value_parser = super::choice::parser::<OptimizerName>(), ignore_case = true, default_value_t = defaults().optimizer)]
     pub optimizer: OptimizerName,
     /// L2 weight decay of the network's optimiser (0 or more).
     #[arg(long, value_parser = flags::non_negative, allow_negative_numbers = true, default_value_t = defaults().weight_decay)]
@@ -82,7 +81,7 @@ pub struct RecipeArgs {
     #[arg(long)]
     pub no_bn_recalibration: bool,
     /// Training-time augmentation.
-    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().augment)]
+    #[arg(long, value_parser = super::choice::parser::<AugmentLevel>(), ignore_case = true, default_value_t = defaults().augment)]
     pub augment: AugmentLevel,
     /// Train without augmentation (--augment none).
     #[arg(long, conflicts_with = "augment")]
@@ -92,7 +91,7 @@ pub struct RecipeArgs {
     pub center_loss: bool,
     /// The network's input: grayscale, or RGB (grayscale images become three equal
     /// channels; the built-in faces are grayscale).
-    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().color)]
+    #[arg(long, value_parser = super::choice::parser::<Color>(), ignore_case = true, default_value_t = defaults().color)]
     pub color: Color,
     /// With a manifest's face boxes: added on each side, as a share of the box's larger
     /// side, in [0, 2].
@@ -119,7 +118,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = WeightingSpec::parse, default_value_t = defaults().weighting)]
     pub weighting: WeightingSpec,
     /// Tasks to train.
-    #[arg(long, value_enum, ignore_case = true, default_value_t = defaults().tasks)]
+    #[arg(long, value_parser = super::choice::parser::<Tasks>(), ignore_case = true, default_value_t = defaults().tasks)]
     pub tasks: Tasks,
     /// Output folder (default: the first free runs/run-N).
     #[arg(long, value_name = "DIR")]
@@ -151,7 +150,7 @@ impl RecipeArgs {
         tasks: Tasks,
     ) -> Result<TrainConfig, String> {
         let config = TrainConfig {
-            data: self.data.source(&self.synthetic),
+            data: self.data.source(&self.synthetic.config()),
             preset: self.preset,
             epochs: self.epochs.unwrap_or(defaults().epochs),
             batch: self.batch,

@@ -19,7 +19,7 @@ pub struct VerifyArgs {
     #[arg(required = true, num_args = 2.., value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
     /// "Same person" from this cosine similarity up, instead of the checkpoint's threshold.
-    #[arg(long, value_parser = facemtl::flags::cosine, allow_negative_numbers = true)]
+    #[arg(long, value_parser = super::flags::cosine, allow_negative_numbers = true)]
     pub threshold: Option<f32>,
     #[command(flatten)]
     pub gpu: super::AdapterArg,

@@ -4,10 +4,10 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 
+use crate::choice::{display_by_name, named, Choice, Named};
+
 /// The augmentation levels `--augment` names.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AugmentLevel {
     /// The images as they are.
@@ -17,6 +17,23 @@ pub enum AugmentLevel {
     /// Shift, mirror, rotation, brightness and contrast.
     Full,
 }
+
+impl Choice for AugmentLevel {
+    const VALUES: &'static [Named<Self>] = &[
+        named(AugmentLevel::None, "none", "the images as they are"),
+        named(
+            AugmentLevel::Flips,
+            "flips",
+            "mirror left-right half the time",
+        ),
+        named(
+            AugmentLevel::Full,
+            "full",
+            "shift, mirror, rotation, brightness and contrast",
+        ),
+    ];
+}
+display_by_name!(AugmentLevel);
 
 /// Augmentation strengths; zero turns a part off.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::align::{self, FaceRegion};
 use super::error::{DataError, Result};
+use crate::choice::{display_by_name, named, Choice, Named};
 
 /// The network's input colour (`--color`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Color {
     /// One channel.
@@ -26,19 +27,19 @@ pub enum Color {
     Rgb,
 }
 
+impl Choice for Color {
+    const VALUES: &'static [Named<Self>] = &[
+        named(Color::Gray, "gray", "one channel"),
+        named(Color::Rgb, "rgb", "three channels, red, green, blue"),
+    ];
+}
+display_by_name!(Color);
+
 impl Color {
     pub fn channels(self) -> usize {
         match self {
             Color::Gray => 1,
             Color::Rgb => 3,
-        }
-    }
-
-    /// The name `--color` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Color::Gray => "gray",
-            Color::Rgb => "rgb",
         }
     }
 }

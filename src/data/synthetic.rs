@@ -16,38 +16,49 @@ use serde::{Deserialize, Serialize};
 
 use super::{image, Dataset, Expression, Pixels, Sample};
 
-/// What to generate: one set of settings, used by `gen-data`, by `train` (flattened into
-/// its flags and stored in the run's config as the data source) and by the tests.
-#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+/// What to generate: one set of settings, used by `gen-data`, by `train` (as its data
+/// source, stored in the run's config) and by the tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyntheticConfig {
     /// Synthetic subjects (at least 2).
-    #[arg(long, value_parser = crate::flags::at_least::<2>, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().subjects)]
     pub subjects: usize,
     /// Synthetic images per subject and expression (at least 1).
-    #[arg(
-        long = "per-expression",
-        value_name = "N",
-        value_parser = crate::flags::at_least::<1>, allow_negative_numbers = true,
-        default_value_t = SyntheticConfig::default().images_per_expression
-    )]
     pub images_per_expression: usize,
     /// Side of the square images (for `train`, the network's input).
-    #[arg(skip = SyntheticConfig::default().size)]
     #[serde(skip, default = "default_size")]
     pub size: usize,
     /// Seed of the synthetic faces.
-    #[arg(id = "data_seed", long = "data-seed", value_name = "SEED", value_parser = crate::flags::seed, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().seed)]
     pub seed: u64,
     /// Variety between synthetic subjects, in [0, 10] (smaller: harder face recognition).
-    #[arg(long, value_parser = crate::flags::strength, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().identity_spread)]
     pub identity_spread: f32,
     /// Strength of synthetic expressions, in [0, 10] (smaller: harder expression
     /// recognition).
-    #[arg(long, value_parser = crate::flags::strength, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().expression_strength)]
     pub expression_strength: f32,
     /// Pose, lighting and noise of synthetic images, in [0, 10] (0: none).
-    #[arg(long, value_parser = crate::flags::strength, allow_negative_numbers = true, default_value_t = SyntheticConfig::default().nuisance)]
     pub nuisance: f32,
+}
+
+/// The memory the built-in faces may take.
+pub const MEMORY_BUDGET: usize = 8 << 30;
+
+impl SyntheticConfig {
+    /// Fails when its images, `size` x `size`, would take more than [`MEMORY_BUDGET`]
+    /// (the error says how much they would take; the caller adds which flags to change).
+    pub fn check_memory(&self, size: usize) -> std::result::Result<(), String> {
+        let count = self
+            .subjects
+            .saturating_mul(7)
+            .saturating_mul(self.images_per_expression);
+        let bytes = (count as u128) * (size as u128).pow(2) * 4;
+        if bytes > MEMORY_BUDGET as u128 {
+            return Err(format!(
+                "{count} images of {size}x{size} would need {:.1} GiB of memory (limit {:.0} GiB)",
+                bytes as f64 / (1u64 << 30) as f64,
+                MEMORY_BUDGET as f64 / (1u64 << 30) as f64
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_size() -> usize {
@@ -662,4 +673,23 @@ pub fn montage(config: &SyntheticConfig, rows: usize) -> (Vec<f32>, usize, usize
         }
     }
     (canvas, width, height)
+}
+
+#[cfg(test)]
+mod memory_tests {
+    #[test]
+    fn the_memory_check_names_the_size_and_the_limit() {
+        let small = super::SyntheticConfig::default();
+        assert!(small.check_memory(48).is_ok());
+        let huge = super::SyntheticConfig {
+            subjects: 100_000,
+            images_per_expression: 10,
+            ..super::SyntheticConfig::default()
+        };
+        let e = huge.check_memory(1024).unwrap_err();
+        assert!(
+            e.contains("7000000 images of 1024x1024") && e.contains("limit 8 GiB"),
+            "{e}"
+        );
+    }
 }

@@ -5,8 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::choice::{display_by_name, named, Choice, Named};
+
 /// A named network size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Preset {
     /// CPU-friendly plain CNN: trains on a 2-core CPU through software Vulkan in minutes.
@@ -21,6 +23,37 @@ pub enum Preset {
     /// on a CPU.
     PaperSmall,
 }
+
+impl Choice for Preset {
+    const VALUES: &'static [Named<Self>] = &[
+        named(
+            Preset::Small,
+            "small",
+            "CPU-friendly plain CNN, 48 px: trains on 2 CPU cores in minutes",
+        ),
+        named(
+            Preset::Medium,
+            "medium",
+            "wider and deeper plain CNN, 64 px, for GPUs",
+        ),
+        named(
+            Preset::Large,
+            "large",
+            "the widest plain CNN, 96 px, for GPUs",
+        ),
+        named(
+            Preset::Paper,
+            "paper",
+            "the paper's Inception-ResNet-v1 trunk, 160 px: a GPU job",
+        ),
+        named(
+            Preset::PaperSmall,
+            "paper-small",
+            "the paper's network a quarter as wide, one block of each, 96 px: trains on a CPU",
+        ),
+    ];
+}
+display_by_name!(Preset);
 
 /// The widths of an Inception-ResNet-v1 trunk (PAPER.md gives the paper's).
 #[derive(Debug, Clone, PartialEq)]
@@ -117,16 +150,6 @@ impl Architecture {
 }
 
 impl Preset {
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Small => "small",
-            Preset::Medium => "medium",
-            Preset::Large => "large",
-            Preset::Paper => "paper",
-            Preset::PaperSmall => "paper-small",
-        }
-    }
-
     pub fn architecture(self) -> Architecture {
         let plain = |input, trunk: &[usize], convs_per_block, branch, fer_hidden| Architecture {
             input,

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Tasks, TrainConfig};
 use crate::autodiff::ParamStore;
+use crate::choice::Choice;
 use crate::data::Expression;
 use crate::gpu::{Gpu, Tensor};
 use crate::optim::Optimizer;

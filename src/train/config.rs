@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::choice::{display_by_name, named, Choice, Named};
 use crate::data::augment::AugmentLevel;
 use crate::data::formats::Format;
 use crate::data::image::{Color, Preprocess, DEFAULT_CROP_MARGIN};
@@ -67,7 +68,7 @@ impl DataSource {
 }
 
 /// Which tasks train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tasks {
     /// Face recognition and expression recognition.
@@ -89,19 +90,21 @@ impl TrainConfig {
     }
 }
 
-impl Tasks {
-    /// The name `--tasks` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tasks::Both => "both",
-            Tasks::Fr => "fr",
-            Tasks::Fer => "fer",
-        }
-    }
+impl Choice for Tasks {
+    const VALUES: &'static [Named<Self>] = &[
+        named(
+            Tasks::Both,
+            "both",
+            "face recognition and expression recognition",
+        ),
+        named(Tasks::Fr, "fr", "face recognition only"),
+        named(Tasks::Fer, "fer", "expression recognition only"),
+    ];
 }
+display_by_name!(Tasks);
 
 /// The update rule of the network's optimiser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerName {
     /// The paper's: decay 0.9, momentum 0.9, eps 1.
@@ -111,6 +114,19 @@ pub enum OptimizerName {
     /// Momentum 0.9.
     Sgd,
 }
+
+impl Choice for OptimizerName {
+    const VALUES: &'static [Named<Self>] = &[
+        named(
+            OptimizerName::Rmsprop,
+            "rmsprop",
+            "the paper's: decay 0.9, momentum 0.9, eps 1",
+        ),
+        named(OptimizerName::Adam, "adam", "betas 0.9 and 0.999, eps 1e-8"),
+        named(OptimizerName::Sgd, "sgd", "momentum 0.9"),
+    ];
+}
+display_by_name!(OptimizerName);
 
 /// How the learning rate moves over epochs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -352,14 +368,8 @@ impl TrainConfig {
                     return Err(format!("{flag} must be in [0, 10], got {v}"));
                 }
             }
-            crate::flags::check_image_memory(
-                c.subjects
-                    .saturating_mul(7)
-                    .saturating_mul(c.images_per_expression),
-                self.preset.architecture().input,
-                crate::flags::SYNTHETIC_MEMORY_BUDGET,
-                "use fewer --subjects / --per-expression",
-            )?;
+            c.check_memory(self.preset.architecture().input)
+                .map_err(|e| format!("{e}; use fewer --subjects / --per-expression"))?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use super::evaluate::{SCORED_PAIRS, THRESHOLD_PAIRS};
 use super::logs::{CsvLog, EpochRow, StepRow};
 use super::plots;
 use super::run::Run;
+use crate::choice::Choice;
 use crate::data::protocol::verification_pairs;
 
 /// What `summary.json` holds.

@@ -16,51 +16,80 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{DataError, Result};
 use super::Dataset;
+use crate::choice::{display_by_name, named, Choice, Named};
 
 /// The layouts facemtl reads (`--format`); saved by name in a run's config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// A CSV of path,subject,expression (what gen-data writes).
-    #[value(alias = "csv")]
     #[serde(alias = "csv")]
     Manifest,
     /// AT&T/ORL: s1/1.pgm ... (subjects only).
-    #[value(alias = "att")]
     #[serde(alias = "att")]
     Orl,
     /// JAFFE: KA.HA1.29.tiff ... (subjects and expressions).
     Jaffe,
     /// CK+: cohn-kanade-images/ with Emotion/ labels.
-    #[value(name = "ck+", alias = "ckplus", alias = "ck")]
     #[serde(rename = "ck+", alias = "ckplus", alias = "ck")]
     CkPlus,
     /// Oulu-CASIA: subject/expression folders of sequences.
-    #[value(alias = "oulu-casia")]
     #[serde(alias = "oulu-casia")]
     Oulu,
     /// FER2013's CSV of emotion,pixels,Usage (expressions only).
     Fer2013,
     /// One folder per person: PERSON/IMAGE, any names (subjects only).
-    #[value(alias = "people")]
     #[serde(alias = "people")]
     Folders,
 }
 
-impl Format {
-    /// The name `--format` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Manifest => "manifest",
-            Format::Orl => "orl",
-            Format::Jaffe => "jaffe",
-            Format::CkPlus => "ck+",
-            Format::Oulu => "oulu",
-            Format::Fer2013 => "fer2013",
-            Format::Folders => "folders",
-        }
-    }
+impl Choice for Format {
+    const VALUES: &'static [Named<Self>] = &[
+        Named {
+            value: Format::Manifest,
+            name: "manifest",
+            aliases: &["csv"],
+            help: "a CSV of path,subject,expression (what gen-data writes)",
+        },
+        Named {
+            value: Format::Orl,
+            name: "orl",
+            aliases: &["att"],
+            help: "AT&T/ORL: s1/1.pgm ... (subjects only)",
+        },
+        named(
+            Format::Jaffe,
+            "jaffe",
+            "JAFFE: KA.HA1.29.tiff ... (subjects and expressions)",
+        ),
+        Named {
+            value: Format::CkPlus,
+            name: "ck+",
+            aliases: &["ckplus", "ck"],
+            help: "CK+: cohn-kanade-images/ with Emotion/ labels",
+        },
+        Named {
+            value: Format::Oulu,
+            name: "oulu",
+            aliases: &["oulu-casia"],
+            help: "Oulu-CASIA: subject/expression folders of sequences",
+        },
+        named(
+            Format::Fer2013,
+            "fer2013",
+            "FER2013's CSV of emotion,pixels,Usage (expressions only)",
+        ),
+        Named {
+            value: Format::Folders,
+            name: "folders",
+            aliases: &["people"],
+            help: "one folder per person: PERSON/IMAGE, any names (subjects only)",
+        },
+    ];
+}
+display_by_name!(Format);
 
+impl Format {
     /// What this layout looks like, for messages.
     pub fn expected_layout(self) -> &'static str {
         match self {

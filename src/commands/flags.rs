@@ -125,29 +125,6 @@ pub fn between<const MIN: usize, const MAX: usize>(text: &str) -> Result<usize, 
     }
 }
 
-/// Fails when `count` images of `size` x `size` f32 pixels would take more than
-/// `budget_bytes` of memory; `remedy` names the flags that set them (e.g. "use fewer
-/// --subjects / --per-expression").
-pub fn check_image_memory(
-    count: usize,
-    size: usize,
-    budget_bytes: usize,
-    remedy: &str,
-) -> Result<(), String> {
-    let bytes = (count as u128) * (size as u128).pow(2) * 4;
-    if bytes > budget_bytes as u128 {
-        return Err(format!(
-            "{count} images of {size}x{size} would need {:.1} GiB of memory (limit {:.0} GiB); {remedy}",
-            bytes as f64 / (1u64 << 30) as f64,
-            budget_bytes as f64 / (1u64 << 30) as f64
-        ));
-    }
-    Ok(())
-}
-
-/// The memory the built-in faces may take.
-pub const SYNTHETIC_MEMORY_BUDGET: usize = 8 << 30;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,8 +160,5 @@ mod tests {
         assert!(between::<8, 1024>("1000000")
             .unwrap_err()
             .contains("[8, 1024]"));
-        assert!(check_image_memory(1000, 48, 1 << 30, "").is_ok());
-        let e = check_image_memory(1_000_000, 1024, 8 << 30, "use fewer --subjects").unwrap_err();
-        assert!(e.contains("GiB") && e.contains("--subjects"), "{e}");
     }
 }
