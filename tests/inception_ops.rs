@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::op::{check_op, Expected, GpuOp};
 use common::{
     assert_tensor, check_gradient, dot, download, gpu, random, rng, upload, widen, Tolerance,
 };
@@ -92,18 +93,33 @@ fn scaled_residual_forward_and_backward_match_reference() {
         (1000, 0.20, false),
         (257, 1.0, true),
     ] {
-        let (x, res, dy) = (random(&mut r, n), random(&mut r, n), random(&mut r, n));
-        let (tx, tr, tdy) = (upload(&[n], &x), upload(&[n], &res), upload(&[n], &dy));
+        let op = GpuOp {
+            forward: Box::new(move |t: &[Tensor]| {
+                elementwise::scaled_residual(g, &t[0], &t[1], scale, relu).unwrap()
+            }),
+            output: |y: &Tensor| y,
+            backward: Box::new(move |_, y: &Tensor, dy| {
+                let (dx, dr) =
+                    elementwise::scaled_residual_backward(g, y, dy, scale, relu).unwrap();
+                vec![dx, dr]
+            }),
+        };
         let case = format!("scaled residual n={n} scale={scale} relu={relu}");
-        let y = elementwise::scaled_residual(g, &tx, &tr, scale, relu).unwrap();
-        let (x64, r64, dy64) = (widen(&x), widen(&res), widen(&dy));
-        let want = reference::scaled_residual(&x64, &r64, scale as f64, relu);
-        assert_tensor(&case, &y, &want, Tolerance::ELEMENTWISE);
-        let (dx, dr) = elementwise::scaled_residual_backward(g, &y, &tdy, scale, relu).unwrap();
-        let (want_dx, want_dr) =
-            reference::scaled_residual_backward(&x64, &r64, &dy64, scale as f64, relu);
-        assert_tensor(&format!("{case} dx"), &dx, &want_dx, Tolerance::ELEMENTWISE);
-        assert_tensor(&format!("{case} dr"), &dr, &want_dr, Tolerance::ELEMENTWISE);
+        check_op(
+            &case,
+            &mut r,
+            &[&[n], &[n]],
+            Tolerance::ELEMENTWISE,
+            &op,
+            |t, dy| {
+                let s = scale as f64;
+                let (dx, dr) = reference::scaled_residual_backward(&t[0], &t[1], dy, s, relu);
+                Expected {
+                    output: reference::scaled_residual(&t[0], &t[1], s, relu),
+                    grads: vec![dx, dr],
+                }
+            },
+        );
     }
     let a = Tensor::zeros(g, &[3]).unwrap();
     let b = Tensor::zeros(g, &[4]).unwrap();

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::op::{check_op, Expected, GpuOp};
 use common::{
     assert_batch_statistics, assert_close, assert_tensor, download, gpu, random, rng, upload,
     widen, RunningBefore, Tolerance,
@@ -460,37 +461,32 @@ fn conv2d_backward_matches_reference() {
     let mut r = rng(8);
     for (input, weight, spec) in conv_cases() {
         let geom = Conv2dGeometry::new(&input, &weight, spec).unwrap();
-        let x = random(&mut r, input.iter().product());
-        let w = random(&mut r, weight.iter().product());
-        let dy = random(&mut r, geom.output_shape().iter().product());
-        let grads = conv::conv2d_backward(
-            g,
-            &upload(&input, &x),
-            &upload(&weight, &w),
-            &upload(&geom.output_shape(), &dy),
-            spec,
-        )
-        .unwrap();
-        let (dx, dw, db) =
-            reference::conv::conv2d_backward(&geom, &widen(&x), &widen(&w), &widen(&dy));
+        let op = GpuOp {
+            forward: Box::new(move |t: &[Tensor]| {
+                conv::conv2d(g, &t[0], &t[1], Some(&t[2]), spec).unwrap()
+            }),
+            output: |y: &Tensor| y,
+            backward: Box::new(move |t: &[Tensor], _, dy| {
+                let grads = conv::conv2d_backward(g, &t[0], &t[1], dy, spec).unwrap();
+                vec![grads.input, grads.weight, grads.bias]
+            }),
+        };
         let case = format!("conv2d backward {input:?} * {weight:?} {spec:?}");
-        assert_tensor(
-            &format!("{case} dx"),
-            &grads.input,
-            &dx,
+        let shapes: [&[usize]; 3] = [&input, &weight, &[weight[0]]];
+        check_op(
+            &case,
+            &mut r,
+            &shapes,
             Tolerance::ACCUMULATED,
-        );
-        assert_tensor(
-            &format!("{case} dw"),
-            &grads.weight,
-            &dw,
-            Tolerance::ACCUMULATED,
-        );
-        assert_tensor(
-            &format!("{case} db"),
-            &grads.bias,
-            &db,
-            Tolerance::ACCUMULATED,
+            &op,
+            |t, dy| {
+                let output = reference::conv::conv2d(&geom, &t[0], &t[1], Some(&t[2]));
+                let (dx, dw, db) = reference::conv::conv2d_backward(&geom, &t[0], &t[1], dy);
+                Expected {
+                    output,
+                    grads: vec![dx, dw, db],
+                }
+            },
         );
     }
 }
@@ -532,28 +528,29 @@ fn max_pool_forward_and_backward_match_reference() {
     let mut r = rng(9);
     for (input, spec) in pool_cases() {
         let geom = Pool2dGeometry::new("test", &input, spec).unwrap();
-        let x = random(&mut r, input.iter().product());
-        let out = pool::max_pool2d(g, &upload(&input, &x), spec).unwrap();
-        let (want_y, want_arg) = reference::pool::max_pool2d(&geom, &widen(&x));
+        let op = GpuOp {
+            forward: Box::new(move |x: &[Tensor]| pool::max_pool2d(g, &x[0], spec).unwrap()),
+            output: |out: &pool::MaxPoolOutput| &out.output,
+            backward: Box::new(move |_, out: &pool::MaxPoolOutput, dy| {
+                vec![pool::max_pool2d_backward(g, dy, &out.argmax, &input, spec).unwrap()]
+            }),
+        };
+        let mut want_arg = Vec::new();
         let case = format!("max_pool2d {input:?} {spec:?}");
-        assert_tensor(&case, &out.output, &want_y, Tolerance::ELEMENTWISE);
-        assert_eq!(out.argmax.to_vec(g).unwrap(), want_arg, "{case} argmax");
-        let dy = random(&mut r, out.output.len());
-        let dx = pool::max_pool2d_backward(
-            g,
-            &upload(&geom.output_shape(), &dy),
-            &out.argmax,
-            &input,
-            spec,
-        )
-        .unwrap();
-        let want_dx = reference::pool::max_pool2d_backward(&geom, &want_arg, &widen(&dy));
-        assert_tensor(
-            &format!("{case} backward"),
-            &dx,
-            &want_dx,
+        let out = check_op(
+            &case,
+            &mut r,
+            &[&input],
             Tolerance::ELEMENTWISE,
+            &op,
+            |x, dy| {
+                let (output, argmax) = reference::pool::max_pool2d(&geom, &x[0]);
+                let grads = vec![reference::pool::max_pool2d_backward(&geom, &argmax, dy)];
+                want_arg = argmax;
+                Expected { output, grads }
+            },
         );
+        assert_eq!(out.argmax.to_vec(g).unwrap(), want_arg, "{case} argmax");
     }
 }
 
@@ -669,23 +666,24 @@ fn avg_pool_forward_and_backward_match_reference() {
     let mut r = rng(10);
     for (input, spec) in pool_cases() {
         let geom = Pool2dGeometry::new("test", &input, spec).unwrap();
-        let x = random(&mut r, input.iter().product());
-        let y = pool::avg_pool2d(g, &upload(&input, &x), spec).unwrap();
+        let op = GpuOp {
+            forward: Box::new(move |x: &[Tensor]| pool::avg_pool2d(g, &x[0], spec).unwrap()),
+            output: |y: &Tensor| y,
+            backward: Box::new(move |_, _, dy| {
+                vec![pool::avg_pool2d_backward(g, dy, &input, spec).unwrap()]
+            }),
+        };
         let case = format!("avg_pool2d {input:?} {spec:?}");
-        assert_tensor(
+        check_op(
             &case,
-            &y,
-            &reference::pool::avg_pool2d(&geom, &widen(&x)),
+            &mut r,
+            &[&input],
             Tolerance::ELEMENTWISE,
-        );
-        let dy = random(&mut r, y.len());
-        let dx =
-            pool::avg_pool2d_backward(g, &upload(&geom.output_shape(), &dy), &input, spec).unwrap();
-        assert_tensor(
-            &format!("{case} backward"),
-            &dx,
-            &reference::pool::avg_pool2d_backward(&geom, &widen(&dy)),
-            Tolerance::ELEMENTWISE,
+            &op,
+            |x, dy| Expected {
+                output: reference::pool::avg_pool2d(&geom, &x[0]),
+                grads: vec![reference::pool::avg_pool2d_backward(&geom, dy)],
+            },
         );
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod op;
 pub mod toy;
 
 use std::sync::OnceLock;
@@ -83,13 +84,13 @@ pub fn within(got: f32, want: f64, tol: Tolerance) -> bool {
     (got as f64 - want).abs() <= tol.abs + tol.rel * want.abs()
 }
 
-/// Fails, naming `what` and the worst element, unless every element is within `tol`
-/// (NaN never is).
 /// Downloads `got` and compares it with the reference `want` (as [`assert_close`]).
 pub fn assert_tensor(what: &str, got: &Tensor, want: &[f64], tol: Tolerance) {
     assert_close(what, &download(got), want, tol);
 }
 
+/// Fails, naming `what` and the worst element, unless every element is within `tol`
+/// (NaN never is).
 pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: Tolerance) {
     assert_eq!(
         got.len(),
