@@ -79,7 +79,7 @@ fn main() -> std::process::ExitCode {
         Command::Verify(args) => commands::verify::run(args),
         Command::Identify(args) => commands::identify::run(args),
         Command::GenData(args) => commands::gen_data::run(&args),
-        Command::Info(args) => commands::info::run(args.gpu.adapter),
+        Command::Info(args) => commands::info::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -239,6 +239,24 @@ fn a_training_run_writes_every_file_and_eval_reproduces_its_metrics() {
 }
 
 #[test]
+fn info_lists_the_gemm_plans_of_a_training_step() {
+    let (ok, out, err) = facemtl(&["info", "--plans", "--batch", "4"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("GEMM plans of one small/4 training step"),
+        "{out}"
+    );
+    for pass in [
+        "conv forward",
+        "conv data gradient",
+        "conv weight gradient",
+        "matmul",
+    ] {
+        assert!(out.contains(pass), "no {pass} plan:\n{out}");
+    }
+}
+
+#[test]
 fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     resumed_equals_straight("dynamic", &[]);
 }

@@ -1,22 +1,96 @@
-//! `facemtl info`: the adapter facemtl picks and the limits it runs under.
+//! `facemtl info`: the adapter facemtl picks and the limits it runs under; with
+//! `--plans`, the GEMM plans of one training step.
 
+use facemtl::data::batches::Batch;
 use facemtl::gpu::{Gpu, GpuOptions};
+use facemtl::model::Preset;
+use facemtl::train::config::{Tasks, TrainConfig};
+use facemtl::train::Learner;
+use facemtl::weighting::WeightingSpec;
+use rand::{Rng, SeedableRng};
+
+use super::{choice, flags};
 
 /// `facemtl info`'s flags.
 #[derive(clap::Args)]
 pub struct InfoArgs {
+    /// Also run one training step of --preset at --batch on random images and list every
+    /// GEMM plan it makes: operands, tile and epilogue per matmul and convolution pass.
+    #[arg(long)]
+    pub plans: bool,
+    /// The network whose step --plans runs.
+    #[arg(long, value_parser = choice::parser::<Preset>(), ignore_case = true, default_value_t = Preset::Small)]
+    pub preset: Preset,
+    /// The batch of the step --plans runs (at least 2).
+    #[arg(long, value_parser = flags::at_least::<2>, allow_negative_numbers = true, default_value_t = 32)]
+    pub batch: usize,
     #[command(flatten)]
     pub gpu: super::AdapterArg,
 }
 
-pub fn run(adapter: Option<String>) -> Result<(), String> {
+pub fn run(args: InfoArgs) -> Result<(), String> {
     // Quiet: the adapter is what this command prints.
     let gpu = Gpu::new(&GpuOptions {
-        adapter,
+        adapter: args.gpu.adapter.clone(),
         quiet: true,
         speed_notes: false,
     })
     .map_err(|e| e.to_string())?;
+    describe(&gpu);
+    if args.plans {
+        print_plans(&gpu, args.preset, args.batch)?;
+    }
+    Ok(())
+}
+
+/// The GEMM plans of one training step of `preset` at `batch` (dynamic weighting, on
+/// random images and labels).
+fn print_plans(gpu: &Gpu, preset: Preset, batch: usize) -> Result<(), String> {
+    const CLASSES: [usize; 2] = [36, 7];
+    let config = TrainConfig {
+        preset,
+        batch,
+        ..TrainConfig::default()
+    };
+    let mut learner = Learner::new(
+        gpu,
+        &config,
+        CLASSES,
+        Tasks::Both,
+        WeightingSpec::Dynamic,
+        1,
+    )
+    .map_err(|e| e.to_string())?;
+    let side = preset.architecture().input;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let labels = |rng: &mut rand::rngs::StdRng, classes: usize| -> Vec<u32> {
+        (0..batch)
+            .map(|_| rng.random_range(0..classes as u32))
+            .collect()
+    };
+    let random = Batch {
+        indices: (0..batch).collect(),
+        images: (0..batch * side * side)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect(),
+        fr_labels: labels(&mut rng, CLASSES[0]),
+        fr_mask: vec![1.0; batch],
+        fer_labels: labels(&mut rng, CLASSES[1]),
+        fer_mask: vec![1.0; batch],
+    };
+    gpu.record_plans();
+    learner
+        .step(gpu, &random, 0, 0, None)
+        .map_err(|e| e.to_string())?;
+    gpu.flush();
+    println!("GEMM plans of one {preset}/{batch} training step (times made):");
+    for (plan, count) in gpu.recorded_plans() {
+        println!("  {count:>3}  {plan}");
+    }
+    Ok(())
+}
+
+fn describe(gpu: &Gpu) {
     let info = gpu.adapter_info();
     let limits = gpu.limits();
     println!("adapter:      {}", info.name);
@@ -31,7 +105,7 @@ pub fn run(adapter: Option<String>) -> Result<(), String> {
         "timestamps:   {}",
         if gpu.has_timestamps() { "yes" } else { "no" }
     );
-    println!("GEMM:         {}", facemtl::kernels::describe_tiles(&gpu));
+    println!("GEMM:         {}", facemtl::kernels::describe_tiles(gpu));
     println!(
         "operands:     {}",
         if gpu.gemm_texels() {
@@ -71,5 +145,4 @@ pub fn run(adapter: Option<String>) -> Result<(), String> {
     ] {
         println!("  {name:<40} {value}");
     }
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The `Gpu` context: adapter choice, device and queue, the pipeline cache, the buffer pool
 //! and the one pending command encoder that every kernel records into.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -145,6 +145,8 @@ pub(crate) struct Shared {
     profile: Option<Mutex<Profiler>>,
     /// With FACEMTL_DUMP_WGSL set: where each compiled kernel's WGSL goes.
     dump: Option<WgslDump>,
+    /// Once [`Gpu::record_plans`] is called: each GEMM plan made, described, and how often.
+    plans: Mutex<Option<BTreeMap<String, u64>>>,
 }
 
 /// Rank of a device type: discrete GPUs first, software adapters last.
@@ -360,10 +362,37 @@ impl Gpu {
                 profile: std::env::var_os("FACEMTL_PROFILE")
                     .map(|_| Mutex::new(Profiler::new(&device, &queue))),
                 dump: WgslDump::from_env(),
+                plans: Mutex::default(),
                 device,
                 queue,
             }),
         })
+    }
+
+    /// From now on, note every GEMM plan the kernels make (`kernels::plan`), for
+    /// [`Gpu::recorded_plans`].
+    pub fn record_plans(&self) {
+        let mut plans = self.shared.plans.lock().expect("plan log lock");
+        plans.get_or_insert_with(BTreeMap::new);
+    }
+
+    /// The GEMM plans made since [`Gpu::record_plans`], described, each with how many
+    /// times it was made.
+    pub fn recorded_plans(&self) -> Vec<(String, u64)> {
+        let plans = self.shared.plans.lock().expect("plan log lock");
+        plans
+            .iter()
+            .flatten()
+            .map(|(p, n)| (p.clone(), *n))
+            .collect()
+    }
+
+    /// Notes a plan, described by `describe`, where plans are being recorded.
+    pub(crate) fn note_plan(&self, describe: impl FnOnce() -> String) {
+        let mut plans = self.shared.plans.lock().expect("plan log lock");
+        if let Some(plans) = plans.as_mut() {
+            *plans.entry(describe()).or_insert(0) += 1;
+        }
     }
 
     /// Name, backend, device type and driver of the adapter in use.

@@ -4,6 +4,7 @@
 
 use super::gemm::{self, gemm_kernel, GemmKernel};
 use super::norm::ChannelMoments;
+use super::plan::{self, Epilogue, Operands};
 use super::texel_gemm::{
     self, texel_gemm_kernel, Core, PackLayout, TexelGemmKernel, CHANNELS_PER_TEXEL,
 };
@@ -113,7 +114,7 @@ const SINGLE_CHANNEL_FORWARD_MOMENTS: Kernel = kernel!(
 );
 
 /// Invocations per workgroup of the moments variant: one subgroup, one chunk of moments.
-const SINGLE_CHANNEL_MOMENTS_LANES: usize = 8;
+pub(super) const SINGLE_CHANNEL_MOMENTS_LANES: usize = 8;
 
 const SINGLE_CHANNEL_BACKWARD_WEIGHT: Kernel = kernel!(
     "conv/single_channel_backward_weight",
@@ -132,7 +133,7 @@ kernel_params! {
 }
 
 /// Output channels the single-channel weight-gradient kernel takes per pass.
-const SINGLE_CHANNEL_WEIGHT_CHANNELS: usize = 8;
+pub(super) const SINGLE_CHANNEL_WEIGHT_CHANNELS: usize = 8;
 
 /// Invocations the single-channel weight-gradient kernel aims for: enough to keep a CPU's
 /// threads busy, few enough that adding their partial sums is cheap.
@@ -151,28 +152,12 @@ kernel_params! {
 /// Filters (and biases, from [`SINGLE_CHANNEL_BIAS_AT`]) the single-channel kernel holds in
 /// its uniform buffer, in floats: the shader's `weights` array (144 vec4s) and `BIAS_AT`.
 const SINGLE_CHANNEL_UNIFORM_FLOATS: usize = 576;
-const SINGLE_CHANNEL_BIAS_AT: usize = 512;
-
-/// Whether [`conv2d`] takes the single-channel kernel on this device: a software adapter
-/// (on GPUs the GEMM path is right), one input channel, 3x3 filters at stride 1 with
-/// padding 1 all round, a width that is a multiple of 4, and filters that fit the kernel's
-/// uniform buffer.
-fn single_channel(gpu: &Gpu, g: &Conv2dGeometry) -> bool {
-    gpu.software_tiles()
-        && g.out_stacks == 1
-        && g.in_c == 1
-        && (g.kernel_h, g.kernel_w) == (3, 3)
-        && (g.stride_h, g.stride_w) == (1, 1)
-        && (g.pad_top, g.pad_left) == (1, 1)
-        && (g.out_h, g.out_w) == (g.in_h, g.in_w)
-        && g.in_w % 4 == 0
-        && g.out_c * 9 <= SINGLE_CHANNEL_BIAS_AT
-}
+pub(super) const SINGLE_CHANNEL_BIAS_AT: usize = 512;
 
 /// The first layer's convolution by `conv/single_channel_forward.wgsl` (same bits as the
 /// GEMM path): the filters and biases go to a small uniform buffer first. With
-/// `with_moments` (a device whose subgroups have 8 lanes), the output's per-channel moments
-/// by chunks of 32 too.
+/// `with_moments` (planned where the device's subgroups have 8 lanes), the output's
+/// per-channel moments by chunks of 32 too.
 fn conv2d_single_channel(
     gpu: &Gpu,
     x: &Tensor,
@@ -216,7 +201,7 @@ fn conv2d_single_channel(
         Binding::whole(uniform.buffer()),
         y.buffer(),
     ];
-    if !(with_moments && gpu.gemm_subgroup_size() == Some(SINGLE_CHANNEL_MOMENTS_LANES as u32)) {
+    if !with_moments {
         gpu.dispatch(
             &SINGLE_CHANNEL_FORWARD,
             &p,
@@ -376,8 +361,9 @@ fn forward(
     let y = Tensor::uninit(gpu, OP, &g.stored_output_shape())?;
     // Moments of the outputs as stored, so without a bias (the GEMM cores add it in
     // their stores, after the moments' accumulators).
-    let with_moments = training && bias.is_none();
-    if single_channel(gpu, &g) {
+    let plan = plan::conv_forward(gpu, &g, bias.is_some(), training);
+    let with_moments = plan.epilogue == Epilogue::Moments;
+    if plan.operands == Operands::FirstLayer {
         let moments = conv2d_single_channel(gpu, x, w, bias, &g, &y, with_moments)?;
         return Ok(TrainingConv {
             y,
@@ -385,58 +371,53 @@ fn forward(
             moments,
         });
     }
-    let taps = g.kernel_h * g.kernel_w;
-    let (m, n) = (g.out_c, g.batch * g.out_h * g.out_w);
-    let (filters, input) = (
-        PackLayout::filters_by_input(g.weight_shape()),
-        PackLayout::nchw(g.input_shape()),
-    );
-    let packed = match texel_gemm::takes_texel_path(gpu, &[filters, input]) {
+    let (m, n, k) = (plan.m, plan.n, plan.k);
+    let packed = match plan.texels() {
         true => {
             // A training pass packs the filters for backward-data too, in the same
             // dispatch, where that pass will read texels.
             let both_ways = training
-                && backward_data_takes_texel_path(gpu, &g)
+                && plan::conv_backward_data_reads_texels(gpu, &g)
                 && texel_gemm::packs_filters_both_ways(gpu, g.weight_shape());
             let (a, by_output) = match both_ways {
                 true => {
                     let (a, by_output) = texel_gemm::pack_filters_both_ways(gpu, w)?;
                     (a, Some(by_output))
                 }
-                false => (texel_gemm::pack(gpu, "conv2d filters", w, filters)?, None),
+                false => {
+                    let filters = PackLayout::filters_by_input(g.weight_shape());
+                    (texel_gemm::pack(gpu, "conv2d filters", w, filters)?, None)
+                }
             };
+            let input = PackLayout::nchw(g.input_shape());
             let b = texel_gemm::pack(gpu, "conv2d input", x, input)?;
             Some((a, b, by_output))
         }
         false => None,
     };
-    let (p, (kernel, shape), operands) = match &packed {
+    let (kernel, operands) = match &packed {
         Some((a, b, _)) => {
-            let k = g.in_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
-            let variant = match (with_moments, bias.is_some()) {
-                (true, _) => &TEXEL_FORWARD_MOMENTS,
-                (false, true) => &TEXEL_FORWARD_BIAS,
-                (false, false) => &TEXEL_FORWARD,
+            let variant = match plan.epilogue {
+                Epilogue::Moments => &TEXEL_FORWARD_MOMENTS,
+                Epilogue::Bias => &TEXEL_FORWARD_BIAS,
+                Epilogue::Store => &TEXEL_FORWARD,
             };
             (
-                params(OP, &g, [m, n, k])?,
-                variant.for_problem(m, n),
+                variant.for_plan(&plan),
                 [Resource::Texels(a), Resource::Texels(b)],
             )
         }
         None => {
-            let variant = match (with_moments, bias.is_some()) {
-                (true, _) => &FORWARD_MOMENTS,
-                (false, true) => &FORWARD_BIAS,
-                (false, false) => &FORWARD,
+            let variant = match plan.epilogue {
+                Epilogue::Moments => &FORWARD_MOMENTS,
+                Epilogue::Bias => &FORWARD_BIAS,
+                Epilogue::Store => &FORWARD,
             };
-            (
-                params(OP, &g, [m, n, g.in_c * taps])?,
-                variant.for_problem(gpu, m, n),
-                [w.resource(), x.resource()],
-            )
+            (variant.for_plan(&plan), [w.resource(), x.resource()])
         }
     };
+    let p = params(OP, &g, [m, n, k])?;
+    let shape = plan.tile();
     let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
     let moments = match with_moments {
         // A workgroup's chunk: its tile's columns.
@@ -472,12 +453,6 @@ pub fn conv2d_backward_input(
     g: &Conv2dGeometry,
 ) -> Result<Tensor> {
     backward_input(gpu, &OutputGradient::new(dy), w, None, g)
-}
-
-/// Whether the backward-data pass of a convolution of geometry `g` reads texels.
-fn backward_data_takes_texel_path(gpu: &Gpu, g: &Conv2dGeometry) -> bool {
-    let filters = PackLayout::filters_by_output(g.weight_shape());
-    texel_gemm::takes_texel_path(gpu, &[filters, PackLayout::conv_output(g)])
 }
 
 /// A convolution's output gradient dy and, once a texel-path pass has asked for it, dy
@@ -518,11 +493,11 @@ fn backward_input(
     expect_shape(OP, "dy", dy, &g.stored_output_shape())?;
     expect_shape(OP, "weight", w, &g.weight_shape())?;
     let dx = Tensor::uninit(gpu, OP, &g.input_shape())?;
-    let taps = g.kernel_h * g.kernel_w;
-    let (m, n) = (g.in_c, g.batch * g.in_h * g.in_w);
+    let plan = plan::conv_backward_data(gpu, g);
+    let (m, n, k) = (plan.m, plan.n, plan.k);
     let unit_stride = g.stride_h == 1 && g.stride_w == 1;
-    if backward_data_takes_texel_path(gpu, g) {
-        let k = g.out_c.div_ceil(CHANNELS_PER_TEXEL) * taps;
+    let grid = gemm::grid(gpu, OP, plan.tile(), m, n, 1)?;
+    if plan.texels() {
         let p = unstacked(params(OP, g, [m, n, k])?, g);
         let repacked;
         let a = match packed_filters {
@@ -539,20 +514,17 @@ fn backward_input(
         } else {
             &TEXEL_BACKWARD_DATA
         };
-        let (kernel, shape) = variant.for_problem(m, n);
-        let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
         let operands = [Resource::Texels(a), Resource::Texels(b), dx.resource()];
-        gpu.dispatch_resources(&kernel, &p, &operands, grid)?;
+        gpu.dispatch_resources(&variant.for_plan(&plan), &p, &operands, grid)?;
     } else {
-        let p = params(OP, g, [m, n, g.out_c * taps])?;
+        let p = params(OP, g, [m, n, k])?;
         let variant = if unit_stride {
             &BACKWARD_DATA_UNIT_STRIDE
         } else {
             &BACKWARD_DATA
         };
-        let (kernel, shape) = variant.for_problem(gpu, m, n);
-        let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
-        gpu.dispatch(&kernel, &p, &[w.buffer(), dy.buffer(), dx.buffer()], grid)?;
+        let bindings = [w.buffer(), dy.buffer(), dx.buffer()];
+        gpu.dispatch(&variant.for_plan(&plan), &p, &bindings, grid)?;
     }
     Ok(dx)
 }
@@ -600,17 +572,18 @@ fn backward_weight(
     let dy = gradient.dy;
     expect_shape(OP, "dy", dy, &g.stored_output_shape())?;
     expect_shape(OP, "input", x, &g.input_shape())?;
-    if single_channel(gpu, g) && g.out_c % SINGLE_CHANNEL_WEIGHT_CHANNELS == 0 {
+    let plan = plan::conv_backward_weight(gpu, g);
+    if plan.operands == Operands::FirstLayer {
         return backward_weight_single_channel(gpu, dy, x, g);
     }
     let taps = g.kernel_h * g.kernel_w;
-    let (m, k) = (g.out_c, g.batch * g.out_h * g.out_w);
-    let input = PackLayout::nchw(g.input_shape());
+    let (m, n, k) = (plan.m, plan.n, plan.k);
     let repacked;
-    let packed = if texel_gemm::takes_texel_path(gpu, &[PackLayout::conv_output(g), input]) {
+    let packed = if plan.texels() {
         let b = match packed_x {
             Some(texels) => texels,
             None => {
+                let input = PackLayout::nchw(g.input_shape());
                 repacked = texel_gemm::pack(gpu, "conv2d input", x, input)?;
                 &repacked
             }
@@ -619,15 +592,11 @@ fn backward_weight(
     } else {
         None
     };
-    // The texel core's columns run over (tap, ci) with ci padded to whole texels.
-    let n = match packed {
-        Some(_) => taps * g.in_c.next_multiple_of(CHANNELS_PER_TEXEL),
-        None => taps * g.in_c,
+    let kernel = match packed {
+        Some(_) => TEXEL_BACKWARD_WEIGHT.for_plan(&plan),
+        None => BACKWARD_WEIGHT.for_plan(&plan),
     };
-    let (kernel, shape) = match packed {
-        Some(_) => TEXEL_BACKWARD_WEIGHT.for_problem(m, n),
-        None => BACKWARD_WEIGHT.for_problem(gpu, m, n),
-    };
+    let shape = plan.tile();
     let tiles = m.div_ceil(shape.tile_m()) * n.div_ceil(shape.tile_n());
     let splits = k_splits(workgroups_to_fill(gpu), tiles, k);
     let chunk = match packed {

@@ -1,6 +1,7 @@
 //! The GEMM core that matmul and the three convolution passes share, generated per adapter
 //! class. Each invocation keeps a TM x TN block of C in vec4 registers, written out as
-//! straight-line code; the tile shape is chosen per class of adapter:
+//! straight-line code; the tile shape is chosen per class of adapter (by
+//! [`plan`](super::plan), which makes every GEMM decision):
 //!
 //! - software adapters (lavapipe): 8 invocations (one llvmpipe SIMD vector) of 16x16 each,
 //!   a 16 x 128 tile, and for outputs at most 64 columns wide 8 of 16x4 (a 16 x 32 tile).
@@ -19,6 +20,7 @@
 use std::sync::OnceLock;
 
 use super::kernel_source;
+use super::plan::{GemmPlan, Operands};
 use crate::gpu::{Gpu, GpuError, Kernel, Result};
 
 /// Outputs at most this wide take the narrow software tile.
@@ -62,7 +64,7 @@ impl TileShape {
         group_x: 8,
         group_y: 1,
     };
-    const GPU: TileShape = TileShape {
+    pub(crate) const GPU: TileShape = TileShape {
         rows_per_thread: 4,
         cols_per_thread: 4,
         group_x: 16,
@@ -81,51 +83,11 @@ impl TileShape {
 
     /// Whether the rows can be read once per subgroup of `lanes` and broadcast: one row
     /// of invocations that is the subgroup, and rows a multiple of the invocations.
-    fn shares_rows(self, lanes: Option<u32>) -> bool {
+    pub(crate) fn shares_rows(self, lanes: Option<u32>) -> bool {
         lanes == Some(self.group_x as u32)
             && self.group_y == 1
             && self.rows_per_thread % self.group_x == 0
     }
-}
-
-/// Which GEMM kernels this device runs, in words (for `facemtl info` and benchmarks).
-pub fn describe_tiles(gpu: &Gpu) -> String {
-    let outputs = |t: TileShape| format!("{} x {}", t.rows_per_thread, t.cols_per_thread);
-    let (wide, narrow) = (TileShape::SOFTWARE, TileShape::SOFTWARE_NARROW);
-    if !gpu.software_tiles() {
-        let t = TileShape::GPU;
-        return format!(
-            "GPU tiles ({} x {} invocations of {} outputs)",
-            t.group_x,
-            t.group_y,
-            outputs(t)
-        );
-    }
-    let lanes = gpu.gemm_subgroup_size();
-    if TileShape::SOFTWARE_TALL.shares_rows(lanes) {
-        return format!(
-            "software tiles, A shared through subgroups of {} ({} outputs per invocation for \
-             outputs over {SHORT_ROWS} rows, else {}; {} for outputs at most \
-             {NARROW_COLUMNS} columns wide)",
-            wide.group_x,
-            outputs(TileShape::SOFTWARE_TALL),
-            outputs(wide),
-            outputs(narrow)
-        );
-    }
-    let why = match lanes {
-        Some(size) => format!(
-            "; the adapter's subgroups have {size} lanes, the tiles use {}",
-            wide.group_x
-        ),
-        None => String::new(),
-    };
-    format!(
-        "software tiles without subgroups ({} outputs per invocation; {} for outputs at \
-         most {NARROW_COLUMNS} columns wide){why}",
-        outputs(wide),
-        outputs(narrow)
-    )
 }
 
 /// Outputs at most this tall take a 16-row software tile even with subgroups.
@@ -145,26 +107,6 @@ const VARIANTS: [(&str, TileShape, bool); 6] = [
     ),
     ("software-tall-subgroups", TileShape::SOFTWARE_TALL, true),
 ];
-
-/// The variant for an m x n output on this device, as an index into [`VARIANTS`].
-fn choose(gpu: &Gpu, m: usize, n: usize) -> usize {
-    let lanes = gpu.gemm_subgroup_size();
-    let (shape, share_rows) = if !gpu.software_tiles() {
-        (TileShape::GPU, false)
-    } else if n <= NARROW_COLUMNS {
-        let shape = TileShape::SOFTWARE_NARROW;
-        (shape, shape.shares_rows(lanes))
-    } else if m > SHORT_ROWS && TileShape::SOFTWARE_TALL.shares_rows(lanes) {
-        (TileShape::SOFTWARE_TALL, true)
-    } else {
-        let shape = TileShape::SOFTWARE;
-        (shape, shape.shares_rows(lanes))
-    };
-    VARIANTS
-        .iter()
-        .position(|&(_, s, shares)| s == shape && shares == share_rows)
-        .expect("every chosen tile shape is a variant")
-}
 
 /// WGSL of the core for `t`. Rows and columns past the edge are clamped when read and
 /// skipped when written, so any m, n, k works.
@@ -447,9 +389,18 @@ impl GemmKernel {
         }
     }
 
-    /// The kernel and its tile shape for an m x n output on this device.
-    pub(crate) fn for_problem(&'static self, gpu: &Gpu, m: usize, n: usize) -> (Kernel, TileShape) {
-        let index = choose(gpu, m, n);
+    /// The kernel of `plan` (storage operands).
+    pub(crate) fn for_plan(&'static self, plan: &GemmPlan) -> Kernel {
+        let Operands::Storage { share_rows } = plan.operands else {
+            panic!(
+                "{}: a storage-operand kernel for a plan of {:?}",
+                self.name, plan.operands
+            );
+        };
+        let index = VARIANTS
+            .iter()
+            .position(|&(_, s, shares)| s == plan.tile() && shares == share_rows)
+            .expect("every planned storage tile is a variant");
         let (variant, shape, share_rows) = VARIANTS[index];
         let (name, source) = self.built[index].get_or_init(|| {
             (
@@ -461,7 +412,7 @@ impl GemmKernel {
                 ),
             )
         });
-        (Kernel { name, source }, shape)
+        Kernel { name, source }
     }
 }
 

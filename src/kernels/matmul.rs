@@ -2,9 +2,8 @@
 //! batched, with a fused bias (a kernel of its own: see gemm/matmul.wgsl).
 
 use super::gemm::{self, gemm_kernel, GemmKernel};
-use super::texel_gemm::{
-    self, texel_gemm_kernel, Core, PackLayout, TexelGemmKernel, CHANNELS_PER_TEXEL,
-};
+use super::plan;
+use super::texel_gemm::{self, texel_gemm_kernel, Core, PackLayout, TexelGemmKernel};
 use super::{expect_matrix, expect_shape, to_u32};
 use crate::gpu::{kernel_params, shape_text, Gpu, GpuError, Resource, Result, Tensor};
 
@@ -33,9 +32,6 @@ static TEXEL_MATMUL_BIAS: TexelGemmKernel = texel_gemm_kernel!(
     "gemm/matmul_bias.wgsl"
 );
 
-/// Multiply-adds from which an unbatched matmul takes the texel path where the device has
-/// it: below, packing both operands (two more dispatches) costs about what it saves.
-const TEXEL_MIN_MACS: usize = 1 << 24;
 static LINEAR_BACKWARD_PARAMETERS: GemmKernel = gemm_kernel!(
     "gemm/linear_backward_parameters",
     "gemm/linear_backward_parameters.wgsl"
@@ -100,15 +96,13 @@ fn gemm(
         PackLayout::matrix(m, k, a.row, a.col),
         PackLayout::matrix(n, k, b.col, b.row),
     );
-    if batch == 1
-        && m * n * k >= TEXEL_MIN_MACS
-        && texel_gemm::takes_texel_path(gpu, &[a_texels, b_texels])
-    {
+    let plan = plan::matmul(gpu, [m, n, k, batch], [a_texels, b_texels], bias.is_some());
+    if plan.texels() {
         // Strides in texels: texel k4 * m + row of A, k4 * n + col of B.
         let params = Params {
             m: to_u32(op, m)?,
             n: to_u32(op, n)?,
-            k: to_u32(op, k.div_ceil(CHANNELS_PER_TEXEL))?,
+            k: to_u32(op, plan.k)?,
             a_row: 1,
             a_col: to_u32(op, m)?,
             a_batch: 0,
@@ -122,8 +116,8 @@ fn gemm(
             Some(_) => &TEXEL_MATMUL_BIAS,
             None => &TEXEL_MATMUL,
         };
-        let (kernel, shape) = variant.for_problem(m, n);
-        let grid = gemm::grid(gpu, op, shape, m, n, 1)?;
+        let grid = gemm::grid(gpu, op, plan.tile(), m, n, 1)?;
+        let kernel = variant.for_plan(&plan);
         let mut resources = vec![
             Resource::Texels(&packed_a),
             Resource::Texels(&packed_b),
@@ -147,8 +141,8 @@ fn gemm(
         Some(_) => &MATMUL_BIAS,
         None => &MATMUL,
     };
-    let (kernel, shape) = variant.for_problem(gpu, m, n);
-    let grid = gemm::grid(gpu, op, shape, m, n, batch)?;
+    let grid = gemm::grid(gpu, op, plan.tile(), m, n, batch)?;
+    let kernel = variant.for_plan(&plan);
     let mut bindings = vec![a.tensor.buffer(), b.tensor.buffer(), out.buffer()];
     bindings.extend(bias.map(Tensor::buffer));
     gpu.dispatch(&kernel, &params, &bindings, grid)?;
@@ -322,8 +316,9 @@ pub fn linear_backward_weight_and_bias(
         features: to_u32(OP, features)?,
         outputs: to_u32(OP, outputs)?,
     };
-    let (kernel, shape) = LINEAR_BACKWARD_PARAMETERS.for_problem(gpu, m, n);
-    let grid = gemm::grid(gpu, OP, shape, m, n, 1)?;
+    let plan = plan::linear_parameters(gpu, [m, n, batch]);
+    let grid = gemm::grid(gpu, OP, plan.tile(), m, n, 1)?;
+    let kernel = LINEAR_BACKWARD_PARAMETERS.for_plan(&plan);
     gpu.dispatch(
         &kernel,
         &params,

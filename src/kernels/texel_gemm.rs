@@ -19,6 +19,7 @@
 use std::sync::OnceLock;
 
 use super::gemm::{self, TileShape, NARROW_COLUMNS, SHORT_ROWS};
+use super::plan::GemmPlan;
 use super::{kernel, kernel_source, to_u32};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::{
@@ -266,19 +267,6 @@ pub(crate) fn fits(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
     })
 }
 
-/// Whether a GEMM with operands `layouts` takes the texel path: the device does, each
-/// operand fits one texel array, and none is padded by more than a quarter of its
-/// channels (its K, for a matrix) to whole texels (one input channel, as in the first
-/// layer, would pad to four and quadruple the work: the storage path is faster there).
-pub(crate) fn takes_texel_path(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
-    gpu.gemm_texels()
-        && fits(gpu, layouts)
-        && layouts.iter().all(|l| {
-            let channels = l.channels();
-            4 * channels.next_multiple_of(CHANNELS_PER_TEXEL) <= 5 * channels
-        })
-}
-
 /// Which core a kernel is built on (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Core {
@@ -316,6 +304,11 @@ fn shapes(core: Core) -> &'static [TileShape] {
         ],
         Core::Outer => &[OUTER, OUTER_NARROW],
     }
+}
+
+/// The tile `core` takes for an m x n output.
+pub(crate) fn tile_for(core: Core, m: usize, n: usize) -> TileShape {
+    shapes(core)[choose(core, m, n)]
 }
 
 /// The shape for an m x n output, as an index into [`shapes`].
@@ -485,9 +478,18 @@ impl TexelGemmKernel {
         }
     }
 
-    /// The kernel and its tile shape for an m x n output.
-    pub(crate) fn for_problem(&'static self, m: usize, n: usize) -> (Kernel, TileShape) {
-        let index = choose(self.core, m, n);
+    /// The kernel of `plan` (texel operands on this kernel's core).
+    pub(crate) fn for_plan(&'static self, plan: &GemmPlan) -> Kernel {
+        assert!(
+            plan.texels(),
+            "{}: a texel kernel for a plan of {:?}",
+            self.name,
+            plan.operands
+        );
+        let index = shapes(self.core)
+            .iter()
+            .position(|&s| s == plan.tile())
+            .expect("every planned texel tile is one of its core's");
         let shape = shapes(self.core)[index];
         let (name, source) = self.built[index].get_or_init(|| {
             let core = match self.core {
@@ -503,7 +505,7 @@ impl TexelGemmKernel {
                 format!("{}{core}", kernel_source(self.loaders)),
             )
         });
-        (Kernel { name, source }, shape)
+        Kernel { name, source }
     }
 }
 
