@@ -5,12 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::binding::{Binding, Resource};
 use super::dump::WgslDump;
 use super::error::{GpuError, Result};
-use super::pool::{BufferPool, MemoryStats, PooledBuffer};
+use super::pool::{BufferPool, MemoryStats, PooledBuffer, TexturePool};
 use super::profiler::{KernelTime, Profiler};
-use super::tensor::Binding;
-use super::texels::{Texels, TexturePool};
 
 /// How to pick the adapter.
 #[derive(Debug, Clone, Default)]
@@ -22,14 +21,6 @@ pub struct GpuOptions {
     /// Also say what the adapter means for training speed (a software adapter, an old
     /// Mesa, the GL backend): for the commands that train, not for eval or predict.
     pub speed_notes: bool,
-}
-
-/// What a kernel binds after its parameters: a buffer range, or a texel array (bound as
-/// `texture_2d<f32>` or `texture_storage_2d<rgba32float, write>`, as the shader declares).
-#[derive(Clone, Copy)]
-pub(crate) enum Resource<'a> {
-    Buffer(Binding<'a>),
-    Texels(&'a Texels),
 }
 
 /// A WGSL compute kernel: a name for errors and profiles, and its source text (the
@@ -611,9 +602,7 @@ impl Gpu {
                     binding: i as u32 + 1,
                     resource: match resource {
                         Resource::Buffer(buffer) => buffer.resource(),
-                        Resource::Texels(texels) => {
-                            wgpu::BindingResource::TextureView(texels.view())
-                        }
+                        Resource::Texels(view) => wgpu::BindingResource::TextureView(view),
                     },
                 }),
         );

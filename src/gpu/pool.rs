@@ -119,3 +119,20 @@ impl Drop for PooledBuffer {
         }
     }
 }
+
+/// Texel arrays (`Texels`) given back, by their rows, for the next of that size.
+#[derive(Default)]
+pub(crate) struct TexturePool {
+    free: std::collections::HashMap<u32, Vec<wgpu::Texture>>,
+}
+
+impl TexturePool {
+    /// A free texture of `rows` rows, if one was given back.
+    pub(crate) fn take(&mut self, rows: u32) -> Option<wgpu::Texture> {
+        self.free.get_mut(&rows).and_then(Vec::pop)
+    }
+
+    pub(crate) fn give_back(&mut self, rows: u32, texture: wgpu::Texture) {
+        self.free.entry(rows).or_default().push(texture);
+    }
+}

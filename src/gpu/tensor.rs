@@ -1,5 +1,6 @@
 //! GPU-resident tensors: f32 NCHW `Tensor`s and u32 `Indices` (class labels, argmax).
 
+use super::binding::{Binding, Resource};
 use super::context::Gpu;
 use super::error::{GpuError, Result};
 use std::sync::Arc;
@@ -17,49 +18,6 @@ pub fn shape_text(shape: &[usize]) -> String {
 
 fn element_count(shape: &[usize]) -> usize {
     shape.iter().product()
-}
-
-/// The range of a device buffer that a kernel binds or a copy reads: a tensor's own
-/// buffer, or the slot of a view into a larger one.
-#[derive(Clone, Copy)]
-pub(crate) struct Binding<'a> {
-    pub buffer: &'a wgpu::Buffer,
-    /// Bytes from the buffer's start.
-    pub offset: u64,
-    /// Bytes bound: the data's bytes rounded up to 16 (so vec4 views of odd lengths bind),
-    /// never past the buffer's end.
-    pub size: u64,
-}
-
-impl<'a> Binding<'a> {
-    fn of(buffer: &'a wgpu::Buffer, offset: u64, bytes: u64) -> Binding<'a> {
-        let size = bytes
-            .max(16)
-            .next_multiple_of(16)
-            .min(buffer.size() - offset);
-        Binding {
-            buffer,
-            offset,
-            size,
-        }
-    }
-
-    /// All of `buffer` (e.g. a kernel's small uniform buffer).
-    pub(crate) fn whole(buffer: &'a wgpu::Buffer) -> Binding<'a> {
-        Binding {
-            buffer,
-            offset: 0,
-            size: buffer.size(),
-        }
-    }
-
-    pub(crate) fn resource(self) -> wgpu::BindingResource<'a> {
-        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer: self.buffer,
-            offset: self.offset,
-            size: wgpu::BufferSize::new(self.size),
-        })
-    }
 }
 
 /// A dense f32 tensor on the device, row-major (NCHW for images). Cloning is cheap and
@@ -341,8 +299,8 @@ impl Tensor {
 
     /// The range of the device buffer that holds this tensor, for binding to a kernel.
     /// The tensor's data as a kernel binding.
-    pub(crate) fn resource(&self) -> super::context::Resource<'_> {
-        super::context::Resource::Buffer(self.buffer())
+    pub(crate) fn resource(&self) -> Resource<'_> {
+        Resource::Buffer(self.buffer())
     }
 
     pub(crate) fn buffer(&self) -> Binding<'_> {

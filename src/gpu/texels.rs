@@ -10,21 +10,17 @@
 //! kernels recorded in the one pending encoder, never by `queue.write_texture`, so unlike
 //! a buffer it may be reused at once: commands run in the order they were recorded.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::binding::Resource;
 use super::context::Gpu;
 use super::error::{GpuError, Result};
+use super::pool::TexturePool;
 
 /// Texels per texture row (a power of two, so the shaders split an index with a mask and
 /// a shift: `shaders/gemm/operands_texels.wgsl` and `shaders/texels/pack_*.wgsl` write
 /// `i & 4095u, i >> 12u`; a test below holds them to this constant).
 const TEXEL_ROW: u32 = 4096;
-
-#[derive(Default)]
-pub(crate) struct TexturePool {
-    free: HashMap<u32, Vec<wgpu::Texture>>,
-}
 
 /// A texel array on loan from the pool; dropping it gives it back.
 pub(crate) struct Texels {
@@ -51,12 +47,7 @@ impl Texels {
         }
         let rows = rows as u32;
         let pool = Arc::clone(&gpu.shared.textures);
-        let reused = pool
-            .lock()
-            .expect("texture pool lock")
-            .free
-            .get_mut(&rows)
-            .and_then(Vec::pop);
+        let reused = pool.lock().expect("texture pool lock").take(rows);
         let texture = reused.unwrap_or_else(|| {
             gpu.shared.device.create_texture(&wgpu::TextureDescriptor {
                 label: Some("facemtl texels"),
@@ -82,8 +73,9 @@ impl Texels {
         })
     }
 
-    pub(crate) fn view(&self) -> &wgpu::TextureView {
-        &self.view
+    /// The array as a dispatch binds it.
+    pub(crate) fn resource(&self) -> Resource<'_> {
+        Resource::Texels(&self.view)
     }
 
     /// Whether `texels` texels fit one texture on this adapter.
@@ -95,7 +87,7 @@ impl Texels {
 impl Drop for Texels {
     fn drop(&mut self) {
         if let (Some(texture), Ok(mut pool)) = (self.texture.take(), self.pool.lock()) {
-            pool.free.entry(self.rows).or_default().push(texture);
+            pool.give_back(self.rows, texture);
         }
     }
 }

@@ -10,9 +10,7 @@ use super::texel_gemm::{
 };
 use super::{expect_shape, kernel, reduce, to_u32};
 use crate::geometry::{Conv2dGeometry, Conv2dSpec, MAX_STACKED_CHANNELS};
-use crate::gpu::{
-    grid_1d, kernel_params, Binding, Gpu, GpuError, Kernel, Resource, Result, Tensor, Texels,
-};
+use crate::gpu::{grid_1d, kernel_params, Binding, Gpu, GpuError, Kernel, Result, Tensor, Texels};
 
 static FORWARD: GemmKernel = gemm_kernel!(
     "gemm/conv_forward",
@@ -402,10 +400,7 @@ fn forward(
                 Epilogue::Bias => &TEXEL_FORWARD_BIAS,
                 Epilogue::Store => &TEXEL_FORWARD,
             };
-            (
-                variant.for_plan(&plan),
-                [Resource::Texels(a), Resource::Texels(b)],
-            )
+            (variant.for_plan(&plan), [a.resource(), b.resource()])
         }
         None => {
             let variant = match plan.epilogue {
@@ -514,7 +509,7 @@ fn backward_input(
         } else {
             &TEXEL_BACKWARD_DATA
         };
-        let operands = [Resource::Texels(a), Resource::Texels(b), dx.resource()];
+        let operands = [a.resource(), b.resource(), dx.resource()];
         gpu.dispatch_resources(&variant.for_plan(&plan), &p, &operands, grid)?;
     } else {
         let p = params(OP, g, [m, n, k])?;
@@ -613,7 +608,7 @@ fn backward_weight(
     let grid = gemm::grid(gpu, OP, shape, m, n, splits)?;
     let partial = Tensor::uninit(gpu, OP, &[splits, m * taps * g.in_c])?;
     let operands = match &packed {
-        Some((a, b)) => [Resource::Texels(a), Resource::Texels(b), partial.resource()],
+        Some((a, b)) => [a.resource(), b.resource(), partial.resource()],
         None => [dy.resource(), x.resource(), partial.resource()],
     };
     gpu.dispatch_resources(&kernel, &p, &operands, grid)?;

@@ -5,7 +5,7 @@ use super::gemm::{self, gemm_kernel, GemmKernel};
 use super::plan;
 use super::texel_gemm::{self, texel_gemm_kernel, Core, PackLayout, TexelGemmKernel};
 use super::{expect_matrix, expect_shape, to_u32};
-use crate::gpu::{kernel_params, shape_text, Gpu, GpuError, Resource, Result, Tensor};
+use crate::gpu::{kernel_params, shape_text, Gpu, GpuError, Result, Tensor};
 
 static MATMUL: GemmKernel = gemm_kernel!(
     "gemm/matmul",
@@ -118,11 +118,7 @@ fn gemm(
         };
         let grid = gemm::grid(gpu, op, plan.tile(), m, n, 1)?;
         let kernel = variant.for_plan(&plan);
-        let mut resources = vec![
-            Resource::Texels(&packed_a),
-            Resource::Texels(&packed_b),
-            out.resource(),
-        ];
+        let mut resources = vec![packed_a.resource(), packed_b.resource(), out.resource()];
         resources.extend(bias.map(Tensor::resource));
         return gpu.dispatch_resources(&kernel, &params, &resources, grid);
     }

@@ -172,7 +172,7 @@ pub(crate) fn pack(gpu: &Gpu, what: &str, src: &Tensor, layout: PackLayout) -> R
     gpu.dispatch_resources(
         &PACK_C4,
         &p,
-        &[Resource::Buffer(src.buffer()), Resource::Texels(&out)],
+        &[Resource::Buffer(src.buffer()), out.resource()],
         grid,
     )?;
     Ok(out)
@@ -228,8 +228,8 @@ pub(crate) fn pack_filters_both_ways(gpu: &Gpu, w: &Tensor) -> Result<(Texels, T
         &p,
         &[
             Resource::Buffer(w.buffer()),
-            Resource::Texels(&by_input),
-            Resource::Texels(&by_output),
+            by_input.resource(),
+            by_output.resource(),
         ],
         grid.map(|g| g as u32),
     )?;
