@@ -425,7 +425,7 @@ fn no_checkpoint_in(path: &Path, dir: &Path, weights_path: &Path) -> String {
         runs.sort();
         runs.into_iter().next()
     };
-    if dir.join(super::cv::PLAN).is_file() {
+    if dir.join(super::files::CV_PLAN).is_file() {
         let example = first_run(dir).map_or(String::new(), |p| format!(", e.g. {}", p.display()));
         return format!(
             "{} is a cross-validation (--all-folds), not one run; give one of its runs, {}/seed-S/fold-F{example}",
@@ -433,7 +433,7 @@ fn no_checkpoint_in(path: &Path, dir: &Path, weights_path: &Path) -> String {
             dir.display()
         );
     }
-    if dir.join(super::compare::PLAN).is_file() {
+    if dir.join(super::files::COMPARE_PLAN).is_file() {
         return format!(
             "{} is a comparison of methods, not one run; give one of its runs, {}/METHOD/seed-S/fold-F",
             dir.display(),

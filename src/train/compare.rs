@@ -19,7 +19,8 @@ use super::report::write_json;
 use crate::gpu::Gpu;
 use crate::weighting::WeightingSpec;
 
-pub const PLAN: &str = "compare.json";
+/// The plan's file name.
+pub use super::files::COMPARE_PLAN as PLAN;
 
 /// Every method `--methods` takes by name (besides `static:W_FR,W_FER`).
 pub const METHOD_NAMES: &str = "static, fr, fer, dynamic, balanced, naive-dynamic, uncertainty, gradnorm, dwa, rlw, dtp, famo, pcgrad, mgda";

@@ -17,11 +17,12 @@ use super::error::TrainError;
 use super::lock::RunLock;
 use super::plots;
 use super::report::{write_json, Summary};
-use super::trainer::{train, RunOptions};
+use super::run::RunOptions;
+use super::trainer::train;
 use crate::gpu::Gpu;
 
-/// The file that marks a directory as a cross-validation and holds its plan.
-pub const PLAN: &str = "cv.json";
+/// The plan's file name.
+pub use super::files::CV_PLAN as PLAN;
 
 /// What a cross-validation runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,10 +11,9 @@ use rand::SeedableRng;
 
 use super::error::TrainError;
 use super::logs::{CsvLog, EpochRow, StepRow};
-use super::run::Run;
+use super::run::{Run, RunOptions};
 use super::step::StepResult;
 use super::trace::Trace;
-use super::trainer::RunOptions;
 use crate::data::augment::{AugmentLevel, Augmentation};
 use crate::data::batches::Prefetcher;
 use crate::train::evaluate::Metrics;

@@ -2,6 +2,7 @@
 //! the learner (network, optimisers, weighting), and the state restored from a checkpoint.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::checkpoint::{self, Checkpoint, Sidecar};
@@ -9,11 +10,25 @@ use super::config::{Tasks, TrainConfig};
 use super::error::TrainError;
 use super::lock::RunLock;
 use super::step::Learner;
-use super::trainer::RunOptions;
 use crate::data::protocol::{self, Split};
 use crate::data::{Dataset, Expression};
 use crate::gpu::Gpu;
 use crate::weighting::WeightingSpec;
+
+/// How to run, beyond the config.
+pub struct RunOptions {
+    pub out: PathBuf,
+    /// Continue the run saved in `out`.
+    pub resume: bool,
+    /// With `resume`: train to this many epochs instead of the saved config's.
+    pub epochs_override: Option<usize>,
+    /// Draw progress bars (when stderr is a terminal).
+    pub progress: bool,
+    /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
+    pub stop: Arc<AtomicBool>,
+    /// Record the run's first this many steps for a replay (`trace.rs`).
+    pub trace: Option<u64>,
+}
 
 /// A run in progress: what it trains on, what it trains, and where it stands.
 pub struct Run<'a> {

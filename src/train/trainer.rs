@@ -2,9 +2,6 @@
 //! validation and a checkpoint after each, evaluate the test fold once, then write the
 //! summary and the plots.
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::config::TrainConfig;
@@ -14,25 +11,10 @@ use super::evaluate::{evaluate, Metrics, Threshold};
 use super::logs::CsvLog;
 use super::recalibrate::recalibrate_batch_norm;
 use super::report::{self, Summary};
-use super::run::Run;
+use super::run::{Run, RunOptions};
 use super::trace::Trace;
 use crate::data::protocol::HeldOut;
 use crate::gpu::Gpu;
-
-/// How to run, beyond the config.
-pub struct RunOptions {
-    pub out: PathBuf,
-    /// Continue the run saved in `out`.
-    pub resume: bool,
-    /// With `resume`: train to this many epochs instead of the saved config's.
-    pub epochs_override: Option<usize>,
-    /// Draw progress bars (when stderr is a terminal).
-    pub progress: bool,
-    /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
-    pub stop: Arc<AtomicBool>,
-    /// Record the run's first this many steps for a replay (`trace.rs`).
-    pub trace: Option<u64>,
-}
 
 /// Trains `config` (or resumes the run in `options.out`), writing every result there.
 /// After each epoch: batch-norm recalibration (when configured; before the last epoch over
