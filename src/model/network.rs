@@ -1,7 +1,9 @@
-//! The multi-task network (PAPER.md): a shared convolutional trunk, an FR branch (conv
-//! block, global average pool, dropout, 128-d embedding, identity FC), an FER branch (conv
-//! block, global average pool, dropout, FC, ReLU, dropout, FC), and the weight unit (FC over
-//! the L2-normalised flattened trunk output, one output per task, softmax, batch mean).
+//! The multi-task network (PAPER.md): a shared convolutional trunk (a plain CNN, or the
+//! paper's Inception-ResNet: `inception_resnet.rs`), an FR branch (its own conv block or
+//! Block8, global average pool, dropout, 128-d embedding, identity FC), an FER branch (the
+//! same convolutions, global average pool, dropout, FC, ReLU, dropout, FC), and the weight
+//! unit (FC over the L2-normalised flattened trunk output, one output per task, softmax,
+//! batch mean).
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
