@@ -4,7 +4,8 @@
 //! loads were two thirds of the storage GEMM's time; a texel fetch is an unrolled gather
 //! that brings four floats (BENCHMARKS.md, "Texel operands on software adapters"). So each operand is first packed four
 //! channels deep into a texel array (`shaders/texels/pack_c4.wgsl`, one pass over it), and
-//! the GEMM reads a texel where it read a float.
+//! the GEMM reads a texel where it read a float. Which GEMMs read texels, and with which
+//! tile, is decided in [`plan`](super::plan).
 //!
 //! The loaders are the storage GEMM's own (`shaders/gemm/conv_*.wgsl`) built with
 //! `gemm/operands_texels.wgsl` instead of `gemm/operands_storage.wgsl`, so the geometry is
