@@ -530,7 +530,7 @@ impl Gpu {
         }
         check_params_layout(kernel, fields)?;
         if let Some(dump) = &self.shared.dump {
-            dump.write(kernel.name, &kernel.source);
+            dump.write(kernel.name, kernel.source);
         }
         let device = &self.shared.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);

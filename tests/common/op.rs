@@ -15,13 +15,19 @@ pub struct Expected {
     pub grads: Vec<Vec<f64>>,
 }
 
+/// An op's forward: the inputs -> whatever its backward needs along with the output.
+pub type Forward<O> = Box<dyn Fn(&[Tensor]) -> O>;
+
+/// An op's backward: (inputs, the forward's result, dy) -> the input gradients in order.
+pub type Backward<O> = Box<dyn Fn(&[Tensor], &O, &Tensor) -> Vec<Tensor>>;
+
 /// The GPU side of an op: its forward (returning whatever its backward needs, e.g. the
-/// argmax of a max pool, along with the output) and its backward (the input gradients,
-/// in input order, from the inputs, the forward's result and dy).
+/// argmax of a max pool, along with the output), where the output is in that result, and
+/// its backward.
 pub struct GpuOp<O> {
-    pub forward: Box<dyn Fn(&[Tensor]) -> O>,
+    pub forward: Forward<O>,
     pub output: fn(&O) -> &Tensor,
-    pub backward: Box<dyn Fn(&[Tensor], &O, &Tensor) -> Vec<Tensor>>,
+    pub backward: Backward<O>,
 }
 
 /// Checks `op` on inputs of `shapes` drawn from `r` against `reference` (given the inputs
