@@ -390,6 +390,10 @@ fn conv_cases() -> Vec<([usize; 4], [usize; 4], Conv2dSpec)> {
             },
         ),
         ([2, 1, 31, 29], [35, 1, 3, 3], Conv2dSpec::new(1, 1)),
+        // Stride phases that no tap reaches (1x1 stride 2: the data gradient is zero at
+        // odd pixels) and nine phases of one tap each (3x3 stride 3).
+        ([2, 3, 7, 7], [4, 3, 1, 1], Conv2dSpec::new(2, 0)),
+        ([2, 2, 10, 11], [3, 2, 3, 3], Conv2dSpec::new(3, 1)),
         // Inception-ResNet's stem and reductions: 3x3 stride 2 "valid" on odd sides.
         ([2, 3, 23, 23], [8, 3, 3, 3], Conv2dSpec::new(2, 0)),
         ([3, 6, 9, 9], [10, 6, 3, 3], Conv2dSpec::new(2, 0)),

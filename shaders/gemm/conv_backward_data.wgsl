@@ -1,7 +1,8 @@
 // dx[b] (in_c x in_h*in_w) = sum over (co, kh, kw) of W[co, ci, kh, kw] * dy[b, co, oh, ow]
 // where oh * stride + kh - pad = iy (and likewise for x): implicit GEMM with
 // M = in_c, N = batch*in_h*in_w (every input pixel of every image), K = out_c*kh*kw.
-// `read_b` comes from conv_backward_data_strided.wgsl, or conv_backward_data_unit_stride.wgsl for stride 1.
+// For stride 1 (`read_b` from conv_backward_data_unit_stride.wgsl); strided convolutions
+// take conv_backward_data_phase.wgsl, a GEMM per stride phase.
 // A is W (a_src), B is dy (b_src); for the texel core both are packed four output channels
 // deep (W as (1, co, ci, kh*kw)), so a Value's index follows the same formulas with co
 // counted in groups of four.

@@ -21,6 +21,19 @@ struct Params {
     // stacks in Values (one stack: out_c, and the whole output's length).
     out_stack: u32,
     stack_stride: u32,
+    // The data gradient by stride phase only (conv_backward_data_phase.wgsl): the phase's
+    // input rows and columns, its first input row and column, their dy positions for its
+    // first taps, its first taps and its taps per axis.
+    phase_rows: u32,
+    phase_cols: u32,
+    first_y: u32,
+    first_x: u32,
+    base_oh: u32,
+    base_ow: u32,
+    tap0_h: u32,
+    tap0_w: u32,
+    taps_h: u32,
+    taps_w: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -34,12 +34,11 @@ static FORWARD_MOMENTS: GemmKernel = gemm_kernel!(
     "gemm/conv_forward_no_bias.wgsl",
     "gemm/conv_forward_moments.wgsl"
 );
-static BACKWARD_DATA: GemmKernel = gemm_kernel!(
-    "gemm/conv_backward_data",
+static BACKWARD_DATA_PHASE: GemmKernel = gemm_kernel!(
+    "gemm/conv_backward_data_phase",
     "gemm/operands_storage.wgsl",
     "gemm/conv_params.wgsl",
-    "gemm/conv_backward_data.wgsl",
-    "gemm/conv_backward_data_strided.wgsl"
+    "gemm/conv_backward_data_phase.wgsl"
 );
 static BACKWARD_DATA_UNIT_STRIDE: GemmKernel = gemm_kernel!(
     "gemm/conv_backward_data_unit_stride",
@@ -77,12 +76,11 @@ static TEXEL_FORWARD_MOMENTS: TexelGemmKernel = texel_gemm_kernel!(
     "gemm/conv_forward_no_bias.wgsl",
     "gemm/conv_forward_moments.wgsl"
 );
-static TEXEL_BACKWARD_DATA: TexelGemmKernel = texel_gemm_kernel!(
-    "gemm/conv_backward_data",
+static TEXEL_BACKWARD_DATA_PHASE: TexelGemmKernel = texel_gemm_kernel!(
+    "gemm/conv_backward_data_phase",
     Core::PackedK,
     "gemm/conv_params.wgsl",
-    "gemm/conv_backward_data.wgsl",
-    "gemm/conv_backward_data_strided.wgsl"
+    "gemm/conv_backward_data_phase.wgsl"
 );
 static TEXEL_BACKWARD_DATA_UNIT_STRIDE: TexelGemmKernel = texel_gemm_kernel!(
     "gemm/conv_backward_data_unit_stride",
@@ -237,6 +235,16 @@ kernel_params! {
         k_total: u32,
         out_stack: u32,
         stack_stride: u32,
+        phase_rows: u32,
+        phase_cols: u32,
+        first_y: u32,
+        first_x: u32,
+        base_oh: u32,
+        base_ow: u32,
+        tap0_h: u32,
+        tap0_w: u32,
+        taps_h: u32,
+        taps_w: u32,
     }
 }
 
@@ -269,7 +277,50 @@ fn params(op: &'static str, g: &Conv2dGeometry, [m, n, k]: [usize; 3]) -> Result
         k_total: to_u32(op, k)?,
         out_stack: to_u32(op, g.stack_channels())?,
         stack_stride: to_u32(op, g.batch * g.stack_channels() * g.out_h * g.out_w)?,
+        phase_rows: 0,
+        phase_cols: 0,
+        first_y: 0,
+        first_x: 0,
+        base_oh: 0,
+        base_ow: 0,
+        tap0_h: 0,
+        tap0_w: 0,
+        taps_h: 0,
+        taps_w: 0,
     })
+}
+
+/// One axis of a stride phase `phase` (0 <= phase < stride): the input indices i with
+/// (i + pad) % stride == phase are `first`, `first + stride`, ... (`count` of them, of
+/// `len`); only the taps `phase`, `phase + stride`, ... (`taps` of them, of `kernel`)
+/// reach them, tap `phase + stride t` of index `first + stride a` from output `base + a - t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PhaseAxis {
+    first: usize,
+    count: usize,
+    base: usize,
+    taps: usize,
+}
+
+impl PhaseAxis {
+    fn new(len: usize, pad: usize, stride: usize, kernel: usize, phase: usize) -> PhaseAxis {
+        let first = (phase + stride - pad % stride) % stride;
+        PhaseAxis {
+            first,
+            count: if first < len {
+                (len - 1 - first) / stride + 1
+            } else {
+                0
+            },
+            // first + pad >= phase: first + pad is the least value >= pad in phase's class.
+            base: (first + pad - phase) / stride,
+            taps: if phase < kernel {
+                (kernel - 1 - phase) / stride + 1
+            } else {
+                0
+            },
+        }
+    }
 }
 
 /// `p` for a texel-path backward pass, whose dy the packing has unstacked: one stack.
@@ -488,38 +539,79 @@ fn backward_input(
     expect_shape(OP, "dy", dy, &g.stored_output_shape())?;
     expect_shape(OP, "weight", w, &g.weight_shape())?;
     let dx = Tensor::uninit(gpu, OP, &g.input_shape())?;
-    let plan = plan::conv_backward_data(gpu, g);
-    let (m, n, k) = (plan.m, plan.n, plan.k);
-    let unit_stride = g.stride_h == 1 && g.stride_w == 1;
-    let grid = gemm::grid(gpu, OP, plan.tile(), m, n, 1)?;
-    if plan.texels() {
-        let p = unstacked(params(OP, g, [m, n, k])?, g);
-        let repacked;
-        let a = match packed_filters {
-            Some(texels) => texels,
-            None => {
-                let filters = PackLayout::filters_by_output(g.weight_shape());
-                repacked = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
-                &repacked
+    let texels = plan::conv_backward_data_reads_texels(gpu, g);
+    let repacked;
+    let operands = match texels {
+        true => {
+            let a = match packed_filters {
+                Some(texels) => texels,
+                None => {
+                    let filters = PackLayout::filters_by_output(g.weight_shape());
+                    repacked = texel_gemm::pack(gpu, "conv2d filters", w, filters)?;
+                    &repacked
+                }
+            };
+            [
+                a.resource(),
+                gradient.packed(gpu, g)?.resource(),
+                dx.resource(),
+            ]
+        }
+        false => [w.resource(), dy.resource(), dx.resource()],
+    };
+    let params_for = |mnk: [usize; 3]| -> Result<Params> {
+        let p = params(OP, g, mnk)?;
+        Ok(if texels { unstacked(p, g) } else { p })
+    };
+    if g.stride_h == 1 && g.stride_w == 1 {
+        let plan = plan::conv_backward_data(gpu, g);
+        let kernel = match texels {
+            true => TEXEL_BACKWARD_DATA_UNIT_STRIDE.for_plan(&plan),
+            false => BACKWARD_DATA_UNIT_STRIDE.for_plan(&plan),
+        };
+        let grid = gemm::grid(gpu, OP, plan.tile(), plan.m, plan.n, 1)?;
+        gpu.dispatch_resources(
+            &kernel,
+            &params_for([plan.m, plan.n, plan.k])?,
+            &operands,
+            grid,
+        )?;
+        return Ok(dx);
+    }
+    // Strided: one GEMM per stride phase, each writing its own input pixels (together all
+    // of them), so no tap is walked that cannot reach the pixel.
+    let channels = match texels {
+        true => g.out_c.div_ceil(CHANNELS_PER_TEXEL),
+        false => g.out_c,
+    };
+    for phase_y in 0..g.stride_h {
+        for phase_x in 0..g.stride_w {
+            let y = PhaseAxis::new(g.in_h, g.pad_top, g.stride_h, g.kernel_h, phase_y);
+            let x = PhaseAxis::new(g.in_w, g.pad_left, g.stride_w, g.kernel_w, phase_x);
+            let n = g.batch * y.count * x.count;
+            if n == 0 {
+                continue;
             }
-        };
-        let b = gradient.packed(gpu, g)?;
-        let variant = if unit_stride {
-            &TEXEL_BACKWARD_DATA_UNIT_STRIDE
-        } else {
-            &TEXEL_BACKWARD_DATA
-        };
-        let operands = [a.resource(), b.resource(), dx.resource()];
-        gpu.dispatch_resources(&variant.for_plan(&plan), &p, &operands, grid)?;
-    } else {
-        let p = params(OP, g, [m, n, k])?;
-        let variant = if unit_stride {
-            &BACKWARD_DATA_UNIT_STRIDE
-        } else {
-            &BACKWARD_DATA
-        };
-        let bindings = [w.buffer(), dy.buffer(), dx.buffer()];
-        gpu.dispatch(&variant.for_plan(&plan), &p, &bindings, grid)?;
+            let k = channels * y.taps * x.taps;
+            let plan = plan::conv_backward_data_phase(gpu, g, texels, [n, k]);
+            let mut p = params_for([plan.m, n, k])?;
+            p.phase_rows = to_u32(OP, y.count)?;
+            p.phase_cols = to_u32(OP, x.count)?;
+            p.first_y = to_u32(OP, y.first)?;
+            p.first_x = to_u32(OP, x.first)?;
+            p.base_oh = to_u32(OP, y.base)?;
+            p.base_ow = to_u32(OP, x.base)?;
+            p.tap0_h = to_u32(OP, phase_y)?;
+            p.tap0_w = to_u32(OP, phase_x)?;
+            p.taps_h = to_u32(OP, y.taps)?;
+            p.taps_w = to_u32(OP, x.taps)?;
+            let kernel = match texels {
+                true => TEXEL_BACKWARD_DATA_PHASE.for_plan(&plan),
+                false => BACKWARD_DATA_PHASE.for_plan(&plan),
+            };
+            let grid = gemm::grid(gpu, OP, plan.tile(), plan.m, n, 1)?;
+            gpu.dispatch_resources(&kernel, &p, &operands, grid)?;
+        }
     }
     Ok(dx)
 }

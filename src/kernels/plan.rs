@@ -26,6 +26,8 @@ pub(crate) enum Pass {
     LinearParameters,
     ConvForward,
     ConvBackwardData,
+    /// One stride phase of a strided convolution's data gradient.
+    ConvBackwardDataPhase,
     ConvBackwardWeight,
 }
 
@@ -82,6 +84,7 @@ impl fmt::Display for GemmPlan {
             Pass::LinearParameters => "dense weight+bias gradient",
             Pass::ConvForward => "conv forward",
             Pass::ConvBackwardData => "conv data gradient",
+            Pass::ConvBackwardDataPhase => "conv data gradient (one stride phase)",
             Pass::ConvBackwardWeight => "conv weight gradient",
         };
         let k_unit = match self.operands {
@@ -288,6 +291,22 @@ pub(crate) fn conv_backward_data(gpu: &Gpu, g: &Conv2dGeometry) -> GemmPlan {
         [m, n, g.out_c * taps],
         Epilogue::Store,
     )
+}
+
+/// One stride phase of a strided convolution's data gradient: `n` of its input pixels, `k`
+/// = stored output channels x the phase's taps, on texels where the whole gradient would
+/// be ([`conv_backward_data_reads_texels`]).
+pub(crate) fn conv_backward_data_phase(
+    gpu: &Gpu,
+    g: &Conv2dGeometry,
+    texel_operands: bool,
+    [n, k]: [usize; 2],
+) -> GemmPlan {
+    let (pass, m) = (Pass::ConvBackwardDataPhase, g.in_c);
+    match texel_operands {
+        true => texels(gpu, pass, Core::PackedK, [m, n, k], Epilogue::Store),
+        false => storage(gpu, pass, [m, n, k], Epilogue::Store),
+    }
 }
 
 /// A convolution's weight gradient, summed over the batch's output pixels.
