@@ -52,16 +52,10 @@ fn k_next(kk: KInfo) -> KInfo {
     let t = next_tap(kk.kh, kk.kw);
     var n = KInfo(kk.weight + 1u, kk.channel, t.kh, t.kw, kk.stack_left);
     if (t.wrapped) {
-        // Next output channel: skip the other input channels' taps of this one; in dy
-        // the next plane, or the next stack's first.
-        let plane = p.out_h * p.out_w;
-        let per = stored_channels(p.out_stack);
-        n.stack_left = kk.stack_left - 1u;
-        n.channel = n.channel + plane;
-        if (n.stack_left == 0u) {
-            n.stack_left = per;
-            n.channel = kk.channel + p.stack_stride - (per - 1u) * plane;
-        }
+        // Next output channel: skip the other input channels' taps of this one.
+        let next = next_output_channel(kk.channel, kk.stack_left);
+        n.channel = next.channel;
+        n.stack_left = next.left;
         n.weight = n.weight + (p.in_c - 1u) * p.kernel_h * p.kernel_w;
     }
     return n;

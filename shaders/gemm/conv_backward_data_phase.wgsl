@@ -72,18 +72,13 @@ fn k_next(kk: KInfo) -> KInfo {
         return n;
     }
     // Next output channel, at the phase's first tap: skip the other input channels' taps
-    // of this one; in dy the next plane, or the next stack's first.
+    // of this one.
     n.t = 0;
     n.weight = kk.weight + p.in_c * p.kernel_h * p.kernel_w
         - u32(kk.t) * p.stride_h * p.kernel_w - row_back;
-    let plane = p.out_h * p.out_w;
-    let per = stored_channels(p.out_stack);
-    n.stack_left = kk.stack_left - 1u;
-    n.channel = kk.channel + plane;
-    if (n.stack_left == 0u) {
-        n.stack_left = per;
-        n.channel = kk.channel + p.stack_stride - (per - 1u) * plane;
-    }
+    let next = next_output_channel(kk.channel, kk.stack_left);
+    n.channel = next.channel;
+    n.stack_left = next.left;
     return n;
 }
 

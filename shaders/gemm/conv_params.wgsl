@@ -77,6 +77,23 @@ fn output_channel_offset(channel: u32) -> u32 {
     return stack * p.stack_stride + (channel - stack * p.out_stack) * p.out_h * p.out_w;
 }
 
+// The data gradients' walk over dy's output channels: from the channel at offset
+// `channel`, with `left` Values of its stack from it on, to the next one: the next plane,
+// or the next stack's first.
+struct NextChannel {
+    channel: u32,
+    left: u32,
+}
+
+fn next_output_channel(channel: u32, left: u32) -> NextChannel {
+    let plane = p.out_h * p.out_w;
+    let per = stored_channels(p.out_stack);
+    if (left == 1u) {
+        return NextChannel(channel + p.stack_stride - (per - 1u) * plane, per);
+    }
+    return NextChannel(channel + plane, left - 1u);
+}
+
 // Channels of `c` as the operands store them: one per Value, or groups of four.
 fn stored_channels(c: u32) -> u32 {
     return (c + CHANNELS_PER_VALUE - 1u) / CHANNELS_PER_VALUE;
