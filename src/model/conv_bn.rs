@@ -101,3 +101,20 @@ pub(super) fn run_stack(stack: &[ConvBnRelu], tape: &mut Tape, mut x: Var) -> Re
     }
     Ok(x)
 }
+
+/// Branches that all start from `x`: their first layers (filters of one shape and spec) as
+/// one GEMM ([`ConvBnRelu::forward_stacked`]), then each branch's other layers in turn;
+/// their outputs in branch order.
+pub(super) fn run_branches(
+    branches: &[&[ConvBnRelu]],
+    tape: &mut Tape,
+    x: Var,
+) -> Result<Vec<Var>> {
+    let firsts: Vec<&ConvBnRelu> = branches.iter().map(|b| &b[0]).collect();
+    let heads = ConvBnRelu::forward_stacked(&firsts, tape, x)?;
+    branches
+        .iter()
+        .zip(heads)
+        .map(|(branch, h)| run_stack(&branch[1..], tape, h))
+        .collect()
+}

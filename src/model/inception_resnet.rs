@@ -8,7 +8,7 @@
 
 use rand::rngs::StdRng;
 
-use super::conv_bn::{run_stack, same, ConvBnRelu};
+use super::conv_bn::{run_branches, run_stack, same, ConvBnRelu};
 use super::preset::InceptionResNetSizes;
 use crate::autodiff::{ParamId, ParamStore, Tape, Var};
 use crate::geometry::{Conv2dSpec, Pool2dSpec};
@@ -138,12 +138,8 @@ impl ResidualBlock {
     }
 
     pub fn forward(&self, tape: &mut Tape, x: Var) -> Result<Var> {
-        let firsts: Vec<&ConvBnRelu> = self.branches.iter().map(|b| &b[0]).collect();
-        let heads = ConvBnRelu::forward_stacked(&firsts, tape, x)?;
-        let mut outs = Vec::with_capacity(heads.len());
-        for (branch, h) in self.branches.iter().zip(heads) {
-            outs.push(run_stack(&branch[1..], tape, h)?);
-        }
+        let branches: Vec<&[ConvBnRelu]> = self.branches.iter().map(Vec::as_slice).collect();
+        let outs = run_branches(&branches, tape, x)?;
         let joined = tape.concat_channels(&outs)?;
         let r = self.project.forward(tape, joined)?;
         tape.scaled_residual(x, r, self.scale, self.relu)
@@ -215,18 +211,16 @@ impl Reduction {
     }
 
     fn forward(&self, tape: &mut Tape, x: Var) -> Result<Var> {
-        let mut outs = Vec::with_capacity(self.branches.len() + 1);
-        if self.stacked {
-            let firsts: Vec<&ConvBnRelu> = self.branches.iter().map(|b| &b[0]).collect();
-            let heads = ConvBnRelu::forward_stacked(&firsts, tape, x)?;
-            for (branch, h) in self.branches.iter().zip(heads) {
-                outs.push(run_stack(&branch[1..], tape, h)?);
-            }
+        let mut outs = if self.stacked {
+            let branches: Vec<&[ConvBnRelu]> = self.branches.iter().map(Vec::as_slice).collect();
+            run_branches(&branches, tape, x)?
         } else {
+            let mut outs = Vec::with_capacity(self.branches.len() + 1);
             for branch in &self.branches {
                 outs.push(run_stack(branch, tape, x)?);
             }
-        }
+            outs
+        };
         outs.push(tape.max_pool2d(x, pool())?);
         tape.concat_channels(&outs)
     }

@@ -8,7 +8,7 @@
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::conv_bn::{run_stack, ConvBnRelu};
+use super::conv_bn::{run_branches, run_stack, ConvBnRelu};
 use super::inception_resnet::{InceptionResNet, ResidualBlock};
 use super::preset::{Architecture, Body, InceptionResNetSizes, Preset};
 use crate::autodiff::{ParamId, ParamStore, Tape, Var};
@@ -143,12 +143,8 @@ impl BranchConvs {
         match (fr, fer) {
             (BranchConvs::Plain(fr), BranchConvs::Plain(fer)) => {
                 // The branches' first layers read the same input: one GEMM for both.
-                let (fr_first, fr_rest) = fr.split_first().expect("branches have layers");
-                let (fer_first, fer_rest) = fer.split_first().expect("branches have layers");
-                let firsts = ConvBnRelu::forward_stacked(&[fr_first, fer_first], tape, t)?;
-                let f = run_stack(fr_rest, tape, firsts[0])?;
-                let e = run_stack(fer_rest, tape, firsts[1])?;
-                Ok((f, e))
+                let maps = run_branches(&[fr, fer], tape, t)?;
+                Ok((maps[0], maps[1]))
             }
             (fr, fer) => Ok((fr.forward(tape, t)?, fer.forward(tape, t)?)),
         }
