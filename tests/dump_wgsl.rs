@@ -5,7 +5,7 @@ mod common;
 
 use common::{random, rng};
 use facemtl::geometry::Conv2dSpec;
-use facemtl::gpu::{Gpu, GpuOptions, Tensor};
+use facemtl::gpu::Tensor;
 use facemtl::kernels::{channels, conv, matmul};
 
 #[test]
@@ -14,12 +14,7 @@ fn every_compiled_kernel_is_written_as_wgsl() {
     let _ = std::fs::remove_dir_all(&dir);
     // This test binary's only test: no other thread reads the environment.
     std::env::set_var("FACEMTL_DUMP_WGSL", &dir);
-    let gpu = Gpu::new(&GpuOptions {
-        adapter: None,
-        quiet: true,
-        ..Default::default()
-    })
-    .unwrap();
+    let gpu = common::own_gpu();
     let mut r = rng(5);
     // Tensors of this test's own device (common::upload uses the shared one).
     let mut upload = |shape: &[usize]| {

@@ -275,14 +275,7 @@ fn the_paper_network_trains_resumes_evaluates_and_predicts() {
         "eval:\n{out}\nsummary fer {fer}"
     );
     let faces = common::cli::gen_faces("paper-faces", "6", "2", &["--size", "64"]);
-    let image = faces.join("images/s001_happiness_1.png");
-    let (ok, out, err) = facemtl(&[
-        "predict",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        image.to_str().unwrap(),
-    ]);
-    assert!(ok && out.contains("expression:"), "{out}{err}");
+    common::cli::assert_predicts(&run, &faces.join("images/s001_happiness_1.png"));
     // A manifest of RGB images.
     let manifest_run = temp_dir("paper-manifest");
     let (ok, out, err) = common::cli::train_on(
@@ -972,12 +965,5 @@ fn rgb_input_and_landmark_alignment_train_end_to_end() {
     );
     let (ok, out, err) = facemtl(&["eval", "--checkpoint", run.to_str().unwrap()]);
     assert!(ok && out.contains("FER accuracy"), "{out}{err}");
-    let image = faces.join("images/s001_happiness_1.png");
-    let (ok, out, err) = facemtl(&[
-        "predict",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        image.to_str().unwrap(),
-    ]);
-    assert!(ok && out.contains("expression:"), "{out}{err}");
+    common::cli::assert_predicts(&run, &faces.join("images/s001_happiness_1.png"));
 }

@@ -4,9 +4,12 @@
 mod common;
 
 use common::toy::ToyRun;
-use common::{assert_close, download, gpu, random, rng, upload, Tolerance};
+use common::{
+    assert_close, assert_flat_memory_and_one_submission, download, gpu, own_gpu, random, rng,
+    upload, Tolerance,
+};
 use facemtl::autodiff::{Gradients, ParamId, ParamStore, Tape};
-use facemtl::gpu::{Gpu, GpuOptions, Tensor};
+use facemtl::gpu::Tensor;
 use facemtl::kernels::optim;
 use facemtl::optim::{AdamConfig, LrSchedule, Optimizer, OptimizerKind, RmsPropConfig, SgdConfig};
 
@@ -29,37 +32,11 @@ fn toy_problem_is_learned_by_both_heads() {
 
 #[test]
 fn memory_is_flat_and_each_step_is_one_submission() {
-    // A device of its own, so no other test's tensors show in its byte counts.
-    let gpu = Gpu::new(&GpuOptions {
-        adapter: None,
-        quiet: true,
-        ..Default::default()
-    })
-    .unwrap();
+    let gpu = own_gpu();
     let mut run = ToyRun::new(&gpu, 3);
-    run.step(16, 0);
-    run.step(16, 1);
-    gpu.flush();
-    let after_two = gpu.memory();
-    let (submits_before, _) = gpu.counters();
-    for step in 2..50 {
-        run.step(16, step);
-    }
-    gpu.flush();
-    let after_fifty = gpu.memory();
-    let (submits_after, _) = gpu.counters();
-    assert_eq!(
-        after_fifty.allocated_bytes, after_two.allocated_bytes,
-        "device memory grew between step 2 and step 50"
-    );
-    assert_eq!(
-        after_fifty.in_use_bytes, after_two.in_use_bytes,
-        "live bytes grew between step 2 and step 50"
-    );
-    // The loss readback is the only submission a step makes: its backward and update are
-    // recorded after it and go out with the next step's forward (the last ones with the
-    // final flush).
-    assert_eq!(submits_after - submits_before, 48 + 1);
+    assert_flat_memory_and_one_submission(&gpu, 50, |step| {
+        run.step(16, step as u32);
+    });
 }
 
 #[test]

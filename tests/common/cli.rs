@@ -78,3 +78,14 @@ pub fn train_on(data: &Path, out: &Path, epochs: &str, extra: &[&str]) -> (bool,
     args.extend_from_slice(extra);
     facemtl(&args)
 }
+
+/// `predict` of `image` with the checkpoint in `run` succeeds and names an expression.
+pub fn assert_predicts(run: &Path, image: &Path) {
+    let (ok, out, err) = facemtl(&[
+        "predict",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(ok && out.contains("expression:"), "{out}{err}");
+}

@@ -20,12 +20,7 @@ use rand::{Rng, SeedableRng};
 pub fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
-        let gpu = Gpu::new(&GpuOptions {
-            adapter: None,
-            quiet: true,
-            ..Default::default()
-        })
-        .expect("tests need a GPU adapter (lavapipe is enough)");
+        let gpu = own_gpu();
         gpu.set_poison_outputs(true);
         gpu
     })
@@ -42,6 +37,44 @@ pub fn random(rng: &mut StdRng, n: usize) -> Vec<f32> {
 
 pub fn widen(x: &[f32]) -> Vec<f64> {
     x.iter().map(|&v| v as f64).collect()
+}
+
+/// A device of the caller's own, without output poisoning: no other test's tensors show in
+/// its byte and submission counts.
+pub fn own_gpu() -> Gpu {
+    Gpu::new(&GpuOptions {
+        adapter: None,
+        quiet: true,
+        ..Default::default()
+    })
+    .expect("tests need a GPU adapter (lavapipe is enough)")
+}
+
+/// Runs `step(0)`, ..., `step(steps - 1)` on `gpu` and checks that device memory (every
+/// pooled byte, and the live ones) does not grow from the second step on, and that each
+/// step goes to the device in one submission: the loss readback, which also sends the
+/// previous step's backward and update (the last ones go with the final flush).
+pub fn assert_flat_memory_and_one_submission(gpu: &Gpu, steps: u64, mut step: impl FnMut(u64)) {
+    step(0);
+    step(1);
+    gpu.flush();
+    let after_two = gpu.memory();
+    let (submits_before, _) = gpu.counters();
+    for s in 2..steps {
+        step(s);
+    }
+    gpu.flush();
+    let after_all = gpu.memory();
+    let (submits_after, _) = gpu.counters();
+    assert_eq!(
+        after_all.allocated_bytes, after_two.allocated_bytes,
+        "device memory grew between step 2 and step {steps}"
+    );
+    assert_eq!(
+        after_all.in_use_bytes, after_two.in_use_bytes,
+        "live bytes grew between step 2 and step {steps}"
+    );
+    assert_eq!(submits_after - submits_before, steps - 2 + 1, "submissions");
 }
 
 /// Uploads `data`; panics with the shape on failure (a test setup error).
