@@ -29,27 +29,10 @@ use facemtl::train::config::{Tasks, TrainConfig};
 use facemtl::train::{Learner, StepTiming};
 use facemtl::weighting::WeightingSpec;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 const IDENTITIES: usize = 36;
 const EXPRESSIONS: usize = 7;
-
-fn random_batch(rng: &mut StdRng, n: usize, size: usize) -> Batch {
-    Batch {
-        indices: (0..n).collect(),
-        images: (0..n * size * size)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect(),
-        fr_labels: (0..n)
-            .map(|_| rng.random_range(0..IDENTITIES as u32))
-            .collect(),
-        fr_mask: vec![1.0; n],
-        fer_labels: (0..n)
-            .map(|_| rng.random_range(0..EXPRESSIONS as u32))
-            .collect(),
-        fer_mask: vec![1.0; n],
-    }
-}
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -108,7 +91,7 @@ fn bench(gpu: &Gpu, preset: Preset, batch: usize, steps: usize, peers: bool) {
     .expect("network");
     let mut rng = StdRng::seed_from_u64(7);
     let batches: Vec<Batch> = (0..4)
-        .map(|_| random_batch(&mut rng, batch, size))
+        .map(|_| Batch::random(&mut rng, batch, size * size, [IDENTITIES, EXPRESSIONS]))
         .collect();
     // Warm-up: pipelines compiled, the buffer pool filled.
     for (i, b) in batches.iter().enumerate() {

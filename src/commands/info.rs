@@ -7,7 +7,7 @@ use facemtl::model::Preset;
 use facemtl::train::config::{Tasks, TrainConfig};
 use facemtl::train::Learner;
 use facemtl::weighting::WeightingSpec;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 use super::{choice, flags};
 
@@ -63,21 +63,7 @@ fn print_plans(gpu: &Gpu, preset: Preset, batch: usize) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let side = preset.architecture().input;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let labels = |rng: &mut rand::rngs::StdRng, classes: usize| -> Vec<u32> {
-        (0..batch)
-            .map(|_| rng.random_range(0..classes as u32))
-            .collect()
-    };
-    let random = Batch {
-        indices: (0..batch).collect(),
-        images: (0..batch * side * side)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect(),
-        fr_labels: labels(&mut rng, CLASSES[0]),
-        fr_mask: vec![1.0; batch],
-        fer_labels: labels(&mut rng, CLASSES[1]),
-        fer_mask: vec![1.0; batch],
-    };
+    let random = Batch::random(&mut rng, batch, side * side, CLASSES);
     gpu.record_plans();
     learner
         .step(gpu, &random, 0, 0, None)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 use super::augment::Augmentation;
 use super::error::Result;
@@ -32,6 +32,35 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.indices.is_empty()
+    }
+
+    /// `n` images of `pixels` values uniform in [-1, 1) and labels uniform over
+    /// `[identities, expressions]`, every one labelled, drawn from `rng` in that order (for
+    /// benchmarks and `facemtl info --plans`, which need a step's shapes, not faces).
+    pub fn random(
+        rng: &mut StdRng,
+        n: usize,
+        pixels: usize,
+        [identities, expressions]: [usize; 2],
+    ) -> Batch {
+        let images = (0..n * pixels)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let mut labels = |classes: usize| -> Vec<u32> {
+            (0..n)
+                .map(|_| rng.random_range(0..classes as u32))
+                .collect()
+        };
+        let fr_labels = labels(identities);
+        let fer_labels = labels(expressions);
+        Batch {
+            indices: (0..n).collect(),
+            images,
+            fr_labels,
+            fr_mask: vec![1.0; n],
+            fer_labels,
+            fer_mask: vec![1.0; n],
+        }
     }
 }
 
