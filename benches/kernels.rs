@@ -72,7 +72,11 @@ fn main() {
         &[true, false]
     };
     for &software in shapes {
-        gpu.set_software_tiles(software);
+        facemtl::kernels::GemmSwitches {
+            software_tiles: software,
+            ..facemtl::kernels::GemmSwitches::of(&gpu)
+        }
+        .apply(&gpu);
         println!("\nGEMM: {}", facemtl::kernels::describe_tiles(&gpu));
         println!("{:<48} {:>10} {:>10}", "problem", "ms", "GFLOP/s");
         let blas = peer_sgemm();

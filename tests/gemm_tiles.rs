@@ -15,7 +15,7 @@ use common::{
 use facemtl::autodiff::{ParamStore, Tape};
 use facemtl::geometry::{Conv2dGeometry, Conv2dSpec};
 use facemtl::gpu::{Gpu, Tensor};
-use facemtl::kernels::{conv, matmul, norm};
+use facemtl::kernels::{conv, matmul, norm, texel_path, GemmSwitches};
 use facemtl::reference;
 
 /// What `run` returns, and the dispatches it records (pending work flushed first).
@@ -42,17 +42,18 @@ fn under_every_tile_class(mut check: impl FnMut(&str)) {
         (true, false, true),
         (false, false, true),
     ] {
-        g.set_software_tiles(software);
-        g.set_gemm_subgroups(subgroups);
-        g.set_gemm_texels(texels);
+        let switches = GemmSwitches {
+            software_tiles: software,
+            subgroups,
+            texels,
+        };
+        switches.apply(g);
         check(&format!(
             "software={software} subgroups={subgroups} texels={}",
-            g.gemm_texels()
+            texel_path(g)
         ));
     }
-    g.set_software_tiles(g.is_software());
-    g.set_gemm_subgroups(true);
-    g.set_gemm_texels(true);
+    GemmSwitches::for_adapter(g).apply(g);
 }
 
 #[test]
@@ -79,12 +80,12 @@ fn the_texel_path_is_taken_where_the_device_has_it() {
         let x = upload(&input, &random(&mut r, input.iter().product()));
         let w = upload(&weight, &random(&mut r, weight.iter().product()));
         let (_, recorded) = dispatches(g, || conv::conv2d(g, &x, &w, None, unit).unwrap());
-        let want = if packed && g.gemm_texels() { 3 } else { 1 };
+        let want = if packed && texel_path(g) { 3 } else { 1 };
         assert_eq!(
             recorded,
             want,
             "conv {input:?} * {weight:?}: dispatches (texel path on this device: {})",
-            g.gemm_texels()
+            texel_path(g)
         );
     }
     // Matmuls: past the size threshold, and under it.
@@ -95,7 +96,7 @@ fn the_texel_path_is_taken_where_the_device_has_it() {
         let a = upload(&[m, k], &random(&mut r, m * k));
         let b = upload(&[n, k], &random(&mut r, k * n));
         let (_, recorded) = dispatches(g, || matmul::matmul(g, &a, &b, false, true).unwrap());
-        let want = if packed && g.gemm_texels() { 3 } else { 1 };
+        let want = if packed && texel_path(g) { 3 } else { 1 };
         assert_eq!(recorded, want, "matmul {m}x{k}x{n}: dispatches");
     }
 }
@@ -133,7 +134,7 @@ fn a_training_tape_packs_a_convolutions_input_once_for_both_passes() {
     // Packs `other` after x: if the kept packing were a recycled texture, this would
     // overwrite it.
     tape.conv2d(other, w, None, spec).unwrap();
-    if g.gemm_texels() {
+    if texel_path(g) {
         x_taped.write(g, &vec![f32::NAN; x_values.len()]).unwrap();
     }
     let (got, taped) = dispatches(g, || {
@@ -149,7 +150,7 @@ fn a_training_tape_packs_a_convolutions_input_once_for_both_passes() {
     let (alone, standalone) = dispatches(g, || {
         conv::conv2d_backward_weight(g, &dy, &x_alone, &geometry).unwrap()
     });
-    let want = match g.gemm_texels() {
+    let want = match texel_path(g) {
         true => standalone - 1,
         false => standalone,
     };
@@ -157,7 +158,7 @@ fn a_training_tape_packs_a_convolutions_input_once_for_both_passes() {
         taped,
         want,
         "backward dispatches (texel path: {})",
-        g.gemm_texels()
+        texel_path(g)
     );
     assert_same_bits("dw", &got, &download(&alone));
 }
@@ -210,7 +211,7 @@ fn a_training_tape_packs_a_convolutions_filters_both_ways_in_one_dispatch() {
         let mut tape = Tape::new(g, &store, true, 0);
         let (x, w) = (tape.param(x_id), tape.param(w_id));
         let (y, taped_forward) = dispatches(g, || tape.conv2d(x, w, None, spec).unwrap());
-        if g.gemm_texels() {
+        if texel_path(g) {
             let nan = vec![f32::NAN; w_values.len()];
             store.get(w_id).write(g, &nan).unwrap();
         }
@@ -233,10 +234,10 @@ fn a_training_tape_packs_a_convolutions_filters_both_ways_in_one_dispatch() {
         let (dw_alone, standalone_weight) = dispatches(g, || {
             conv::conv2d_backward_weight(g, &dy, &x_alone, &geometry).unwrap()
         });
-        let case = format!("{spec:?} (texel path: {})", g.gemm_texels());
+        let case = format!("{spec:?} (texel path: {})", texel_path(g));
         assert_eq!(taped_forward, plain_forward, "{case}: forward dispatches");
         let standalone = standalone_input + standalone_weight;
-        let want = match g.gemm_texels() {
+        let want = match texel_path(g) {
             true => standalone - 3,
             false => standalone,
         };
@@ -303,7 +304,7 @@ fn check_moments(
     );
     // Only the single-channel kernel without subgroups of 8 writes none.
     let Some(moments) = trained.moments else {
-        assert!(input[1] == 1 && !g.gemm_texels(), "{case}: no moments");
+        assert!(input[1] == 1 && !texel_path(g), "{case}: no moments");
         return;
     };
     let c = weight[0];
@@ -344,7 +345,7 @@ fn a_training_tapes_batch_norm_merges_its_convolutions_moments() {
     // (another summation order, so other last bits).
     let _turn = TILE_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     let g = gpu();
-    if !g.gemm_texels() {
+    if !texel_path(g) {
         return;
     }
     let mut r = rng(35);
@@ -423,13 +424,17 @@ fn first_layer_kernel_matches_the_reference_and_the_gemm_bit_for_bit() {
         );
         let mut outputs = Vec::new();
         for software in [true, false] {
-            g.set_software_tiles(software);
+            GemmSwitches {
+                software_tiles: software,
+                ..GemmSwitches::for_adapter(g)
+            }
+            .apply(g);
             let y = conv::conv2d(g, &tx, &tw, with_bias.then_some(&tb), unit).unwrap();
             let case = format!("conv {input:?} * {weight:?} bias={with_bias} software={software}");
             assert_tensor(&case, &y, &want, Tolerance::ACCUMULATED);
             outputs.push(download(&y));
         }
-        g.set_software_tiles(g.is_software());
+        GemmSwitches::for_adapter(g).apply(g);
         assert_same_bits(
             &format!("conv {input:?} * {weight:?}: the first-layer kernel against the GEMM"),
             &outputs[0],
@@ -467,12 +472,16 @@ fn first_layer_weight_gradient_kernel_matches_the_reference() {
             reference::conv::conv2d_backward(&geom, &widen(&x), &widen(&w), &widen(&dy));
         let (tx, tdy) = (upload(&input, &x), upload(&geom.output_shape(), &dy));
         for software in [true, false] {
-            g.set_software_tiles(software);
+            GemmSwitches {
+                software_tiles: software,
+                ..GemmSwitches::for_adapter(g)
+            }
+            .apply(g);
             let dw = conv::conv2d_backward_weight(g, &tdy, &tx, &geom).unwrap();
             let case = format!("conv {input:?} * {weight:?} dw software={software}");
             assert_tensor(&case, &dw, &want, Tolerance::ACCUMULATED);
         }
-        g.set_software_tiles(g.is_software());
+        GemmSwitches::for_adapter(g).apply(g);
     }
 }
 

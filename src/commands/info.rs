@@ -94,7 +94,7 @@ fn describe(gpu: &Gpu) {
     println!("GEMM:         {}", facemtl::kernels::describe_tiles(gpu));
     println!(
         "operands:     {}",
-        if gpu.gemm_texels() {
+        if facemtl::kernels::texel_path(gpu) {
             "convolutions (and matmuls of 2^24 or more multiply-adds) gather A and B from \
              texel arrays packed four channels deep (FACEMTL_GEMM_TEXELS=off: storage buffers)"
         } else {

@@ -1,6 +1,7 @@
 //! The `Gpu` context: adapter choice, device and queue, the pipeline cache, the buffer pool
 //! and the one pending command encoder that every kernel records into.
 
+use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -122,12 +123,9 @@ pub(crate) struct Shared {
     pipelines: Mutex<HashMap<(usize, usize), Arc<wgpu::ComputePipeline>>>,
     pending: Mutex<Option<wgpu::CommandEncoder>>,
     poison_outputs: AtomicBool,
-    /// GEMM tiles for a software adapter (true) or a GPU (false); see `kernels::gemm`.
-    software_tiles: AtomicBool,
-    /// Whether GEMM kernels may use subgroup operations (see `gemm_subgroup_size`).
-    gemm_subgroups: AtomicBool,
-    /// Whether software adapters' convolutions may gather from texels (see `gemm_texels`).
-    gemm_texels: AtomicBool,
+    /// What the layers above keep per device, one value per type (e.g. the GEMM
+    /// switches of `kernels::plan`): see [`Gpu::state`].
+    states: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     submits: AtomicU64,
     dispatches: AtomicU64,
     /// Bound where a kernel's optional input (e.g. a bias) is absent.
@@ -323,14 +321,6 @@ impl Gpu {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        // FACEMTL_GEMM_TILES=software|gpu overrides the GEMM tile shape,
-        // FACEMTL_GEMM_SUBGROUPS=off keeps subgroups out of the GEMM kernels and
-        // FACEMTL_GEMM_TEXELS=off keeps the convolutions on storage buffers (benchmarks).
-        let software = match std::env::var("FACEMTL_GEMM_TILES").as_deref() {
-            Ok("software") => true,
-            Ok("gpu") => false,
-            _ => info.device_type == wgpu::DeviceType::Cpu,
-        };
         Ok(Gpu {
             shared: Arc::new(Shared {
                 info,
@@ -340,13 +330,7 @@ impl Gpu {
                 pipelines: Mutex::default(),
                 pending: Mutex::default(),
                 poison_outputs: AtomicBool::new(false),
-                software_tiles: AtomicBool::new(software),
-                gemm_subgroups: AtomicBool::new(
-                    std::env::var("FACEMTL_GEMM_SUBGROUPS").as_deref() != Ok("off"),
-                ),
-                gemm_texels: AtomicBool::new(
-                    std::env::var("FACEMTL_GEMM_TEXELS").as_deref() != Ok("off"),
-                ),
+                states: Mutex::default(),
                 submits: AtomicU64::new(0),
                 dispatches: AtomicU64::new(0),
                 placeholder,
@@ -415,36 +399,25 @@ impl Gpu {
         self.shared.poison_outputs.store(on, Ordering::Relaxed);
     }
 
-    /// Use the GEMM tile shape of a software adapter (`true`) or of a GPU (`false`) from now
-    /// on. Chosen from the adapter by default; for tests and benchmarks of both shapes.
-    pub fn set_software_tiles(&self, on: bool) {
-        self.shared.software_tiles.store(on, Ordering::Relaxed);
+    /// The value of type `T` this device keeps for a layer above it, made by `init` when
+    /// first asked for. Every clone of the handle sees the same value.
+    pub(crate) fn state<T: Any + Send + Sync>(&self, init: impl FnOnce(&Gpu) -> T) -> Arc<T> {
+        let key = TypeId::of::<T>();
+        if let Some(state) = self.shared.states.lock().expect("state lock").get(&key) {
+            return Arc::clone(state)
+                .downcast()
+                .expect("a state's type is its key");
+        }
+        // Made outside the lock, so that `init` may ask for other states.
+        let made: Arc<dyn Any + Send + Sync> = Arc::new(init(self));
+        let mut states = self.shared.states.lock().expect("state lock");
+        let state = Arc::clone(states.entry(key).or_insert(made));
+        state.downcast().expect("a state's type is its key")
     }
 
-    /// Let the GEMM kernels share values through subgroups where the device can (the
-    /// default), or not (`false`: for tests and benchmarks of both paths).
-    pub fn set_gemm_subgroups(&self, on: bool) {
-        self.shared.gemm_subgroups.store(on, Ordering::Relaxed);
-    }
-
-    /// Let software adapters' convolutions gather their operands from texels where they
-    /// can (the default), or keep them on storage buffers (`false`: for tests and
-    /// benchmarks of both paths).
-    pub fn set_gemm_texels(&self, on: bool) {
-        self.shared.gemm_texels.store(on, Ordering::Relaxed);
-    }
-
-    /// Whether the convolutions take the texel path (`kernels::texel_gemm`): a software
-    /// adapter whose GEMM kernels share rows through subgroups of 8, texels switched on.
-    pub fn gemm_texels(&self) -> bool {
-        self.software_tiles()
-            && self.gemm_subgroup_size() == Some(8)
-            && self.shared.gemm_texels.load(Ordering::Relaxed)
-    }
-
-    /// The subgroup size the GEMM kernels may rely on: where subgroups are on, the device
-    /// runs subgroup operations and its subgroups always have that one size.
-    pub(crate) fn gemm_subgroup_size(&self) -> Option<u32> {
+    /// Whether the device runs subgroup operations whose subgroups always have one size:
+    /// that size.
+    pub(crate) fn fixed_subgroup_size(&self) -> Option<u32> {
         let info = &self.shared.info;
         let fixed = info.subgroup_min_size == info.subgroup_max_size;
         let supported = self
@@ -452,12 +425,7 @@ impl Gpu {
             .device
             .features()
             .contains(wgpu::Features::SUBGROUP);
-        (fixed && supported && self.shared.gemm_subgroups.load(Ordering::Relaxed))
-            .then_some(info.subgroup_min_size)
-    }
-
-    pub(crate) fn software_tiles(&self) -> bool {
-        self.shared.software_tiles.load(Ordering::Relaxed)
+        (fixed && supported).then_some(info.subgroup_min_size)
     }
 
     pub(crate) fn poison_outputs(&self) -> bool {

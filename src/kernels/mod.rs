@@ -11,7 +11,7 @@ pub mod matmul;
 pub mod norm;
 pub mod optim;
 pub(crate) mod plan;
-pub use plan::{describe_tiles, GemmPlan};
+pub use plan::{describe_tiles, texel_path, GemmPlan, GemmSwitches};
 pub mod pool;
 pub mod reduce;
 pub(crate) mod texel_gemm;

@@ -3,12 +3,14 @@
 //! says where the operands come from (storage buffers, A shared through subgroups or not;
 //! texel arrays; or, for a one-channel first layer on a software adapter, a direct
 //! kernel instead of a GEMM), the tile each invocation computes and what follows the
-//! stores. The device's GEMM switches (`FACEMTL_GEMM_TILES`, `FACEMTL_GEMM_SUBGROUPS`,
-//! `FACEMTL_GEMM_TEXELS` and the tests' setters) are read here and in no launcher. With
+//! stores. The device's GEMM switches ([`GemmSwitches`]: chosen from the adapter,
+//! overridden by `FACEMTL_GEMM_TILES`, `FACEMTL_GEMM_SUBGROUPS`, `FACEMTL_GEMM_TEXELS` or
+//! by tests and benchmarks) live here and are read by no launcher. With
 //! [`Gpu::record_plans`] on, each plan made is noted: `facemtl info --plans` lists a
 //! training step's.
 
 use std::fmt;
+use std::sync::Mutex;
 
 use super::conv::{
     SINGLE_CHANNEL_BIAS_AT, SINGLE_CHANNEL_MOMENTS_LANES, SINGLE_CHANNEL_WEIGHT_CHANNELS,
@@ -17,6 +19,72 @@ use super::gemm::{TileShape, NARROW_COLUMNS, SHORT_ROWS};
 use super::texel_gemm::{self, Core, PackLayout, CHANNELS_PER_TEXEL};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::Gpu;
+
+/// The device's GEMM switches, from which every plan follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmSwitches {
+    /// Tiles for a software adapter (`true`) or for a GPU (`false`).
+    pub software_tiles: bool,
+    /// Whether GEMM kernels may share values through subgroups where the device can.
+    pub subgroups: bool,
+    /// Whether a software adapter's convolutions may gather from texels where they can.
+    pub texels: bool,
+}
+
+/// Where a device keeps its switches (one per device, see `Gpu::state`).
+struct DeviceSwitches(Mutex<GemmSwitches>);
+
+impl GemmSwitches {
+    /// The adapter's own: software tiles on a software adapter, subgroups and texels on,
+    /// each overridden by its environment variable (`FACEMTL_GEMM_TILES=software|gpu`,
+    /// `FACEMTL_GEMM_SUBGROUPS=off`, `FACEMTL_GEMM_TEXELS=off`; for benchmarks).
+    pub fn for_adapter(gpu: &Gpu) -> GemmSwitches {
+        let var = |name| std::env::var(name).ok();
+        GemmSwitches {
+            software_tiles: match var("FACEMTL_GEMM_TILES").as_deref() {
+                Some("software") => true,
+                Some("gpu") => false,
+                _ => gpu.is_software(),
+            },
+            subgroups: var("FACEMTL_GEMM_SUBGROUPS").as_deref() != Some("off"),
+            texels: var("FACEMTL_GEMM_TEXELS").as_deref() != Some("off"),
+        }
+    }
+
+    fn slot(gpu: &Gpu) -> std::sync::Arc<DeviceSwitches> {
+        gpu.state(|gpu| DeviceSwitches(Mutex::new(GemmSwitches::for_adapter(gpu))))
+    }
+
+    /// The switches `gpu` plans with now.
+    pub fn of(gpu: &Gpu) -> GemmSwitches {
+        *GemmSwitches::slot(gpu).0.lock().expect("GEMM switch lock")
+    }
+
+    /// Plans on `gpu` from now on follow these switches (tests and benchmarks of each
+    /// path; every clone of the handle shares them).
+    pub fn apply(self, gpu: &Gpu) {
+        *GemmSwitches::slot(gpu).0.lock().expect("GEMM switch lock") = self;
+    }
+}
+
+/// Whether the device plans with a software adapter's tiles.
+fn software_tiles(gpu: &Gpu) -> bool {
+    GemmSwitches::of(gpu).software_tiles
+}
+
+/// The subgroup size the GEMM kernels may rely on: where subgroups are switched on, the
+/// device runs subgroup operations and its subgroups always have that one size.
+pub(crate) fn subgroup_size(gpu: &Gpu) -> Option<u32> {
+    gpu.fixed_subgroup_size()
+        .filter(|_| GemmSwitches::of(gpu).subgroups)
+}
+
+/// Whether the convolutions take the texel path (`kernels::texel_gemm`): a software
+/// adapter whose GEMM kernels share rows through subgroups of 8, texels switched on.
+pub fn texel_path(gpu: &Gpu) -> bool {
+    let switches = GemmSwitches::of(gpu);
+    switches.software_tiles && switches.texels && subgroup_size(gpu) == Some(8)
+}
 
 /// Which GEMM a plan is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,8 +206,8 @@ fn made(gpu: &Gpu, plan: GemmPlan) -> GemmPlan {
 /// The storage-operand tile for an m x n output on this device, and whether A is shared
 /// through subgroups.
 fn storage_tile(gpu: &Gpu, m: usize, n: usize) -> (TileShape, bool) {
-    let lanes = gpu.gemm_subgroup_size();
-    if !gpu.software_tiles() {
+    let lanes = subgroup_size(gpu);
+    if !software_tiles(gpu) {
         (TileShape::GPU, false)
     } else if n <= NARROW_COLUMNS {
         let shape = TileShape::SOFTWARE_NARROW;
@@ -196,7 +264,7 @@ fn texels(
 /// K, for a matrix) to whole texels (one input channel, as in the first layer, would pad
 /// to four and quadruple the work: storage is faster there).
 fn takes_texels(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
-    gpu.gemm_texels()
+    texel_path(gpu)
         && texel_gemm::fits(gpu, layouts)
         && layouts.iter().all(|l| {
             let channels = l.channels();
@@ -209,7 +277,7 @@ fn takes_texels(gpu: &Gpu, layouts: &[PackLayout]) -> bool {
 /// 1 with padding 1 all round, a width that is a multiple of 4, and filters that fit the
 /// kernel's uniform buffer.
 fn first_layer(gpu: &Gpu, g: &Conv2dGeometry) -> bool {
-    gpu.software_tiles()
+    software_tiles(gpu)
         && g.out_stacks == 1
         && g.in_c == 1
         && (g.kernel_h, g.kernel_w) == (3, 3)
@@ -235,7 +303,7 @@ pub(crate) fn conv_forward(gpu: &Gpu, g: &Conv2dGeometry, bias: bool, training: 
         // The direct kernel's moments need subgroups of its width.
         let lanes = Some(SINGLE_CHANNEL_MOMENTS_LANES as u32);
         let epilogue = match epilogue {
-            Epilogue::Moments if gpu.gemm_subgroup_size() != lanes => Epilogue::Store,
+            Epilogue::Moments if subgroup_size(gpu) != lanes => Epilogue::Store,
             other => other,
         };
         let plan = GemmPlan {
@@ -380,7 +448,7 @@ pub(crate) fn linear_parameters(gpu: &Gpu, [m, n, k]: [usize; 3]) -> GemmPlan {
 pub fn describe_tiles(gpu: &Gpu) -> String {
     let outputs = |t: TileShape| format!("{} x {}", t.rows_per_thread, t.cols_per_thread);
     let (wide, narrow) = (TileShape::SOFTWARE, TileShape::SOFTWARE_NARROW);
-    if !gpu.software_tiles() {
+    if !software_tiles(gpu) {
         let t = TileShape::GPU;
         return format!(
             "GPU tiles ({} x {} invocations of {} outputs)",
@@ -389,7 +457,7 @@ pub fn describe_tiles(gpu: &Gpu) -> String {
             outputs(t)
         );
     }
-    let lanes = gpu.gemm_subgroup_size();
+    let lanes = subgroup_size(gpu);
     if TileShape::SOFTWARE_TALL.shares_rows(lanes) {
         return format!(
             "software tiles, A shared through subgroups of {} ({} outputs per invocation for \
