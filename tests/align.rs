@@ -2,6 +2,8 @@
 //! they should, a face box crops exactly, RGB keeps its three channels, and malformed
 //! coordinates are errors naming the file and line.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use facemtl::data::align::{self, FaceRegion, Similarity};
@@ -9,9 +11,14 @@ use facemtl::data::formats::Format;
 use facemtl::data::image::{load_face, standardize, Color, Preprocess};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
+/// A path `name` in this binary's scratch folder (emptied when first asked for).
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("facemtl-align-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = common::scratch_dir("files");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    });
     dir.join(name)
 }
 

@@ -1,6 +1,8 @@
 //! The face data: synthetic generator, the shipped ORL faces, every loader on fixtures
 //! written here in the right layout, bad input, the protocol's splits and pairs, batches.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,8 +17,7 @@ use rand::{Rng, SeedableRng};
 
 /// A fresh, empty folder for one test.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("facemtl-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::scratch_dir(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -10,8 +10,7 @@ use facemtl::kernels::{channels, conv, matmul};
 
 #[test]
 fn every_compiled_kernel_is_written_as_wgsl() {
-    let dir = std::env::temp_dir().join(format!("facemtl-test-{}-wgsl", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::scratch_dir("wgsl");
     // This test binary's only test: no other thread reads the environment.
     std::env::set_var("FACEMTL_DUMP_WGSL", &dir);
     let gpu = common::own_gpu();

@@ -2,13 +2,19 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
-/// The working directory the program runs in: a temporary one per test process, so that a
-/// run without `--out` writes its `runs/run-N` there and never into the checkout.
+/// The working directory the program runs in: a scratch folder per test binary, emptied
+/// when the binary first runs the program, so that a run without `--out` writes its
+/// `runs/run-N` there and never into the checkout.
 pub fn work_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("facemtl-test-{}-cwd", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create the tests' working directory");
-    dir
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = super::scratch_dir("cwd");
+        std::fs::create_dir_all(&dir).expect("create the tests' working directory");
+        dir
+    })
+    .clone()
 }
 
 /// A file of the checkout, as an absolute path (the program runs in [`work_dir`]).
@@ -30,11 +36,9 @@ pub fn facemtl(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// An empty temporary path for this test process, named `name`.
+/// An empty scratch path for this test binary, named `name` (see `scratch_dir`).
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("facemtl-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    super::scratch_dir(name)
 }
 
 /// A gen-data folder `name` of `subjects` x 7 expressions x `per` images (`extra`: more

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod op;
 pub mod toy;
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use facemtl::geometry::{Conv2dSpec, Padding};
@@ -24,6 +25,17 @@ pub fn gpu() -> &'static Gpu {
         gpu.set_poison_outputs(true);
         gpu
     })
+}
+
+/// An empty folder `name` for this test binary, under cargo's scratch space for tests
+/// (`target/tmp`), so that nothing is left in the system's temporary folder and a rerun
+/// replaces the last run's files (which stay for a look after a failure) instead of
+/// adding to them.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}-{name}", env!("CARGO_CRATE_NAME")));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 pub fn rng(seed: u64) -> StdRng {
