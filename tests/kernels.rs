@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::op::{check_op, Expected, GpuOp};
+use common::op::{check_op, check_op_on, Expected, GpuOp, Input};
 use common::{
     assert_batch_statistics, assert_close, assert_tensor, download, gpu, random, rng, upload,
     widen, RunningBefore, Tolerance,
@@ -562,9 +562,7 @@ fn max_pool_forward_and_backward_match_reference() {
 fn fused_batch_norm_relu_matches_reference_composition() {
     // relu(batch_norm(x)) forward; backward = batch-norm backward of dy masked by the
     // output, against the f64 reference of the two ops one after the other.
-    let g = gpu();
     let mut r = rng(21);
-    let eps = 1e-5f32;
     // [65_537, 2]: more images than a grid dimension holds, so the kernels stride over them.
     // Planes of any size (one f32 per step) and multiples of 4 (vec4 steps).
     for shape in [
@@ -575,77 +573,16 @@ fn fused_batch_norm_relu_matches_reference_composition() {
         vec![8, 4],
         vec![65_537, 2],
     ] {
-        let BatchNormCase {
-            n,
-            c,
-            inner,
-            x,
-            gamma,
-            beta,
-            dy,
-            tx,
-            tg,
-            tb,
-        } = batch_norm_case(&mut r, &shape, 2.0, -0.3);
-        let case = format!("batch_norm+relu {shape:?}");
-        let stats = norm::batch_norm_stats(g, &tx, None).unwrap();
-        let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
-        let (g64, b64) = (widen(&gamma), widen(&beta));
-        let normalized = reference::batch_norm::batch_norm(
-            &widen(&x),
-            c,
-            inner,
-            &mean,
-            &var,
-            &g64,
-            &b64,
-            eps as f64,
-        );
-        let want_y = reference::relu(&normalized);
-        let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps, true).unwrap();
-        assert_tensor(&case, &y, &want_y, Tolerance::ACCUMULATED);
-        // Mask from the reference output, so a value within rounding of 0 cannot flip.
-        let masked_dy = reference::relu_backward(&normalized, &widen(&dy));
-        let y_exact = upload(
-            &shape,
-            &want_y.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-        );
         for batch_stats in [true, false] {
-            let grads = norm::batch_norm_backward(
-                g,
-                &tx,
-                &upload(&shape, &dy),
-                &stats,
-                &tg,
-                eps,
-                batch_stats,
-                Some(&y_exact),
-            )
-            .unwrap();
-            let (dx, dgamma, dbeta) = reference::batch_norm::batch_norm_backward(
-                &widen(&x),
-                &masked_dy,
-                n,
-                c,
-                inner,
-                &mean,
-                &var,
-                &g64,
-                eps as f64,
-                batch_stats,
+            let inputs = batch_norm_inputs(&mut r, &shape, 2.0, -0.3);
+            check_op_on(
+                &format!("batch_norm+relu {shape:?} batch_stats={batch_stats}"),
+                &mut r,
+                &inputs,
+                Tolerance::ACCUMULATED,
+                &batch_norm_op(true, batch_stats),
+                batch_norm_reference(&shape, AfterNorm::Relu, batch_stats),
             );
-            for (what, got, want) in [
-                ("dx", &grads.input, &dx),
-                ("dgamma", &grads.gamma, &dgamma),
-                ("dbeta", &grads.beta, &dbeta),
-            ] {
-                assert_tensor(
-                    &format!("{case} {what} batch_stats={batch_stats}"),
-                    got,
-                    want,
-                    Tolerance::ACCUMULATED,
-                );
-            }
         }
     }
 }
@@ -895,39 +832,115 @@ fn optimizer_updates_match_reference() {
     );
 }
 
+/// The epsilon of every batch-norm test.
+const BN_EPS: f32 = 1e-5;
+
 /// Seeded inputs of a batch-norm test on `shape` [N, C, ...]: x = scale * u + shift for
-/// uniform u, gamma, beta and dy, drawn in that order, and x, gamma, beta uploaded.
-struct BatchNormCase {
-    n: usize,
-    c: usize,
-    inner: usize,
-    x: Vec<f32>,
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
-    dy: Vec<f32>,
-    tx: Tensor,
-    tg: Tensor,
-    tb: Tensor,
+/// uniform u, then gamma and beta.
+fn batch_norm_inputs(r: &mut StdRng, shape: &[usize], scale: f32, shift: f32) -> Vec<Input> {
+    let c = shape[1];
+    vec![
+        Input::random(r, shape, scale, shift),
+        Input::random(r, &[c], 1.0, 0.0),
+        Input::random(r, &[c], 1.0, 0.0),
+    ]
 }
 
-fn batch_norm_case(r: &mut StdRng, shape: &[usize], scale: f32, shift: f32) -> BatchNormCase {
-    let (n, c, inner) = (shape[0], shape[1], shape[2..].iter().product());
-    let x: Vec<f32> = random(r, shape.iter().product())
-        .iter()
-        .map(|v| scale * v + shift)
-        .collect();
-    let (gamma, beta, dy) = (random(r, c), random(r, c), random(r, x.len()));
-    BatchNormCase {
-        n,
-        c,
-        inner,
-        tx: upload(shape, &x),
-        tg: upload(&[c], &gamma),
-        tb: upload(&[c], &beta),
-        x,
-        gamma,
-        beta,
-        dy,
+/// What follows a batch norm in the op under test.
+#[derive(Debug, Clone, Copy)]
+enum AfterNorm {
+    Nothing,
+    Relu,
+    /// ReLU, then this max pool.
+    ReluMaxPool(Pool2dSpec),
+}
+
+/// The f64 reference of batch norm over x [N, C, ...] (inputs x, gamma, beta) with its
+/// batch statistics, then `after`: the output, and dx, dgamma, dbeta for the output
+/// gradient dy, with the statistics' own gradient (`batch_stats`) or with them fixed.
+fn batch_norm_reference(
+    shape: &[usize],
+    after: AfterNorm,
+    batch_stats: bool,
+) -> impl FnOnce(&[Vec<f64>], &[f64]) -> Expected {
+    let shape = shape.to_vec();
+    move |inputs, dy| {
+        let [x, gamma, beta] = inputs else {
+            panic!("batch norm takes x, gamma and beta")
+        };
+        let (n, c, inner) = (shape[0], shape[1], shape[2..].iter().product());
+        let (mean, var) = reference::batch_norm::batch_stats(x, n, c, inner);
+        let eps = BN_EPS as f64;
+        let normalized =
+            reference::batch_norm::batch_norm(x, c, inner, &mean, &var, gamma, beta, eps);
+        let (output, dy_normalized) = match after {
+            AfterNorm::Nothing => (normalized, dy.to_vec()),
+            AfterNorm::Relu => (
+                reference::relu(&normalized),
+                reference::relu_backward(&normalized, dy),
+            ),
+            AfterNorm::ReluMaxPool(spec) => {
+                let y = reference::relu(&normalized);
+                let geometry = Pool2dGeometry::new("test", &shape, spec).unwrap();
+                let (pooled, argmax) = reference::pool::max_pool2d(&geometry, &y);
+                let dy_y = reference::pool::max_pool2d_backward(&geometry, &argmax, dy);
+                (pooled, reference::relu_backward(&y, &dy_y))
+            }
+        };
+        let (dx, dgamma, dbeta) = reference::batch_norm::batch_norm_backward(
+            x,
+            &dy_normalized,
+            n,
+            c,
+            inner,
+            &mean,
+            &var,
+            gamma,
+            eps,
+            batch_stats,
+        );
+        Expected {
+            output,
+            grads: vec![dx, dgamma, dbeta],
+        }
+    }
+}
+
+/// relu(batch_norm(x)) of an op's inputs x, gamma, beta, computed in f64 and uploaded: the
+/// ReLU mask the GPU backward is given, so that a value within rounding of 0 cannot flip.
+fn reference_relu_output(inputs: &[Tensor]) -> Tensor {
+    let wide: Vec<Vec<f64>> = inputs.iter().map(|t| widen(&download(t))).collect();
+    let shape = inputs[0].shape();
+    let y = batch_norm_reference(shape, AfterNorm::Relu, true)(&wide, &vec![0.0; wide[0].len()]);
+    let narrow: Vec<f32> = y.output.iter().map(|&v| v as f32).collect();
+    upload(shape, &narrow)
+}
+
+/// Batch norm of x, gamma, beta with its batch statistics (then ReLU where `relu`), as a
+/// checked op; backward with the statistics' own gradient (`batch_stats`) or without.
+fn batch_norm_op(relu: bool, batch_stats: bool) -> GpuOp<(norm::BatchStats, Tensor)> {
+    GpuOp {
+        forward: Box::new(move |t: &[Tensor]| {
+            let stats = norm::batch_norm_stats(gpu(), &t[0], None).unwrap();
+            let y = norm::batch_norm_apply(gpu(), &t[0], &stats, &t[1], &t[2], BN_EPS, relu);
+            (stats, y.unwrap())
+        }),
+        output: |(_, y): &(norm::BatchStats, Tensor)| y,
+        backward: Box::new(move |t: &[Tensor], (stats, _), dy| {
+            let mask = relu.then(|| reference_relu_output(t));
+            let grads = norm::batch_norm_backward(
+                gpu(),
+                &t[0],
+                dy,
+                stats,
+                &t[1],
+                BN_EPS,
+                batch_stats,
+                mask.as_ref(),
+            )
+            .unwrap();
+            vec![grads.input, grads.gamma, grads.beta]
+        }),
     }
 }
 
@@ -935,7 +948,6 @@ fn batch_norm_case(r: &mut StdRng, shape: &[usize], scale: f32, shift: f32) -> B
 fn batch_norm_matches_reference_in_training_and_eval() {
     let g = gpu();
     let mut r = rng(14);
-    let eps = 1e-5f32;
     for shape in [
         vec![2usize, 3, 5, 7],
         vec![1, 1, 1, 3],
@@ -945,129 +957,67 @@ fn batch_norm_matches_reference_in_training_and_eval() {
         // Split into runs of images (the kernels take 1024 elements or more per workgroup).
         vec![9, 2, 13, 17],
     ] {
-        let BatchNormCase {
-            n,
-            c,
-            inner,
-            x,
-            gamma,
-            beta,
-            dy,
-            tx,
-            tg,
-            tb,
-        } = batch_norm_case(&mut r, &shape, 3.0, 0.5);
+        let case = format!("batch_norm {shape:?}");
+        for batch_stats in [true, false] {
+            let inputs = batch_norm_inputs(&mut r, &shape, 3.0, 0.5);
+            check_op_on(
+                &format!("{case} batch_stats={batch_stats}"),
+                &mut r,
+                &inputs,
+                Tolerance::ACCUMULATED,
+                &batch_norm_op(false, batch_stats),
+                batch_norm_reference(&shape, AfterNorm::Nothing, batch_stats),
+            );
+        }
+        // Training moves the running statistics by the batch's; evaluation normalises by
+        // them and leaves them be.
+        let [x, gamma, beta] = &batch_norm_inputs(&mut r, &shape, 3.0, 0.5)[..] else {
+            unreachable!()
+        };
+        let (n, c, inner) = (shape[0], shape[1], shape[2..].iter().product());
         let (rm0, rv0) = (random(&mut r, c), vec![1.0f32; c]);
         let (rm, rv) = (upload(&[c], &rm0), upload(&[c], &rv0));
-        let momentum = 0.1;
-        let case = format!("batch_norm {shape:?}");
-        let stats = norm::batch_norm_stats(
-            g,
-            &tx,
-            Some(norm::RunningStats {
-                mean: &rm,
-                var: &rv,
-                momentum,
-            }),
-        )
-        .unwrap();
-        let (mean, var) = assert_batch_statistics(
-            &case,
-            &stats,
-            RunningBefore {
-                mean: &rm,
-                var: &rv,
-                mean_before: &rm0,
-                var_before: &rv0,
-            },
-            &widen(&x),
-            [n, c, inner],
-        );
-        let count = n * inner;
-        let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps, false).unwrap();
-        let (g64, b64) = (widen(&gamma), widen(&beta));
-        let want_y = reference::batch_norm::batch_norm(
-            &widen(&x),
-            c,
-            inner,
-            &mean,
-            &var,
-            &g64,
-            &b64,
-            eps as f64,
-        );
-        // Shapes with one value per channel normalise 0/0-ish quantities: only compare
-        // where the variance is not degenerate.
-        if count > 1 {
-            assert_tensor(&case, &y, &want_y, Tolerance::ACCUMULATED);
-        }
-        for batch_stats in [true, false] {
-            let grads = norm::batch_norm_backward(
-                g,
-                &tx,
-                &upload(&shape, &dy),
-                &stats,
-                &tg,
-                eps,
-                batch_stats,
-                None,
-            )
-            .unwrap();
-            let (dx, dgamma, dbeta) = reference::batch_norm::batch_norm_backward(
-                &widen(&x),
-                &widen(&dy),
-                n,
-                c,
-                inner,
-                &mean,
-                &var,
-                &g64,
-                eps as f64,
-                batch_stats,
-            );
-            if count > 1 {
-                assert_tensor(
-                    &format!("{case} dx batch_stats={batch_stats}"),
-                    &grads.input,
-                    &dx,
-                    Tolerance::ACCUMULATED,
-                );
-                assert_tensor(
-                    &format!("{case} dgamma"),
-                    &grads.gamma,
-                    &dgamma,
-                    Tolerance::ACCUMULATED,
-                );
-            }
-            assert_tensor(
-                &format!("{case} dbeta"),
-                &grads.beta,
-                &dbeta,
-                Tolerance::ACCUMULATED,
-            );
-        }
-        // Evaluation: running statistics (as checked above), no update.
+        let tx = upload(&shape, &x.values);
+        let running = norm::RunningStats {
+            mean: &rm,
+            var: &rv,
+            momentum: 0.1,
+        };
+        let stats = norm::batch_norm_stats(g, &tx, Some(running)).unwrap();
+        let before = RunningBefore {
+            mean: &rm,
+            var: &rv,
+            mean_before: &rm0,
+            var_before: &rv0,
+        };
+        assert_batch_statistics(&case, &stats, before, &widen(&x.values), [n, c, inner]);
         let (running_mean, running_var) = (widen(&download(&rm)), widen(&download(&rv)));
         let fixed = norm::BatchStats {
             mean: rm.clone(),
             var: rv.clone(),
         };
-        let y_eval = norm::batch_norm_apply(g, &tx, &fixed, &tg, &tb, eps, false).unwrap();
+        let (tg, tb) = (upload(&[c], &gamma.values), upload(&[c], &beta.values));
+        let y_eval = norm::batch_norm_apply(g, &tx, &fixed, &tg, &tb, BN_EPS, false).unwrap();
         let want_eval = reference::batch_norm::batch_norm(
-            &widen(&x),
+            &widen(&x.values),
             c,
             inner,
             &running_mean,
             &running_var,
-            &g64,
-            &b64,
-            eps as f64,
+            &widen(&gamma.values),
+            &widen(&beta.values),
+            BN_EPS as f64,
         );
         assert_tensor(
             &format!("{case} eval"),
             &y_eval,
             &want_eval,
             Tolerance::ACCUMULATED,
+        );
+        assert_eq!(
+            download(&rm),
+            running_mean.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            "{case}: evaluation moved the running mean"
         );
     }
 }
@@ -1322,15 +1272,14 @@ fn batch_norm_statistics_hold_for_a_large_mean_and_a_small_spread() {
 
 #[test]
 fn fused_batch_norm_relu_max_pool_matches_the_three_ops() {
-    // Forward: the 2x2 stride-2 max pool of relu(batch_norm(x)) and its argmax, against the
-    // f64 reference, and the argmax against the pool kernel run on the unfused kernel's
-    // ReLU output (ties at 0 are common after ReLU, so the first-scanned rule must match
+    // Forward: the 2x2 stride-2 max pool of relu(batch_norm(x)) against the f64 reference,
+    // and its argmax and output against the pool kernel run on the unfused kernel's ReLU
+    // output (ties at 0 are common after ReLU, so the first-scanned rule must match
     // exactly). Backward: dx, dgamma, dbeta for a gradient of the pooled output, against
     // the reference's pool backward, ReLU mask and batch-norm backward, in training and
     // with fixed statistics.
     let g = gpu();
     let mut r = rng(23);
-    let eps = 1e-5f32;
     let spec = Pool2dSpec::new(2, 2, 0);
     // Planes of fewer windows than a row of lanes takes at a time (8) and of more, non-square,
     // and a batch that the kernels split into runs of images (1024 windows or more each).
@@ -1340,97 +1289,57 @@ fn fused_batch_norm_relu_max_pool_matches_the_three_ops() {
         [4, 5, 6, 40],
         [7, 2, 40, 36],
     ] {
-        let BatchNormCase {
-            n,
-            c,
-            inner,
-            x,
-            gamma,
-            beta,
-            tx,
-            tg,
-            tb,
-            ..
-        } = batch_norm_case(&mut r, &shape, 2.0, -0.3);
-        let case = format!("batch_norm+relu+max_pool {shape:?}");
-        let stats = norm::batch_norm_stats(g, &tx, None).unwrap();
-        let pooled = norm::batch_norm_relu_max_pool(g, &tx, &stats, &tg, &tb, eps).unwrap();
-        let (mean, var) = reference::batch_norm::batch_stats(&widen(&x), n, c, inner);
-        let gamma64 = widen(&gamma);
-        let want_y = reference::relu(&reference::batch_norm::batch_norm(
-            &widen(&x),
-            c,
-            inner,
-            &mean,
-            &var,
-            &gamma64,
-            &widen(&beta),
-            eps as f64,
-        ));
-        let geometry = Pool2dGeometry::new("test", &shape, spec).unwrap();
-        let (want_pooled, want_argmax) = reference::pool::max_pool2d(&geometry, &want_y);
-        assert_tensor(
-            &format!("{case} pooled"),
-            &pooled.output,
-            &want_pooled,
-            Tolerance::ACCUMULATED,
-        );
-        let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, eps, true).unwrap();
-        let separate = pool::max_pool2d(g, &y, spec).unwrap();
-        assert_eq!(
-            pooled.argmax.to_vec(g).unwrap(),
-            separate.argmax.to_vec(g).unwrap(),
-            "{case} argmax"
-        );
-        assert_eq!(
-            download(&pooled.output),
-            download(&separate.output),
-            "{case}"
-        );
-
-        let dy = random(&mut r, pooled.output.len());
-        let tdy = upload(pooled.output.shape(), &dy);
-        let dy_y = reference::pool::max_pool2d_backward(&geometry, &want_argmax, &widen(&dy));
-        let dy_y = reference::relu_backward(&want_y, &dy_y);
         for batch_stats in [true, false] {
-            let grads = norm::batch_norm_relu_max_pool_backward(
-                g,
-                &tx,
-                &pooled,
-                &tdy,
-                &stats,
-                &tg,
-                eps,
-                batch_stats,
-            )
-            .unwrap();
-            let (dx, dgamma, dbeta) = reference::batch_norm::batch_norm_backward(
-                &widen(&x),
-                &dy_y,
-                n,
-                c,
-                inner,
-                &mean,
-                &var,
-                &gamma64,
-                eps as f64,
-                batch_stats,
+            let case = format!("batch_norm+relu+max_pool {shape:?} batch_stats={batch_stats}");
+            let op = GpuOp {
+                forward: Box::new(|t: &[Tensor]| {
+                    let stats = norm::batch_norm_stats(gpu(), &t[0], None).unwrap();
+                    let pooled =
+                        norm::batch_norm_relu_max_pool(gpu(), &t[0], &stats, &t[1], &t[2], BN_EPS);
+                    (stats, pooled.unwrap())
+                }),
+                output: |(_, pooled): &(norm::BatchStats, pool::MaxPoolOutput)| &pooled.output,
+                backward: Box::new(move |t: &[Tensor], (stats, pooled), dy| {
+                    let grads = norm::batch_norm_relu_max_pool_backward(
+                        gpu(),
+                        &t[0],
+                        pooled,
+                        dy,
+                        stats,
+                        &t[1],
+                        BN_EPS,
+                        batch_stats,
+                    )
+                    .unwrap();
+                    vec![grads.input, grads.gamma, grads.beta]
+                }),
+            };
+            let inputs = batch_norm_inputs(&mut r, &shape, 2.0, -0.3);
+            let (stats, pooled) = check_op_on(
+                &case,
+                &mut r,
+                &inputs,
+                Tolerance::ACCUMULATED,
+                &op,
+                batch_norm_reference(&shape, AfterNorm::ReluMaxPool(spec), batch_stats),
             );
-            for (what, got, want) in [
-                ("dx", &grads.input, &dx),
-                ("dgamma", &grads.gamma, &dgamma),
-                ("dbeta", &grads.beta, &dbeta),
-            ] {
-                assert_tensor(
-                    &format!("{case} backward {what} batch_stats={batch_stats}"),
-                    got,
-                    want,
-                    Tolerance::ACCUMULATED,
-                );
-            }
+            let [tx, tg, tb] = [0, 1, 2].map(|i| upload(&inputs[i].shape, &inputs[i].values));
+            let y = norm::batch_norm_apply(g, &tx, &stats, &tg, &tb, BN_EPS, true).unwrap();
+            let separate = pool::max_pool2d(g, &y, spec).unwrap();
+            assert_eq!(
+                pooled.argmax.to_vec(g).unwrap(),
+                separate.argmax.to_vec(g).unwrap(),
+                "{case} argmax"
+            );
+            assert_eq!(
+                download(&pooled.output),
+                download(&separate.output),
+                "{case}"
+            );
         }
     }
     // Odd sizes are refused (the tape runs the two kernels for them).
+    let eps = BN_EPS;
     let odd = upload(&[1, 1, 3, 4], &[0.0; 12]);
     let stats = norm::batch_norm_stats(g, &odd, None).unwrap();
     let ones = upload(&[1], &[1.0]);

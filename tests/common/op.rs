@@ -41,25 +41,51 @@ pub fn check_op<O>(
     op: &GpuOp<O>,
     reference: impl FnOnce(&[Vec<f64>], &[f64]) -> Expected,
 ) -> O {
-    let values: Vec<Vec<f32>> = shapes
+    let inputs: Vec<Input> = shapes
         .iter()
-        .map(|s| random(r, s.iter().product()))
+        .map(|s| Input::random(r, s, 1.0, 0.0))
         .collect();
-    let inputs: Vec<Tensor> = shapes
-        .iter()
-        .zip(&values)
-        .map(|(s, v)| upload(s, v))
-        .collect();
-    let result = (op.forward)(&inputs);
+    check_op_on(name, r, &inputs, tol, op, reference)
+}
+
+/// One input of an op under test: its shape and values.
+pub struct Input {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+impl Input {
+    /// Values drawn from `r` as `check_op` draws them, times `scale` plus `shift` (e.g. to
+    /// move a batch norm's input off zero mean and unit spread).
+    pub fn random(r: &mut StdRng, shape: &[usize], scale: f32, shift: f32) -> Input {
+        let values = random(r, shape.iter().product());
+        Input {
+            shape: shape.to_vec(),
+            values: values.iter().map(|v| scale * v + shift).collect(),
+        }
+    }
+}
+
+/// As [`check_op`], on the given inputs; the output gradient is drawn from `r`.
+pub fn check_op_on<O>(
+    name: &str,
+    r: &mut StdRng,
+    inputs: &[Input],
+    tol: Tolerance,
+    op: &GpuOp<O>,
+    reference: impl FnOnce(&[Vec<f64>], &[f64]) -> Expected,
+) -> O {
+    let tensors: Vec<Tensor> = inputs.iter().map(|i| upload(&i.shape, &i.values)).collect();
+    let result = (op.forward)(&tensors);
     let y = (op.output)(&result);
     let dy = random(r, y.len());
-    let grads = (op.backward)(&inputs, &result, &upload(y.shape(), &dy));
-    let wide: Vec<Vec<f64>> = values.iter().map(|v| widen(v)).collect();
+    let grads = (op.backward)(&tensors, &result, &upload(y.shape(), &dy));
+    let wide: Vec<Vec<f64>> = inputs.iter().map(|i| widen(&i.values)).collect();
     let want = reference(&wide, &widen(&dy));
     assert_tensor(name, (op.output)(&result), &want.output, tol);
     assert_eq!(grads.len(), want.grads.len(), "{name}: gradients");
     for (i, (got, want)) in grads.iter().zip(&want.grads).enumerate() {
-        assert_eq!(got.shape(), shapes[i], "{name}: gradient {i}'s shape");
+        assert_eq!(got.shape(), inputs[i].shape, "{name}: gradient {i}'s shape");
         assert_tensor(&format!("{name} gradient {i}"), got, want, tol);
     }
     result
