@@ -20,7 +20,9 @@ use rand::rngs::StdRng;
 fn elementwise_ops_match_reference() {
     let g = gpu();
     let mut r = rng(1);
-    for n in [1usize, 7, 256, 1000, 70_001] {
+    // Lengths that are multiples of 4 take the vec4 kernels (map4.wgsl) where the op has
+    // one; the others one f32 per invocation.
+    for n in [1usize, 7, 4, 256, 1000, 70_001, 280_004] {
         let (a, b) = (random(&mut r, n), random(&mut r, n));
         let (ta, tb) = (upload(&[n], &a), upload(&[n], &b));
         let (a64, b64) = (widen(&a), widen(&b));
@@ -589,15 +591,21 @@ fn fused_batch_norm_relu_matches_reference_composition() {
 
 #[test]
 fn max_pool_ties_go_to_the_first_tap_deterministically() {
+    // The general kernel (3x3 stride 2) and the 2x2 stride-2 windows' own, in pairs of
+    // windows (6 wide) and one at a time (10 wide: 5 windows a row).
     let g = gpu();
-    let input = [1usize, 2, 6, 6];
-    let spec = Pool2dSpec::new(3, 2, 1);
-    let geom = Pool2dGeometry::new("test", &input, spec).unwrap();
-    let x = vec![0.5f32; input.iter().product()];
-    let (_, want_arg) = reference::pool::max_pool2d(&geom, &widen(&x));
-    for _ in 0..3 {
-        let out = pool::max_pool2d(g, &upload(&input, &x), spec).unwrap();
-        assert_eq!(out.argmax.to_vec(g).unwrap(), want_arg);
+    for (input, spec) in [
+        ([1usize, 2, 6, 6], Pool2dSpec::new(3, 2, 1)),
+        ([2, 2, 6, 6], Pool2dSpec::new(2, 2, 0)),
+        ([2, 3, 4, 10], Pool2dSpec::new(2, 2, 0)),
+    ] {
+        let geom = Pool2dGeometry::new("test", &input, spec).unwrap();
+        let x = vec![0.5f32; input.iter().product()];
+        let (_, want_arg) = reference::pool::max_pool2d(&geom, &widen(&x));
+        for _ in 0..3 {
+            let out = pool::max_pool2d(g, &upload(&input, &x), spec).unwrap();
+            assert_eq!(out.argmax.to_vec(g).unwrap(), want_arg, "{input:?} {spec:?}");
+        }
     }
 }
 

@@ -4,20 +4,28 @@
 use super::{expect_same_shape, to_u32};
 use crate::gpu::{grid_1d, kernel_params, Gpu, Kernel, Result, Tensor};
 
-/// One kernel per op: OP is set to one of the shader's named op constants, so the
-/// compiler drops the other cases (a `switch` on a uniform costs every case on llvmpipe).
-/// The op codes' values live only in the shader.
+/// One kernel per op: OP is set to one of the op constants of
+/// shaders/elementwise/map_ops.wgsl, so the compiler drops the other cases (a `switch` on a
+/// uniform costs every case on llvmpipe). The op codes' values live only in the shader.
+/// `map_kernel!(vec4 ...)` builds the op's map4.wgsl kernel, one vec4 per invocation.
 macro_rules! map_kernel {
     ($name:literal, $constant:literal) => {
+        map_kernel!(@ concat!("elementwise/", $name), $constant, "map.wgsl")
+    };
+    (vec4 $name:literal, $constant:literal) => {
+        map_kernel!(@ concat!("elementwise/", $name, "#vec4"), $constant, "map4.wgsl")
+    };
+    (@ $name:expr, $constant:literal, $file:literal) => {
         Kernel {
-            name: concat!("elementwise/", $name),
+            name: $name,
             source: concat!(
                 include_str!("../../shaders/common.wgsl"),
                 include_str!("../../shaders/dropout_mask.wgsl"),
                 "const OP: u32 = ",
                 $constant,
                 ";\n",
-                include_str!("../../shaders/elementwise/map.wgsl")
+                include_str!("../../shaders/elementwise/map_ops.wgsl"),
+                include_str!(concat!("../../shaders/elementwise/", $file))
             ),
         }
     };
@@ -71,6 +79,24 @@ impl Op {
             Op::ReluDropoutBackward => &RELU_DROPOUT_BACKWARD,
         }
     }
+
+    /// The op's map4.wgsl kernel (one vec4 per invocation), for the ops whose formula is
+    /// the same for every element; dropout's mask and the clipping factor have none.
+    fn vec4_kernel(self) -> Option<&'static Kernel> {
+        const AXPBY: Kernel = map_kernel!(vec4 "axpby", "AXPBY");
+        const MUL: Kernel = map_kernel!(vec4 "mul", "MUL");
+        const RELU: Kernel = map_kernel!(vec4 "relu", "RELU");
+        const RELU_BACKWARD: Kernel = map_kernel!(vec4 "relu_backward", "RELU_BACKWARD");
+        const ACCUMULATE: Kernel = map_kernel!(vec4 "accumulate", "ACCUMULATE");
+        match self {
+            Op::Axpby => Some(&AXPBY),
+            Op::Mul => Some(&MUL),
+            Op::Relu => Some(&RELU),
+            Op::ReluBackward => Some(&RELU_BACKWARD),
+            Op::Accumulate => Some(&ACCUMULATE),
+            Op::Dropout | Op::ClipScale | Op::ReluDropout | Op::ReluDropoutBackward => None,
+        }
+    }
 }
 
 fn launch(
@@ -96,8 +122,13 @@ fn launch_seeded(
     beta: f32,
     seed: u32,
 ) -> Result<()> {
+    // Tensors of a multiple of 4 elements go as vec4s where the op has that kernel.
+    let (kernel, items) = match op.vec4_kernel() {
+        Some(kernel) if out.len() % 4 == 0 => (kernel, out.len() / 4),
+        _ => (op.kernel(), out.len()),
+    };
     let params = Params {
-        len: to_u32("elementwise", out.len())?,
+        len: to_u32("elementwise", items)?,
         alpha,
         beta,
         seed,
@@ -106,10 +137,10 @@ fn launch_seeded(
     let a = a.map_or(placeholder, Tensor::buffer);
     let b = b.map_or(placeholder, Tensor::buffer);
     gpu.dispatch(
-        op.kernel(),
+        kernel,
         &params,
         &[a, b, out.buffer()],
-        grid_1d(gpu, out.len(), 256),
+        grid_1d(gpu, items, 256),
     )?;
     Ok(())
 }

@@ -145,7 +145,17 @@ const BN_RELU_POOL: StepKernel = step_kernel!(
     ["norm/window_step_1.wgsl", "norm/window_step_2.wgsl"],
     "channel_walk.wgsl",
     "norm/window_walk.wgsl",
-    "norm/batch_norm_relu_pool.wgsl"
+    "norm/batch_norm_relu_pool.wgsl",
+    "norm/window_max_pool.wgsl"
+);
+const MAX_POOL_2X2: StepKernel = step_kernel!(
+    "pool/max_2x2",
+    "pool/max_2x2#pairs",
+    ["norm/window_step_1.wgsl", "norm/window_step_2.wgsl"],
+    "channel_walk.wgsl",
+    "norm/window_walk.wgsl",
+    "pool/max_2x2.wgsl",
+    "norm/window_max_pool.wgsl"
 );
 const BN_RELU_POOL_BACKWARD_REDUCE: StepKernel = step_kernel!(
     "norm/batch_norm_relu_pool_backward_reduce",
@@ -171,11 +181,16 @@ fn window_pairs(g: &Pool2dGeometry) -> bool {
     g.out_w % 2 == 0
 }
 
-/// The fused kernels' grid (see [`run_grid`]): their steps per image are the plane's
-/// windows, or pairs of them.
-fn window_grid(gpu: &Gpu, op: &'static str, g: &Pool2dGeometry) -> Result<([u32; 3], u32)> {
+/// The fused kernels' grid (see [`run_grid`]) over `batch` images of `channels` channels
+/// pooled as `g`: their steps per image are the plane's windows, or pairs of them.
+fn window_grid(
+    gpu: &Gpu,
+    op: &'static str,
+    g: &Pool2dGeometry,
+    [batch, channels]: [usize; 2],
+) -> Result<([u32; 3], u32)> {
     let per_step = if window_pairs(g) { 2 } else { 1 };
-    run_grid(gpu, op, g.batch, g.channels, g.out_h * g.out_w / per_step)
+    run_grid(gpu, op, batch, channels, g.out_h * g.out_w / per_step)
 }
 const BN_BACKWARD_REDUCE: StepKernel = step_kernel!(
     "norm/batch_norm_backward_reduce",
@@ -541,7 +556,7 @@ pub fn batch_norm_relu_max_pool(
     expect_channel_vectors(OP, c, stats, gamma, beta)?;
     let pooled = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let argmax = Indices::uninit(gpu, OP, pooled.len())?;
-    let (grid, images_per_group) = window_grid(gpu, OP, &g)?;
+    let (grid, images_per_group) = window_grid(gpu, OP, &g, [g.batch, g.channels])?;
     let params = ReluPoolParams {
         batch: to_u32(OP, n)?,
         channels: to_u32(OP, c)?,
@@ -562,6 +577,47 @@ pub fn batch_norm_relu_max_pool(
             pooled.buffer(),
             argmax.buffer(),
         ],
+        grid,
+    )?;
+    Ok(MaxPoolOutput {
+        output: pooled,
+        argmax,
+    })
+}
+
+kernel_params! {
+    struct WindowPoolParams {
+        batch: u32,
+        channels: u32,
+        in_h: u32,
+        in_w: u32,
+        images_per_group: u32,
+    }
+}
+
+/// The 2x2 stride-2 max pool of `x` [N, C, H, W] (H and W even) by the fused kernel's walk
+/// without its batch norm and ReLU (each plane an image of one channel, so any number of
+/// planes fills the workgroups): `pool::max_pool2d` takes it for that pool. The output and
+/// argmax are its general kernel's, bit for bit; each step reads whole input rows of its
+/// windows at once, where the general kernel reads one value per tap.
+pub(crate) fn max_pool_2x2(gpu: &Gpu, x: &Tensor) -> Result<MaxPoolOutput> {
+    const OP: &str = "max_pool2d";
+    let g = fused_pool_geometry(OP, x)?;
+    let planes = g.batch * g.channels;
+    let pooled = Tensor::uninit(gpu, OP, &g.output_shape())?;
+    let argmax = Indices::uninit(gpu, OP, pooled.len())?;
+    let (grid, images_per_group) = window_grid(gpu, OP, &g, [planes, 1])?;
+    let params = WindowPoolParams {
+        batch: to_u32(OP, planes)?,
+        channels: 1,
+        in_h: to_u32(OP, g.in_h)?,
+        in_w: to_u32(OP, g.in_w)?,
+        images_per_group,
+    };
+    gpu.dispatch(
+        MAX_POOL_2X2.pick(window_pairs(&g)),
+        &params,
+        &[x.buffer(), pooled.buffer(), argmax.buffer()],
         grid,
     )?;
     Ok(MaxPoolOutput {
@@ -644,7 +700,7 @@ pub fn batch_norm_relu_max_pool_backward(
         grid_1d(gpu, c * 64, 64),
     )?;
     let dx = Tensor::uninit(gpu, OP, x.shape())?;
-    let (grid, images_per_group) = window_grid(gpu, OP, &g)?;
+    let (grid, images_per_group) = window_grid(gpu, OP, &g, [g.batch, g.channels])?;
     let params = ReluPoolBackwardInputParams {
         batch: reduce.batch,
         channels: reduce.channels,

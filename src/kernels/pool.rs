@@ -101,6 +101,9 @@ pub struct MaxPoolOutput {
 pub fn max_pool2d(gpu: &Gpu, x: &Tensor, spec: Pool2dSpec) -> Result<MaxPoolOutput> {
     const OP: &str = "max_pool2d";
     let g = Pool2dGeometry::new(OP, x.shape(), spec)?;
+    if super::norm::fuses_max_pool(x.shape(), spec) {
+        return super::norm::max_pool_2x2(gpu, x);
+    }
     let output = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let argmax = Indices::uninit(gpu, OP, output.len())?;
     let p = params(OP, &g)?;
