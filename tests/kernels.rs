@@ -604,7 +604,11 @@ fn max_pool_ties_go_to_the_first_tap_deterministically() {
         let (_, want_arg) = reference::pool::max_pool2d(&geom, &widen(&x));
         for _ in 0..3 {
             let out = pool::max_pool2d(g, &upload(&input, &x), spec).unwrap();
-            assert_eq!(out.argmax.to_vec(g).unwrap(), want_arg, "{input:?} {spec:?}");
+            assert_eq!(
+                out.argmax.to_vec(g).unwrap(),
+                want_arg,
+                "{input:?} {spec:?}"
+            );
         }
     }
 }

@@ -2,6 +2,9 @@
 // i * stride_pixel of `src` (channel c counted within its stack of stack_channels, the
 // stacks stride_stack apart: a stacked convolution output), into texels four channels
 // deep: texel (n * c4 + q) * plane + i holds channels 4q .. 4q + 3 at (n, i), zero past c.
+// The texels go to a storage buffer in texel order, which the launcher then copies into
+// the texel array (on llvmpipe a texel store costs about four times a vec4 buffer store
+// plus the copy: `cargo run --release --example store_probe`).
 // Activations pack as (batch, channels, h*w); filters [co, ci, kh, kw] as (co, ci, kh*kw),
 // or by output channel as (1, co, ci*kh*kw), for the texel GEMM's K walk
 // (gemm/conv_*.wgsl); a matrix operand as (1, k, rows) with its own strides
@@ -24,7 +27,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var dst: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -49,6 +52,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         select(0.0, src[min(first + s, last)], c0 + 1u < p.c),
         select(0.0, src[min(first + 2u * s, last)], c0 + 2u < p.c),
         select(0.0, src[min(first + 3u * s, last)], c0 + 3u < p.c));
-    let i = (n * p.c4 + q) * p.plane + pixel;
-    textureStore(dst, vec2<u32>(i & 4095u, i >> 12u), v);
+    dst[(n * p.c4 + q) * p.plane + pixel] = v;
 }

@@ -22,6 +22,9 @@ use super::pool::TexturePool;
 /// `i & 4095u, i >> 12u`; a test below holds them to this constant).
 const TEXEL_ROW: u32 = 4096;
 
+/// Bytes per texel (four f32s).
+pub(crate) const TEXEL_BYTES: u32 = 16;
+
 /// A texel array on loan from the pool; dropping it gives it back.
 pub(crate) struct Texels {
     texture: Option<wgpu::Texture>,
@@ -60,7 +63,9 @@ impl Texels {
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
                 format: wgpu::TextureFormat::Rgba32Float,
-                usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+                usage: wgpu::TextureUsages::STORAGE_BINDING
+                    | wgpu::TextureUsages::TEXTURE_BINDING
+                    | wgpu::TextureUsages::COPY_DST,
                 view_formats: &[],
             })
         });
@@ -76,6 +81,56 @@ impl Texels {
     /// The array as a dispatch binds it.
     pub(crate) fn resource(&self) -> Resource<'_> {
         Resource::Texels(&self.view)
+    }
+
+    /// Records a copy of the first `texels` texels of the array from `src`, which holds
+    /// them in order as vec4s (16 bytes each) from its start: the whole rows, then the
+    /// rest of the last one.
+    pub(crate) fn copy_from(&self, gpu: &Gpu, src: &wgpu::Buffer, texels: usize) {
+        let texture = self
+            .texture
+            .as_ref()
+            .expect("a texel array holds its texture");
+        let (full_rows, rest) = (texels / TEXEL_ROW as usize, texels % TEXEL_ROW as usize);
+        let row_bytes = TEXEL_ROW * TEXEL_BYTES;
+        let part = |first_row: u32, width: u32, height: u32| {
+            (
+                wgpu::TexelCopyBufferInfo {
+                    buffer: src,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: first_row as u64 * row_bytes as u64,
+                        bytes_per_row: Some(row_bytes),
+                        rows_per_image: None,
+                    },
+                },
+                wgpu::TexelCopyTextureInfo {
+                    texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: 0,
+                        y: first_row,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+            )
+        };
+        gpu.record(|encoder| {
+            for (width, height, first_row) in [
+                (TEXEL_ROW, full_rows as u32, 0),
+                (rest as u32, 1, full_rows as u32),
+            ] {
+                if width > 0 && height > 0 {
+                    let (from, to, size) = part(first_row, width, height);
+                    encoder.copy_buffer_to_texture(from, to, size);
+                }
+            }
+        });
     }
 
     /// Whether `texels` texels fit one texture on this adapter.
@@ -108,10 +163,6 @@ mod tests {
             (
                 "gemm/operands_texels.wgsl",
                 include_str!("../../shaders/gemm/operands_texels.wgsl"),
-            ),
-            (
-                "texels/pack_c4.wgsl",
-                include_str!("../../shaders/texels/pack_c4.wgsl"),
             ),
             (
                 "texels/pack_filters_c4.wgsl",
