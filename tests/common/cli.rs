@@ -36,7 +36,8 @@ pub fn facemtl(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// An empty scratch path for this test binary, named `name` (see `scratch_dir`).
+/// A scratch path for this test binary with nothing at it, named `name` (see
+/// `scratch_dir`).
 pub fn temp_dir(name: &str) -> PathBuf {
     super::scratch_dir(name)
 }

@@ -27,15 +27,18 @@ pub fn gpu() -> &'static Gpu {
     })
 }
 
-/// An empty folder `name` for this test binary, under cargo's scratch space for tests
-/// (`target/tmp`), so that nothing is left in the system's temporary folder and a rerun
-/// replaces the last run's files (which stay for a look after a failure) instead of
-/// adding to them.
+/// A path `name` for this test binary with nothing at it (a folder or file of the last
+/// run is removed), under cargo's scratch space for tests (`target/tmp`), so that nothing
+/// is left in the system's temporary folder and a rerun replaces the last run's files
+/// (which stay for a look after a failure) instead of adding to them.
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("{}-{name}", env!("CARGO_CRATE_NAME")));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    let _ = match path.is_dir() {
+        true => std::fs::remove_dir_all(&path),
+        false => std::fs::remove_file(&path),
+    };
+    path
 }
 
 pub fn rng(seed: u64) -> StdRng {
