@@ -432,7 +432,8 @@ impl Gpu {
         self.shared.poison_outputs.load(Ordering::Relaxed)
     }
 
-    /// Bytes the engine holds on the device.
+    /// Bytes the buffer pool holds on the device: every tensor and kernel parameter
+    /// buffer, not the texel arrays of software adapters' GEMMs (`Texels`).
     pub fn memory(&self) -> MemoryStats {
         self.shared.pool.lock().expect("buffer pool lock").stats()
     }

@@ -18,4 +18,4 @@ pub use error::{GpuError, Result};
 pub use pool::MemoryStats;
 pub use profiler::KernelTime;
 pub use tensor::{shape_text, Indices, Tensor};
-pub(crate) use texels::{Texels, TEXEL_BYTES};
+pub(crate) use texels::Texels;

@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::binding::Resource;
+use super::binding::{Binding, Resource};
 use super::context::Gpu;
 use super::error::{GpuError, Result};
 use super::pool::TexturePool;
@@ -23,7 +23,12 @@ use super::pool::TexturePool;
 const TEXEL_ROW: u32 = 4096;
 
 /// Bytes per texel (four f32s).
-pub(crate) const TEXEL_BYTES: u32 = 16;
+const TEXEL_BYTES: u32 = 16;
+
+/// The buffer texel fills go through ([`Texels::fill_through_staging`]), one per device;
+/// like the textures, outside the buffer pool's accounting.
+#[derive(Default)]
+struct Staging(Mutex<Option<wgpu::Buffer>>);
 
 /// A texel array on loan from the pool; dropping it gives it back.
 pub(crate) struct Texels {
@@ -83,10 +88,40 @@ impl Texels {
         Resource::Texels(&self.view)
     }
 
+    /// Fills the first `texels` texels of the array through the device's staging buffer:
+    /// `write` records a kernel that writes them to the buffer it is given, in order as
+    /// vec4s from its start, then a copy into the array is recorded. The buffer is one per
+    /// device, grown to the largest fill and reused at once: like a texture, only commands
+    /// recorded in the one pending encoder touch it, and they run in order. It is held
+    /// from the kernel to the copy, so fills from two threads do not interleave.
+    pub(crate) fn fill_through_staging(
+        &self,
+        gpu: &Gpu,
+        texels: usize,
+        write: impl FnOnce(Binding<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let staging = gpu.state(|_| Staging::default());
+        let mut slot = staging.0.lock().expect("staging buffer lock");
+        let bytes = texels as u64 * TEXEL_BYTES as u64;
+        if slot.as_ref().is_none_or(|b| b.size() < bytes) {
+            // Made by the device, not the pool, so that a buffer it outgrows is freed.
+            *slot = Some(gpu.shared.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("facemtl texel staging"),
+                size: bytes.max(TEXEL_BYTES as u64),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }));
+        }
+        let buffer = slot.as_ref().expect("a staging buffer");
+        write(Binding::whole(buffer))?;
+        self.copy_from(gpu, buffer, texels);
+        Ok(())
+    }
+
     /// Records a copy of the first `texels` texels of the array from `src`, which holds
     /// them in order as vec4s (16 bytes each) from its start: the whole rows, then the
     /// rest of the last one.
-    pub(crate) fn copy_from(&self, gpu: &Gpu, src: &wgpu::Buffer, texels: usize) {
+    fn copy_from(&self, gpu: &Gpu, src: &wgpu::Buffer, texels: usize) {
         let texture = self
             .texture
             .as_ref()

@@ -24,8 +24,7 @@ use super::plan::GemmPlan;
 use super::{kernel, kernel_source, to_u32};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::{
-    kernel_params, shape_text, Binding, Gpu, GpuError, Kernel, Resource, Result, Tensor, Texels,
-    TEXEL_BYTES,
+    kernel_params, shape_text, Gpu, GpuError, Kernel, Resource, Result, Tensor, Texels,
 };
 
 const PACK_C4: Kernel = kernel!("texels/pack_c4", "texels/pack_c4.wgsl");
@@ -172,21 +171,14 @@ pub(crate) fn pack(gpu: &Gpu, what: &str, src: &Tensor, layout: PackLayout) -> R
     };
     let grid = layout.grid().map(|g| g as u32);
     // Packed into a buffer, then copied into the texels (see shaders/texels/pack_c4.wgsl).
-    let bytes = layout.texels() as u64 * TEXEL_BYTES as u64;
-    let packed = gpu.buffer(
-        bytes,
-        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-    );
-    gpu.dispatch_resources(
-        &PACK_C4,
-        &p,
-        &[
-            Resource::Buffer(src.buffer()),
-            Resource::Buffer(Binding::whole(packed.buffer())),
-        ],
-        grid,
-    )?;
-    out.copy_from(gpu, packed.buffer(), layout.texels());
+    out.fill_through_staging(gpu, layout.texels(), |staging| {
+        gpu.dispatch_resources(
+            &PACK_C4,
+            &p,
+            &[Resource::Buffer(src.buffer()), Resource::Buffer(staging)],
+            grid,
+        )
+    })?;
     Ok(out)
 }
 
