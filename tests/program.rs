@@ -267,6 +267,12 @@ fn the_paper_network_trains_resumes_evaluates_and_predicts() {
     // the checkpoint; predict reads a PNG of another size.
     let run = resumed_equals_straight("paper-small", &["--preset", "paper-small"]);
     let s = summary(&run);
+    // The paper presets' own recipe: RMSProp at 0.03 unless told otherwise.
+    let recipe = |s: &serde_json::Value| {
+        let config = &s["config"];
+        (config["optimizer"].clone(), config["lr"].as_f64().unwrap())
+    };
+    assert_eq!(recipe(&s), ("rmsprop".into(), 0.03));
     let (ok, out, err) = facemtl(&["eval", "--checkpoint", run.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     let fer = s["fer_accuracy"].as_f64().unwrap();
@@ -282,9 +288,18 @@ fn the_paper_network_trains_resumes_evaluates_and_predicts() {
         &faces.join("manifest.csv"),
         &manifest_run,
         "1",
-        &["--preset", "paper-small", "--color", "rgb"],
+        &[
+            "--preset",
+            "paper-small",
+            "--color",
+            "rgb",
+            "--optimizer",
+            "adam",
+        ],
     );
     assert!(ok, "{out}{err}");
+    // Another optimiser than the preset's starts from the common default rate.
+    assert_eq!(recipe(&summary(&manifest_run)), ("adam".into(), 0.003));
     let bytes = std::fs::read(manifest_run.join("checkpoint.safetensors")).unwrap();
     let weights = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let stem = weights.tensor("trunk.stem.conv1a.conv.weight").unwrap();

@@ -11,7 +11,7 @@ use facemtl::data::augment::AugmentLevel;
 use facemtl::data::image::Color;
 use facemtl::model::Preset;
 use facemtl::train::checkpoint::WEIGHTS;
-use facemtl::train::config::{OptimizerName, ScheduleSpec, Tasks, TrainConfig};
+use facemtl::train::config::{default_optimizer, OptimizerName, ScheduleSpec, Tasks, TrainConfig};
 use facemtl::train::cv;
 use facemtl::train::{train as run_train, RunOptions};
 use facemtl::weighting::WeightingSpec;
@@ -38,15 +38,17 @@ pub struct RecipeArgs {
     /// Images per training step (at least 2).
     #[arg(long, value_parser = flags::at_least::<2>, allow_negative_numbers = true, default_value_t = defaults().batch)]
     pub batch: usize,
-    /// Learning rate of the network (above 0).
-    #[arg(long, value_parser = flags::positive, allow_negative_numbers = true, default_value_t = defaults().lr)]
-    pub lr: f32,
+    /// Learning rate of the network (above 0) [default: the preset's with its optimiser,
+    /// 0.003 for adam, 0.03 for the paper presets' rmsprop; else 0.003].
+    #[arg(long, value_parser = flags::positive, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
     /// Learning-rate schedule: constant, cosine, or piecewise:E1,E2 (lr / 10 at each epoch).
     #[arg(long, value_parser = ScheduleSpec::parse, default_value_t = defaults().schedule)]
     pub schedule: ScheduleSpec,
-    /// Update rule of the network's optimiser.
-    #[arg(long, value_parser = super::choice::parser::<OptimizerName>(), ignore_case = true, default_value_t = defaults().optimizer)]
-    pub optimizer: OptimizerName,
+    /// Update rule of the network's optimiser [default: adam; rmsprop for paper and
+    /// paper-small].
+    #[arg(long, value_parser = super::choice::parser::<OptimizerName>(), ignore_case = true)]
+    pub optimizer: Option<OptimizerName>,
     /// L2 weight decay of the network's optimiser (0 or more).
     #[arg(long, value_parser = flags::non_negative, allow_negative_numbers = true, default_value_t = defaults().weight_decay)]
     pub weight_decay: f32,
@@ -149,14 +151,22 @@ impl RecipeArgs {
         weighting: WeightingSpec,
         tasks: Tasks,
     ) -> Result<TrainConfig, String> {
+        // The preset's optimiser and rate unless told otherwise; another optimiser than
+        // the preset's starts from the common default rate.
+        let (preset_optimizer, preset_lr) = default_optimizer(self.preset);
+        let optimizer = self.optimizer.unwrap_or(preset_optimizer);
+        let lr = self.lr.unwrap_or(match optimizer == preset_optimizer {
+            true => preset_lr,
+            false => defaults().lr,
+        });
         let config = TrainConfig {
             data: self.data.source(&self.synthetic.config()),
             preset: self.preset,
             epochs: self.epochs.unwrap_or(defaults().epochs),
             batch: self.batch,
-            lr: self.lr,
+            lr,
             schedule: self.schedule.clone(),
-            optimizer: self.optimizer,
+            optimizer,
             weight_decay: self.weight_decay,
             clip_norm: (self.clip_norm > 0.0).then_some(self.clip_norm),
             seed: self.seed,

@@ -128,6 +128,18 @@ impl Choice for OptimizerName {
 }
 display_by_name!(OptimizerName);
 
+/// The optimiser and learning rate a preset trains with unless told otherwise: the plain
+/// presets Adam at 0.003, the paper's Inception-ResNets the paper's RMSProp at 0.03. On
+/// every fold of the built-in faces, paper-small's validation-split FER accuracy was
+/// 0.824 ± 0.048 with RMSProp at 0.03 against 0.352 ± 0.233 with Adam at 0.003, whose FER
+/// branch died in 5 of 10 folds (README, "The paper's network").
+pub fn default_optimizer(preset: Preset) -> (OptimizerName, f32) {
+    match preset {
+        Preset::Small | Preset::Medium | Preset::Large => (OptimizerName::Adam, 3e-3),
+        Preset::Paper | Preset::PaperSmall => (OptimizerName::Rmsprop, 3e-2),
+    }
+}
+
 /// How the learning rate moves over epochs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ScheduleSpec {
