@@ -38,8 +38,8 @@ pub struct RecipeArgs {
     /// Images per training step (at least 2).
     #[arg(long, value_parser = flags::at_least::<2>, allow_negative_numbers = true, default_value_t = defaults().batch)]
     pub batch: usize,
-    /// Learning rate of the network (above 0) [default: the preset's with its optimiser,
-    /// 0.003 for adam, 0.03 for the paper presets' rmsprop; else 0.003].
+    /// Learning rate of the network (above 0) [default: 0.003; 0.03 for the paper presets
+    /// with their default optimiser].
     #[arg(long, value_parser = flags::positive, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// Learning-rate schedule: constant, cosine, or piecewise:E1,E2 (lr / 10 at each epoch).
