@@ -881,10 +881,7 @@ fn batch_norm_reference(
             panic!("batch norm takes x, gamma and beta")
         };
         let (n, c, inner) = (shape[0], shape[1], shape[2..].iter().product());
-        let (mean, var) = reference::batch_norm::batch_stats(x, n, c, inner);
-        let eps = BN_EPS as f64;
-        let normalized =
-            reference::batch_norm::batch_norm(x, c, inner, &mean, &var, gamma, beta, eps);
+        let (mean, var, normalized) = reference_normalized(&shape, x, gamma, beta);
         let (output, dy_normalized) = match after {
             AfterNorm::Nothing => (normalized, dy.to_vec()),
             AfterNorm::Relu => (
@@ -908,7 +905,7 @@ fn batch_norm_reference(
             &mean,
             &var,
             gamma,
-            eps,
+            BN_EPS as f64,
             batch_stats,
         );
         Expected {
@@ -921,11 +918,29 @@ fn batch_norm_reference(
 /// relu(batch_norm(x)) of an op's inputs x, gamma, beta, computed in f64 and uploaded: the
 /// ReLU mask the GPU backward is given, so that a value within rounding of 0 cannot flip.
 fn reference_relu_output(inputs: &[Tensor]) -> Tensor {
-    let wide: Vec<Vec<f64>> = inputs.iter().map(|t| widen(&download(t))).collect();
+    let [x, gamma, beta] = [0, 1, 2].map(|i| widen(&download(&inputs[i])));
     let shape = inputs[0].shape();
-    let y = batch_norm_reference(shape, AfterNorm::Relu, true)(&wide, &vec![0.0; wide[0].len()]);
-    let narrow: Vec<f32> = y.output.iter().map(|&v| v as f32).collect();
-    upload(shape, &narrow)
+    let (_, _, normalized) = reference_normalized(shape, &x, &gamma, &beta);
+    let y: Vec<f32> = reference::relu(&normalized)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    upload(shape, &y)
+}
+
+/// The f64 batch statistics of x [N, C, ...] (mean, biased variance) and x normalised by
+/// them, scaled by gamma and shifted by beta.
+fn reference_normalized(
+    shape: &[usize],
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (n, c, inner) = (shape[0], shape[1], shape[2..].iter().product());
+    let (mean, var) = reference::batch_norm::batch_stats(x, n, c, inner);
+    let eps = BN_EPS as f64;
+    let normalized = reference::batch_norm::batch_norm(x, c, inner, &mean, &var, gamma, beta, eps);
+    (mean, var, normalized)
 }
 
 /// Batch norm of x, gamma, beta with its batch statistics (then ReLU where `relu`), as a

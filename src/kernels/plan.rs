@@ -65,6 +65,20 @@ impl GemmSwitches {
     pub fn apply(self, gpu: &Gpu) {
         *GemmSwitches::slot(gpu).0.lock().expect("GEMM switch lock") = self;
     }
+
+    /// The subgroup size the GEMM kernels may rely on under these switches: where
+    /// subgroups are switched on, the device runs subgroup operations and its subgroups
+    /// always have that one size.
+    fn subgroup_size(self, gpu: &Gpu) -> Option<u32> {
+        gpu.fixed_subgroup_size().filter(|_| self.subgroups)
+    }
+
+    /// Whether the convolutions take the texel path (`kernels::texel_gemm`) under these
+    /// switches: software tiles whose GEMM kernels share rows through subgroups of 8,
+    /// texels switched on.
+    fn texel_path(self, gpu: &Gpu) -> bool {
+        self.software_tiles && self.texels && self.subgroup_size(gpu) == Some(8)
+    }
 }
 
 /// Whether the device plans with a software adapter's tiles.
@@ -72,18 +86,14 @@ fn software_tiles(gpu: &Gpu) -> bool {
     GemmSwitches::of(gpu).software_tiles
 }
 
-/// The subgroup size the GEMM kernels may rely on: where subgroups are switched on, the
-/// device runs subgroup operations and its subgroups always have that one size.
-pub(crate) fn subgroup_size(gpu: &Gpu) -> Option<u32> {
-    gpu.fixed_subgroup_size()
-        .filter(|_| GemmSwitches::of(gpu).subgroups)
+/// The subgroup size the device's GEMM kernels may rely on now.
+fn subgroup_size(gpu: &Gpu) -> Option<u32> {
+    GemmSwitches::of(gpu).subgroup_size(gpu)
 }
 
-/// Whether the convolutions take the texel path (`kernels::texel_gemm`): a software
-/// adapter whose GEMM kernels share rows through subgroups of 8, texels switched on.
+/// Whether the device's convolutions take the texel path now.
 pub fn texel_path(gpu: &Gpu) -> bool {
-    let switches = GemmSwitches::of(gpu);
-    switches.software_tiles && switches.texels && subgroup_size(gpu) == Some(8)
+    GemmSwitches::of(gpu).texel_path(gpu)
 }
 
 /// Which GEMM a plan is for.
@@ -206,8 +216,9 @@ fn made(gpu: &Gpu, plan: GemmPlan) -> GemmPlan {
 /// The storage-operand tile for an m x n output on this device, and whether A is shared
 /// through subgroups.
 fn storage_tile(gpu: &Gpu, m: usize, n: usize) -> (TileShape, bool) {
-    let lanes = subgroup_size(gpu);
-    if !software_tiles(gpu) {
+    let switches = GemmSwitches::of(gpu);
+    let lanes = switches.subgroup_size(gpu);
+    if !switches.software_tiles {
         (TileShape::GPU, false)
     } else if n <= NARROW_COLUMNS {
         let shape = TileShape::SOFTWARE_NARROW;
@@ -448,7 +459,8 @@ pub(crate) fn linear_parameters(gpu: &Gpu, [m, n, k]: [usize; 3]) -> GemmPlan {
 pub fn describe_tiles(gpu: &Gpu) -> String {
     let outputs = |t: TileShape| format!("{} x {}", t.rows_per_thread, t.cols_per_thread);
     let (wide, narrow) = (TileShape::SOFTWARE, TileShape::SOFTWARE_NARROW);
-    if !software_tiles(gpu) {
+    let switches = GemmSwitches::of(gpu);
+    if !switches.software_tiles {
         let t = TileShape::GPU;
         return format!(
             "GPU tiles ({} x {} invocations of {} outputs)",
@@ -457,7 +469,7 @@ pub fn describe_tiles(gpu: &Gpu) -> String {
             outputs(t)
         );
     }
-    let lanes = subgroup_size(gpu);
+    let lanes = switches.subgroup_size(gpu);
     if TileShape::SOFTWARE_TALL.shares_rows(lanes) {
         return format!(
             "software tiles, A shared through subgroups of {} ({} outputs per invocation for \

@@ -100,10 +100,10 @@ pub struct MaxPoolOutput {
 /// Max pooling of `x` [N, C, H, W].
 pub fn max_pool2d(gpu: &Gpu, x: &Tensor, spec: Pool2dSpec) -> Result<MaxPoolOutput> {
     const OP: &str = "max_pool2d";
-    let g = Pool2dGeometry::new(OP, x.shape(), spec)?;
     if super::norm::fuses_max_pool(x.shape(), spec) {
         return super::norm::max_pool_2x2(gpu, x);
     }
+    let g = Pool2dGeometry::new(OP, x.shape(), spec)?;
     let output = Tensor::uninit(gpu, OP, &g.output_shape())?;
     let argmax = Indices::uninit(gpu, OP, output.len())?;
     let p = params(OP, &g)?;
