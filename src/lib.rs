@@ -8,6 +8,7 @@
 
 pub mod autodiff;
 pub mod choice;
+pub mod console;
 pub mod data;
 pub mod geometry;
 pub mod gpu;

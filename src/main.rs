@@ -41,6 +41,33 @@ enum Command {
     Info(commands::info::InfoArgs),
 }
 
+/// Standard output for `command`. Training (`train`, `compare`) writes its results to files
+/// and prints progress: a closed stdout must not stop it, so SIGPIPE is ignored and its
+/// lines go through `facemtl::say!`, which drops what cannot be written. For the commands
+/// whose printed output is the result (`predict`, `eval`, `verify`, `identify`, `info`),
+/// a stdout closed from the start is an error (the answer would be lost and the exit
+/// status say it was given), and a reader that goes away mid-way ends them quietly.
+fn check_stdout(command: &Command) -> Result<(), String> {
+    match command {
+        Command::Train(_) | Command::Compare(_) => {
+            #[cfg(unix)]
+            // SAFETY: nothing else is running yet; SIG_IGN is always a valid action.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            }
+            Ok(())
+        }
+        Command::Embed(_) | Command::GenData(_) => Ok(()),
+        Command::Eval(_) | Command::Predict(_) | Command::Verify(_) | Command::Identify(_) | Command::Info(_) => {
+            if facemtl::console::stdout_is_open() {
+                Ok(())
+            } else {
+                Err("standard output is closed, and this command's answer is what it prints; give it somewhere to write (a terminal, a file, a pipe)".into())
+            }
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     // Rust ignores SIGPIPE, so printing into a closed pipe (`facemtl info | head -1`)
     // would panic; the default action ends the process quietly like other CLI tools.
@@ -58,6 +85,10 @@ fn main() -> std::process::ExitCode {
     }
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(e) = check_stdout(&cli.command) {
+        eprintln!("facemtl: error: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Train(args) => {
             let given = matches
@@ -81,6 +112,9 @@ fn main() -> std::process::ExitCode {
         Command::GenData(args) => commands::gen_data::run(&args),
         Command::Info(args) => commands::info::run(args),
     };
+    if facemtl::console::stdout_lost() {
+        facemtl::note!("facemtl: standard output was closed, so some lines were not printed; the run's files hold every result");
+    }
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -84,14 +84,14 @@ pub fn run(args: CompareArgs, given: &[String]) -> Result<(), String> {
         stop: stop_on_ctrl_c(),
     };
     let summary = compare::compare(&gpu, &plan, &options).map_err(|e| e.to_string())?;
-    println!(
+    facemtl::say!(
         "\n{} method(s) x {} fold(s) x {} seed(s):\n",
         summary.methods.len(),
         plan.folds,
         plan.seeds.len()
     );
     print!("{}", compare::markdown(&summary));
-    println!(
+    facemtl::say!(
         "\nresults in {}: compare.md, compare.csv, summary.json, plots/metrics.png, plots/weights.png, and one cross-validation per method",
         out.display()
     );

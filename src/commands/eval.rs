@@ -80,17 +80,24 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
     let (threshold, threshold_origin) = match (s.verification_threshold, own) {
         (Some(t), _) => (
             Threshold::Given(t),
-            "stored with the checkpoint (chosen on its validation split)",
+            format!("stored with the checkpoint, {}", s.threshold_origin()),
         ),
         (None, true) => (
             Threshold::FitOn(&training_images),
-            "chosen on training subjects' pairs (the run stopped before storing one)",
+            format!(
+                "chosen here on training subjects' pairs: none stored with the checkpoint ({})",
+                s.no_threshold_reason()
+            ),
         ),
         (None, false) => (
             Threshold::Skip,
-            "none stored with the checkpoint (the run stopped early): verification accuracy n/a",
+            format!(
+                "none stored with the checkpoint ({}): verification accuracy n/a",
+                s.no_threshold_reason()
+            ),
         ),
     };
+    let threshold_origin = threshold_origin.as_str();
     let score = |set: HeldOut, threshold: Threshold| {
         evaluate(
             &loaded.gpu,

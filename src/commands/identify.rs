@@ -82,10 +82,10 @@ pub fn run(args: IdentifyArgs) -> Result<(), String> {
         (Some(t), _) => t,
         (None, Some(t)) => t,
         (None, None) => {
-            return Err(
-                "the checkpoint stores no verification threshold (its run stopped before the end); pass --threshold"
-                    .into(),
-            )
+            return Err(format!(
+                "the checkpoint stores no verification threshold ({}); pass --threshold",
+                loaded.checkpoint.sidecar.no_threshold_reason()
+            ))
         }
     };
     let probes = faces::from_paths(&args.probes, &how)?;

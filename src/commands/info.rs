@@ -62,6 +62,17 @@ fn print_plans(gpu: &Gpu, preset: Preset, batch: usize) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     let side = preset.architecture().input;
+    // The batch's images are one tensor: refuse a batch the device cannot bind before
+    // allocating it on the host (a huge --batch would abort on the allocation).
+    let limit = gpu.limits().max_storage_buffer_binding_size;
+    let image_bytes = (side * side * std::mem::size_of::<f32>()) as u64;
+    if (batch as u64).saturating_mul(image_bytes) > limit {
+        return Err(format!(
+            "--batch {batch}: a batch of {side}x{side} images takes {} bytes, over this adapter's limit of {limit} bytes for one tensor; give --batch {} or less",
+            (batch as u128) * image_bytes as u128,
+            (limit / image_bytes).max(2)
+        ));
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let random = Batch::random(&mut rng, batch, side * side, CLASSES);
     gpu.record_plans();

@@ -97,7 +97,7 @@ pub struct RecipeArgs {
     pub color: Color,
     /// With a manifest's face boxes: added on each side, as a share of the box's larger
     /// side, in [0, 2].
-    #[arg(long, value_parser = flags::non_negative, default_value_t = defaults().crop_margin)]
+    #[arg(long, value_parser = flags::margin, allow_negative_numbers = true, default_value_t = defaults().crop_margin)]
     pub crop_margin: f32,
 }
 
@@ -203,6 +203,53 @@ fn fresh_run_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("runs/run"))
 }
 
+/// Flags that act only on what a run of `tasks` does not have: the weight unit and the
+/// weighting methods weigh two tasks, the centre loss acts on the FR embedding. Given for
+/// a run without it, each would be dropped without a word; refused instead.
+fn refuse_other_task_flags(tasks: Tasks, given: &[String]) -> Result<(), String> {
+    let without = |flags: &[&str]| -> Vec<String> {
+        given
+            .iter()
+            .filter(|f| flags.contains(&f.as_str()))
+            .cloned()
+            .collect()
+    };
+    let (unused, why) = match tasks {
+        Tasks::Both => return Ok(()),
+        Tasks::Fr => (
+            without(&["--weighting", "--weight-grad-to-trunk", "--unit-lr", "--raw-unit-logits"]),
+            "they weigh two tasks, and --tasks fr trains one",
+        ),
+        Tasks::Fer => (
+            without(&["--weighting", "--weight-grad-to-trunk", "--unit-lr", "--raw-unit-logits", "--center-loss"]),
+            "they weigh two tasks or (--center-loss) act on the face-recognition embedding, and --tasks fer trains expression recognition alone",
+        ),
+    };
+    if unused.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} would have no effect: {why}; drop {} or train both tasks",
+        unused.join(", "),
+        if unused.len() == 1 { "it" } else { "them" }
+    ))
+}
+
+/// `--overwrite`: the run or cross-validation in `out` removed whole before the new one
+/// writes a file, under the directory's lock (so never one another process is writing),
+/// so that no folder ever holds files of two runs.
+fn remove_old_run(out: &std::path::Path) -> Result<(), String> {
+    if !out.join(WEIGHTS).exists() && !out.join(cv::PLAN).exists() {
+        return Ok(());
+    }
+    let _lock = facemtl::train::lock::RunLock::acquire(out).map_err(|e| e.to_string())?;
+    if out.join(cv::PLAN).exists() {
+        cv::remove(out).map_err(|e| e.to_string())?;
+    }
+    facemtl::train::files::remove_run(out)
+        .map_err(|e| format!("--overwrite: cannot remove the run in {}: {e}", out.display()))
+}
+
 /// Ctrl-C, SIGTERM or SIGHUP sets the returned flag (the run stops after its step with a
 /// checkpoint); a second signal quits at once.
 pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
@@ -213,7 +260,7 @@ pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nfacemtl: stopping after this step and saving a checkpoint (Ctrl-C or SIGTERM again to quit at once)");
+        facemtl::note!("\nfacemtl: stopping after this step and saving a checkpoint (Ctrl-C or SIGTERM again to quit at once)");
     });
     stop
 }
@@ -229,6 +276,9 @@ pub fn run(args: TrainArgs, given: &[String]) -> Result<(), String> {
         refuse_changes(given, &["--epochs", "--quiet", "--adapter"], &out)?;
     }
     super::check_run_dir(&out, resume)?;
+    if !resume {
+        refuse_other_task_flags(args.tasks, given)?;
+    }
     let config = args
         .recipe
         .config(args.fold, args.weighting.clone(), args.tasks)?;
@@ -246,8 +296,8 @@ pub fn run(args: TrainArgs, given: &[String]) -> Result<(), String> {
             out.display()
         ));
     }
-    if !resume && args.overwrite && out.join(cv::PLAN).exists() {
-        cv::remove(&out).map_err(|e| e.to_string())?;
+    if !resume && args.overwrite {
+        remove_old_run(&out)?;
     }
     let gpu = open_gpu(adapter, true)?;
     let stop = stop_on_ctrl_c();
@@ -264,36 +314,50 @@ pub fn run(args: TrainArgs, given: &[String]) -> Result<(), String> {
     };
     let result = run_train(&gpu, config, &options);
     for (kernel, t) in gpu.profile() {
-        eprintln!(
+        facemtl::note!(
             "profile: {kernel:<44} {:>7} dispatches {:>9.3} s",
             t.dispatches, t.seconds
         );
     }
     let summary = result.map_err(|e| e.to_string())?;
-    let show = |v: Option<f32>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    let tasks = summary.trained_tasks;
     if let Some(v) = &summary.validation {
-        println!(
-            "validation (held-out training subjects): FER accuracy {}, FR identification {}, FR verification accuracy {} (AUC {})",
-            show(v.fer_accuracy),
-            show(v.fr_identification_accuracy),
-            show(v.fr_verification_accuracy),
-            show(v.fr_verification_auc)
+        facemtl::say!(
+            "validation (held-out training subjects): {}",
+            figures(v, tasks)
         );
     }
-    println!(
-        "done in {:.0} s ({:.0} images/s). Test fold: FER accuracy {}, FR identification {}, FR verification accuracy {} (AUC {}).",
+    facemtl::say!(
+        "done in {:.0} s ({:.0} images/s). Test fold: {}.",
         summary.wall_seconds,
         summary.images_per_second,
-        show(summary.fer_accuracy),
-        show(summary.fr_identification_accuracy),
-        show(summary.fr_verification_accuracy),
-        show(summary.fr_verification_auc)
+        figures(&summary.metrics, tasks)
     );
-    println!(
+    facemtl::say!(
         "results in {}: metrics.csv, epochs.csv, summary.json, checkpoint.safetensors, plots/",
         out.display()
     );
     Ok(())
+}
+
+/// The figures of a held-out set; those of a task the run did not train say so, as
+/// `eval` does, and are not shown as numbers.
+fn figures(m: &facemtl::train::evaluate::Metrics, tasks: Tasks) -> String {
+    let show = |v: Option<f32>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    let fer = match tasks {
+        Tasks::Fr => "FER not trained (the run was --tasks fr)".to_string(),
+        _ => format!("FER accuracy {}", show(m.fer_accuracy)),
+    };
+    let fr = match tasks {
+        Tasks::Fer => "FR not trained (the run was --tasks fer)".to_string(),
+        _ => format!(
+            "FR identification {}, FR verification accuracy {} (AUC {})",
+            show(m.fr_identification_accuracy),
+            show(m.fr_verification_accuracy),
+            show(m.fr_verification_auc)
+        ),
+    };
+    format!("{fer}, {fr}")
 }
 
 /// `--all-folds`, or `--resume` of a cross-validation: every fold, then mean ± sd.
@@ -322,10 +386,10 @@ fn cross_validation(
     let summary = cv::cross_validate(gpu, &plan, &options).map_err(|e| e.to_string())?;
     let show = |name: &str, s: &Option<cv::Spread>| {
         if let Some(s) = s {
-            println!("  {name:<32} {:.3} ± {:.3}  (n = {})", s.mean, s.sd, s.n);
+            facemtl::say!("  {name:<32} {:.3} ± {:.3}  (n = {})", s.mean, s.sd, s.n);
         }
     };
-    println!(
+    facemtl::say!(
         "cross-validation done in {:.0} s: test figures, mean ± sd over {} runs",
         summary.wall_seconds,
         summary.runs.len()
@@ -340,7 +404,7 @@ fn cross_validation(
         &summary.fr_verification_accuracy,
     );
     show("FR verification AUC", &summary.fr_verification_auc);
-    println!(
+    facemtl::say!(
         "results in {}: summary.json, folds.csv, plots/folds.png, and one run directory per fold",
         out.display()
     );

@@ -40,13 +40,13 @@ pub fn run(args: VerifyArgs) -> Result<(), String> {
     faces::require_face_recognition(&loaded, "verify")?;
     let s = &loaded.checkpoint.sidecar;
     let (threshold, origin) = match (args.threshold, s.verification_threshold) {
-        (Some(t), _) => (t, "--threshold"),
-        (None, Some(t)) => (t, "the checkpoint's, chosen on its validation split"),
+        (Some(t), _) => (t, "--threshold".to_string()),
+        (None, Some(t)) => (t, format!("the checkpoint's, {}", s.threshold_origin())),
         (None, None) => {
-            return Err(
-                "the checkpoint stores no verification threshold (its run stopped before the end); pass --threshold"
-                    .into(),
-            )
+            return Err(format!(
+                "the checkpoint stores no verification threshold ({}); pass --threshold",
+                s.no_threshold_reason()
+            ))
         }
     };
     let faces = faces::from_paths(&args.images, &s.config.preprocess())?;

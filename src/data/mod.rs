@@ -245,7 +245,7 @@ impl Dataset {
     /// none was).
     pub fn warn_skipped(&self) {
         if let Some(first) = self.skipped.first() {
-            eprintln!(
+            crate::note!(
                 "facemtl: warning: skipped {} bad entries (--skip-bad); first: {first}",
                 self.skipped.len()
             );

@@ -288,18 +288,18 @@ impl Gpu {
             .await
             .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
         if !options.quiet {
-            eprintln!("facemtl: using adapter {}", describe(&info));
+            crate::note!("facemtl: using adapter {}", describe(&info));
         }
         if !options.quiet && options.speed_notes {
             if info.device_type == wgpu::DeviceType::Cpu {
-                eprintln!(
+                crate::note!(
                     "facemtl: warning: {} is a software (CPU) adapter; expect training to be \
                      10-100x slower than on a GPU",
                     info.name
                 );
             }
             if let Some(version) = older_mesa_than_measured(&info) {
-                eprintln!(
+                crate::note!(
                     "facemtl: note: this adapter runs Mesa {version}; Mesa {FASTER_MESA} ran a \
                      training step 1.3x faster than Mesa 22.3 on the same CPU (BENCHMARKS.md, \
                      \"Mesa 22.3 against Mesa 25\"). \
@@ -308,7 +308,7 @@ impl Gpu {
                 );
             }
             if info.backend == wgpu::Backend::Gl {
-                eprintln!(
+                crate::note!(
                     "facemtl: note: running through OpenGL, the slowest path (kernels compile \
                      for tens of seconds at first use); install a Vulkan driver for a faster \
                      one, e.g. `apt-get install mesa-vulkan-drivers` on Debian/Ubuntu"

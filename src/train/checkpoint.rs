@@ -27,7 +27,7 @@ use crate::optim::Optimizer;
 
 pub const WEIGHTS: &str = "checkpoint.safetensors";
 pub const STATE: &str = "checkpoint.state.safetensors";
-const PREVIOUS_STATE: &str = "checkpoint.state.previous.safetensors";
+pub(crate) const PREVIOUS_STATE: &str = "checkpoint.state.previous.safetensors";
 pub const SIDECAR_JSON: &str = "checkpoint.json";
 
 /// The version of the run files this build writes and reads (`checkpoint.json`, the state
@@ -62,6 +62,10 @@ pub struct Sidecar {
     /// The verification threshold chosen on the run's validation split (or, without one,
     /// on training subjects' pairs) at the end of training; `eval` scores other pairs at it.
     pub verification_threshold: Option<f32>,
+    /// Which pairs the verification threshold was chosen on (absent from run files written
+    /// before it was recorded, which chose on the validation split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_chosen_on: Option<ThresholdSource>,
     /// The weighting method's own state (uncertainty's log-variances, DWA's loss history,
     /// ...), so a resumed run weighs its steps as an uninterrupted one.
     pub weighting_state: Vec<f32>,
@@ -89,7 +93,29 @@ impl Sidecar {
             train_seconds: 0.0,
             images_seen: 0,
             verification_threshold: None,
+            threshold_chosen_on: None,
             weighting_state: Vec::new(),
+        }
+    }
+
+    /// Where the stored verification threshold comes from, for people.
+    pub fn threshold_origin(&self) -> &'static str {
+        match self.threshold_chosen_on {
+            Some(ThresholdSource::TrainingSubjects) => {
+                "chosen on training subjects' pairs: the run had no validation split with two or more subjects, so no impostor pairs there"
+            }
+            _ => "chosen on its validation split",
+        }
+    }
+
+    /// Why the checkpoint stores no verification threshold.
+    pub fn no_threshold_reason(&self) -> &'static str {
+        if self.trained_tasks == Tasks::Fer {
+            "its run did not train face recognition"
+        } else if self.epoch < self.config.epochs {
+            "its run stopped before the end, where the threshold is chosen"
+        } else {
+            "its run found no pairs of different people to choose one on"
         }
     }
 
@@ -151,6 +177,17 @@ impl Sidecar {
         }
         Ok(())
     }
+}
+
+/// The pairs a verification threshold was chosen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThresholdSource {
+    /// The validation split's subjects (held out of training).
+    Validation,
+    /// Training subjects' images: the run's validation split was absent or had fewer than
+    /// two subjects.
+    TrainingSubjects,
 }
 
 /// A checkpoint read from disk.
@@ -341,10 +378,17 @@ pub fn save(
         .iter()
         .find(|(_, _, data)| data.iter().any(|v| !v.is_finite()))
     {
+        let kept = if dir.join(WEIGHTS).exists() {
+            format!("so {} keeps the last finite checkpoint", dir.display())
+        } else {
+            format!(
+                "and this was the run's first checkpoint, so {} holds none",
+                dir.display()
+            )
+        };
         return Err(format!(
-            "the weights are no longer finite at step {} (first: {name}); not saved, so {} keeps the last finite checkpoint",
-            sidecar.step,
-            dir.display()
+            "the weights are no longer finite at step {} (first: {name}); not saved, {kept}. Try a smaller --lr, or turn clipping on (--clip-norm 5) if it is off",
+            sidecar.step
         ));
     }
     let json = serde_json::to_string_pretty(sidecar).map_err(|e| e.to_string())?;
@@ -403,6 +447,60 @@ fn parse_sidecar(json: &str, path: &Path) -> Result<Sidecar, String> {
         serde_json::from_str(json).map_err(|e| error(path, format!("unreadable sidecar: {e}")))?;
     sidecar.validate().map_err(|e| error(path, e))?;
     Ok(sidecar)
+}
+
+/// The readable copy of the sidecar (`checkpoint.json`) says what the state file's does:
+/// every command reads the run's settings from the state file when it is there and from
+/// `checkpoint.json` when it is not, so an edit to one copy alone would change what some
+/// commands see. A disagreement is refused, naming both files and the fields. A copy of
+/// another step (a save interrupted before its last rename) or no copy at all is no
+/// disagreement: the state file is the newer.
+fn check_readable_copy(json_path: &Path, state_json: &str, state_path: &Path) -> Result<(), String> {
+    let Ok(text) = std::fs::read_to_string(json_path) else {
+        return Ok(());
+    };
+    let copy: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        error(
+            json_path,
+            format!("is not valid JSON ({e}); it is the readable copy of {}, which facemtl reads: restore it from the same run or delete it", state_path.display()),
+        )
+    })?;
+    let state: serde_json::Value =
+        serde_json::from_str(state_json).map_err(|e| error(state_path, e))?;
+    if copy.get("step") != state.get("step") {
+        return Ok(());
+    }
+    let mut differ = Vec::new();
+    changed_fields(&copy, &state, "", &mut differ);
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} and {} disagree on {}: the run's settings are read from {1}, so an edit to {0} would be ignored by some commands and used by others; undo the edit (or copy both files from one run)",
+        json_path.display(),
+        state_path.display(),
+        differ.join(", ")
+    ))
+}
+
+/// The dotted names of the fields where `a` and `b` differ.
+fn changed_fields(a: &serde_json::Value, b: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let name = format!("{prefix}{key}");
+                match (x.get(key), y.get(key)) {
+                    (Some(u), Some(v)) => changed_fields(u, v, &format!("{name}."), out),
+                    _ => out.push(name),
+                }
+            }
+        }
+        _ if a != b => out.push(prefix.trim_end_matches('.').to_string()),
+        _ => {}
+    }
 }
 
 /// Why `dir` (given as `path`) holds no checkpoint: a cross-validation or a comparison
@@ -490,6 +588,7 @@ impl Checkpoint {
                     .get("sidecar")
                     .ok_or_else(|| error(&candidate, "has no sidecar metadata"))?;
                 let sidecar = parse_sidecar(json, &candidate)?;
+                check_readable_copy(&dir.join(SIDECAR_JSON), json, &candidate)?;
                 let checkpoint = Checkpoint {
                     sidecar,
                     weights,

@@ -214,7 +214,7 @@ pub fn compare(
     cv::keep_plan(out, PLAN, plan, "comparison")?;
     let mut results = Vec::new();
     for (k, method) in plan.methods.iter().enumerate() {
-        println!(
+        crate::say!(
             "compare: method {}/{} ({})",
             k + 1,
             plan.methods.len(),
@@ -246,7 +246,7 @@ pub fn compare(
                 })
             }
             Err(e) => {
-                eprintln!(
+                crate::note!(
                     "facemtl: {} failed: {e}; the other methods go on",
                     method.name
                 );

@@ -217,7 +217,7 @@ pub fn cross_validate(
                     let left = (total - index + 1) as f64 * timed.1 / timed.0 as f64;
                     format!(", about {:.0} min left", left / 60.0)
                 });
-                println!(
+                crate::say!(
                     "cross-validation: run {index}/{total} (seed {seed}, fold {fold} of 0-{}){}",
                     folds - 1,
                     eta.unwrap_or_default()

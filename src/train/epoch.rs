@@ -169,7 +169,7 @@ pub fn train_epoch(
         let timed = std::mem::replace(first_step_seen, true);
         if !timed {
             bar.suspend(|| {
-                eprintln!(
+                crate::note!(
                     "facemtl: first step {seconds:.1} s, most of it compiling kernels (the driver's shader cache makes later runs start faster)"
                 )
             });

@@ -103,6 +103,27 @@ pub struct Metrics {
     pub verification_pairs: usize,
 }
 
+impl Metrics {
+    /// These figures with those of a task the run did not train removed (its head holds
+    /// its initial weights, so a figure would be a number about nothing): the FER figures
+    /// unless `tasks` has FER, the FR ones unless it has FR.
+    pub fn of_trained(mut self, tasks: crate::train::config::Tasks) -> Metrics {
+        use crate::train::config::Tasks;
+        if tasks == Tasks::Fr {
+            self.fer_accuracy = None;
+            self.fer_confusion = Vec::new();
+        }
+        if tasks == Tasks::Fer {
+            self.fr_identification_accuracy = None;
+            self.fr_verification_accuracy = None;
+            self.fr_verification_auc = None;
+            self.fr_verification_threshold = None;
+            self.verification_pairs = 0;
+        }
+        self
+    }
+}
+
 fn similarity(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

@@ -7,3 +7,38 @@ pub const CV_PLAN: &str = "cv.json";
 
 /// A comparison's plan (`compare`), at the top of its directory.
 pub const COMPARE_PLAN: &str = "compare.json";
+
+/// What one run (`train` without `--all-folds`) writes in its directory, besides its lock:
+/// the checkpoint's files (with the temporary names its atomic writes use), the logs, the
+/// split, the summary, the plots and a trace.
+pub const RUN_FILES: &[&str] = &[
+    super::checkpoint::WEIGHTS,
+    super::checkpoint::STATE,
+    super::checkpoint::PREVIOUS_STATE,
+    super::checkpoint::SIDECAR_JSON,
+    "checkpoint.tmp",
+    "checkpoint.state.tmp",
+    "checkpoint.state.previous.tmp",
+    "summary.json",
+    "split.json",
+    "epochs.csv",
+    "metrics.csv",
+    "plots",
+    super::trace::TRACE_DIR,
+];
+
+/// Removes the run in `dir` whole (every name of [`RUN_FILES`] there; other files stay),
+/// so that `--overwrite` never leaves the old run's files beside the new one's. The
+/// caller holds the directory's lock.
+pub fn remove_run(dir: &std::path::Path) -> std::io::Result<()> {
+    for name in RUN_FILES {
+        let path = dir.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path)?,
+            Ok(_) => std::fs::remove_file(&path)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

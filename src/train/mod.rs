@@ -12,7 +12,7 @@ pub mod cv;
 pub mod epoch;
 mod error;
 pub mod evaluate;
-mod files;
+pub mod files;
 pub mod lock;
 pub mod logs;
 pub mod open_set;

@@ -37,6 +37,9 @@ pub struct Summary {
     pub train_seconds: f64,
     pub images_per_second: f64,
     pub weighting: String,
+    /// The tasks trained: the config's, less a task the data could not train. The figures
+    /// of a task not trained are null: its head was never trained.
+    pub trained_tasks: Tasks,
     pub final_task_weights: [f32; 2],
     /// Test-fold results after the last epoch: the test fold is evaluated once, at the end,
     /// with the verification threshold chosen on the validation split.
@@ -81,6 +84,7 @@ impl Summary {
             train_seconds: sidecar.train_seconds,
             images_per_second: sidecar.images_seen as f64 / sidecar.train_seconds.max(1e-9),
             weighting: run.learner.weighting.name(),
+            trained_tasks: run.tasks,
             final_task_weights,
             fer_accuracy: metrics.fer_accuracy,
             fr_identification_accuracy: metrics.fr_identification_accuracy,
@@ -162,7 +166,7 @@ pub fn write_split(run: &Run) -> Result<(), TrainError> {
 
 /// The run's opening line.
 pub fn print_start(run: &Run) {
-    println!(
+    crate::say!(
         "training {} ({}) on {} | fold {}/{} ({} train, {} validation, {} test subjects; {} train images) | {} weighting, tasks {} | {}",
         run.config.preset.name(),
         run.config.color.name(),
@@ -222,7 +226,7 @@ pub fn print_epoch(row: &EpochRow, epochs: usize, tasks: Tasks) {
     if tasks != Tasks::Fer {
         line += &format!("  verification AUC {}", show(row.val_fr_verification_auc));
     }
-    println!("{line}  |  {}", rate(row.images_per_second));
+    crate::say!("{line}  |  {}", rate(row.images_per_second));
 }
 
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), TrainError> {

@@ -86,7 +86,7 @@ impl<'a> Run<'a> {
             config.shares(),
         )?);
         if split.folds < config.folds {
-            eprintln!(
+            crate::note!(
                 "facemtl: note: the data has only {} subjects, so {} folds instead of the {} asked",
                 split.folds, split.folds, config.folds
             );
@@ -96,7 +96,7 @@ impl<'a> Run<'a> {
         }
         let (weighting, tasks, note) = effective_weighting(&config, &dataset, &split)?;
         if let Some(note) = note {
-            eprintln!("facemtl: {note}");
+            crate::note!("facemtl: {note}");
         }
         // The run directory only once the data has loaded and a run can start.
         let _lock = RunLock::acquire(&out)?;
@@ -234,6 +234,22 @@ fn untrainable(task: Tasks, dataset: &Dataset, split: &Split) -> Option<String> 
     })
 }
 
+/// What of `config` has no effect once the data leaves one task, `tasks`: the weighting
+/// and its unit's settings, and the centre loss without face recognition.
+fn one_task_note(config: &TrainConfig, tasks: Tasks) -> String {
+    let mut idle = vec![format!("--weighting {}", config.weighting)];
+    if config.weight_grad_to_trunk {
+        idle.push("--weight-grad-to-trunk".into());
+    }
+    if !config.normalize_unit_logits {
+        idle.push("--raw-unit-logits".into());
+    }
+    if config.center_loss && tasks == Tasks::Fer {
+        idle.push("--center-loss".into());
+    }
+    format!(" ({} {} no effect)", idle.join(", "), if idle.len() == 1 { "has" } else { "have" })
+}
+
 /// The tasks to train and their weighting, given the tasks asked and the labels on the
 /// training side: a task asked alone that cannot train is an error; of two, the one that
 /// cannot is dropped with a note (an error when neither can).
@@ -257,11 +273,11 @@ fn effective_weighting(
         }
         (Tasks::Both, None, Some(why)) => (
             Tasks::Fr,
-            Some(format!("{why}: training face recognition only")),
+            Some(format!("{why}: training face recognition only{}", one_task_note(config, Tasks::Fr))),
         ),
         (Tasks::Both, Some(why), None) => (
             Tasks::Fer,
-            Some(format!("{why}: training expression recognition only")),
+            Some(format!("{why}: training expression recognition only{}", one_task_note(config, Tasks::Fer))),
         ),
         (t, _, _) => (t, None),
     };

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::checkpoint::ThresholdSource;
 use super::config::TrainConfig;
 use super::epoch::{train_epoch, EpochEnd};
 use super::error::TrainError;
@@ -74,10 +75,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
         run.sidecar.epoch = epoch + 1;
         run.sidecar.batch = 0;
         if last {
-            run.sidecar.verification_threshold = match &validation {
-                Some(v) => v.fr_verification_threshold,
-                None => threshold_on_training_subjects(&run)?,
-            };
+            choose_threshold(&mut run, validation.as_ref())?;
         }
         run.save()?;
     }
@@ -149,7 +147,28 @@ fn evaluate_validation(run: &Run, threshold: bool) -> Result<Option<Metrics>, Tr
     evaluate_on(run, set, threshold).map(Some)
 }
 
-/// Without a validation split: the threshold chosen on training subjects' pairs.
+/// The verification threshold stored with the run: chosen on the validation split's pairs,
+/// or, where it has none (no validation split, or one subject, so no impostor pairs), on
+/// training subjects' pairs, which `eval`, `verify` and `identify` then name as its origin.
+fn choose_threshold(run: &mut Run, validation: Option<&Metrics>) -> Result<(), TrainError> {
+    if let Some(t) = validation.and_then(|v| v.fr_verification_threshold) {
+        run.sidecar.verification_threshold = Some(t);
+        run.sidecar.threshold_chosen_on = Some(ThresholdSource::Validation);
+        return Ok(());
+    }
+    let t = threshold_on_training_subjects(run)?;
+    if t.is_some() && validation.is_some() {
+        crate::note!(
+            "facemtl: note: the validation split has {} subject(s), so no pairs of different people; the verification threshold is chosen on training subjects' pairs",
+            run.split.validation_subjects.len()
+        );
+    }
+    run.sidecar.verification_threshold = t;
+    run.sidecar.threshold_chosen_on = t.map(|_| ThresholdSource::TrainingSubjects);
+    Ok(())
+}
+
+/// The threshold chosen on training subjects' pairs.
 fn threshold_on_training_subjects(run: &Run) -> Result<Option<f32>, TrainError> {
     let images = [run.split.train.clone(), run.split.identification.clone()].concat();
     let none = HeldOut {
@@ -173,6 +192,7 @@ fn evaluate_on(run: &Run, set: HeldOut, threshold: Threshold) -> Result<Metrics,
         threshold,
         run.config.seed,
     )
+    .map(|m| m.of_trained(run.tasks))
     .map_err(TrainError::Output)
 }
 

@@ -273,6 +273,9 @@ impl WeightingSpec {
                             .map_err(|_| format!("static weight {w:?} is not a number"))
                     })
                     .collect::<Result<_, _>>()?;
+                if let Some(bad) = values.iter().find(|w| !w.is_finite()) {
+                    return Err(format!("static weight {bad} is not a finite number: static weighting needs two finite, non-negative weights, not both 0 (e.g. static:0.5,0.5)"));
+                }
                 match values[..] {
                     [fr, fer] if fr >= 0.0 && fer >= 0.0 && fr + fer > 0.0 => Ok(WeightingSpec::Static([fr, fer])),
                     _ => Err(format!("static weighting needs two non-negative weights, not both 0: got {weights:?}")),
