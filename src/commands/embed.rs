@@ -68,6 +68,11 @@ pub fn run(args: EmbedArgs) -> Result<(), String> {
             args.out.display()
         ));
     }
+    // The output names each image's file; a name that is not UTF-8 cannot be written as
+    // itself (it would become another name, with U+FFFD in place of its bytes).
+    if let Some(bad) = args.images.iter().find(|p| p.to_str().is_none()) {
+        return Err(not_utf8(&bad.display().to_string()));
+    }
     let loaded = load_checkpoint(&args.checkpoint, adapter)?;
     faces::require_face_recognition(&loaded, "embed")?;
     let how = loaded.checkpoint.sidecar.config.preprocess();
@@ -77,6 +82,9 @@ pub fn run(args: EmbedArgs) -> Result<(), String> {
     };
     if faces.is_empty() {
         return Err("no images to embed".into());
+    }
+    if let Some(bad) = faces.iter().find(|f| f.origin.contains('\u{FFFD}')) {
+        return Err(not_utf8(&bad.origin));
     }
     let embeddings = faces::embed(&loaded, &faces, args.quiet)?;
     let bytes = match format {
@@ -92,6 +100,12 @@ pub fn run(args: EmbedArgs) -> Result<(), String> {
         args.out.display()
     );
     Ok(())
+}
+
+fn not_utf8(shown: &str) -> String {
+    format!(
+        "{shown}: the file's name is not UTF-8 text, so --out could not name it as it is (it would list another name); rename the file"
+    )
 }
 
 fn csv_bytes(faces: &[Face], embeddings: &[Vec<f32>]) -> Result<Vec<u8>, String> {

@@ -63,6 +63,7 @@ impl<'a> Run<'a> {
             Some(ck) => ck.sidecar.config.clone(),
             None => config,
         };
+        let mut stretched_from = None;
         if let (Some(epochs), Some(ck)) = (options.epochs_override, &resumed) {
             if epochs < ck.sidecar.epoch {
                 return Err(TrainError::Config(format!(
@@ -72,6 +73,7 @@ impl<'a> Run<'a> {
                     ck.sidecar.epoch
                 )));
             }
+            stretched_from = Some(config.epochs);
             config.epochs = epochs;
         }
         config.validate().map_err(TrainError::Config)?;
@@ -103,6 +105,9 @@ impl<'a> Run<'a> {
         std::fs::create_dir_all(out.join("plots"))
             .map_err(|e| TrainError::Output(format!("{}: {e}", out.display())))?;
         let steps_per_epoch = split.train.len().div_ceil(config.batch);
+        if let (Some(from), Some(ck)) = (stretched_from, &resumed) {
+            note_schedule_stretch(&config, from, steps_per_epoch, ck.sidecar.main_optimizer_steps);
+        }
         let learner = Learner::new(
             gpu,
             &config,
@@ -184,6 +189,26 @@ impl<'a> Run<'a> {
             &sidecar,
         )
         .map_err(TrainError::Checkpoint)
+    }
+}
+
+/// `--resume --epochs` lays the run's learning-rate schedule out over the new total, as a
+/// run of that many epochs from the start would: for a cosine or piecewise schedule the rate
+/// where the run stands changes, jumping up on a finished cosine run. Said, with the rates.
+fn note_schedule_stretch(config: &TrainConfig, from: usize, per_epoch: usize, step: u64) {
+    if config.schedule == super::config::ScheduleSpec::Constant || from == config.epochs {
+        return;
+    }
+    let before = config.schedule.schedule(config.lr, per_epoch, from).at(step);
+    let after = config.schedule.schedule(config.lr, per_epoch, config.epochs).at(step);
+    if before != after {
+        crate::note!(
+            "facemtl: note: --epochs {} lays the {} learning-rate schedule out over {} epochs instead of {from}, as a run of {} epochs from the start would have it: the rate at step {step} goes from {before:.3e} to {after:.3e}",
+            config.epochs,
+            config.schedule,
+            config.epochs,
+            config.epochs
+        );
     }
 }
 

@@ -4,7 +4,7 @@
 //! same network in PyTorch, replays the batches with the same recipe and compares the
 //! losses, the task weights (from `metrics.csv`) and every tensor at the saved steps.
 //!
-//! Files: `step-K.safetensors` (every parameter and buffer after step K, named as in the
+//! Files: `steps.txt` (N, so a resumed run goes on tracing), `step-K.safetensors` (every parameter and buffer after step K, named as in the
 //! checkpoint; K = 0 is the initial weights), `batches.csv` (`step,epoch,samples`: the
 //! batch's indices into `split.json`'s samples, space-separated, in batch order).
 //! A replay has to draw what facemtl draws: it recomputes facemtl's dropout masks (a hash
@@ -23,6 +23,10 @@ use crate::gpu::Gpu;
 
 /// The folder of a run's trace.
 pub const TRACE_DIR: &str = "trace";
+
+/// The file in the trace folder that records the run's `--trace N`, so that a resumed run
+/// goes on tracing.
+const SETTING: &str = "steps.txt";
 
 /// Records the first `last_step` steps of a run.
 pub struct Trace {
@@ -51,7 +55,43 @@ impl Trace {
         let batches = dir.join("batches.csv");
         std::fs::write(&batches, "step,epoch,samples\n")
             .map_err(|e| TrainError::Output(format!("{}: {e}", batches.display())))?;
+        let setting = dir.join(SETTING);
+        std::fs::write(&setting, format!("{last_step}\n"))
+            .map_err(|e| TrainError::Output(format!("{}: {e}", setting.display())))?;
         Ok(Trace { dir, last_step })
+    }
+
+    /// The trace of the run in `out` being resumed at `step` (None when it has none): the
+    /// same last step, and `batches.csv` cut back to the steps up to `step` (later rows
+    /// came from steps after the checkpoint, which the resumed run takes again).
+    pub fn resume(out: &Path, step: u64) -> Result<Option<Trace>, TrainError> {
+        let dir = out.join(TRACE_DIR);
+        let setting = dir.join(SETTING);
+        let Ok(text) = std::fs::read_to_string(&setting) else {
+            return Ok(None);
+        };
+        let last_step: u64 = text.trim().parse().map_err(|_| {
+            TrainError::Checkpoint(format!(
+                "{}: {:?} is not a step count; it records the run's --trace N",
+                setting.display(),
+                text.trim()
+            ))
+        })?;
+        let batches = dir.join("batches.csv");
+        let io = |e: std::io::Error| TrainError::Output(format!("{}: {e}", batches.display()));
+        let kept: String = std::fs::read_to_string(&batches)
+            .map_err(io)?
+            .lines()
+            .filter(|line| {
+                line.split(',')
+                    .next()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .is_none_or(|s| s <= step)
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        std::fs::write(&batches, kept).map_err(io)?;
+        Ok(Some(Trace { dir, last_step }))
     }
 
     /// Whether the weights after `step` are saved: 0 to 10, then every 10th, and the last.

@@ -31,6 +31,7 @@ pub fn train(gpu: &Gpu, config: TrainConfig, options: &RunOptions) -> Result<Sum
             trace.record(gpu, &run.learner.store, 0, 0, &[])?;
             Some(trace)
         }
+        None if options.resume => Trace::resume(&run.out, run.sidecar.step)?,
         None => None,
     };
     let (start_epoch, epochs) = (run.sidecar.epoch, run.config.epochs);
