@@ -43,6 +43,9 @@ fn own_data(s: &Sidecar, fold: Option<usize>) -> Result<(Dataset, Split), String
         .data
         .load(&s.config.preprocess())
         .map_err(|e| e.to_string())?;
+    if let Some(warning) = s.data_changed(s.config.data.files_digest(&dataset).as_deref()) {
+        eprintln!("{warning}");
+    }
     let split = facemtl::data::protocol::split(
         &dataset,
         s.config.folds,

@@ -42,6 +42,38 @@ impl Pixels {
     }
 }
 
+/// A digest of the files behind `dataset` as they are on disk now: every image file's
+/// name, size and modification time, and those of `source` (a manifest or CSV) when it is a
+/// file; None for data made in memory. Cheap (no file is read): it tells that files were
+/// changed, replaced, added or removed since a run recorded it, not what changed.
+pub fn files_digest(dataset: &Dataset, source: Option<&Path>) -> Option<String> {
+    let files: Vec<&Path> = source
+        .filter(|p| p.is_file())
+        .into_iter()
+        .chain(dataset.samples.iter().filter_map(|s| s.pixels.file()))
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for file in files {
+        eat(file.as_os_str().as_encoded_bytes());
+        let meta = std::fs::metadata(file).ok();
+        eat(&meta.as_ref().map_or(u64::MAX, |m| m.len()).to_le_bytes());
+        let modified = meta
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(u128::MAX, |d| d.as_nanos());
+        eat(&modified.to_le_bytes());
+    }
+    Some(format!("{hash:016x}"))
+}
+
 /// A 64-bit FNV-1a hash of an image's pixel bits.
 fn pixel_hash(pixels: &[f32]) -> u64 {
     pixels.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, v| {

@@ -66,6 +66,11 @@ pub struct Sidecar {
     /// before it was recorded, which chose on the validation split).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold_chosen_on: Option<ThresholdSource>,
+    /// The digest of the data's files when the run last saved
+    /// ([`crate::data::files_digest`]: names, sizes, modification times); `--resume` and
+    /// `eval` warn when the files differ from it now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_digest: Option<String>,
     /// The weighting method's own state (uncertainty's log-variances, DWA's loss history,
     /// ...), so a resumed run weighs its steps as an uninterrupted one.
     pub weighting_state: Vec<f32>,
@@ -94,8 +99,21 @@ impl Sidecar {
             images_seen: 0,
             verification_threshold: None,
             threshold_chosen_on: None,
+            data_digest: None,
             weighting_state: Vec::new(),
         }
+    }
+
+    /// A warning when the data's files are not as they were when the run saved (`digest`:
+    /// theirs now); None when they are, or when either digest is unknown.
+    pub fn data_changed(&self, digest: Option<&str>) -> Option<String> {
+        let (then, now) = (self.data_digest.as_deref()?, digest?);
+        (then != now).then(|| {
+            format!(
+                "facemtl: warning: the data's files ({}) have changed since this run saved its checkpoint (names, sizes or modification times differ): the figures and any further training are on other images than the run's",
+                self.config.data.describe()
+            )
+        })
     }
 
     /// Where the stored verification threshold comes from, for people.

@@ -56,6 +56,17 @@ impl DataSource {
         }
     }
 
+    /// The digest of the files behind `dataset`, loaded from this source
+    /// ([`crate::data::files_digest`]; None for the built-in faces).
+    pub fn files_digest(&self, dataset: &Dataset) -> Option<String> {
+        match self {
+            DataSource::Synthetic(_) => None,
+            DataSource::Files { path, .. } => {
+                crate::data::files_digest(dataset, Some(std::path::Path::new(path)))
+            }
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             DataSource::Synthetic(c) => format!(

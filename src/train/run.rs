@@ -80,6 +80,13 @@ impl<'a> Run<'a> {
         let out = options.out.clone();
         let dataset = Arc::new(config.data.load(&config.preprocess())?);
         dataset.warn_skipped();
+        let data_digest = config.data.files_digest(&dataset);
+        if let Some(warning) = resumed
+            .as_ref()
+            .and_then(|ck| ck.sidecar.data_changed(data_digest.as_deref()))
+        {
+            crate::note!("{warning}");
+        }
         let split = Arc::new(protocol::split(
             &dataset,
             config.folds,
@@ -130,6 +137,10 @@ impl<'a> Run<'a> {
                 .map(|e| e.name().to_string())
                 .collect(),
         );
+        let sidecar = Sidecar {
+            data_digest,
+            ..sidecar
+        };
         let mut run = Run {
             _lock,
             gpu,
@@ -168,6 +179,7 @@ impl<'a> Run<'a> {
             .map_err(TrainError::Checkpoint)?;
         self.sidecar = Sidecar {
             config: self.config.clone(),
+            data_digest: self.sidecar.data_digest.clone(),
             ..ck.sidecar.clone()
         };
         Ok(())
