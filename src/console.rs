@@ -29,13 +29,25 @@ pub fn stdout_lost() -> bool {
     STDOUT_LOST.load(Ordering::Relaxed)
 }
 
-/// Whether standard output is open at all: a program started with it closed (`>&-`)
-/// writes into nothing, and Rust's standard library reports such writes as done.
+/// Whether standard output is open at all. A program started with it closed (`>&-`) finds
+/// it open on /dev/null: Rust's runtime puts /dev/null, read-write, on a closed standard
+/// descriptor before `main`, so writes to it report success and go nowhere. That is told
+/// apart from a user's `> /dev/null` (write-only) by its access mode.
 pub fn stdout_is_open() -> bool {
     #[cfg(unix)]
     {
-        // SAFETY: F_GETFD only reads the descriptor's flags.
-        unsafe { libc::fcntl(1, libc::F_GETFD) != -1 }
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: F_GETFL only reads the descriptor's flags.
+        let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
+        if flags == -1 {
+            return false;
+        }
+        if flags & libc::O_ACCMODE != libc::O_RDWR {
+            return true;
+        }
+        let null = std::fs::metadata("/dev/null").map(|m| m.rdev()).ok();
+        let out = std::fs::metadata("/proc/self/fd/1").map(|m| m.rdev()).ok();
+        !(null.is_some() && null == out)
     }
     #[cfg(not(unix))]
     {

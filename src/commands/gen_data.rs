@@ -121,39 +121,21 @@ pub fn run(args: &GenDataArgs) -> Result<(), String> {
     let started = std::time::Instant::now();
     let images = synthetic::generate_images(&config);
     let manifest_path = args.out.join("manifest.csv");
-    let write_error =
-        |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", manifest_path.display());
-    let mut manifest = csv::Writer::from_path(&manifest_path).map_err(|e| write_error(&e))?;
-    let mut counters = std::collections::HashMap::new();
-    for img in &images {
-        let k = counters.entry((img.subject, img.expression)).or_insert(0);
-        *k += 1;
-        let name = format!(
-            "s{:03}_{}_{}.png",
-            img.subject + 1,
-            img.expression.name(),
-            k
-        );
-        save_png(
-            &images_dir.join(&name),
-            &img.pixels,
-            config.size,
-            config.size,
-        )
-        .map_err(|e| e.to_string())?;
-        let row = ManifestRow {
-            path: format!("images/{name}"),
-            subject: format!("synthetic{:03}", img.subject + 1),
-            expression: img.expression.name(),
-        };
-        let written = if args.landmarks {
-            manifest.serialize(AlignedRow::new(row, &img.landmarks, config.size))
-        } else {
-            manifest.serialize(row)
-        };
-        written.map_err(|e| write_error(&e))?;
+    // The manifest is written aside and renamed into place once every image is written, so
+    // a failed write (a full disk) leaves no manifest that lists missing or cut images.
+    let partial = args.out.join("manifest.csv.partial");
+    let written = write_images(args, &config, &images, &images_dir, &partial)
+        .and_then(|()| {
+            std::fs::rename(&partial, &manifest_path)
+                .map_err(|e| format!("{}: cannot write: {e}", manifest_path.display()))
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&partial);
+        let _ = std::fs::remove_file(&manifest_path);
+        return Err(format!(
+            "{e}; the folder holds no manifest, so it is not a data set (free space and run gen-data again with --overwrite)"
+        ));
     }
-    manifest.flush().map_err(|e| write_error(&e))?;
     let (canvas, width, height) = synthetic::montage(&config, 8);
     let montage_path = args.out.join("montage.png");
     save_png(&montage_path, &canvas, width, height).map_err(|e| e.to_string())?;
@@ -169,4 +151,51 @@ pub fn run(args: &GenDataArgs) -> Result<(), String> {
     println!("manifest: {}", manifest_path.display());
     println!("montage (rows: subjects; columns: neutral, happiness, sadness, surprise, anger, disgust, fear): {}", montage_path.display());
     Ok(())
+}
+
+/// Writes every image's PNG into `images_dir` and the manifest listing them to `manifest_path`;
+/// an image that fails to write is removed, not left cut short.
+fn write_images(
+    args: &GenDataArgs,
+    config: &SyntheticConfig,
+    images: &[synthetic::SyntheticImage],
+    images_dir: &std::path::Path,
+    manifest_path: &std::path::Path,
+) -> Result<(), String> {
+    let write_error =
+        |e: &dyn std::fmt::Display| format!("{}: cannot write: {e}", manifest_path.display());
+    let mut manifest = csv::Writer::from_path(manifest_path).map_err(|e| write_error(&e))?;
+    let mut counters = std::collections::HashMap::new();
+    for img in images {
+        let k = counters.entry((img.subject, img.expression)).or_insert(0);
+        *k += 1;
+        let name = format!(
+            "s{:03}_{}_{}.png",
+            img.subject + 1,
+            img.expression.name(),
+            k
+        );
+        let png = images_dir.join(&name);
+        if let Err(e) = save_png(&png, &img.pixels, config.size, config.size) {
+            let _ = std::fs::remove_file(&png);
+            return Err(e.to_string());
+        }
+        let row = ManifestRow {
+            path: format!("images/{name}"),
+            subject: format!("synthetic{:03}", img.subject + 1),
+            expression: img.expression.name(),
+        };
+        let written = if args.landmarks {
+            manifest.serialize(AlignedRow::new(row, &img.landmarks, config.size))
+        } else {
+            manifest.serialize(row)
+        };
+        written.map_err(|e| write_error(&e))?;
+    }
+    manifest.flush().map_err(|e| write_error(&e))?;
+    manifest
+        .into_inner()
+        .map_err(|e| write_error(&e.error()))?
+        .sync_all()
+        .map_err(|e| write_error(&e))
 }

@@ -50,6 +50,14 @@ fn gallery_data(args: &IdentifyArgs) -> Result<DataArgs, String> {
             path.display()
         ));
     }
+    // An image given as the gallery: say what the flag takes before the CSV reader says
+    // the image is not text.
+    if path.is_file() && image::ImageFormat::from_path(path).is_ok() {
+        return Err(format!(
+            "--gallery {} is an image; --gallery takes the people to recognise: a manifest CSV (path,subject) or a folder with one folder of images per person (probe images go after the flags)",
+            path.display()
+        ));
+    }
     let format = if path.is_dir() && !path.join("manifest.csv").is_file() {
         Format::Folders
     } else {

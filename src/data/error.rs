@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 pub enum DataError {
     /// A file or folder could not be read.
     Io { path: PathBuf, message: String },
+    /// A file could not be written (a full disk, no permission).
+    Write { path: PathBuf, message: String },
     /// An image could not be decoded.
     Decode { path: PathBuf, message: String },
     /// A line of a text file (CSV, emotion file) is malformed.
@@ -24,6 +26,12 @@ pub enum DataError {
 impl DataError {
     pub(crate) fn io(path: &Path, e: impl fmt::Display) -> DataError {
         DataError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+    pub(crate) fn write(path: &Path, e: impl fmt::Display) -> DataError {
+        DataError::Write {
             path: path.to_path_buf(),
             message: e.to_string(),
         }
@@ -48,6 +56,9 @@ impl fmt::Display for DataError {
         match self {
             DataError::Io { path, message } => {
                 write!(f, "{}: cannot read: {message}", path.display())
+            }
+            DataError::Write { path, message } => {
+                write!(f, "{}: cannot write: {message}", path.display())
             }
             DataError::Decode { path, message } => {
                 write!(f, "{}: not a readable image: {message}", path.display())

@@ -200,5 +200,11 @@ pub fn save_png(path: &Path, pixels: &[f32], width: usize, height: usize) -> Res
             pixels.len()
         ))
     })?;
-    image.save(path).map_err(|e| DataError::io(path, e))
+    // Encoded in memory, then written: the image crate's own save writes through a buffer
+    // whose last bytes go out when it is dropped, where a write error (a full disk) is lost.
+    let mut png = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| DataError::write(path, e))?;
+    std::fs::write(path, png.into_inner()).map_err(|e| DataError::write(path, e))
 }

@@ -107,6 +107,20 @@ pub struct Sample {
     pub region: align::FaceRegion,
     /// File (and line) it came from, for messages.
     pub origin: String,
+    /// The data set's own split, where it has one (FER2013's Usage column): which side of
+    /// it the sample is on. Data with one is split as it says, not into folds.
+    pub usage: Option<Usage>,
+}
+
+/// A side of a data set's official split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// Trained on (FER2013's "Training").
+    Train,
+    /// Validation (FER2013's "PublicTest").
+    Validation,
+    /// Tested once (FER2013's "PrivateTest").
+    Test,
 }
 
 /// A loaded dataset.

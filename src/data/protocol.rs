@@ -169,7 +169,13 @@ fn share_of(n: usize, share: f32, keep: usize) -> usize {
 /// `shares.identification` are held out for the test's FR identification and
 /// `shares.validation` for validation identification (at least one each when above 0,
 /// never all).
+///
+/// Data with an official split ([`Sample::usage`](super::Sample::usage), FER2013's Usage
+/// column) is split as it says instead, in one fold ([`official_split`]).
 pub fn split(dataset: &Dataset, k: usize, fold: usize, seed: u64, shares: Shares) -> Result<Split> {
+    if dataset.samples.iter().any(|s| s.usage.is_some()) {
+        return official_split(dataset, fold);
+    }
     // Group key: the subject, or a group of one for a sample without subject.
     let subjects = dataset.subjects.len();
     let group_of = |i: usize| dataset.samples[i].subject.unwrap_or(subjects + i);
@@ -230,6 +236,50 @@ pub fn split(dataset: &Dataset, k: usize, fold: usize, seed: u64, shares: Shares
         train_subjects,
         test_subjects,
         validation_subjects,
+        expressions,
+    })
+}
+
+/// The data set's own split: its training rows train, its validation rows validate (FER
+/// only: such data has no subjects) and its test rows are the test, as fold 0 of 1. Every
+/// sample must say its side.
+fn official_split(dataset: &Dataset, fold: usize) -> Result<Split> {
+    use super::Usage;
+    if let Some(s) = dataset.samples.iter().find(|s| s.usage.is_none()) {
+        return Err(DataError::Unusable(format!(
+            "{} has no side of the data set's official split while others do",
+            s.origin
+        )));
+    }
+    if fold != 0 {
+        return Err(DataError::Unusable(format!(
+            "--fold {fold} does not exist: the data keeps its official split (Training / PublicTest / PrivateTest), which is one fold, fold 0"
+        )));
+    }
+    let side = |usage: Usage| -> Vec<usize> {
+        (0..dataset.samples.len())
+            .filter(|&i| dataset.samples[i].usage == Some(usage))
+            .collect()
+    };
+    let (train, validation, test) = (side(Usage::Train), side(Usage::Validation), side(Usage::Test));
+    if test.is_empty() {
+        return Err(DataError::Unusable(
+            "the data's official split has no test rows (PrivateTest)".into(),
+        ));
+    }
+    let expressions = dataset.expression_classes();
+    check_trainable(dataset, &train, &expressions, fold)?;
+    Ok(Split {
+        folds: 1,
+        fold: 0,
+        train,
+        identification: Vec::new(),
+        test,
+        validation,
+        validation_identification: Vec::new(),
+        train_subjects: Vec::new(),
+        test_subjects: Vec::new(),
+        validation_subjects: Vec::new(),
         expressions,
     })
 }

@@ -638,6 +638,7 @@ pub fn generate(config: &SyntheticConfig) -> Dataset {
                 reference: img.expression == Expression::Neutral,
                 region: crate::data::align::FaceRegion::Centre,
                 origin: format!("synthetic image {i}"),
+                usage: None,
             }
         })
         .collect();

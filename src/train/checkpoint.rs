@@ -211,6 +211,8 @@ pub enum ThresholdSource {
 /// A checkpoint read from disk.
 pub struct Checkpoint {
     pub sidecar: Sidecar,
+    /// The weights file it was read from, for messages.
+    weights_path: PathBuf,
     weights: HashMap<String, (Vec<usize>, Vec<f32>)>,
     state: HashMap<String, (Vec<usize>, Vec<f32>)>,
 }
@@ -609,6 +611,7 @@ impl Checkpoint {
                 check_readable_copy(&dir.join(SIDECAR_JSON), json, &candidate)?;
                 let checkpoint = Checkpoint {
                     sidecar,
+                    weights_path: weights_path.clone(),
                     weights,
                     state,
                 };
@@ -633,6 +636,7 @@ impl Checkpoint {
             }
             let checkpoint = Checkpoint {
                 sidecar,
+                weights_path: weights_path.clone(),
                 weights,
                 state: HashMap::new(),
             };
@@ -699,12 +703,18 @@ impl Checkpoint {
         for id in store.ids() {
             let name = store.name(id);
             let (shape, data) = self.weights.get(name).ok_or_else(|| {
-                format!("the checkpoint has no tensor {name}: it was saved by another preset or version (it is {})", self.sidecar.config.preset.name())
+                format!("{}: no tensor {name}: it was saved by another preset or version (its sidecar says {})", self.weights_path.display(), self.sidecar.config.preset.name())
             })?;
             let expected = store.get(id).shape();
             if shape != expected {
+                let c = &self.sidecar.config;
                 return Err(format!(
-                    "checkpoint tensor {name} is {shape:?} but this network expects {expected:?}"
+                    "{}: tensor {name} is {shape:?}, but the network its run's settings describe (preset {}, --color {}: {} input channel(s)) expects {expected:?}; the weights and the settings in {} come from different runs, or the settings were edited",
+                    self.weights_path.display(),
+                    c.preset.name(),
+                    c.color.name(),
+                    c.color.channels(),
+                    self.weights_path.with_file_name(SIDECAR_JSON).display()
                 ));
             }
             store.set(gpu, id, data).map_err(|e| e.to_string())?;

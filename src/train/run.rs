@@ -94,7 +94,15 @@ impl<'a> Run<'a> {
             config.seed,
             config.shares(),
         )?);
-        if split.folds < config.folds {
+        if dataset.samples.iter().any(|s| s.usage.is_some()) {
+            crate::note!(
+                "facemtl: note: the data keeps its official split: {} training, {} validation (PublicTest) and {} test (PrivateTest) images, one fold; --folds, --fold and --val-fraction do not apply",
+                split.train.len(),
+                split.validation.len(),
+                split.test.len()
+            );
+            config.folds = split.folds;
+        } else if split.folds < config.folds {
             crate::note!(
                 "facemtl: note: the data has only {} subjects, so {} folds instead of the {} asked",
                 split.folds, split.folds, config.folds

@@ -54,6 +54,7 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
         let subject = dataset.subject_index(&subject);
         dataset.samples.push(Sample {
             origin: file.display().to_string(),
+            usage: None,
             pixels: Pixels::File(file),
             subject: Some(subject),
             expression: Some(expression),

@@ -117,6 +117,7 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
             reference: row.expression == Some(Expression::Neutral),
             region: row.region,
             origin: format!("{}:{line}", path.display()),
+            usage: None,
         });
     }
     // Identity-only manifests: each subject's first image is its verification reference.

@@ -238,6 +238,7 @@ pub(crate) fn push_person(dataset: &mut Dataset, name: &str, images: Vec<PathBuf
     for (k, image) in images.into_iter().enumerate() {
         dataset.samples.push(crate::data::Sample {
             origin: image.display().to_string(),
+            usage: None,
             pixels: crate::data::Pixels::File(image),
             subject: Some(subject),
             expression: None,

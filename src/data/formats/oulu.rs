@@ -59,6 +59,7 @@ pub fn load(path: &Path, size: usize, skip_bad: bool) -> Result<Dataset> {
             };
             dataset.samples.push(Sample {
                 origin: frame.display().to_string(),
+                usage: None,
                 pixels: Pixels::File(frame),
                 subject: Some(subject),
                 expression: Some(label),
