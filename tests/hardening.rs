@@ -16,24 +16,8 @@ use rand::{Rng, SeedableRng};
 
 /// A finished tiny run in `dir`.
 fn tiny_run(dir: &Path, epochs: &str) {
-    let (ok, out, err) = facemtl(&[
-        "train",
-        "--out",
-        dir.to_str().unwrap(),
-        "--subjects",
-        "6",
-        "--per-expression",
-        "2",
-        "--folds",
-        "2",
-        "--batch",
-        "8",
-        "--epochs",
-        epochs,
-        "--val-fraction",
-        "0",
-        "--quiet",
-    ]);
+    let args = common::cli::tiny_run_args(dir, epochs, &[]);
+    let (ok, out, err) = facemtl(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(ok, "{out}{err}");
 }
 

@@ -9,32 +9,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::cli::{facemtl, gen_faces, temp_dir, train_on, work_dir};
+use common::cli::{facemtl, gen_faces, temp_dir, tiny_run_args, train_on, work_dir};
 use facemtl::train::checkpoint::{SIDECAR_JSON, WEIGHTS};
 
-/// A tiny synthetic run in `out` (6 subjects, 2 folds, batch 8), with `extra` flags.
+/// A tiny synthetic run of one epoch in `out`, with `extra` flags.
 fn tiny(out: &Path, extra: &[&str]) -> (bool, String, String) {
-    let mut args = vec![
-        "train",
-        "--out",
-        out.to_str().unwrap(),
-        "--subjects",
-        "6",
-        "--per-expression",
-        "2",
-        "--folds",
-        "2",
-        "--batch",
-        "8",
-        "--epochs",
-        "1",
-        "--quiet",
-    ];
-    if !extra.contains(&"--val-fraction") {
-        args.extend_from_slice(&["--val-fraction", "0"]);
-    }
-    args.extend_from_slice(extra);
-    facemtl(&args)
+    let args = tiny_run_args(out, "1", extra);
+    facemtl(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -74,23 +55,7 @@ fn overwrite_never_leaves_the_old_run_beside_the_new_one() {
     let (ok, _, err) = tiny(&out, &["--overwrite"]);
     assert!(ok, "{err}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_facemtl"))
-        .args([
-            "train",
-            "--out",
-            out.to_str().unwrap(),
-            "--overwrite",
-            "--subjects",
-            "6",
-            "--per-expression",
-            "2",
-            "--folds",
-            "2",
-            "--batch",
-            "8",
-            "--epochs",
-            "500",
-            "--quiet",
-        ])
+        .args(tiny_run_args(&out, "500", &["--overwrite"]))
         .current_dir(work_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -110,7 +75,7 @@ fn overwrite_never_leaves_the_old_run_beside_the_new_one() {
 
 /// Runs facemtl with `args`, reads its first stdout line, closes the pipe, and returns
 /// (exit status, stderr).
-fn read_one_line_then_close(args: &[&str]) -> (std::process::ExitStatus, String) {
+fn read_one_line_then_close(args: &[String]) -> (std::process::ExitStatus, String) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_facemtl"))
         .args(args)
@@ -134,24 +99,8 @@ fn read_one_line_then_close(args: &[&str]) -> (std::process::ExitStatus, String)
 #[test]
 fn a_closed_stdout_never_stops_training_and_is_an_error_where_the_output_is_the_result() {
     let out = temp_dir("closed-pipe");
-    let (status, err) = read_one_line_then_close(&[
-        "train",
-        "--out",
-        out.to_str().unwrap(),
-        "--subjects",
-        "6",
-        "--per-expression",
-        "2",
-        "--folds",
-        "2",
-        "--batch",
-        "8",
-        "--epochs",
-        "2",
-        "--val-fraction",
-        "0",
-        "--quiet",
-    ]);
+    let args = tiny_run_args(&out, "2", &[]);
+    let (status, err) = read_one_line_then_close(&args);
     assert!(status.success(), "{status:?} {err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(

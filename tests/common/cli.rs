@@ -94,3 +94,32 @@ pub fn assert_predicts(run: &Path, image: &Path) {
     ]);
     assert!(ok && out.contains("expression:"), "{out}{err}");
 }
+
+/// The flags of a tiny synthetic run in `out` (6 subjects, 2 images per expression, 2 folds,
+/// batch 8, no validation split unless `extra` sets one, quiet) of `epochs` epochs, then
+/// `extra`.
+pub fn tiny_run_args(out: &Path, epochs: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--subjects",
+        "6",
+        "--per-expression",
+        "2",
+        "--folds",
+        "2",
+        "--batch",
+        "8",
+        "--epochs",
+        epochs,
+        "--quiet",
+    ]
+    .map(String::from)
+    .to_vec();
+    if !extra.contains(&"--val-fraction") {
+        args.extend(["--val-fraction".to_string(), "0".to_string()]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
