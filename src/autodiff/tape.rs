@@ -169,6 +169,12 @@ impl<'s> Tape<'s> {
         self.training
     }
 
+    /// Records what follows in training (`true`) or evaluation mode, returning the mode
+    /// before (a frozen part of a network runs in evaluation mode on a training tape).
+    pub fn set_training(&mut self, training: bool) -> bool {
+        std::mem::replace(&mut self.training, training)
+    }
+
     /// The device the tape records on.
     pub fn gpu(&self) -> &Gpu {
         &self.gpu

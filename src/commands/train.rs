@@ -95,6 +95,19 @@ pub struct RecipeArgs {
     /// channels; the built-in faces are grayscale).
     #[arg(long, value_parser = super::choice::parser::<Color>(), ignore_case = true, default_value_t = defaults().color)]
     pub color: Color,
+    /// Start from trained weights: a run directory, a checkpoint, or a safetensors file
+    /// of tensors under facemtl's names. Tensors whose name and shape match are loaded; the
+    /// rest (e.g. heads with other classes) start fresh.
+    #[arg(long, value_name = "PATH")]
+    pub init_from: Option<PathBuf>,
+    /// Keep the shared layers as loaded (no update, no gradient; their batch norms use their
+    /// running statistics).
+    #[arg(long, value_name = "PART", value_parser = ["trunk"])]
+    pub freeze: Option<String>,
+    /// The shared layers' learning rate as a share of --lr, in (0, 1] (a gentler
+    /// fine-tuning of loaded weights).
+    #[arg(long, value_parser = flags::positive, allow_negative_numbers = true, default_value_t = 1.0)]
+    pub trunk_lr_scale: f32,
     /// With a manifest's face boxes: added on each side, as a share of the box's larger
     /// side, in [0, 2].
     #[arg(long, value_parser = flags::margin, allow_negative_numbers = true, default_value_t = defaults().crop_margin)]
@@ -189,6 +202,12 @@ impl RecipeArgs {
             center_loss: self.center_loss,
             color: self.color,
             crop_margin: self.crop_margin,
+            init_from: match &self.init_from {
+                Some(path) => Some(facemtl::train::init::Source::read(path)?.record),
+                None => None,
+            },
+            freeze_trunk: self.freeze.is_some(),
+            trunk_lr_scale: self.trunk_lr_scale,
         };
         config.validate()?;
         Ok(config)

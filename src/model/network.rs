@@ -202,6 +202,9 @@ pub struct MultiTaskNet {
     pub keep: f32,
     /// Softmax over L2-normalised unit logits (bounds two-task weights to ~[0.2, 0.8]).
     pub normalize_unit_logits: bool,
+    /// The trunk is not trained (`--freeze trunk`): its batch norms normalise with their
+    /// running statistics, which no pass moves, in training as in evaluation.
+    pub frozen_trunk: bool,
 }
 
 impl MultiTaskNet {
@@ -293,6 +296,7 @@ impl MultiTaskNet {
             fer_classes,
             keep: 0.5,
             normalize_unit_logits: true,
+            frozen_trunk: false,
         })
     }
 
@@ -340,7 +344,16 @@ impl MultiTaskNet {
         options: ForwardOptions,
     ) -> Result<Outputs> {
         let x = tape.input(images);
-        let trunk = self.trunk.forward(tape, x)?;
+        let trunk = if self.frozen_trunk {
+            // Evaluation mode for the trunk, and its output a constant to what follows.
+            let training = tape.set_training(false);
+            let trunk = self.trunk.forward(tape, x);
+            tape.set_training(training);
+            let trunk = trunk?;
+            tape.detach(trunk)
+        } else {
+            self.trunk.forward(tape, x)?
+        };
         let (f, e) = BranchConvs::forward_both(&self.fr_convs, &self.fer_convs, tape, trunk)?;
         let f = tape.global_avg_pool_dropout(f, self.keep)?;
         let embedding = self.fr_embedding.forward(tape, f)?;

@@ -74,6 +74,12 @@ impl FlatGroup {
         })
     }
 
+    /// The first element of parameter `k`'s slot (the group's length for `k` past its
+    /// last parameter).
+    pub(crate) fn start_of(&self, k: usize) -> usize {
+        self.slots.get(k).map_or(self.params.len(), |s| s.start)
+    }
+
     /// The group's parameters, in order.
     pub(crate) fn ids(&self) -> &[ParamId] {
         &self.ids

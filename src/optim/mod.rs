@@ -57,6 +57,9 @@ pub struct Optimizer {
     clip_norm: Option<f32>,
     ones: Tensor,
     step: u64,
+    /// The group's elements below this one take the learning rate times `.1` (the shared
+    /// layers of a network fine-tuned from trained weights); None: one rate for all.
+    scaled_below: Option<(usize, f32)>,
 }
 
 impl Optimizer {
@@ -92,7 +95,14 @@ impl Optimizer {
             clip_norm,
             ones: Tensor::full(gpu, &[1], 1.0)?,
             step: 0,
+            scaled_below: None,
         })
+    }
+
+    /// The first `leading` parameters of the group learn at `scale` times the rate (the
+    /// schedule's), the rest at the rate; the gradient clipping stays one norm over all.
+    pub fn scale_leading_lr(&mut self, leading: usize, scale: f32) {
+        self.scaled_below = Some((self.group.start_of(leading), scale));
     }
 
     /// Steps taken so far.
@@ -144,7 +154,19 @@ impl Optimizer {
         let scale = self.grad_scale(gpu, &runs)?;
         self.step += 1;
         let t = u32::try_from(self.step).unwrap_or(u32::MAX);
-        for run in &runs {
+        // A run that crosses the scaled part's end is updated as its two parts.
+        let parts: Vec<(Range<usize>, f32)> = runs
+            .iter()
+            .flat_map(|run| match self.scaled_below {
+                Some((end, scale)) if run.start < end && end < run.end => {
+                    vec![(run.start..end, lr * scale), (end..run.end, lr)]
+                }
+                Some((end, scale)) if run.end <= end => vec![(run.clone(), lr * scale)],
+                _ => vec![(run.clone(), lr)],
+            })
+            .collect();
+        for (run, lr) in &parts {
+            let (run, lr) = (run, *lr);
             let param = self.group.params(gpu, run)?;
             let grad = self.group.grads(gpu, run)?;
             let state = self

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::init::InitSource;
+
 use crate::choice::{display_by_name, named, Choice, Named};
 use crate::data::augment::AugmentLevel;
 use crate::data::formats::Format;
@@ -262,6 +264,24 @@ pub struct TrainConfig {
     pub color: Color,
     /// Added on each side of a manifest's face box, as a share of its larger side.
     pub crop_margin: f32,
+    /// The trained weights the run started from (`--init-from`); None: random ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<InitSource>,
+    /// Keep the shared layers (`trunk.`) as they are: no update, no gradient, and their
+    /// batch norms normalise with their running statistics (`--freeze trunk`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub freeze_trunk: bool,
+    /// The shared layers' learning rate as a share of the network's (`--trunk-lr-scale`).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub trunk_lr_scale: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+fn is_one(v: &f32) -> bool {
+    *v == 1.0
 }
 
 impl Default for TrainConfig {
@@ -292,6 +312,9 @@ impl Default for TrainConfig {
             center_loss: false,
             color: Color::Gray,
             crop_margin: DEFAULT_CROP_MARGIN,
+            init_from: None,
+            freeze_trunk: false,
+            trunk_lr_scale: 1.0,
         }
     }
 }
@@ -376,6 +399,26 @@ impl TrainConfig {
             return Err(format!(
                 "--val-fraction must be in [0, 0.5), got {}",
                 self.val_fraction
+            ));
+        }
+        if !(self.trunk_lr_scale > 0.0 && self.trunk_lr_scale <= 1.0) {
+            return Err(format!(
+                "--trunk-lr-scale must be in (0, 1], got {}",
+                self.trunk_lr_scale
+            ));
+        }
+        if self.freeze_trunk && self.trunk_lr_scale != 1.0 {
+            return Err("--trunk-lr-scale sets the rate of the shared layers, which --freeze trunk does not train: give one of them".into());
+        }
+        if self.freeze_trunk
+            && matches!(
+                self.weighting,
+                WeightingSpec::GradNorm | WeightingSpec::Mgda | WeightingSpec::PcGrad
+            )
+        {
+            return Err(format!(
+                "--weighting {} weighs the tasks by their gradients in the shared layers, which --freeze trunk does not compute; pick another method or train the trunk",
+                self.weighting
             ));
         }
         if let DataSource::Synthetic(c) = &self.data {

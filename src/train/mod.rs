@@ -13,6 +13,7 @@ pub mod epoch;
 mod error;
 pub mod evaluate;
 pub mod files;
+pub mod init;
 pub mod lock;
 pub mod logs;
 pub mod open_set;

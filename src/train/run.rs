@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::checkpoint::{self, Checkpoint, Sidecar};
 use super::config::{Tasks, TrainConfig};
 use super::error::TrainError;
+use super::init::{InitSource, Source};
 use super::lock::RunLock;
 use super::step::Learner;
 use crate::data::protocol::{self, Split};
@@ -161,10 +162,31 @@ impl<'a> Run<'a> {
             sidecar,
             out,
         };
-        if let Some(ck) = &resumed {
-            run.restore(ck)?;
+        match (&resumed, run.config.init_from.clone()) {
+            (Some(ck), _) => run.restore(ck)?,
+            (None, Some(init)) => run.init_from(&init)?,
+            (None, None) => {}
         }
         Ok(run)
+    }
+
+    /// Loads the trained weights `init` names (a new run's start), saying what it loaded.
+    fn init_from(&mut self, init: &InitSource) -> Result<(), TrainError> {
+        let source = Source::read(std::path::Path::new(&init.path)).map_err(TrainError::Config)?;
+        if source.record.digest != init.digest {
+            return Err(TrainError::Config(format!(
+                "--init-from {}: the file changed since the run was set up (digest {} then, {} now)",
+                init.path, init.digest, source.record.digest
+            )));
+        }
+        let report = super::init::load_into(self.gpu, &self.learner.store, &source)?;
+        crate::note!(
+            "facemtl: started from {} (digest {}):\n{}",
+            init.path,
+            init.digest,
+            report.table()
+        );
+        Ok(())
     }
 
     /// Continues from `ck`: its weights, optimiser state and position.

@@ -76,6 +76,7 @@ impl Learner {
         )?;
         net.keep = config.keep;
         net.normalize_unit_logits = config.normalize_unit_logits;
+        net.frozen_trunk = config.freeze_trunk;
         let center = if config.center_loss && tasks != Tasks::Fer {
             Some(CenterLoss::new(
                 gpu,
@@ -89,8 +90,17 @@ impl Learner {
         let schedule = config
             .schedule
             .schedule(config.lr, steps_per_epoch, config.epochs);
-        let main_params = MultiTaskNet::main_params(&store);
-        let main_opt = Optimizer::new(
+        // The shared layers first (they are built first), so a share of the rate can be
+        // given to a leading run of the group; none of them when frozen.
+        let (trunk, rest): (Vec<ParamId>, Vec<ParamId>) = MultiTaskNet::main_params(&store)
+            .into_iter()
+            .partition(|&id| store.name(id).starts_with("trunk."));
+        let trunk_len = if config.freeze_trunk { 0 } else { trunk.len() };
+        let main_params = match config.freeze_trunk {
+            true => rest,
+            false => [trunk, rest].concat(),
+        };
+        let mut main_opt = Optimizer::new(
             gpu,
             &mut store,
             main_params,
@@ -98,6 +108,9 @@ impl Learner {
             schedule,
             config.clip_norm,
         )?;
+        if config.trunk_lr_scale != 1.0 {
+            main_opt.scale_leading_lr(trunk_len, config.trunk_lr_scale);
+        }
         let unit_kind = OptimizerKind::Sgd(SgdConfig {
             lr: config.unit_lr,
             momentum: 0.0,

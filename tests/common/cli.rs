@@ -95,30 +95,23 @@ pub fn assert_predicts(run: &Path, image: &Path) {
     assert!(ok && out.contains("expression:"), "{out}{err}");
 }
 
-/// The flags of a tiny synthetic run in `out` (6 subjects, 2 images per expression, 2 folds,
-/// batch 8, no validation split unless `extra` sets one, quiet) of `epochs` epochs, then
-/// `extra`.
+/// The flags of a tiny synthetic run in `out` of `epochs` epochs, quiet: 6 subjects, 2
+/// images per expression, 2 folds, batch 8 and no validation split, each unless `extra`
+/// gives that flag; then `extra`.
 pub fn tiny_run_args(out: &Path, epochs: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "train",
-        "--out",
-        out.to_str().unwrap(),
-        "--subjects",
-        "6",
-        "--per-expression",
-        "2",
-        "--folds",
-        "2",
-        "--batch",
-        "8",
-        "--epochs",
-        epochs,
-        "--quiet",
-    ]
-    .map(String::from)
-    .to_vec();
-    if !extra.contains(&"--val-fraction") {
-        args.extend(["--val-fraction".to_string(), "0".to_string()]);
+    let mut args: Vec<String> = ["train", "--out", out.to_str().unwrap(), "--epochs", epochs, "--quiet"]
+        .map(String::from)
+        .to_vec();
+    for (flag, value) in [
+        ("--subjects", "6"),
+        ("--per-expression", "2"),
+        ("--folds", "2"),
+        ("--batch", "8"),
+        ("--val-fraction", "0"),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
     }
     args.extend(extra.iter().map(|a| a.to_string()));
     args
