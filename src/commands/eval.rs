@@ -26,6 +26,17 @@ pub struct EvalArgs {
     /// was trained for (any other fold's test subjects were among its training subjects).
     #[arg(long, value_parser = super::flags::index, allow_negative_numbers = true)]
     pub fold: Option<usize>,
+    /// LFW's verification protocol instead: a pairs file in LFW's layout (pairs.txt), each
+    /// set scored at the threshold chosen on the other sets.
+    #[arg(long, value_name = "FILE", requires = "root", conflicts_with_all = ["data", "fold"])]
+    pub pairs: Option<PathBuf>,
+    /// With --pairs: the folder of the images, ROOT/NAME/NAME_0001.jpg.
+    #[arg(long, value_name = "DIR", requires = "pairs")]
+    pub root: Option<PathBuf>,
+    /// With --pairs: a manifest of the images with their face boxes and/or landmarks (as
+    /// `train` reads them); without it, each image's centre square.
+    #[arg(long, value_name = "MANIFEST", requires = "pairs")]
+    pub faces: Option<PathBuf>,
     #[command(flatten)]
     pub gpu: super::AdapterArg,
 }
@@ -63,6 +74,9 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
         return Err("--fold applies to the run's own data, not to --data".into());
     }
     let loaded = load_checkpoint(&args.checkpoint, adapter)?;
+    if let (Some(pairs), Some(root)) = (&args.pairs, &args.root) {
+        return super::pairs::run(&loaded, pairs, root, args.faces.as_deref());
+    }
     let s = &loaded.checkpoint.sidecar;
     let own = args.data.data.is_none();
     let (dataset, split) = if own {

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod embed;
 pub mod eval;
 mod faces;
+mod pairs;
 pub(crate) mod flags;
 pub mod gen_data;
 pub mod identify;

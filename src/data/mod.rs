@@ -11,6 +11,7 @@ mod error;
 pub mod expression;
 pub mod formats;
 pub mod image;
+pub mod pairs_file;
 pub mod protocol;
 pub mod synthetic;
 

@@ -17,6 +17,7 @@ pub mod init;
 pub mod lock;
 pub mod logs;
 pub mod open_set;
+pub mod pairs_protocol;
 pub mod plots;
 pub mod recalibrate;
 pub mod report;
