@@ -13,7 +13,12 @@ static STDOUT_LOST: AtomicBool = AtomicBool::new(false);
 /// Writes `args` and a newline to standard output; a failed write is remembered, not fatal.
 pub fn say(args: std::fmt::Arguments) {
     let mut out = std::io::stdout().lock();
-    if out.write_fmt(args).and_then(|_| out.write_all(b"\n")).and_then(|_| out.flush()).is_err() {
+    if out
+        .write_fmt(args)
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush())
+        .is_err()
+    {
         STDOUT_LOST.store(true, Ordering::Relaxed);
     }
 }

@@ -58,7 +58,11 @@ fn check_stdout(command: &Command) -> Result<(), String> {
             Ok(())
         }
         Command::Embed(_) | Command::GenData(_) => Ok(()),
-        Command::Eval(_) | Command::Predict(_) | Command::Verify(_) | Command::Identify(_) | Command::Info(_) => {
+        Command::Eval(_)
+        | Command::Predict(_)
+        | Command::Verify(_)
+        | Command::Identify(_)
+        | Command::Info(_) => {
             if facemtl::console::stdout_is_open() {
                 Ok(())
             } else {

@@ -41,7 +41,10 @@ fn overwrite_never_leaves_the_old_run_beside_the_new_one() {
     }
     if !ok {
         assert!(!out.join(WEIGHTS).exists(), "{err}");
-        assert!(!out.join("plots/losses.png").exists(), "the old run's plots stay");
+        assert!(
+            !out.join("plots/losses.png").exists(),
+            "the old run's plots stay"
+        );
         assert!(
             !out.join("facemtl.lock").exists(),
             "a failed run leaves no lock"
@@ -199,7 +202,9 @@ fn a_task_that_was_not_trained_has_no_figure() {
         }
         let other = if tasks == "fr" { "FER" } else { "FR" };
         assert!(
-            stdout.contains(&format!("{other} not trained (the run was --tasks {tasks})")),
+            stdout.contains(&format!(
+                "{other} not trained (the run was --tasks {tasks})"
+            )),
             "{stdout}"
         );
     }
@@ -210,9 +215,15 @@ fn a_task_that_was_not_trained_has_no_figure() {
         ("fr", "--raw-unit-logits"),
     ] {
         let (ok, _, err) = tiny(&temp_dir("refused-flag"), &["--tasks", tasks, flag]);
-        assert!(!ok && err.contains(flag) && err.contains("no effect"), "{err}");
+        assert!(
+            !ok && err.contains(flag) && err.contains("no effect"),
+            "{err}"
+        );
     }
-    let (ok, _, err) = tiny(&temp_dir("refused-flag"), &["--tasks", "fr", "--unit-lr", "0.1"]);
+    let (ok, _, err) = tiny(
+        &temp_dir("refused-flag"),
+        &["--tasks", "fr", "--unit-lr", "0.1"],
+    );
     assert!(!ok && err.contains("--unit-lr"), "{err}");
 }
 
@@ -226,7 +237,10 @@ fn a_validation_split_of_one_subject_gives_one_threshold_with_its_true_origin() 
     assert_eq!(summary["validation_subjects"], 1);
     assert!(err.contains("no pairs of different people"), "{err}");
     let accuracy = summary["fr_verification_accuracy"].as_f64().unwrap();
-    assert!(stdout.contains(&format!("FR verification accuracy {accuracy:.3}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("FR verification accuracy {accuracy:.3}")),
+        "{stdout}"
+    );
     let sidecar = json(&out.join(SIDECAR_JSON));
     assert_eq!(sidecar["threshold_chosen_on"], "training-subjects");
     let (ok, stdout, err) = facemtl(&["eval", "--checkpoint", out.to_str().unwrap()]);
@@ -314,7 +328,10 @@ fn landmarks_a_little_outside_the_photo_train_and_mirrored_ones_are_counted() {
         .collect();
     std::fs::write(&manifest, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
     let (ok, _, err) = train_on(&manifest, &temp_dir("marks-strict"), "1", &[]);
-    assert!(!ok && err.contains("mirrored") && err.contains("manifest.csv:3"), "{err}");
+    assert!(
+        !ok && err.contains("mirrored") && err.contains("manifest.csv:3"),
+        "{err}"
+    );
     let out = temp_dir("marks-skip");
     let (ok, _, err) = train_on(&manifest, &out, "1", &["--skip-bad"]);
     assert!(ok, "{err}");
@@ -336,18 +353,38 @@ fn fer2013_keeps_its_official_split_and_a_manifest_is_pointed_to_its_format() {
     };
     let mut text = String::from("emotion,pixels,Usage\n");
     for k in 0..36 {
-        let usage = ["Training", "Training", "Training", "Training", "PublicTest", "PrivateTest"][k % 6];
+        let usage = [
+            "Training",
+            "Training",
+            "Training",
+            "Training",
+            "PublicTest",
+            "PrivateTest",
+        ][k % 6];
         text += &format!("{},{},{usage}\n", [3, 6][k % 2], pixels(k));
     }
     let csv = dir.join("fer.csv");
     std::fs::write(&csv, text).unwrap();
     let out = temp_dir("fer2013-usage-run");
     let (ok, _, err) = facemtl(&[
-        "train", "--data", csv.to_str().unwrap(), "--format", "fer2013", "--out",
-        out.to_str().unwrap(), "--epochs", "1", "--batch", "8", "--quiet",
+        "train",
+        "--data",
+        csv.to_str().unwrap(),
+        "--format",
+        "fer2013",
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch",
+        "8",
+        "--quiet",
     ]);
     assert!(ok, "{err}");
-    assert!(err.contains("official split") && err.contains("24 training, 6 validation"), "{err}");
+    assert!(
+        err.contains("official split") && err.contains("24 training, 6 validation"),
+        "{err}"
+    );
     let split = json(&out.join("split.json"));
     let lines = |key: &str| -> Vec<u64> {
         split[key]
@@ -358,14 +395,25 @@ fn fer2013_keeps_its_official_split_and_a_manifest_is_pointed_to_its_format() {
             .collect()
     };
     // Rows k % 6 == 5 are PrivateTest: the test, never trained on.
-    assert_eq!(lines("test"), (0..36).filter(|k| k % 6 == 5).collect::<Vec<_>>());
-    assert_eq!(lines("validation"), (0..36).filter(|k| k % 6 == 4).collect::<Vec<_>>());
+    assert_eq!(
+        lines("test"),
+        (0..36).filter(|k| k % 6 == 5).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        lines("validation"),
+        (0..36).filter(|k| k % 6 == 4).collect::<Vec<_>>()
+    );
     assert_eq!(lines("train").len(), 24);
     // A manifest given as FER2013.
     let faces = gen_faces("fer2013-manifest", "2", "1", &[]);
     let (ok, _, err) = facemtl(&[
-        "train", "--data", faces.join("manifest.csv").to_str().unwrap(), "--format", "fer2013",
-        "--out", temp_dir("fer2013-wrong").to_str().unwrap(),
+        "train",
+        "--data",
+        faces.join("manifest.csv").to_str().unwrap(),
+        "--format",
+        "fer2013",
+        "--out",
+        temp_dir("fer2013-wrong").to_str().unwrap(),
     ]);
     assert!(!ok && err.contains("--format manifest"), "{err}");
 }
@@ -388,7 +436,9 @@ fn a_resumed_trace_goes_on_tracing_and_a_stretched_schedule_is_said() {
     let (ok, _, err) = facemtl(&["train", "--resume", out.to_str().unwrap(), "--epochs", "2"]);
     assert!(ok, "{err}");
     assert_eq!(rows(&out), 2 * steps, "the resumed epoch is traced too");
-    assert!(out.join(format!("trace/step-{}.safetensors", 2 * steps)).exists());
+    assert!(out
+        .join(format!("trace/step-{}.safetensors", 2 * steps))
+        .exists());
     // The cosine schedule laid out over 2 epochs instead of 1: the rate jumps back up.
     assert!(
         err.contains("learning-rate schedule") && err.contains("over 2 epochs instead of 1"),
@@ -411,7 +461,10 @@ fn changed_data_is_noticed_and_odd_names_are_not_rewritten() {
     image::imageops::invert(&mut picture);
     picture.save(&changed).unwrap();
     let (ok, _, err) = facemtl(&["eval", "--checkpoint", out.to_str().unwrap()]);
-    assert!(ok && err.contains("have changed since this run saved"), "{err}");
+    assert!(
+        ok && err.contains("have changed since this run saved"),
+        "{err}"
+    );
     let (_, _, err) = facemtl(&["train", "--resume", out.to_str().unwrap(), "--epochs", "2"]);
     assert!(err.contains("have changed since this run saved"), "{err}");
 
@@ -431,7 +484,10 @@ fn changed_data_is_noticed_and_odd_names_are_not_rewritten() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && err.contains("not UTF-8"), "{err}");
+    assert!(
+        !output.status.success() && err.contains("not UTF-8"),
+        "{err}"
+    );
     assert!(!csv.exists());
 }
 
@@ -442,8 +498,14 @@ fn vague_errors_say_what_to_do() {
         (vec!["--crop-margin", "-1"], vec!["[0, 2]"]),
         (vec!["--batch", "-1"], vec!["at least 2"]),
         (vec!["--epochs", "-1"], vec!["at least 1"]),
-        (vec!["--identity-spread", "1e308"], vec!["out of range", "[0, 10]"]),
-        (vec!["--weighting", "static:inf,1"], vec!["not a finite number"]),
+        (
+            vec!["--identity-spread", "1e308"],
+            vec!["out of range", "[0, 10]"],
+        ),
+        (
+            vec!["--weighting", "static:inf,1"],
+            vec!["not a finite number"],
+        ),
     ] {
         let mut all = vec!["train", "--out", &out];
         all.extend_from_slice(&args);
@@ -464,10 +526,17 @@ fn vague_errors_say_what_to_do() {
     let (ok, _, err) = tiny(&run, &[]);
     assert!(ok, "{err}");
     let (ok, _, err) = facemtl(&[
-        "identify", "--checkpoint", run.to_str().unwrap(), "--gallery",
-        image.to_str().unwrap(), image.to_str().unwrap(),
+        "identify",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--gallery",
+        image.to_str().unwrap(),
+        image.to_str().unwrap(),
     ]);
-    assert!(!ok && err.contains("is an image") && err.contains("manifest"), "{err}");
+    assert!(
+        !ok && err.contains("is an image") && err.contains("manifest"),
+        "{err}"
+    );
 
     // A full disk during gen-data (an image's path leads to /dev/full): a write error, and
     // no manifest listing what was not written.
@@ -475,10 +544,19 @@ fn vague_errors_say_what_to_do() {
     std::fs::create_dir_all(full.join("images")).unwrap();
     std::os::unix::fs::symlink("/dev/full", full.join("images/s001_neutral_1.png")).unwrap();
     let (ok, _, err) = facemtl(&[
-        "gen-data", "--out", full.to_str().unwrap(), "--overwrite", "--subjects", "2",
-        "--per-expression", "1",
+        "gen-data",
+        "--out",
+        full.to_str().unwrap(),
+        "--overwrite",
+        "--subjects",
+        "2",
+        "--per-expression",
+        "1",
     ]);
-    assert!(!ok && err.contains("cannot write") && !err.contains("cannot read"), "{err}");
+    assert!(
+        !ok && err.contains("cannot write") && !err.contains("cannot read"),
+        "{err}"
+    );
     assert!(!full.join("manifest.csv").exists());
     assert!(!full.join("manifest.csv.partial").exists());
 }

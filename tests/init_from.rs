@@ -67,7 +67,9 @@ fn a_run_starts_from_the_loaded_tensors_and_says_what_it_loaded() {
     // The table: the FR head's class count differs (8 people's 4 training subjects there,
     // 3 here), everything else loads.
     assert!(
-        err.contains("loaded") && err.contains("shape differs") && err.contains("fr.logits.weight [4, 128] -> [3, 128]"),
+        err.contains("loaded")
+            && err.contains("shape differs")
+            && err.contains("fr.logits.weight [4, 128] -> [3, 128]"),
         "{err}"
     );
     let before = tensors(&source.join(WEIGHTS));
@@ -115,7 +117,10 @@ fn the_shared_layers_compute_the_source_s_forward_pass() {
     let (new_net, new_store) = build(3);
     let report = load_into(g, &new_store, &Source::read(&source).unwrap()).unwrap();
     assert_eq!(report.shape_differs.len(), 2, "{report:?}");
-    assert!(report.missing.is_empty() && report.unused.is_empty(), "{report:?}");
+    assert!(
+        report.missing.is_empty() && report.unused.is_empty(),
+        "{report:?}"
+    );
     let images = random(&mut rng(4), 5 * 48 * 48);
     let trunk_output = |net: &MultiTaskNet, store: &ParamStore| {
         let mut tape = Tape::new(g, store, false, 0);
@@ -133,7 +138,10 @@ fn the_shared_layers_compute_the_source_s_forward_pass() {
     let (src_trunk, src_embedding) = trunk_output(&src_net, &src_store);
     let (new_trunk, new_embedding) = trunk_output(&new_net, &new_store);
     assert_eq!(src_trunk, new_trunk, "the trunk's output");
-    assert_eq!(src_embedding, new_embedding, "the FR embedding (all its layers loaded)");
+    assert_eq!(
+        src_embedding, new_embedding,
+        "the FR embedding (all its layers loaded)"
+    );
 }
 
 #[test]
@@ -146,8 +154,15 @@ fn a_source_that_is_another_network_is_refused() {
     ));
     assert!(ok, "{err}");
     let out = temp_dir("init-refused");
-    let (ok, _, err) = run(tiny_run_args(&out, "1", &["--init-from", paper.to_str().unwrap()]));
-    assert!(!ok && err.contains("0% of this network's shared layers"), "{err}");
+    let (ok, _, err) = run(tiny_run_args(
+        &out,
+        "1",
+        &["--init-from", paper.to_str().unwrap()],
+    ));
+    assert!(
+        !ok && err.contains("0% of this network's shared layers"),
+        "{err}"
+    );
     assert!(err.contains("--preset"), "names the likely cause: {err}");
     assert!(!out.join(WEIGHTS).exists());
     // Colour: the first convolution's input channels differ.
@@ -158,7 +173,10 @@ fn a_source_that_is_another_network_is_refused() {
         &["--init-from", gray.to_str().unwrap(), "--color", "rgb"],
     ));
     // One layer of the trunk differs: the rest loads (a warm start), and the table says so.
-    assert!(ok && err.contains("trunk.block1.1.conv.weight [16, 1, 3, 3] -> [16, 3, 3, 3]"), "{err}");
+    assert!(
+        ok && err.contains("trunk.block1.1.conv.weight [16, 1, 3, 3] -> [16, 3, 3, 3]"),
+        "{err}"
+    );
     // A file of other names, and no file at all.
     let other = temp_dir("init-other").with_extension("safetensors");
     let values = vec![1.0f32; 6];
@@ -170,7 +188,11 @@ fn a_source_that_is_another_network_is_refused() {
     .unwrap();
     let bytes = safetensors::tensor::serialize([("encoder.weight", view)], None).unwrap();
     std::fs::write(&other, bytes).unwrap();
-    let (ok, _, err) = run(tiny_run_args(&out, "1", &["--init-from", other.to_str().unwrap()]));
+    let (ok, _, err) = run(tiny_run_args(
+        &out,
+        "1",
+        &["--init-from", other.to_str().unwrap()],
+    ));
     assert!(!ok && err.contains("no tensor name is shared"), "{err}");
     let (ok, _, err) = run(tiny_run_args(&out, "1", &["--init-from", "/no/such/run"]));
     assert!(!ok && err.contains("no such file"), "{err}");
@@ -205,7 +227,10 @@ fn a_frozen_trunk_ends_the_run_exactly_as_loaded() {
         "1",
         &["--freeze", "trunk", "--weighting", "gradnorm"],
     ));
-    assert!(!ok && err.contains("gradnorm") && err.contains("--freeze trunk"), "{err}");
+    assert!(
+        !ok && err.contains("gradnorm") && err.contains("--freeze trunk"),
+        "{err}"
+    );
 }
 
 fn sgd_config(scale: f32, freeze: bool) -> TrainConfig {
@@ -224,13 +249,26 @@ fn sgd_config(scale: f32, freeze: bool) -> TrainConfig {
 }
 
 fn learner(config: &TrainConfig) -> Learner {
-    Learner::new(gpu(), config, [3, 7], Tasks::Both, config.weighting.clone(), 1).unwrap()
+    Learner::new(
+        gpu(),
+        config,
+        [3, 7],
+        Tasks::Both,
+        config.weighting.clone(),
+        1,
+    )
+    .unwrap()
 }
 
 fn values(store: &ParamStore) -> HashMap<String, Vec<f32>> {
     store
         .ids()
-        .map(|id| (store.name(id).to_string(), store.get(id).to_vec(gpu()).unwrap()))
+        .map(|id| {
+            (
+                store.name(id).to_string(),
+                store.get(id).to_vec(gpu()).unwrap(),
+            )
+        })
         .collect()
 }
 

@@ -40,7 +40,10 @@ fn pairs_text(names: &[String]) -> String {
             text += &format!("{name}\t{}\t{}\n", 1 + k % 3, 4 + k % 4);
         }
         for k in 0..6 {
-            let (a, b) = (&names[(set + k) % names.len()], &names[(set + k + 3) % names.len()]);
+            let (a, b) = (
+                &names[(set + k) % names.len()],
+                &names[(set + k + 3) % names.len()],
+            );
             text += &format!("{a}\t{}\t{b}\t{}\n", 1 + k % 7, 7 - k % 7);
         }
     }
@@ -64,7 +67,13 @@ fn best(scores: &[(f32, bool)]) -> f32 {
 fn embeddings(run: &Path, root: &Path) -> HashMap<String, Vec<f32>> {
     let csv = temp_dir("lfw-embed").with_extension("csv");
     let images: Vec<String> = walk(root);
-    let mut args = vec!["embed", "--checkpoint", run.to_str().unwrap(), "--out", csv.to_str().unwrap()];
+    let mut args = vec![
+        "embed",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+    ];
     args.extend(images.iter().map(String::as_str));
     let (ok, _, err) = facemtl(&args);
     assert!(ok, "{err}");
@@ -74,7 +83,10 @@ fn embeddings(run: &Path, root: &Path) -> HashMap<String, Vec<f32>> {
         .skip(1)
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            (f[0].to_string(), f[2..].iter().map(|v| v.parse().unwrap()).collect())
+            (
+                f[0].to_string(),
+                f[2..].iter().map(|v| v.parse().unwrap()).collect(),
+            )
         })
         .collect()
 }
@@ -105,8 +117,13 @@ fn lfw_pairs_are_scored_set_by_set_at_thresholds_from_the_other_sets() {
     let text = pairs_text(&names);
     std::fs::write(&pairs, &text).unwrap();
     let (ok, out, err) = facemtl(&[
-        "eval", "--checkpoint", run.to_str().unwrap(), "--pairs", pairs.to_str().unwrap(),
-        "--root", root.to_str().unwrap(),
+        "eval",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
     assert!(out.contains("pairs: 24 (2 sets"), "{out}");
@@ -134,13 +151,23 @@ fn lfw_pairs_are_scored_set_by_set_at_thresholds_from_the_other_sets() {
     let (mut wins, mut total) = (0.0, 0.0);
     for g in all.iter().filter(|s| s.1) {
         for i in all.iter().filter(|s| !s.1) {
-            wins += if g.0 > i.0 { 1.0 } else if g.0 == i.0 { 0.5 } else { 0.0 };
+            wins += if g.0 > i.0 {
+                1.0
+            } else if g.0 == i.0 {
+                0.5
+            } else {
+                0.0
+            };
             total += 1.0;
         }
     }
     let auc_line = out.lines().find(|l| l.starts_with("ROC AUC")).unwrap();
     let printed: f64 = auc_line.split_whitespace().last().unwrap().parse().unwrap();
-    assert!((printed - wins / total).abs() < 1e-3, "{printed} against {}", wins / total);
+    assert!(
+        (printed - wins / total).abs() < 1e-3,
+        "{printed} against {}",
+        wins / total
+    );
     // Set 1 at the threshold of set 2's pairs, and the reverse.
     let rows: Vec<Vec<f64>> = out
         .lines()
@@ -151,30 +178,66 @@ fn lfw_pairs_are_scored_set_by_set_at_thresholds_from_the_other_sets() {
     assert_eq!(rows.len(), 2, "{out}");
     for (k, row) in rows.iter().enumerate() {
         let threshold = best(&scores[1 - k]);
-        assert!((row[2] - threshold as f64).abs() < 1e-3, "set {}: {row:?}, {threshold}", k + 1);
+        assert!(
+            (row[2] - threshold as f64).abs() < 1e-3,
+            "set {}: {row:?}, {threshold}",
+            k + 1
+        );
         let own = best(&scores[k]);
-        let accuracy = scores[k].iter().filter(|(s, same)| (*s >= threshold) == *same).count()
-            as f64
+        let accuracy = scores[k]
+            .iter()
+            .filter(|(s, same)| (*s >= threshold) == *same)
+            .count() as f64
             / 12.0;
-        assert!((row[3] - accuracy).abs() < 1e-3, "set {}: {row:?}, {accuracy}", k + 1);
+        assert!(
+            (row[3] - accuracy).abs() < 1e-3,
+            "set {}: {row:?}, {accuracy}",
+            k + 1
+        );
         // A threshold chosen on the set itself would do at least as well.
-        let own_accuracy = scores[k].iter().filter(|(s, same)| (*s >= own) == *same).count();
+        let own_accuracy = scores[k]
+            .iter()
+            .filter(|(s, same)| (*s >= own) == *same)
+            .count();
         assert!(own_accuracy as f64 / 12.0 >= accuracy);
     }
 
     // Errors that say what is wrong: a short file, a missing image, a manifest without it.
     std::fs::write(&pairs, text.lines().take(20).collect::<Vec<_>>().join("\n")).unwrap();
     let (ok, _, err) = facemtl(&[
-        "eval", "--checkpoint", run.to_str().unwrap(), "--pairs", pairs.to_str().unwrap(),
-        "--root", root.to_str().unwrap(),
+        "eval",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
     ]);
-    assert!(!ok && err.contains("ends early") && err.contains("set 2"), "{err}");
-    std::fs::write(&pairs, text.replacen(&format!("{}\t1", names[0]), &format!("{}\t9", names[0]), 1)).unwrap();
+    assert!(
+        !ok && err.contains("ends early") && err.contains("set 2"),
+        "{err}"
+    );
+    std::fs::write(
+        &pairs,
+        text.replacen(&format!("{}\t1", names[0]), &format!("{}\t9", names[0]), 1),
+    )
+    .unwrap();
     let (ok, _, err) = facemtl(&[
-        "eval", "--checkpoint", run.to_str().unwrap(), "--pairs", pairs.to_str().unwrap(),
-        "--root", root.to_str().unwrap(),
+        "eval",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--pairs",
+        pairs.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
     ]);
     assert!(!ok && err.contains("_0009.jpg"), "{err}");
-    let (ok, _, err) = facemtl(&["eval", "--checkpoint", run.to_str().unwrap(), "--pairs", pairs.to_str().unwrap()]);
+    let (ok, _, err) = facemtl(&[
+        "eval",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--pairs",
+        pairs.to_str().unwrap(),
+    ]);
     assert!(!ok && err.contains("--root"), "{err}");
 }

@@ -48,7 +48,10 @@ pub fn index(text: &str) -> Result<usize, String> {
 /// a number past f32's range, an infinity or NaN.
 fn finite(text: &str, range: &str) -> Result<f32, String> {
     let v: f32 = number(text, "a number")?;
-    let spelled = text.trim().trim_start_matches(['+', '-']).to_ascii_lowercase();
+    let spelled = text
+        .trim()
+        .trim_start_matches(['+', '-'])
+        .to_ascii_lowercase();
     if v.is_finite() {
         Ok(v)
     } else if v.is_nan() || spelled.starts_with("inf") {
@@ -178,7 +181,9 @@ mod tests {
         let e = strength("1e308").unwrap_err();
         assert!(e.contains("out of range") && e.contains("[0, 10]"), "{e}");
         assert!(positive("nan").unwrap_err().contains("above 0"));
-        assert!(strength("-inf").unwrap_err().contains("not a finite number"));
+        assert!(strength("-inf")
+            .unwrap_err()
+            .contains("not a finite number"));
         assert_eq!(margin("2"), Ok(2.0));
         assert!(margin("-1").unwrap_err().contains("[0, 2]"));
         assert!(margin("2.5").unwrap_err().contains("[0, 2]"));

@@ -124,11 +124,10 @@ pub fn run(args: &GenDataArgs) -> Result<(), String> {
     // The manifest is written aside and renamed into place once every image is written, so
     // a failed write (a full disk) leaves no manifest that lists missing or cut images.
     let partial = args.out.join("manifest.csv.partial");
-    let written = write_images(args, &config, &images, &images_dir, &partial)
-        .and_then(|()| {
-            std::fs::rename(&partial, &manifest_path)
-                .map_err(|e| format!("{}: cannot write: {e}", manifest_path.display()))
-        });
+    let written = write_images(args, &config, &images, &images_dir, &partial).and_then(|()| {
+        std::fs::rename(&partial, &manifest_path)
+            .map_err(|e| format!("{}: cannot write: {e}", manifest_path.display()))
+    });
     if let Err(e) = written {
         let _ = std::fs::remove_file(&partial);
         let _ = std::fs::remove_file(&manifest_path);

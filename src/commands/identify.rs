@@ -86,7 +86,10 @@ pub fn run(args: IdentifyArgs) -> Result<(), String> {
             args.gallery.display()
         ));
     }
-    let threshold = match (args.threshold, loaded.checkpoint.sidecar.verification_threshold) {
+    let threshold = match (
+        args.threshold,
+        loaded.checkpoint.sidecar.verification_threshold,
+    ) {
         (Some(t), _) => t,
         (None, Some(t)) => t,
         (None, None) => {

@@ -31,13 +31,21 @@ fn face_regions(manifest: Option<&Path>) -> Result<HashMap<PathBuf, FaceRegion>,
         .iter()
         .filter_map(|s| {
             let file = s.pixels.file()?;
-            Some((std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()), s.region))
+            Some((
+                std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()),
+                s.region,
+            ))
         })
         .collect())
 }
 
 /// Runs the protocol for `loaded` and prints its figures.
-pub fn run(loaded: &Loaded, pairs: &Path, root: &Path, manifest: Option<&Path>) -> Result<(), String> {
+pub fn run(
+    loaded: &Loaded,
+    pairs: &Path,
+    root: &Path,
+    manifest: Option<&Path>,
+) -> Result<(), String> {
     faces::require_face_recognition(loaded, "eval --pairs")?;
     if !root.is_dir() {
         return Err(format!(
@@ -85,7 +93,12 @@ pub fn run(loaded: &Loaded, pairs: &Path, root: &Path, manifest: Option<&Path>) 
     let index: HashMap<&PairImage, usize> = images.iter().copied().zip(0..).collect();
     let scores: Vec<(f32, bool)> = listed
         .iter()
-        .map(|p| (similarity(&embeddings[index[&p.a]], &embeddings[index[&p.b]]), p.same))
+        .map(|p| {
+            (
+                similarity(&embeddings[index[&p.a]], &embeddings[index[&p.b]]),
+                p.same,
+            )
+        })
         .collect();
     let folds: Vec<usize> = listed.iter().map(|p| p.set).collect();
     let figures = evaluate_pairs(&scores, &folds)
@@ -96,7 +109,11 @@ pub fn run(loaded: &Loaded, pairs: &Path, root: &Path, manifest: Option<&Path>) 
         listed.len(),
         sets,
         images.len(),
-        if manifest.is_some() { ", faces from --faces" } else { ", centre squares" }
+        if manifest.is_some() {
+            ", faces from --faces"
+        } else {
+            ", centre squares"
+        }
     );
     let how_chosen = match sets {
         1 => "threshold chosen on the same pairs: one set gives no held-out choice, so this accuracy is optimistic",
@@ -107,17 +124,31 @@ pub fn run(loaded: &Loaded, pairs: &Path, root: &Path, manifest: Option<&Path>) 
         figures.accuracy_mean, figures.accuracy_sd
     );
     let show = |v: Option<f32>, needed: usize| {
-        v.map_or(format!("n/a (fewer than {needed} mismatched pairs)"), |v| format!("{v:.4}"))
+        v.map_or(format!("n/a (fewer than {needed} mismatched pairs)"), |v| {
+            format!("{v:.4}")
+        })
     };
     println!(
         "ROC AUC:                     {}",
         figures.auc.map_or("n/a".into(), |v| format!("{v:.4}"))
     );
-    println!("TAR at FAR 1%:               {}", show(figures.tar_at_far_1_percent, 100));
-    println!("TAR at FAR 0.1%:             {}", show(figures.tar_at_far_01_percent, 1000));
+    println!(
+        "TAR at FAR 1%:               {}",
+        show(figures.tar_at_far_1_percent, 100)
+    );
+    println!(
+        "TAR at FAR 0.1%:             {}",
+        show(figures.tar_at_far_01_percent, 1000)
+    );
     println!("set  pairs  threshold  accuracy");
     for (k, f) in figures.folds.iter().enumerate() {
-        println!("{:>3}  {:>5}  {:>9.4}  {:>8.4}", k + 1, f.pairs, f.threshold, f.accuracy);
+        println!(
+            "{:>3}  {:>5}  {:>9.4}  {:>8.4}",
+            k + 1,
+            f.pairs,
+            f.threshold,
+            f.accuracy
+        );
     }
     Ok(())
 }

@@ -265,8 +265,12 @@ fn remove_old_run(out: &std::path::Path) -> Result<(), String> {
     if out.join(cv::PLAN).exists() {
         cv::remove(out).map_err(|e| e.to_string())?;
     }
-    facemtl::train::files::remove_run(out)
-        .map_err(|e| format!("--overwrite: cannot remove the run in {}: {e}", out.display()))
+    facemtl::train::files::remove_run(out).map_err(|e| {
+        format!(
+            "--overwrite: cannot remove the run in {}: {e}",
+            out.display()
+        )
+    })
 }
 
 /// Ctrl-C, SIGTERM or SIGHUP sets the returned flag (the run stops after its step with a
@@ -335,7 +339,8 @@ pub fn run(args: TrainArgs, given: &[String]) -> Result<(), String> {
     for (kernel, t) in gpu.profile() {
         facemtl::note!(
             "profile: {kernel:<44} {:>7} dispatches {:>9.3} s",
-            t.dispatches, t.seconds
+            t.dispatches,
+            t.seconds
         );
     }
     let summary = result.map_err(|e| e.to_string())?;

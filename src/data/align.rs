@@ -297,11 +297,23 @@ mod tests {
     /// A face's landmarks in a 200 x 200 photo: the template, scaled by 1.5, turned 10
     /// degrees and moved, with a pixel or two of detector noise.
     fn real_looking() -> [[f32; 2]; 5] {
-        let (c, s) = (10f32.to_radians().cos() * 1.5, 10f32.to_radians().sin() * 1.5);
-        let noise = [[1.0, -1.5], [-0.5, 1.0], [2.0, 0.5], [-1.0, -1.0], [0.5, 1.5]];
+        let (c, s) = (
+            10f32.to_radians().cos() * 1.5,
+            10f32.to_radians().sin() * 1.5,
+        );
+        let noise = [
+            [1.0, -1.5],
+            [-0.5, 1.0],
+            [2.0, 0.5],
+            [-1.0, -1.0],
+            [0.5, 1.5],
+        ];
         let mut points = TEMPLATE_112;
         for (p, n) in points.iter_mut().zip(noise) {
-            *p = [c * p[0] - s * p[1] + 20.0 + n[0], s * p[0] + c * p[1] + 10.0 + n[1]];
+            *p = [
+                c * p[0] - s * p[1] + 20.0 + n[0],
+                s * p[0] + c * p[1] + 10.0 + n[1],
+            ];
         }
         points
     }
@@ -320,9 +332,17 @@ mod tests {
         assert!(e.contains("mirrored"), "{e}");
         // Every point mirrored (x -> 199 - x): still the wrong hand.
         let mirrored = good.map(|[x, y]| [199.0 - x, y]);
-        assert!(check_landmarks(&mirrored, 200, 200).unwrap_err().contains("mirrored"));
+        assert!(check_landmarks(&mirrored, 200, 200)
+            .unwrap_err()
+            .contains("mirrored"));
         // Five points on a line: a fit, but nothing like a face.
-        let line = [[60.0, 60.0], [70.0, 70.0], [80.0, 80.0], [90.0, 90.0], [100.0, 100.0]];
+        let line = [
+            [60.0, 60.0],
+            [70.0, 70.0],
+            [80.0, 80.0],
+            [90.0, 90.0],
+            [100.0, 100.0],
+        ];
         let e = check_landmarks(&line, 200, 200).unwrap_err();
         assert!(e.contains("fit the face template badly"), "{e}");
         // The nose far off its place (60 px down), the rest right.
@@ -341,7 +361,10 @@ mod tests {
         // Over half the larger side out: refused, naming the point.
         let far = real_looking().map(|[x, y]| [x + 250.0, y]);
         let e = check_landmarks(&far, 200, 200).unwrap_err();
-        assert!(e.contains("further outside") && e.contains("left eye"), "{e}");
+        assert!(
+            e.contains("further outside") && e.contains("left eye"),
+            "{e}"
+        );
         let mut nan = real_looking();
         nan[4][1] = f32::NAN;
         assert!(check_landmarks(&nan, 200, 200)

@@ -46,7 +46,11 @@ pub fn read(path: &Path) -> Result<Vec<ListedPair>> {
         .map(|(i, l)| (i + 1, l.split_whitespace().collect::<Vec<_>>()))
         .filter(|(_, f)| !f.is_empty());
     let Some((line, header)) = lines.next() else {
-        return Err(DataError::parse(path, 1, "empty: expected a header such as \"10 300\" (sets, pairs of each kind per set)"));
+        return Err(DataError::parse(
+            path,
+            1,
+            "empty: expected a header such as \"10 300\" (sets, pairs of each kind per set)",
+        ));
     };
     let (sets, per_kind) = match header[..] {
         [n] => (1, number(path, line, n, "the pairs per kind")?),
@@ -109,7 +113,11 @@ pub fn read(path: &Path) -> Result<Vec<ListedPair>> {
                         return Err(DataError::parse(
                             path,
                             line,
-                            format!("expected {expected} (set {}), found {:?}", set + 1, f.join(" ")),
+                            format!(
+                                "expected {expected} (set {}), found {:?}",
+                                set + 1,
+                                f.join(" ")
+                            ),
                         ));
                     }
                 };
@@ -121,7 +129,10 @@ pub fn read(path: &Path) -> Result<Vec<ListedPair>> {
         return Err(DataError::parse(
             path,
             line,
-            format!("more lines than the header's {sets} sets of {per_kind} + {per_kind} pairs: {:?}", f.join(" ")),
+            format!(
+                "more lines than the header's {sets} sets of {per_kind} + {per_kind} pairs: {:?}",
+                f.join(" ")
+            ),
         ));
     }
     Ok(pairs)

@@ -261,7 +261,11 @@ fn official_split(dataset: &Dataset, fold: usize) -> Result<Split> {
             .filter(|&i| dataset.samples[i].usage == Some(usage))
             .collect()
     };
-    let (train, validation, test) = (side(Usage::Train), side(Usage::Validation), side(Usage::Test));
+    let (train, validation, test) = (
+        side(Usage::Train),
+        side(Usage::Validation),
+        side(Usage::Test),
+    );
     if test.is_empty() {
         return Err(DataError::Unusable(
             "the data's official split has no test rows (PrivateTest)".into(),

@@ -475,7 +475,11 @@ fn parse_sidecar(json: &str, path: &Path) -> Result<Sidecar, String> {
 /// commands see. A disagreement is refused, naming both files and the fields. A copy of
 /// another step (a save interrupted before its last rename) or no copy at all is no
 /// disagreement: the state file is the newer.
-fn check_readable_copy(json_path: &Path, state_json: &str, state_path: &Path) -> Result<(), String> {
+fn check_readable_copy(
+    json_path: &Path,
+    state_json: &str,
+    state_path: &Path,
+) -> Result<(), String> {
     let Ok(text) = std::fs::read_to_string(json_path) else {
         return Ok(());
     };
@@ -504,7 +508,12 @@ fn check_readable_copy(json_path: &Path, state_json: &str, state_path: &Path) ->
 }
 
 /// The dotted names of the fields where `a` and `b` differ.
-fn changed_fields(a: &serde_json::Value, b: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+fn changed_fields(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    prefix: &str,
+    out: &mut Vec<String>,
+) {
     match (a, b) {
         (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
             let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();

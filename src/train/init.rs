@@ -141,11 +141,7 @@ impl LoadReport {
         };
         let values: usize = self.loaded.iter().map(|(_, n)| n).sum();
         let rows = [
-            (
-                "loaded",
-                self.loaded.len(),
-                format!("{values} values"),
-            ),
+            ("loaded", self.loaded.len(), format!("{values} values")),
             (
                 "shape differs",
                 self.shape_differs.len(),
@@ -156,8 +152,16 @@ impl LoadReport {
                         .collect(),
                 ),
             ),
-            ("not in the file", self.missing.len(), names(self.missing.clone())),
-            ("in the file, unused", self.unused.len(), names(self.unused.clone())),
+            (
+                "not in the file",
+                self.missing.len(),
+                names(self.missing.clone()),
+            ),
+            (
+                "in the file, unused",
+                self.unused.len(),
+                names(self.unused.clone()),
+            ),
         ];
         rows.iter()
             .map(|(kind, count, detail)| format!("  {kind:<20} {count:>5}  {detail}"))

@@ -39,14 +39,10 @@ pub fn evaluate_pairs(scores: &[(f32, bool)], fold_of: &[usize]) -> Option<Pairs
     }
     let mut results = Vec::with_capacity(folds);
     for fold in 0..folds {
-        let (own, others): (Vec<(f32, bool)>, Vec<(f32, bool)>) = {
-            let mut own = Vec::new();
-            let mut others = Vec::new();
-            for (s, &f) in scores.iter().zip(fold_of) {
-                if f == fold { own.push(*s) } else { others.push(*s) }
-            }
-            (own, others)
-        };
+        let (own, others): (Vec<_>, Vec<_>) =
+            scores.iter().zip(fold_of).partition(|(_, &f)| f == fold);
+        let own: Vec<(f32, bool)> = own.into_iter().map(|(s, _)| *s).collect();
+        let others: Vec<(f32, bool)> = others.into_iter().map(|(s, _)| *s).collect();
         if own.is_empty() {
             return None;
         }
@@ -93,20 +89,36 @@ mod tests {
         // impostor 0.7), so the threshold fold 0 gets is 0.9 (the highest of the equally
         // accurate ones) and fold 0 scores 1/2: its genuine pairs fall below it.
         let scores = [
-            (0.6, true), (0.6, true), (0.5, false), (0.5, false),
-            (0.9, true), (0.9, true), (0.7, false), (0.7, false),
-            (0.9, true), (0.9, true), (0.7, false), (0.7, false),
+            (0.6, true),
+            (0.6, true),
+            (0.5, false),
+            (0.5, false),
+            (0.9, true),
+            (0.9, true),
+            (0.7, false),
+            (0.7, false),
+            (0.9, true),
+            (0.9, true),
+            (0.7, false),
+            (0.7, false),
         ];
         let folds = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2];
         let f = evaluate_pairs(&scores, &folds).unwrap();
         assert_eq!(f.folds[0].threshold, 0.9);
-        assert_eq!(f.folds[0].accuracy, 0.5, "chosen on its own pairs it would be 1");
+        assert_eq!(
+            f.folds[0].accuracy, 0.5,
+            "chosen on its own pairs it would be 1"
+        );
         // Folds 1 and 2 are chosen on fold 0 with the other: 0.9 again, all right.
         assert_eq!(f.folds[1].accuracy, 1.0);
         assert_eq!(f.folds[2].accuracy, 1.0);
         assert!((f.accuracy_mean - 5.0 / 6.0).abs() < 1e-6);
         let sd = ((2.0 * (1.0f64 / 6.0).powi(2) + (1.0f64 / 3.0).powi(2)) / 2.0).sqrt();
-        assert!((f.accuracy_sd as f64 - sd).abs() < 1e-6, "{}", f.accuracy_sd);
+        assert!(
+            (f.accuracy_sd as f64 - sd).abs() < 1e-6,
+            "{}",
+            f.accuracy_sd
+        );
         // AUC: of 6 x 6 genuine-impostor pairs, the 0.6s lose to the 0.7s (2 x 4 = 8).
         assert!((f.auc.unwrap() - 28.0 / 36.0).abs() < 1e-6);
         // Too few impostors for a FAR of 1%.

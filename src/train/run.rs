@@ -106,7 +106,9 @@ impl<'a> Run<'a> {
         } else if split.folds < config.folds {
             crate::note!(
                 "facemtl: note: the data has only {} subjects, so {} folds instead of the {} asked",
-                split.folds, split.folds, config.folds
+                split.folds,
+                split.folds,
+                config.folds
             );
             // The config records the folds used (the same split: the folds asked are capped
             // at the subjects there are).
@@ -122,7 +124,12 @@ impl<'a> Run<'a> {
             .map_err(|e| TrainError::Output(format!("{}: {e}", out.display())))?;
         let steps_per_epoch = split.train.len().div_ceil(config.batch);
         if let (Some(from), Some(ck)) = (stretched_from, &resumed) {
-            note_schedule_stretch(&config, from, steps_per_epoch, ck.sidecar.main_optimizer_steps);
+            note_schedule_stretch(
+                &config,
+                from,
+                steps_per_epoch,
+                ck.sidecar.main_optimizer_steps,
+            );
         }
         let learner = Learner::new(
             gpu,
@@ -241,8 +248,14 @@ fn note_schedule_stretch(config: &TrainConfig, from: usize, per_epoch: usize, st
     if config.schedule == super::config::ScheduleSpec::Constant || from == config.epochs {
         return;
     }
-    let before = config.schedule.schedule(config.lr, per_epoch, from).at(step);
-    let after = config.schedule.schedule(config.lr, per_epoch, config.epochs).at(step);
+    let before = config
+        .schedule
+        .schedule(config.lr, per_epoch, from)
+        .at(step);
+    let after = config
+        .schedule
+        .schedule(config.lr, per_epoch, config.epochs)
+        .at(step);
     if before != after {
         crate::note!(
             "facemtl: note: --epochs {} lays the {} learning-rate schedule out over {} epochs instead of {from}, as a run of {} epochs from the start would have it: the rate at step {step} goes from {before:.3e} to {after:.3e}",
@@ -314,7 +327,11 @@ fn one_task_note(config: &TrainConfig, tasks: Tasks) -> String {
     if config.center_loss && tasks == Tasks::Fer {
         idle.push("--center-loss".into());
     }
-    format!(" ({} {} no effect)", idle.join(", "), if idle.len() == 1 { "has" } else { "have" })
+    format!(
+        " ({} {} no effect)",
+        idle.join(", "),
+        if idle.len() == 1 { "has" } else { "have" }
+    )
 }
 
 /// The tasks to train and their weighting, given the tasks asked and the labels on the
@@ -340,11 +357,17 @@ fn effective_weighting(
         }
         (Tasks::Both, None, Some(why)) => (
             Tasks::Fr,
-            Some(format!("{why}: training face recognition only{}", one_task_note(config, Tasks::Fr))),
+            Some(format!(
+                "{why}: training face recognition only{}",
+                one_task_note(config, Tasks::Fr)
+            )),
         ),
         (Tasks::Both, Some(why), None) => (
             Tasks::Fer,
-            Some(format!("{why}: training expression recognition only{}", one_task_note(config, Tasks::Fer))),
+            Some(format!(
+                "{why}: training expression recognition only{}",
+                one_task_note(config, Tasks::Fer)
+            )),
         ),
         (t, _, _) => (t, None),
     };

@@ -99,9 +99,16 @@ pub fn assert_predicts(run: &Path, image: &Path) {
 /// images per expression, 2 folds, batch 8 and no validation split, each unless `extra`
 /// gives that flag; then `extra`.
 pub fn tiny_run_args(out: &Path, epochs: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["train", "--out", out.to_str().unwrap(), "--epochs", epochs, "--quiet"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> = [
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        epochs,
+        "--quiet",
+    ]
+    .map(String::from)
+    .to_vec();
     for (flag, value) in [
         ("--subjects", "6"),
         ("--per-expression", "2"),
