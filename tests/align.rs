@@ -27,6 +27,7 @@ fn gray(size: usize) -> Preprocess {
         size,
         color: Color::Gray,
         crop_margin: 0.0,
+        standardization: Default::default(),
     }
 }
 
@@ -117,6 +118,7 @@ fn rgb_keeps_three_channels_and_gray_sources_repeat() {
         size: 8,
         color: Color::Rgb,
         crop_margin: 0.2,
+        standardization: Default::default(),
     };
     let pixels = load_face(&path, &FaceRegion::Centre, &how).unwrap();
     assert_eq!(pixels.len(), 3 * 64);

@@ -51,6 +51,30 @@ pub struct Preprocess {
     pub color: Color,
     /// Added on each side of a face box, as a share of its larger side.
     pub crop_margin: f32,
+    /// How an image file's pixels are scaled for the network.
+    pub standardization: Standardization,
+}
+
+/// How an image file's pixels (in [0, 1]) are scaled for the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Standardization {
+    /// Zero mean and unit variance per image ([`standardize`], TensorFlow's).
+    #[default]
+    PerImage,
+    /// FaceNet's fixed map of 8-bit values, (v - 127.5) / 128, the same for every image
+    /// (facenet-pytorch's `fixed_image_standardization`), which FaceNet's weights expect.
+    Fixed,
+}
+
+impl Standardization {
+    pub fn apply(self, pixels: &mut [f32]) {
+        match self {
+            Standardization::PerImage => standardize(pixels),
+            Standardization::Fixed => pixels
+                .iter_mut()
+                .for_each(|v| *v = (*v * 255.0 - 127.5) / 128.0),
+        }
+    }
 }
 
 /// The default `--crop-margin`.
@@ -146,7 +170,7 @@ pub fn load_face(path: &Path, region: &FaceRegion, how: &Preprocess) -> Result<V
                 .collect()
         }
     };
-    standardize(&mut pixels);
+    how.standardization.apply(&mut pixels);
     Ok(pixels)
 }
 

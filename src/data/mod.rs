@@ -136,6 +136,9 @@ pub struct Dataset {
     pub color: image::Color,
     /// Added on each side of a face box (a share of its larger side).
     pub crop_margin: f32,
+    /// How image files' pixels are scaled (built-in and FER2013 pixels are always
+    /// standardised per image).
+    pub standardization: image::Standardization,
     /// What `--skip-bad` skipped while loading.
     pub skipped: Vec<String>,
 }
@@ -148,6 +151,7 @@ impl Default for Dataset {
             image_size: 0,
             color: image::Color::Gray,
             crop_margin: image::DEFAULT_CROP_MARGIN,
+            standardization: image::Standardization::PerImage,
             skipped: Vec::new(),
         }
     }
@@ -178,6 +182,7 @@ impl Dataset {
                     size: self.image_size,
                     color: self.color,
                     crop_margin: self.crop_margin,
+                    standardization: self.standardization,
                 };
                 image::load_face(path, &sample.region, &how)
                     .map(Into::into)

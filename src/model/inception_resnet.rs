@@ -33,6 +33,8 @@ struct Builder<'a> {
     gpu: &'a Gpu,
     store: &'a mut ParamStore,
     rng: &'a mut StdRng,
+    /// Every batch norm's epsilon.
+    bn_eps: f32,
 }
 
 impl Builder<'_> {
@@ -43,7 +45,10 @@ impl Builder<'_> {
         kernel: (usize, usize),
         spec: Conv2dSpec,
     ) -> Result<ConvBnRelu> {
-        ConvBnRelu::with_kernel(self.gpu, self.store, self.rng, name, channels, kernel, spec)
+        let mut layer =
+            ConvBnRelu::with_kernel(self.gpu, self.store, self.rng, name, channels, kernel, spec)?;
+        layer.bn.eps = self.bn_eps;
+        Ok(layer)
     }
 
     /// One branch `name.0`, `name.1`, ... of `(out channels, kernel, spec)` layers.
@@ -246,7 +251,12 @@ impl InceptionResNet {
         sizes: &InceptionResNetSizes,
         input_channels: usize,
     ) -> Result<Self> {
-        let b = &mut Builder { gpu, store, rng };
+        let b = &mut Builder {
+            gpu,
+            store,
+            rng,
+            bn_eps: sizes.bn_eps,
+        };
         let s = sizes.stem;
         let stem = vec![
             b.layer(
@@ -343,7 +353,12 @@ impl InceptionResNet {
         sizes: &InceptionResNetSizes,
         task: &str,
     ) -> Result<ResidualBlock> {
-        let b = &mut Builder { gpu, store, rng };
+        let b = &mut Builder {
+            gpu,
+            store,
+            rng,
+            bn_eps: sizes.bn_eps,
+        };
         let channels = sizes.channels()[2];
         ResidualBlock::block8(b, &format!("{task}.block8"), channels, sizes.block8, true)
     }

@@ -8,4 +8,4 @@ mod preset;
 
 pub use center_loss::{CenterLoss, CenterTerm, CENTER_LOSS_WEIGHT, CENTER_UPDATE_RATE};
 pub use network::{ForwardOptions, MultiTaskNet, Outputs};
-pub use preset::{Architecture, Body, InceptionResNetSizes, Preset};
+pub use preset::{Architecture, Body, EmbeddingHead, InceptionResNetSizes, Preset};

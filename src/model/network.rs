@@ -10,11 +10,11 @@ use rand::SeedableRng;
 
 use super::conv_bn::{run_branches, run_stack, ConvBnRelu};
 use super::inception_resnet::{InceptionResNet, ResidualBlock};
-use super::preset::{Architecture, Body, InceptionResNetSizes, Preset};
+use super::preset::{Architecture, Body, EmbeddingHead, InceptionResNetSizes, Preset};
 use crate::autodiff::{ParamId, ParamStore, Tape, Var};
 use crate::geometry::Pool2dSpec;
 use crate::gpu::{Gpu, GpuError, Result, Tensor};
-use crate::nn::{Init, Linear};
+use crate::nn::{BatchNorm2d, Init, Linear};
 
 fn conv_stack(
     gpu: &Gpu,
@@ -193,6 +193,8 @@ pub struct MultiTaskNet {
     trunk: Trunk,
     fr_convs: BranchConvs,
     fr_embedding: Linear,
+    /// FaceNet's batch norm over the embedding (`EmbeddingHead::LinearBatchNorm`).
+    fr_embedding_bn: Option<BatchNorm2d>,
     fr_logits: Linear,
     fer_convs: BranchConvs,
     fer_hidden: Linear,
@@ -235,18 +237,33 @@ impl MultiTaskNet {
         let mut rng = StdRng::seed_from_u64(seed);
         let trunk = Trunk::new(gpu, store, &mut rng, &a, input_channels)?;
         let branch = a.branch_channels();
+        let fr_convs = BranchConvs::new(gpu, store, &mut rng, &a, "fr")?;
+        let with_bn = a.embedding_head == EmbeddingHead::LinearBatchNorm;
+        let fr_embedding = Linear::new(
+            gpu,
+            store,
+            &mut rng,
+            "fr.embedding",
+            branch,
+            a.embedding,
+            !with_bn,
+            Init::Xavier,
+        )?;
+        let fr_embedding_bn = match (with_bn, &a.body) {
+            (true, Body::InceptionResNet(sizes)) => {
+                let mut bn = BatchNorm2d::new(gpu, store, "fr.embedding_bn", a.embedding)?;
+                bn.eps = sizes.bn_eps;
+                Some(bn)
+            }
+            (true, Body::Plain { .. }) => {
+                Some(BatchNorm2d::new(gpu, store, "fr.embedding_bn", a.embedding)?)
+            }
+            (false, _) => None,
+        };
         Ok(MultiTaskNet {
-            fr_convs: BranchConvs::new(gpu, store, &mut rng, &a, "fr")?,
-            fr_embedding: Linear::new(
-                gpu,
-                store,
-                &mut rng,
-                "fr.embedding",
-                branch,
-                a.embedding,
-                true,
-                Init::Xavier,
-            )?,
+            fr_convs,
+            fr_embedding,
+            fr_embedding_bn,
             fr_logits: Linear::new(
                 gpu,
                 store,
@@ -356,7 +373,10 @@ impl MultiTaskNet {
         };
         let (f, e) = BranchConvs::forward_both(&self.fr_convs, &self.fer_convs, tape, trunk)?;
         let f = tape.global_avg_pool_dropout(f, self.keep)?;
-        let embedding = self.fr_embedding.forward(tape, f)?;
+        let mut embedding = self.fr_embedding.forward(tape, f)?;
+        if let Some(bn) = &self.fr_embedding_bn {
+            embedding = bn.forward(tape, embedding)?;
+        }
         let fr_logits = self.fr_logits.forward(tape, embedding)?;
 
         let e = tape.global_avg_pool_dropout(e, self.keep)?;

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::choice::{display_by_name, named, Choice, Named};
+use crate::data::image::Standardization;
 
 /// A named network size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +23,11 @@ pub enum Preset {
     /// The paper's network a quarter as wide, one block of each kind, 96x96 faces: trains
     /// on a CPU.
     PaperSmall,
+    /// `paper` with FaceNet's own head and settings (facenet-pytorch's InceptionResnetV1):
+    /// a 512-d embedding without bias followed by batch norm, batch-norm eps 1e-3, and the
+    /// fixed standardisation (v - 127.5) / 128, so FaceNet's weights load and compute
+    /// FaceNet's embedding.
+    Facenet,
 }
 
 impl Choice for Preset {
@@ -51,6 +57,11 @@ impl Choice for Preset {
             "paper-small",
             "the paper's network a quarter as wide, one block of each, 96 px: trains on a CPU",
         ),
+        named(
+            Preset::Facenet,
+            "facenet",
+            "paper with FaceNet's head (512-d embedding + batch norm), eps and standardisation: loads FaceNet's weights",
+        ),
     ];
 }
 display_by_name!(Preset);
@@ -72,6 +83,8 @@ pub struct InceptionResNetSizes {
     pub block8: usize,
     /// Blocks 35, 17 and 8 of the shared trunk.
     pub repeats: [usize; 3],
+    /// Every batch norm's epsilon (PyTorch's 1e-5; FaceNet's 1e-3, from TensorFlow).
+    pub bn_eps: f32,
 }
 
 impl InceptionResNetSizes {
@@ -123,6 +136,20 @@ pub struct Architecture {
     pub embedding: usize,
     /// Hidden width of the FER head.
     pub fer_hidden: usize,
+    /// What makes the FR embedding from the branch's pooled map.
+    pub embedding_head: EmbeddingHead,
+    /// How image files' pixels are scaled for the network.
+    pub standardization: Standardization,
+}
+
+/// The FR embedding layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbeddingHead {
+    /// A linear layer with bias (`fr.embedding`).
+    Linear,
+    /// A linear layer without bias, then batch norm over the embedding (`fr.embedding`,
+    /// `fr.embedding_bn`): FaceNet's `last_linear` and `last_bn`.
+    LinearBatchNorm,
 }
 
 impl Architecture {
@@ -160,6 +187,18 @@ impl Preset {
             },
             embedding: 128,
             fer_hidden,
+            embedding_head: EmbeddingHead::Linear,
+            standardization: Standardization::PerImage,
+        };
+        let paper = || InceptionResNetSizes {
+            stem: [32, 32, 64, 80, 192, 256],
+            block35: 32,
+            reduction_a: [384, 192, 192, 256],
+            block17: 128,
+            reduction_b: [256, 384, 256, 256],
+            block8: 192,
+            repeats: [5, 10, 5],
+            bn_eps: 1e-5,
         };
         match self {
             Preset::Small => plain(48, &[16, 32, 64], 1, 64, 64),
@@ -167,17 +206,22 @@ impl Preset {
             Preset::Large => plain(96, &[32, 64, 128], 2, 256, 256),
             Preset::Paper => Architecture {
                 input: 160,
-                body: Body::InceptionResNet(InceptionResNetSizes {
-                    stem: [32, 32, 64, 80, 192, 256],
-                    block35: 32,
-                    reduction_a: [384, 192, 192, 256],
-                    block17: 128,
-                    reduction_b: [256, 384, 256, 256],
-                    block8: 192,
-                    repeats: [5, 10, 5],
-                }),
+                body: Body::InceptionResNet(paper()),
                 embedding: 128,
                 fer_hidden: 256,
+                embedding_head: EmbeddingHead::Linear,
+                standardization: Standardization::PerImage,
+            },
+            Preset::Facenet => Architecture {
+                input: 160,
+                body: Body::InceptionResNet(InceptionResNetSizes {
+                    bn_eps: 1e-3,
+                    ..paper()
+                }),
+                embedding: 512,
+                fer_hidden: 256,
+                embedding_head: EmbeddingHead::LinearBatchNorm,
+                standardization: Standardization::Fixed,
             },
             Preset::PaperSmall => Architecture {
                 input: 96,
@@ -189,9 +233,12 @@ impl Preset {
                     reduction_b: [64, 96, 64, 64],
                     block8: 48,
                     repeats: [1, 1, 1],
+                    bn_eps: 1e-5,
                 }),
                 embedding: 128,
                 fer_hidden: 64,
+                embedding_head: EmbeddingHead::Linear,
+                standardization: Standardization::PerImage,
             },
         }
     }

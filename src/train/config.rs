@@ -50,6 +50,7 @@ impl DataSource {
                 let mut dataset = format.load(std::path::Path::new(path), how.size, *skip_bad)?;
                 dataset.color = how.color;
                 dataset.crop_margin = how.crop_margin;
+                dataset.standardization = how.standardization;
                 dataset.cache_if_fits(4 << 30, *skip_bad)?;
                 dataset.refuse_duplicates(*skip_bad)?;
                 dataset.check_usable(path)?;
@@ -95,10 +96,12 @@ pub enum Tasks {
 impl TrainConfig {
     /// How the run's images become network input.
     pub fn preprocess(&self) -> Preprocess {
+        let architecture = self.preset.architecture();
         Preprocess {
-            size: self.preset.architecture().input,
+            size: architecture.input,
             color: self.color,
             crop_margin: self.crop_margin,
+            standardization: architecture.standardization,
         }
     }
 }
@@ -149,7 +152,7 @@ display_by_name!(OptimizerName);
 pub fn default_optimizer(preset: Preset) -> (OptimizerName, f32) {
     match preset {
         Preset::Small | Preset::Medium | Preset::Large => (OptimizerName::Adam, 3e-3),
-        Preset::Paper | Preset::PaperSmall => (OptimizerName::Rmsprop, 3e-2),
+        Preset::Paper | Preset::PaperSmall | Preset::Facenet => (OptimizerName::Rmsprop, 3e-2),
     }
 }
 
