@@ -33,15 +33,21 @@ fn main() -> Result<(), String> {
         return Ok(());
     }
     let [weights, images, out] = &args[..] else {
-        return Err("usage: facenet_embed WEIGHTS.safetensors IMAGES.f32 OUT.f32 (or --names)".into());
+        return Err(
+            "usage: facenet_embed WEIGHTS.safetensors IMAGES.f32 OUT.f32 (or --names)".into(),
+        );
     };
-    let report = load_into(&gpu, &store, &Source::read(weights.as_ref())?).map_err(|e| e.to_string())?;
+    let report =
+        load_into(&gpu, &store, &Source::read(weights.as_ref())?).map_err(|e| e.to_string())?;
     eprintln!("{}", report.table());
     let bytes = std::fs::read(images).map_err(|e| format!("{images}: {e}"))?;
     let pixels: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
     let per_image = 3 * SIDE * SIDE;
     if pixels.is_empty() || pixels.len() % per_image != 0 {
-        return Err(format!("{images}: {} values are not N x 3 x 160 x 160", pixels.len()));
+        return Err(format!(
+            "{images}: {} values are not N x 3 x 160 x 160",
+            pixels.len()
+        ));
     }
     let n = pixels.len() / per_image;
     let mut embeddings = Vec::with_capacity(n * 512);
@@ -53,8 +59,11 @@ fn main() -> Result<(), String> {
             unit: false,
             detach_unit_input: true,
         };
-        let o = net.forward(&mut tape, x, options).map_err(|e| e.to_string())?;
-        let e = MultiTaskNet::normalize_embedding(&mut tape, o.embedding).map_err(|e| e.to_string())?;
+        let o = net
+            .forward(&mut tape, x, options)
+            .map_err(|e| e.to_string())?;
+        let e =
+            MultiTaskNet::normalize_embedding(&mut tape, o.embedding).map_err(|e| e.to_string())?;
         embeddings.extend(tape.value(e).to_vec(&gpu).map_err(|e| e.to_string())?);
     }
     std::fs::write(out, bytemuck::cast_slice(&embeddings)).map_err(|e| format!("{out}: {e}"))?;

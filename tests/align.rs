@@ -28,6 +28,7 @@ fn gray(size: usize) -> Preprocess {
         color: Color::Gray,
         crop_margin: 0.0,
         standardization: Default::default(),
+        box_crop: Default::default(),
     }
 }
 
@@ -119,6 +120,7 @@ fn rgb_keeps_three_channels_and_gray_sources_repeat() {
         color: Color::Rgb,
         crop_margin: 0.2,
         standardization: Default::default(),
+        box_crop: Default::default(),
     };
     let pixels = load_face(&path, &FaceRegion::Centre, &how).unwrap();
     assert_eq!(pixels.len(), 3 * 64);

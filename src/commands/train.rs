@@ -95,6 +95,12 @@ pub struct RecipeArgs {
     /// channels; the built-in faces are grayscale).
     #[arg(long, value_parser = super::choice::parser::<Color>(), ignore_case = true, default_value_t = defaults().color)]
     pub color: Color,
+    /// How a manifest's face boxes are cut out: square (the box's larger side plus
+    /// --crop-margin, around its centre) or facenet[:M] (facenet-pytorch's extract_face:
+    /// the box plus M pixels of the input, resized without keeping its aspect; FaceNet's
+    /// weights expect it).
+    #[arg(long, value_parser = facemtl::data::align::BoxCrop::parse, default_value = "square")]
+    pub crop: facemtl::data::align::BoxCrop,
     /// Start from trained weights: a run directory, a checkpoint, or a safetensors file
     /// of tensors under facemtl's names. Tensors whose name and shape match are loaded; the
     /// rest (e.g. heads with other classes) start fresh.
@@ -207,6 +213,7 @@ impl RecipeArgs {
                 None => None,
             },
             freeze_trunk: self.freeze.is_some(),
+            box_crop: self.crop,
             trunk_lr_scale: self.trunk_lr_scale,
         };
         config.validate()?;

@@ -207,6 +207,72 @@ fn same_handedness(points: &[[f32; 2]; 5]) -> bool {
     turn(points) * turn(&TEMPLATE_112) >= 0.0
 }
 
+/// How a face box is cut out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BoxCrop {
+    /// A square of the box's larger side plus `--crop-margin` around its centre ([`box_square`]).
+    #[default]
+    Square,
+    /// facenet-pytorch's `extract_face`: the box itself, widened by `margin` pixels of the
+    /// output image (split between the sides), clipped to the image and resized to the
+    /// input without keeping its aspect ([`facenet_box`]): the crop FaceNet's weights saw.
+    Facenet { margin: u32 },
+}
+
+impl BoxCrop {
+    /// `square`, or `facenet` / `facenet:M` (M pixels of margin in the output image).
+    pub fn parse(text: &str) -> Result<BoxCrop, String> {
+        match text.trim() {
+            "square" => Ok(BoxCrop::Square),
+            "facenet" => Ok(BoxCrop::Facenet { margin: 0 }),
+            other => match other.strip_prefix("facenet:").map(str::parse::<u32>) {
+                Some(Ok(margin)) => Ok(BoxCrop::Facenet { margin }),
+                _ => Err(format!(
+                    "{other:?}: use square, or facenet[:M] (M: margin in pixels of the network input, e.g. facenet:20)"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for BoxCrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BoxCrop::Square => write!(f, "square"),
+            BoxCrop::Facenet { margin } => write!(f, "facenet:{margin}"),
+        }
+    }
+}
+
+/// The rectangle (left, top, width, height in whole pixels) facenet-pytorch's
+/// `extract_face` cuts for the face box `[x, y, w, h]` with `margin` pixels of an `size`-px
+/// output: the box widened by `margin * w / (size - margin)` (and the same for the height),
+/// half on each side, clipped to the `width` x `height` image, corners truncated to whole
+/// pixels as it does.
+pub fn facenet_box(
+    [x, y, w, h]: [f32; 4],
+    margin: u32,
+    size: usize,
+    width: usize,
+    height: usize,
+) -> Result<(u32, u32, u32, u32), String> {
+    // The same checks as the square crop.
+    box_square([x, y, w, h], 0.0, width, height)?;
+    if margin as usize >= size {
+        return Err(format!(
+            "a FaceNet crop margin of {margin} px leaves nothing of a {size}-px input"
+        ));
+    }
+    let scale = margin as f32 / (size as f32 - margin as f32);
+    let (mw, mh) = (scale * w, scale * h);
+    let left = (x - mw / 2.0).max(0.0) as u32;
+    let top = (y - mh / 2.0).max(0.0) as u32;
+    let right = ((x + w + mw / 2.0).min(width as f32) as u32).max(left + 1);
+    let bottom = ((y + h + mh / 2.0).min(height as f32) as u32).max(top + 1);
+    Ok((left, top, right - left, bottom - top))
+}
+
 /// Checks five landmarks against a `width` x `height` image: numbers, within
 /// [`MAX_OUTSIDE_SHARE`] of the image's larger side of it, in the template's handedness,
 /// and fitting the template within [`MAX_FIT_RESIDUAL_112`].
@@ -350,6 +416,33 @@ mod tests {
         nose[2][1] += 60.0;
         assert!(fit_residual(&nose).unwrap() > MAX_FIT_RESIDUAL_112);
         assert!(check_landmarks(&nose, 200, 200).is_err());
+    }
+
+    #[test]
+    fn the_facenet_crop_is_extract_face_s_rectangle() {
+        // extract_face(box=(40, 30, 140, 150), image_size=160, margin=32) on 200 x 180:
+        // margin 32 * 100 / 128 = 25 wide, 32 * 120 / 128 = 30 high; (27, 15) to (152, 165).
+        assert_eq!(
+            facenet_box([40.0, 30.0, 100.0, 120.0], 32, 160, 200, 180),
+            Ok((27, 15, 125, 150))
+        );
+        // No margin: the box, truncated; clipped at the image's edges.
+        assert_eq!(
+            facenet_box([10.7, 20.2, 50.5, 60.9], 0, 160, 200, 180),
+            Ok((10, 20, 51, 61))
+        );
+        assert_eq!(
+            facenet_box([0.0, 0.0, 100.0, 100.0], 40, 160, 110, 105),
+            Ok((0, 0, 110, 105))
+        );
+        assert!(facenet_box([0.0, 0.0, 10.0, 10.0], 160, 160, 100, 100).is_err());
+        assert_eq!(
+            BoxCrop::parse("facenet:20"),
+            Ok(BoxCrop::Facenet { margin: 20 })
+        );
+        assert_eq!(BoxCrop::parse("square"), Ok(BoxCrop::Square));
+        assert!(BoxCrop::parse("facenet:-1").is_err());
+        assert_eq!(BoxCrop::Facenet { margin: 7 }.to_string(), "facenet:7");
     }
 
     #[test]

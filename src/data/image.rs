@@ -12,7 +12,7 @@ use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage};
 use serde::{Deserialize, Serialize};
 
-use super::align::{self, FaceRegion};
+use super::align::{self, BoxCrop, FaceRegion};
 use super::error::{DataError, Result};
 use crate::choice::{display_by_name, named, Choice, Named};
 
@@ -53,6 +53,8 @@ pub struct Preprocess {
     pub crop_margin: f32,
     /// How an image file's pixels are scaled for the network.
     pub standardization: Standardization,
+    /// How a face box is cut out.
+    pub box_crop: BoxCrop,
 }
 
 /// How an image file's pixels (in [0, 1]) are scaled for the network.
@@ -92,19 +94,19 @@ fn decode(path: &Path) -> Result<DynamicImage> {
     })
 }
 
-/// The square (`left`, `top`, `side`) of `image` resized to `size` x `size`, as planes of
-/// `color` in [0, 1], channel-major.
-fn square_planes(
+/// The rectangle (`left`, `top`, `width`, `height`) of `image` resized to `size` x `size`,
+/// as planes of `color` in [0, 1], channel-major.
+fn region_planes(
     image: &DynamicImage,
     color: Color,
-    (left, top, side): (u32, u32, u32),
+    (left, top, w, h): (u32, u32, u32, u32),
     size: usize,
 ) -> Vec<f32> {
     match color {
-        Color::Gray => gray_square(&image.to_luma8(), (left, top, side), size),
+        Color::Gray => gray_region(&image.to_luma8(), (left, top, w, h), size),
         Color::Rgb => {
             let rgb = DynamicImage::ImageRgb8(image.to_rgb8())
-                .crop_imm(left, top, side, side)
+                .crop_imm(left, top, w, h)
                 .resize_exact(size as u32, size as u32, FilterType::Triangle)
                 .to_rgb8();
             (0..3)
@@ -114,10 +116,14 @@ fn square_planes(
     }
 }
 
-/// The square (`left`, `top`, `side`) of a grayscale image resized to `size` x `size`, in
-/// [0, 1].
-fn gray_square(image: &GrayImage, (left, top, side): (u32, u32, u32), size: usize) -> Vec<f32> {
-    let cropped = image::imageops::crop_imm(image, left, top, side, side).to_image();
+/// The rectangle (`left`, `top`, `width`, `height`) of a grayscale image resized to
+/// `size` x `size`, in [0, 1].
+fn gray_region(
+    image: &GrayImage,
+    (left, top, w, h): (u32, u32, u32, u32),
+    size: usize,
+) -> Vec<f32> {
+    let cropped = image::imageops::crop_imm(image, left, top, w, h).to_image();
     let resized = image::imageops::resize(&cropped, size as u32, size as u32, FilterType::Triangle);
     resized.pixels().map(|p| p.0[0] as f32 / 255.0).collect()
 }
@@ -152,13 +158,26 @@ pub fn load_face(path: &Path, region: &FaceRegion, how: &Preprocess) -> Result<V
     let mut pixels = match region {
         FaceRegion::Centre => {
             let side = width.min(height) as u32;
-            let square = ((width as u32 - side) / 2, (height as u32 - side) / 2, side);
-            square_planes(&image, how.color, square, size)
+            let square = (
+                (width as u32 - side) / 2,
+                (height as u32 - side) / 2,
+                side,
+                side,
+            );
+            region_planes(&image, how.color, square, size)
         }
         FaceRegion::Box { x, y, w, h } => {
-            let square = align::box_square([*x, *y, *w, *h], how.crop_margin, width, height)
-                .map_err(layout)?;
-            square_planes(&image, how.color, square, size)
+            let rect = match how.box_crop {
+                BoxCrop::Square => {
+                    align::box_square([*x, *y, *w, *h], how.crop_margin, width, height)
+                        .map(|(left, top, side)| (left, top, side, side))
+                }
+                BoxCrop::Facenet { margin } => {
+                    align::facenet_box([*x, *y, *w, *h], margin, size, width, height)
+                }
+            }
+            .map_err(layout)?;
+            region_planes(&image, how.color, rect, size)
         }
         FaceRegion::Landmarks(points) => {
             align::check_landmarks(points, width, height).map_err(layout)?;
@@ -185,7 +204,7 @@ pub fn as_color(pixels: &[f32], color: Color) -> Vec<f32> {
 pub fn to_square(image: &GrayImage, size: usize) -> Vec<f32> {
     let (w, h) = image.dimensions();
     let side = w.min(h);
-    gray_square(image, ((w - side) / 2, (h - side) / 2, side), size)
+    gray_region(image, ((w - side) / 2, (h - side) / 2, side, side), size)
 }
 
 /// Per-image standardisation (TensorFlow's): zero mean, unit variance, with the standard

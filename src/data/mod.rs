@@ -139,6 +139,8 @@ pub struct Dataset {
     /// How image files' pixels are scaled (built-in and FER2013 pixels are always
     /// standardised per image).
     pub standardization: image::Standardization,
+    /// How a face box is cut out.
+    pub box_crop: align::BoxCrop,
     /// What `--skip-bad` skipped while loading.
     pub skipped: Vec<String>,
 }
@@ -152,6 +154,7 @@ impl Default for Dataset {
             color: image::Color::Gray,
             crop_margin: image::DEFAULT_CROP_MARGIN,
             standardization: image::Standardization::PerImage,
+            box_crop: align::BoxCrop::Square,
             skipped: Vec::new(),
         }
     }
@@ -183,6 +186,7 @@ impl Dataset {
                     color: self.color,
                     crop_margin: self.crop_margin,
                     standardization: self.standardization,
+                    box_crop: self.box_crop,
                 };
                 image::load_face(path, &sample.region, &how)
                     .map(Into::into)

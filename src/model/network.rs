@@ -255,9 +255,12 @@ impl MultiTaskNet {
                 bn.eps = sizes.bn_eps;
                 Some(bn)
             }
-            (true, Body::Plain { .. }) => {
-                Some(BatchNorm2d::new(gpu, store, "fr.embedding_bn", a.embedding)?)
-            }
+            (true, Body::Plain { .. }) => Some(BatchNorm2d::new(
+                gpu,
+                store,
+                "fr.embedding_bn",
+                a.embedding,
+            )?),
             (false, _) => None,
         };
         Ok(MultiTaskNet {

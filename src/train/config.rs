@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::init::InitSource;
+use crate::data::align::BoxCrop;
 
 use crate::choice::{display_by_name, named, Choice, Named};
 use crate::data::augment::AugmentLevel;
@@ -51,6 +52,7 @@ impl DataSource {
                 dataset.color = how.color;
                 dataset.crop_margin = how.crop_margin;
                 dataset.standardization = how.standardization;
+                dataset.box_crop = how.box_crop;
                 dataset.cache_if_fits(4 << 30, *skip_bad)?;
                 dataset.refuse_duplicates(*skip_bad)?;
                 dataset.check_usable(path)?;
@@ -102,6 +104,7 @@ impl TrainConfig {
             color: self.color,
             crop_margin: self.crop_margin,
             standardization: architecture.standardization,
+            box_crop: self.box_crop,
         }
     }
 }
@@ -267,6 +270,9 @@ pub struct TrainConfig {
     pub color: Color,
     /// Added on each side of a manifest's face box, as a share of its larger side.
     pub crop_margin: f32,
+    /// How a manifest's face boxes are cut out (`--crop`).
+    #[serde(default, skip_serializing_if = "is_square")]
+    pub box_crop: BoxCrop,
     /// The trained weights the run started from (`--init-from`); None: random ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<InitSource>,
@@ -277,6 +283,10 @@ pub struct TrainConfig {
     /// The shared layers' learning rate as a share of the network's (`--trunk-lr-scale`).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub trunk_lr_scale: f32,
+}
+
+fn is_square(crop: &BoxCrop) -> bool {
+    *crop == BoxCrop::Square
 }
 
 fn one() -> f32 {
@@ -315,6 +325,7 @@ impl Default for TrainConfig {
             center_loss: false,
             color: Color::Gray,
             crop_margin: DEFAULT_CROP_MARGIN,
+            box_crop: BoxCrop::Square,
             init_from: None,
             freeze_trunk: false,
             trunk_lr_scale: 1.0,
