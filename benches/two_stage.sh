@@ -20,20 +20,4 @@ run "$out/pretrain" --tasks fr --subjects 200 --data-seed 7 --val-fraction 0
 run "$out/scratch" --all-folds
 run "$out/fine-tuned" --all-folds --init-from "$out/pretrain"
 run "$out/fine-tuned-trunk-0.1" --all-folds --init-from "$out/pretrain" --trunk-lr-scale 0.1
-python3 - "$out" <<'PY'
-import glob, json, statistics, sys
-out = sys.argv[1]
-keys = [("fer_accuracy", "FER"), ("fr_identification_accuracy", "FR id"),
-        ("fr_verification_accuracy", "verif acc"), ("fr_verification_auc", "verif AUC")]
-def spread(values):
-    values = [v for v in values if v is not None]
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
-print(f"| start | split | " + " | ".join(k[1] for k in keys) + " |")
-print("| --- | --- |" + " --- |" * len(keys))
-for name in ["scratch", "fine-tuned", "fine-tuned-trunk-0.1"]:
-    runs = [json.load(open(p)) for p in sorted(glob.glob(f"{out}/{name}/seed-*/fold-*/summary.json"))]
-    for split in ["validation", "test"]:
-        rows = [r if split == "test" else (r.get("validation") or {}) for r in runs]
-        cells = [spread([row.get(key) for row in rows]) for key, _ in keys]
-        print(f"| {name} | {split} ({len(runs)} folds) | " + " | ".join(cells) + " |")
-PY
+benches/two_stage_table.py "$out"
