@@ -171,7 +171,7 @@ fn share_of(n: usize, share: f32, keep: usize) -> usize {
 /// never all).
 ///
 /// Data with an official split ([`Sample::usage`](super::Sample::usage), FER2013's Usage
-/// column) is split as it says instead, in one fold ([`official_split`]).
+/// column) is split as it says instead, in one fold.
 pub fn split(dataset: &Dataset, k: usize, fold: usize, seed: u64, shares: Shares) -> Result<Split> {
     if dataset.samples.iter().any(|s| s.usage.is_some()) {
         return official_split(dataset, fold);
