@@ -472,7 +472,7 @@ fn changed_data_is_noticed_and_odd_names_are_not_rewritten() {
     use std::os::unix::ffi::OsStrExt;
     let odd = images.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"));
     std::fs::copy(images.join("s002_fear_1.png"), &odd).unwrap();
-    let csv = temp_dir("odd-embed").with_extension("csv");
+    let csv = temp_dir("odd-embed.csv");
     let output = Command::new(env!("CARGO_BIN_EXE_facemtl"))
         .arg("embed")
         .arg("--checkpoint")

@@ -178,7 +178,7 @@ fn a_source_that_is_another_network_is_refused() {
         "{err}"
     );
     // A file of other names, and no file at all.
-    let other = temp_dir("init-other").with_extension("safetensors");
+    let other = temp_dir("init-other.safetensors");
     let values = vec![1.0f32; 6];
     let view = safetensors::tensor::TensorView::new(
         safetensors::Dtype::F32,

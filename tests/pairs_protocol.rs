@@ -65,7 +65,7 @@ fn best(scores: &[(f32, bool)]) -> f32 {
 }
 
 fn embeddings(run: &Path, root: &Path) -> HashMap<String, Vec<f32>> {
-    let csv = temp_dir("lfw-embed").with_extension("csv");
+    let csv = temp_dir("lfw-embed.csv");
     let images: Vec<String> = walk(root);
     let mut args = vec![
         "embed",
@@ -113,7 +113,7 @@ fn lfw_pairs_are_scored_set_by_set_at_thresholds_from_the_other_sets() {
     );
     assert!(ok, "{err}");
     let (root, names) = lfw_layout();
-    let pairs = temp_dir("lfw-pairs").with_extension("txt");
+    let pairs = temp_dir("lfw-pairs.txt");
     let text = pairs_text(&names);
     std::fs::write(&pairs, &text).unwrap();
     let (ok, out, err) = facemtl(&[
