@@ -2,9 +2,10 @@
 //! a checkpoint, or any safetensors file of f32 tensors under facemtl's names (e.g. FaceNet's
 //! weights converted by `benches/peers/facenet_to_safetensors.py`). Every tensor whose name
 //! and shape match the new network is copied in; every other keeps its fresh
-//! initialisation (a head with another number of classes, say). What was loaded, what
-//! differs in shape, what the file lacks and what it holds that the network does not use
-//! are printed as one table; a source that gives the network's shared layers almost nothing
+//! initialisation (a head with another number of classes, say), and so does the branch of a
+//! task a facemtl source run did not train. What was loaded, what differs in shape, what the
+//! source did not train, what the file lacks and what it holds that the network does not
+//! use are printed as one table; a source that gives the network's shared layers almost nothing
 //! is refused, naming the likely cause.
 
 use std::collections::HashMap;
@@ -64,6 +65,30 @@ fn fnv(bytes: &[u8]) -> String {
 pub struct Source {
     pub record: InitSource,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    /// Name prefixes of what the source run did not train (a facemtl run of one task: the
+    /// other task's branch): left out, however its names and shapes match.
+    untrained: Vec<String>,
+}
+
+/// The branch a facemtl run beside `file` did not train, from its `checkpoint.json`
+/// (`trained_tasks`). A run of one task leaves the other's branch at its initial values
+/// moved only by weight decay, which with Adam walks every weight of it to zero at the
+/// learning rate per step: no starting point for that branch.
+fn untrained_branches(file: &Path) -> Vec<String> {
+    let sidecar = file.with_file_name(super::checkpoint::SIDECAR_JSON);
+    let trained = std::fs::read_to_string(sidecar)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| {
+            v.get("trained_tasks")
+                .and_then(|t| t.as_str())
+                .map(String::from)
+        });
+    match trained.as_deref() {
+        Some("fr") => vec!["fer.".to_string()],
+        Some("fer") => vec!["fr.".to_string()],
+        _ => Vec::new(),
+    }
 }
 
 impl Source {
@@ -88,6 +113,7 @@ impl Source {
             }
             out.insert(name.to_string(), (view.shape().to_vec(), data));
         }
+        let untrained = untrained_branches(&file);
         let absolute = std::fs::canonicalize(&file).unwrap_or(file);
         Ok(Source {
             record: InitSource {
@@ -95,6 +121,7 @@ impl Source {
                 digest: fnv(&bytes),
             },
             tensors: out,
+            untrained,
         })
     }
 }
@@ -110,6 +137,8 @@ pub struct LoadReport {
     pub missing: Vec<String>,
     /// The file's, not in the network.
     pub unused: Vec<String>,
+    /// In both, but of a branch the source run did not train: left at their initialisation.
+    pub untrained_in_source: Vec<String>,
 }
 
 impl LoadReport {
@@ -153,6 +182,11 @@ impl LoadReport {
                 ),
             ),
             (
+                "not trained there",
+                self.untrained_in_source.len(),
+                names(self.untrained_in_source.clone()),
+            ),
+            (
                 "not in the file",
                 self.missing.len(),
                 names(self.missing.clone()),
@@ -180,6 +214,14 @@ pub fn load_into(gpu: &Gpu, store: &ParamStore, source: &Source) -> Result<LoadR
         let name = store.name(id);
         let expected = store.get(id).shape();
         match source.tensors.get(name) {
+            Some(_)
+                if source
+                    .untrained
+                    .iter()
+                    .any(|p| name.starts_with(p.as_str())) =>
+            {
+                report.untrained_in_source.push(name.to_string())
+            }
             Some((shape, data)) if shape == expected => {
                 report.loaded.push((name.to_string(), data.len()));
                 copies.push((id, data));
