@@ -94,7 +94,10 @@ fn a_run_starts_from_the_loaded_tensors_and_says_what_it_loaded() {
     }
     assert!(shared > 20, "{shared}");
     assert!(fer_fresh, "the FER branch was loaded from the source");
-    assert!(err.contains("not trained there") && err.contains("fer.block"), "{err}");
+    assert!(
+        err.contains("not trained there") && err.contains("fer.block"),
+        "{err}"
+    );
     // The run records its source and the source's digest.
     let sidecar: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join(SIDECAR_JSON)).unwrap()).unwrap();
@@ -129,7 +132,10 @@ fn the_shared_layers_compute_the_source_s_forward_pass() {
     assert_eq!(report.shape_differs.len(), 2, "{report:?}");
     assert!(
         !report.untrained_in_source.is_empty()
-            && report.untrained_in_source.iter().all(|n| n.starts_with("fer.")),
+            && report
+                .untrained_in_source
+                .iter()
+                .all(|n| n.starts_with("fer.")),
         "{report:?}"
     );
     assert!(
@@ -331,4 +337,30 @@ fn the_trunk_moves_by_its_share_of_the_step_or_not_at_all() {
         }
     }
     assert!(trunk_moved);
+}
+
+#[test]
+fn a_one_task_run_leaves_the_other_branch_as_initialised() {
+    let out = temp_dir("one-task-branch");
+    let (ok, _, err) = run(tiny_run_args(
+        &out,
+        "2",
+        &["--tasks", "fr", "--trace", "1", "--augment", "none"],
+    ));
+    assert!(ok, "{err}");
+    let start = tensors(&out.join("trace/step-0.safetensors"));
+    let end = tensors(&out.join(WEIGHTS));
+    let mut checked = 0;
+    for (name, values) in &end {
+        // Its weights: no gradient reaches them and no optimiser decays them (its batch
+        // norms' running statistics are recomputed with the rest before evaluation).
+        if name.starts_with("fer.") && !name.contains(".running_") {
+            assert_eq!(&start[name], values, "{name} moved in a run without FER");
+            checked += 1;
+        }
+        if name == "fr.embedding.weight" {
+            assert_ne!(&start[name], values, "the FR branch trains");
+        }
+    }
+    assert!(checked >= 6, "{checked}");
 }

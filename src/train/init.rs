@@ -71,9 +71,10 @@ pub struct Source {
 }
 
 /// The branch a facemtl run beside `file` did not train, from its `checkpoint.json`
-/// (`trained_tasks`). A run of one task leaves the other's branch at its initial values
-/// moved only by weight decay, which with Adam walks every weight of it to zero at the
-/// learning rate per step: no starting point for that branch.
+/// (`trained_tasks`): a run of one task holds the other's branch at its initial values
+/// (or, where an optimiser kept it, walked towards zero by weight decay: Adam's coupled
+/// decay moves every weight by the learning rate per step), no better a start than this
+/// run's own initialisation.
 fn untrained_branches(file: &Path) -> Vec<String> {
     let sidecar = file.with_file_name(super::checkpoint::SIDECAR_JSON);
     let trained = std::fs::read_to_string(sidecar)

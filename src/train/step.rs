@@ -91,9 +91,18 @@ impl Learner {
             .schedule
             .schedule(config.lr, steps_per_epoch, config.epochs);
         // The shared layers first (they are built first), so a share of the rate can be
-        // given to a leading run of the group; none of them when frozen.
+        // given to a leading run of the group; none of them when frozen. A branch of a task
+        // not trained is left out too: it has no gradient, and the optimiser's weight decay
+        // would otherwise walk it to zero (Adam's coupled decay, at lr per step), where it is
+        // no use to a run that starts from this one.
+        let untrained = match tasks {
+            Tasks::Both => None,
+            Tasks::Fr => Some("fer."),
+            Tasks::Fer => Some("fr."),
+        };
         let (trunk, rest): (Vec<ParamId>, Vec<ParamId>) = MultiTaskNet::main_params(&store)
             .into_iter()
+            .filter(|&id| untrained.is_none_or(|prefix| !store.name(id).starts_with(prefix)))
             .partition(|&id| store.name(id).starts_with("trunk."));
         let trunk_len = if config.freeze_trunk { 0 } else { trunk.len() };
         let main_params = match config.freeze_trunk {
