@@ -104,6 +104,39 @@ fn a_face_box_crops_exactly() {
 }
 
 #[test]
+fn the_facenet_crop_cuts_the_box_even_where_a_row_has_landmarks() {
+    let mut state = 777u32;
+    let image = GrayImage::from_fn(120, 100, |_, _| {
+        state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+        Luma([(state >> 24) as u8])
+    });
+    let path = temp("both.png");
+    image.save(&path).unwrap();
+    let face_box = [30.0, 20.0, 40.0, 50.0];
+    let points = align::template(112).map(|[x, y]| [x * 0.5 + 25.0, y * 0.5 + 20.0]);
+    let both = FaceRegion::LandmarksAndBox { points, face_box };
+    let [x, y, w, h] = face_box;
+    let facenet = Preprocess {
+        box_crop: align::BoxCrop::Facenet { margin: 10 },
+        ..gray(40)
+    };
+    // Under FaceNet's crop: the box, as extract_face cuts it.
+    let got = load_face(&path, &both, &facenet).unwrap();
+    let boxed = load_face(&path, &FaceRegion::Box { x, y, w, h }, &facenet).unwrap();
+    assert_eq!(got, boxed);
+    // The rectangle itself: 40 x 50 widened by 10 * 40 / 30 and 10 * 50 / 30, truncated.
+    assert_eq!(
+        align::facenet_box(face_box, 10, 40, 120, 100),
+        Ok((23, 11, 53, 67))
+    );
+    // Otherwise the landmarks align it, as a row with landmarks alone.
+    let aligned = load_face(&path, &both, &gray(40)).unwrap();
+    let landmarks = load_face(&path, &FaceRegion::Landmarks(points), &gray(40)).unwrap();
+    assert_eq!(aligned, landmarks);
+    assert_ne!(aligned, got);
+}
+
+#[test]
 fn rgb_keeps_three_channels_and_gray_sources_repeat() {
     // Left half red, right half blue: channel-major planes, standardised jointly.
     let image = RgbImage::from_fn(8, 8, |x, _| {

@@ -24,6 +24,12 @@ pub enum FaceRegion {
     Box { x: f32, y: f32, w: f32, h: f32 },
     /// Left eye, right eye, nose tip, left and right mouth corner, (x, y) in pixels.
     Landmarks([[f32; 2]; 5]),
+    /// Both: the landmarks align the face, except under `--crop facenet`, which cuts the
+    /// box (`[x, y, w, h]`) as FaceNet's weights expect.
+    LandmarksAndBox {
+        points: [[f32; 2]; 5],
+        face_box: [f32; 4],
+    },
 }
 
 /// The five-point template in a 112 x 112 crop (pixels), as MTCNN- and ArcFace-style

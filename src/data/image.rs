@@ -155,7 +155,18 @@ pub fn load_face(path: &Path, region: &FaceRegion, how: &Preprocess) -> Result<V
         path: path.to_path_buf(),
         message,
     };
-    let mut pixels = match region {
+    // A row with landmarks and a box: the box under FaceNet's crop, else the landmarks.
+    let region = match (*region, how.box_crop) {
+        (FaceRegion::LandmarksAndBox { face_box, .. }, BoxCrop::Facenet { .. }) => {
+            let [x, y, w, h] = face_box;
+            FaceRegion::Box { x, y, w, h }
+        }
+        (FaceRegion::LandmarksAndBox { points, .. }, BoxCrop::Square) => {
+            FaceRegion::Landmarks(points)
+        }
+        (region, _) => region,
+    };
+    let mut pixels = match &region {
         FaceRegion::Centre => {
             let side = width.min(height) as u32;
             let square = (
@@ -179,7 +190,7 @@ pub fn load_face(path: &Path, region: &FaceRegion, how: &Preprocess) -> Result<V
             .map_err(layout)?;
             region_planes(&image, how.color, rect, size)
         }
-        FaceRegion::Landmarks(points) => {
+        FaceRegion::Landmarks(points) | FaceRegion::LandmarksAndBox { points, .. } => {
             align::check_landmarks(points, width, height).map_err(layout)?;
             let fit = align::Similarity::fit(points, &align::template(size))
                 .ok_or_else(|| layout("the five landmarks coincide".into()))?;

@@ -209,14 +209,18 @@ fn parse_row(path: &Path, line_no: usize, columns: &Columns, fields: Vec<String>
         Some(at) => numbers(path, line_no, &fields, at, &LANDMARK_COLUMNS)?,
         None => None,
     };
-    let region = match (landmarks, face_box) {
-        (Some(l), _) => FaceRegion::Landmarks([
+    let points = landmarks.map(|l| {
+        [
             [l[0], l[1]],
             [l[2], l[3]],
             [l[4], l[5]],
             [l[6], l[7]],
             [l[8], l[9]],
-        ]),
+        ]
+    });
+    let region = match (points, face_box) {
+        (Some(points), Some(face_box)) => FaceRegion::LandmarksAndBox { points, face_box },
+        (Some(points), None) => FaceRegion::Landmarks(points),
         (None, Some([x, y, w, h])) => FaceRegion::Box { x, y, w, h },
         (None, None) => FaceRegion::Centre,
     };
