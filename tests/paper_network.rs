@@ -2,7 +2,7 @@
 //! equals the same network restated here on the f64 CPU reference: a small reference tape
 //! (every op's forward and backward from `facemtl::reference`, each confirmed by finite
 //! differences in tests/reference_gradients.rs and tests/inception_ops.rs) that builds
-//! the Inception-ResNet trunk from PAPER.md's description and reads the parameters by
+//! the Inception-ResNet trunk from docs/method.md's description and reads the parameters by
 //! name.
 
 mod common;
@@ -362,7 +362,7 @@ fn same(kh: usize, kw: usize) -> Conv2dSpec {
     }
 }
 
-/// The paper-small network restated from PAPER.md: (FR logits, FER logits).
+/// The paper-small network restated from docs/method.md: (FR logits, FER logits).
 fn reference_network(r: &mut Reference, x: V) -> (V, V) {
     let valid = Conv2dSpec::new(1, 0);
     let reduce = Conv2dSpec::new(2, 0);

@@ -1,4 +1,4 @@
-//! The paper's trunk: an Inception-ResNet-v1 (PAPER.md, "The trunk the paper builds on";
+//! The paper's trunk: an Inception-ResNet-v1 (docs/method.md, "The Inception-ResNet-v1 trunk";
 //! FaceNet's open implementations), with parameter names that are the PyTorch module
 //! paths of `benches/peers/pytorch_paper.py`, so a checkpoint loads there as it is.
 //!

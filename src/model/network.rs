@@ -1,4 +1,4 @@
-//! The multi-task network (PAPER.md): a shared convolutional trunk (a plain CNN, or the
+//! The multi-task network (docs/method.md): a shared convolutional trunk (a plain CNN, or the
 //! paper's Inception-ResNet: `inception_resnet.rs`), an FR branch (its own conv block or
 //! Block8, global average pool, dropout, 128-d embedding, identity FC), an FER branch (the
 //! same convolutions, global average pool, dropout, FC, ReLU, dropout, FC), and the weight

@@ -66,7 +66,7 @@ impl Choice for Preset {
 }
 display_by_name!(Preset);
 
-/// The widths of an Inception-ResNet-v1 trunk (PAPER.md gives the paper's).
+/// The widths of an Inception-ResNet-v1 trunk (docs/method.md gives the paper's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InceptionResNetSizes {
     /// Output channels of the stem's six convolutions.
