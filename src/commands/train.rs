@@ -365,7 +365,7 @@ pub fn run(args: TrainArgs, given: &[String]) -> Result<(), String> {
         figures(&summary.metrics, tasks)
     );
     facemtl::say!(
-        "results in {}: metrics.csv, epochs.csv, summary.json, checkpoint.safetensors, plots/",
+        "results in {}: summary.json, metrics.csv, epochs.csv, split.json, plots/, and the checkpoint (checkpoint.safetensors, checkpoint.state.safetensors, checkpoint.json)",
         out.display()
     );
     Ok(())
