@@ -116,15 +116,18 @@ fn lfw_pairs_are_scored_set_by_set_at_thresholds_from_the_other_sets() {
     let pairs = temp_dir("lfw-pairs.txt");
     let text = pairs_text(&names);
     std::fs::write(&pairs, &text).unwrap();
-    let (ok, out, err) = facemtl(&[
-        "eval",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--pairs",
-        pairs.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-    ]);
+    let eval_pairs = || {
+        facemtl(&[
+            "eval",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--pairs",
+            pairs.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+        ])
+    };
+    let (ok, out, err) = eval_pairs();
     assert!(ok, "{err}");
     assert!(out.contains("pairs: 24 (2 sets"), "{out}");
 
@@ -204,15 +207,7 @@ fn lfw_pairs_are_scored_set_by_set_at_thresholds_from_the_other_sets() {
 
     // Errors that say what is wrong: a short file, a missing image, a manifest without it.
     std::fs::write(&pairs, text.lines().take(20).collect::<Vec<_>>().join("\n")).unwrap();
-    let (ok, _, err) = facemtl(&[
-        "eval",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--pairs",
-        pairs.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = eval_pairs();
     assert!(
         !ok && err.contains("ends early") && err.contains("set 2"),
         "{err}"
@@ -222,15 +217,7 @@ fn lfw_pairs_are_scored_set_by_set_at_thresholds_from_the_other_sets() {
         text.replacen(&format!("{}\t1", names[0]), &format!("{}\t9", names[0]), 1),
     )
     .unwrap();
-    let (ok, _, err) = facemtl(&[
-        "eval",
-        "--checkpoint",
-        run.to_str().unwrap(),
-        "--pairs",
-        pairs.to_str().unwrap(),
-        "--root",
-        root.to_str().unwrap(),
-    ]);
+    let (ok, _, err) = eval_pairs();
     assert!(!ok && err.contains("_0009.jpg"), "{err}");
     let (ok, _, err) = facemtl(&[
         "eval",
