@@ -10,6 +10,7 @@ pub mod autodiff;
 pub mod choice;
 pub mod console;
 pub mod data;
+pub mod fnv;
 pub mod geometry;
 pub mod gpu;
 pub mod kernels;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::cli::{facemtl, temp_dir, tiny_run_args};
-use common::{gpu, random, rng};
+use common::{gpu, random, rng, snapshot};
 use facemtl::autodiff::{ParamStore, Tape};
 use facemtl::data::batches::Batch;
 use facemtl::gpu::Tensor;
@@ -281,18 +281,6 @@ fn learner(config: &TrainConfig) -> Learner {
     .unwrap()
 }
 
-fn values(store: &ParamStore) -> HashMap<String, Vec<f32>> {
-    store
-        .ids()
-        .map(|id| {
-            (
-                store.name(id).to_string(),
-                store.get(id).to_vec(gpu()).unwrap(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn the_trunk_moves_by_its_share_of_the_step_or_not_at_all() {
     let n = 6;
@@ -306,9 +294,9 @@ fn the_trunk_moves_by_its_share_of_the_step_or_not_at_all() {
     };
     let step = |config: TrainConfig| {
         let mut l = learner(&config);
-        let before = values(&l.store);
+        let before = snapshot(&l.store);
         l.step(gpu(), &batch, 0, 1, None).unwrap();
-        (before, values(&l.store))
+        (before, snapshot(&l.store))
     };
     let (start, full) = step(sgd_config(1.0, false));
     let (_, quarter) = step(sgd_config(0.25, false));

@@ -9,8 +9,8 @@ mod common;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use common::{gpu, random, rng};
-use facemtl::autodiff::{ParamStore, Tape, Var};
+use common::{gpu, random, rng, snapshot};
+use facemtl::autodiff::{Tape, Var};
 use facemtl::data::batches::Batch;
 use facemtl::gpu::{Indices, Tensor};
 use facemtl::model::{ForwardOptions, MultiTaskNet, Outputs, CENTER_LOSS_WEIGHT};
@@ -69,18 +69,6 @@ fn batch() -> Batch {
 
 /// Every parameter and buffer by name.
 type Values = HashMap<String, Vec<f32>>;
-
-fn snapshot(store: &ParamStore) -> Values {
-    store
-        .ids()
-        .map(|id| {
-            (
-                store.name(id).to_string(),
-                store.get(id).to_vec(gpu()).unwrap(),
-            )
-        })
-        .collect()
-}
 
 /// What the step should do, computed from an untouched copy of the learner.
 struct Reference {

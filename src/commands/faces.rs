@@ -21,13 +21,25 @@ pub struct Face {
 /// The faces of image files given on the command line (each its centre square), and one
 /// message for each file that could not be read.
 pub fn read(paths: &[PathBuf], how: &Preprocess) -> (Vec<Face>, Vec<String>) {
-    let mut faces = Vec::with_capacity(paths.len());
+    read_regions(
+        paths.iter().map(|p| (p.clone(), FaceRegion::Centre, None)),
+        how,
+    )
+}
+
+/// The faces of image files, each cut out where its region says and with its person if
+/// known, and one message for each file that could not be read.
+pub fn read_regions(
+    images: impl IntoIterator<Item = (PathBuf, FaceRegion, Option<String>)>,
+    how: &Preprocess,
+) -> (Vec<Face>, Vec<String>) {
+    let mut faces = Vec::new();
     let mut failed = Vec::new();
-    for path in paths {
-        match facemtl::data::image::load_face(path, &FaceRegion::Centre, how) {
+    for (path, region, person) in images {
+        match facemtl::data::image::load_face(&path, &region, how) {
             Ok(pixels) => faces.push(Face {
                 origin: path.display().to_string(),
-                person: None,
+                person,
                 pixels,
             }),
             Err(e) => failed.push(e.to_string()),

@@ -13,7 +13,7 @@ use facemtl::data::pairs_file::{self, PairImage};
 use facemtl::train::open_set::similarity;
 use facemtl::train::pairs_protocol::evaluate_pairs;
 
-use super::faces::{self, Face};
+use super::faces;
 use super::Loaded;
 
 /// Where each listed image's face is: from `--faces` (a manifest of the images, with boxes
@@ -57,25 +57,20 @@ pub fn run(
     let regions = face_regions(manifest)?;
     let images: BTreeSet<&PairImage> = listed.iter().flat_map(|p| [&p.a, &p.b]).collect();
     let how = loaded.checkpoint.sidecar.config.preprocess();
-    let (mut read, mut failed, mut not_listed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut not_listed = Vec::new();
+    let mut located = Vec::with_capacity(images.len());
     for image in &images {
         let path = image.path(root);
-        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        let region = match (manifest, regions.get(&canonical)) {
-            (_, Some(region)) => *region,
-            (None, None) => FaceRegion::Centre,
-            (Some(_), None) => {
-                not_listed.push(path.display().to_string());
-                continue;
+        let region = match manifest {
+            None => Some(FaceRegion::Centre),
+            Some(_) => {
+                let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                regions.get(&canonical).copied()
             }
         };
-        match facemtl::data::image::load_face(&path, &region, &how) {
-            Ok(pixels) => read.push(Face {
-                origin: path.display().to_string(),
-                person: Some(image.name.clone()),
-                pixels,
-            }),
-            Err(e) => failed.push(e.to_string()),
+        match region {
+            Some(region) => located.push((path, region, Some(image.name.clone()))),
+            None => not_listed.push(path.display().to_string()),
         }
     }
     if !not_listed.is_empty() {
@@ -86,6 +81,7 @@ pub fn run(
             not_listed[0]
         ));
     }
+    let (read, failed) = faces::read_regions(located, &how);
     if let Some(e) = faces::unreadable(&failed) {
         return Err(e);
     }

@@ -240,14 +240,20 @@ fn refuse_other_task_flags(tasks: Tasks, given: &[String]) -> Result<(), String>
             .cloned()
             .collect()
     };
+    const WEIGHING: [&str; 4] = [
+        "--weighting",
+        "--weight-grad-to-trunk",
+        "--unit-lr",
+        "--raw-unit-logits",
+    ];
     let (unused, why) = match tasks {
         Tasks::Both => return Ok(()),
         Tasks::Fr => (
-            without(&["--weighting", "--weight-grad-to-trunk", "--unit-lr", "--raw-unit-logits"]),
+            without(&WEIGHING),
             "they weigh two tasks, and --tasks fr trains one",
         ),
         Tasks::Fer => (
-            without(&["--weighting", "--weight-grad-to-trunk", "--unit-lr", "--raw-unit-logits", "--center-loss"]),
+            without(&[&WEIGHING[..], &["--center-loss"]].concat()),
             "they weigh two tasks or (--center-loss) act on the face-recognition embedding, and --tasks fer trains expression recognition alone",
         ),
     };

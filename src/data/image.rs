@@ -155,18 +155,18 @@ pub fn load_face(path: &Path, region: &FaceRegion, how: &Preprocess) -> Result<V
         path: path.to_path_buf(),
         message,
     };
-    // A row with landmarks and a box: the box under FaceNet's crop, else the landmarks.
-    let region = match (*region, how.box_crop) {
-        (FaceRegion::LandmarksAndBox { face_box, .. }, BoxCrop::Facenet { .. }) => {
-            let [x, y, w, h] = face_box;
-            FaceRegion::Box { x, y, w, h }
+    let box_planes = |face_box: [f32; 4]| -> Result<Vec<f32>> {
+        let rect = match how.box_crop {
+            BoxCrop::Square => align::box_square(face_box, how.crop_margin, width, height)
+                .map(|(left, top, side)| (left, top, side, side)),
+            BoxCrop::Facenet { margin } => {
+                align::facenet_box(face_box, margin, size, width, height)
+            }
         }
-        (FaceRegion::LandmarksAndBox { points, .. }, BoxCrop::Square) => {
-            FaceRegion::Landmarks(points)
-        }
-        (region, _) => region,
+        .map_err(layout)?;
+        Ok(region_planes(&image, how.color, rect, size))
     };
-    let mut pixels = match &region {
+    let mut pixels = match *region {
         FaceRegion::Centre => {
             let side = width.min(height) as u32;
             let square = (
@@ -177,22 +177,16 @@ pub fn load_face(path: &Path, region: &FaceRegion, how: &Preprocess) -> Result<V
             );
             region_planes(&image, how.color, square, size)
         }
-        FaceRegion::Box { x, y, w, h } => {
-            let rect = match how.box_crop {
-                BoxCrop::Square => {
-                    align::box_square([*x, *y, *w, *h], how.crop_margin, width, height)
-                        .map(|(left, top, side)| (left, top, side, side))
-                }
-                BoxCrop::Facenet { margin } => {
-                    align::facenet_box([*x, *y, *w, *h], margin, size, width, height)
-                }
-            }
-            .map_err(layout)?;
-            region_planes(&image, how.color, rect, size)
+        FaceRegion::Box { x, y, w, h } => box_planes([x, y, w, h])?,
+        // A row with landmarks and a box: the box under FaceNet's crop, else the landmarks.
+        FaceRegion::LandmarksAndBox { face_box, .. }
+            if matches!(how.box_crop, BoxCrop::Facenet { .. }) =>
+        {
+            box_planes(face_box)?
         }
         FaceRegion::Landmarks(points) | FaceRegion::LandmarksAndBox { points, .. } => {
-            align::check_landmarks(points, width, height).map_err(layout)?;
-            let fit = align::Similarity::fit(points, &align::template(size))
+            align::check_landmarks(&points, width, height).map_err(layout)?;
+            let fit = align::Similarity::fit(&points, &align::template(size))
                 .ok_or_else(|| layout("the five landmarks coincide".into()))?;
             full_planes(&image, how.color)
                 .iter()

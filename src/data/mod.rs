@@ -19,6 +19,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::fnv::Fnv1a;
+
 pub use error::{DataError, Result, Skipped};
 pub use expression::Expression;
 
@@ -56,33 +58,27 @@ pub fn files_digest(dataset: &Dataset, source: Option<&Path>) -> Option<String> 
     if files.is_empty() {
         return None;
     }
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut hash = Fnv1a::default();
     for file in files {
-        eat(file.as_os_str().as_encoded_bytes());
+        hash.eat(file.as_os_str().as_encoded_bytes());
         let meta = std::fs::metadata(file).ok();
-        eat(&meta.as_ref().map_or(u64::MAX, |m| m.len()).to_le_bytes());
+        hash.eat(&meta.as_ref().map_or(u64::MAX, |m| m.len()).to_le_bytes());
         let modified = meta
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(u128::MAX, |d| d.as_nanos());
-        eat(&modified.to_le_bytes());
+        hash.eat(&modified.to_le_bytes());
     }
-    Some(format!("{hash:016x}"))
+    Some(hash.hex())
 }
 
 /// A 64-bit FNV-1a hash of an image's pixel bits.
 fn pixel_hash(pixels: &[f32]) -> u64 {
-    pixels.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, v| {
-        v.to_bits()
-            .to_le_bytes()
-            .iter()
-            .fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-    })
+    let mut hash = Fnv1a::default();
+    for v in pixels {
+        hash.eat(&v.to_bits().to_le_bytes());
+    }
+    hash.finish()
 }
 
 /// Position of a frame in a video sequence (CK+, Oulu-CASIA).

@@ -249,19 +249,16 @@ impl MultiTaskNet {
             !with_bn,
             Init::Xavier,
         )?;
-        let fr_embedding_bn = match (with_bn, &a.body) {
-            (true, Body::InceptionResNet(sizes)) => {
+        // FaceNet's batch norm over the embedding, at its trunk's epsilon.
+        let fr_embedding_bn = match with_bn {
+            true => {
                 let mut bn = BatchNorm2d::new(gpu, store, "fr.embedding_bn", a.embedding)?;
-                bn.eps = sizes.bn_eps;
+                if let Body::InceptionResNet(sizes) = &a.body {
+                    bn.eps = sizes.bn_eps;
+                }
                 Some(bn)
             }
-            (true, Body::Plain { .. }) => Some(BatchNorm2d::new(
-                gpu,
-                store,
-                "fr.embedding_bn",
-                a.embedding,
-            )?),
-            (false, _) => None,
+            false => None,
         };
         Ok(MultiTaskNet {
             fr_convs,

@@ -212,16 +212,16 @@ impl Preset {
                 embedding_head: EmbeddingHead::Linear,
                 standardization: Standardization::PerImage,
             },
+            // `paper` with FaceNet's head and settings.
             Preset::Facenet => Architecture {
-                input: 160,
                 body: Body::InceptionResNet(InceptionResNetSizes {
                     bn_eps: 1e-3,
                     ..paper()
                 }),
                 embedding: 512,
-                fer_hidden: 256,
                 embedding_head: EmbeddingHead::LinearBatchNorm,
                 standardization: Standardization::Fixed,
+                ..Preset::Paper.architecture()
             },
             Preset::PaperSmall => Architecture {
                 input: 96,

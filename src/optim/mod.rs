@@ -57,8 +57,8 @@ pub struct Optimizer {
     clip_norm: Option<f32>,
     ones: Tensor,
     step: u64,
-    /// The group's elements below this one take the learning rate times `.1` (the shared
-    /// layers of a network fine-tuned from trained weights); None: one rate for all.
+    /// (end, scale): the group's elements below `end` learn at `scale` times the rate (the
+    /// shared layers of a network fine-tuned from trained weights); None: one rate for all.
     scaled_below: Option<(usize, f32)>,
 }
 
@@ -165,8 +165,8 @@ impl Optimizer {
                 _ => vec![(run.clone(), lr)],
             })
             .collect();
-        for (run, lr) in &parts {
-            let (run, lr) = (run, *lr);
+        for (run, lr) in parts {
+            let run = &run;
             let param = self.group.params(gpu, run)?;
             let grad = self.group.grads(gpu, run)?;
             let state = self

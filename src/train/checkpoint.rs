@@ -22,6 +22,7 @@ use super::config::{Tasks, TrainConfig};
 use crate::autodiff::ParamStore;
 use crate::choice::Choice;
 use crate::data::Expression;
+use crate::fnv::Fnv1a;
 use crate::gpu::{Gpu, Tensor};
 use crate::optim::Optimizer;
 
@@ -221,8 +222,13 @@ fn error(path: &Path, message: impl std::fmt::Display) -> String {
     format!("{}: {message}", path.display())
 }
 
+/// Where [`write_atomically`] writes `path` before renaming it into place.
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    path.with_extension("tmp")
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let temp = path.with_extension("tmp");
+    let temp = temp_path(path);
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         let mut file = std::fs::File::create(&temp)?;
@@ -237,20 +243,15 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
 fn digest<'a>(tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [f32])>) -> String {
     let mut sorted: Vec<_> = tensors.collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut hash = Fnv1a::default();
     for (name, shape, data) in sorted {
-        eat(name.as_bytes());
+        hash.eat(name.as_bytes());
         for &d in shape {
-            eat(&(d as u64).to_le_bytes());
+            hash.eat(&(d as u64).to_le_bytes());
         }
-        eat(bytemuck::cast_slice(data));
+        hash.eat(bytemuck::cast_slice(data));
     }
-    format!("{hash:016x}")
+    hash.hex()
 }
 
 /// A tensor as a file holds it: name, shape, values.

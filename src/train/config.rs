@@ -4,9 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::init::InitSource;
-use crate::data::align::BoxCrop;
-
 use crate::choice::{display_by_name, named, Choice, Named};
+use crate::data::align::BoxCrop;
 use crate::data::augment::AugmentLevel;
 use crate::data::formats::Format;
 use crate::data::image::{Color, Preprocess, DEFAULT_CROP_MARGIN};
@@ -93,6 +92,17 @@ pub enum Tasks {
     Fr,
     /// Expression recognition only.
     Fer,
+}
+
+impl Tasks {
+    /// The name prefix of the branch a run of these tasks does not train (None for both).
+    pub fn untrained_branch(self) -> Option<&'static str> {
+        match self {
+            Tasks::Both => None,
+            Tasks::Fr => Some("fer."),
+            Tasks::Fer => Some("fr."),
+        }
+    }
 }
 
 impl TrainConfig {

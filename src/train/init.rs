@@ -15,6 +15,7 @@ use safetensors::tensor::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::WEIGHTS;
+use super::config::Tasks;
 use super::error::TrainError;
 use crate::autodiff::ParamStore;
 use crate::gpu::Gpu;
@@ -53,21 +54,13 @@ pub fn source_file(path: &Path) -> Result<PathBuf, String> {
     Ok(path.to_path_buf())
 }
 
-/// 64-bit FNV-1a of `bytes`, as hex.
-fn fnv(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
-}
-
 /// A source's tensors by name (shape, values), and its record.
 pub struct Source {
     pub record: InitSource,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
-    /// Name prefixes of what the source run did not train (a facemtl run of one task: the
-    /// other task's branch): left out, however its names and shapes match.
-    untrained: Vec<String>,
+    /// The name prefix of the branch the source run did not train (a facemtl run of one
+    /// task: the other task's branch): left out, however its names and shapes match.
+    untrained: Option<&'static str>,
 }
 
 /// The branch a facemtl run beside `file` did not train, from its `checkpoint.json`
@@ -75,21 +68,13 @@ pub struct Source {
 /// (or, where an optimiser kept it, walked towards zero by weight decay: Adam's coupled
 /// decay moves every weight by the learning rate per step), no better a start than this
 /// run's own initialisation.
-fn untrained_branches(file: &Path) -> Vec<String> {
+fn untrained_branch(file: &Path) -> Option<&'static str> {
     let sidecar = file.with_file_name(super::checkpoint::SIDECAR_JSON);
-    let trained = std::fs::read_to_string(sidecar)
+    std::fs::read_to_string(sidecar)
         .ok()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|v| {
-            v.get("trained_tasks")
-                .and_then(|t| t.as_str())
-                .map(String::from)
-        });
-    match trained.as_deref() {
-        Some("fr") => vec!["fer.".to_string()],
-        Some("fer") => vec!["fr.".to_string()],
-        _ => Vec::new(),
-    }
+        .and_then(|v| serde_json::from_value::<Tasks>(v.get("trained_tasks")?.clone()).ok())
+        .and_then(Tasks::untrained_branch)
 }
 
 impl Source {
@@ -114,12 +99,12 @@ impl Source {
             }
             out.insert(name.to_string(), (view.shape().to_vec(), data));
         }
-        let untrained = untrained_branches(&file);
+        let untrained = untrained_branch(&file);
         let absolute = std::fs::canonicalize(&file).unwrap_or(file);
         Ok(Source {
             record: InitSource {
                 path: absolute.display().to_string(),
-                digest: fnv(&bytes),
+                digest: crate::fnv::hex_of(&bytes),
             },
             tensors: out,
             untrained,
@@ -215,12 +200,7 @@ pub fn load_into(gpu: &Gpu, store: &ParamStore, source: &Source) -> Result<LoadR
         let name = store.name(id);
         let expected = store.get(id).shape();
         match source.tensors.get(name) {
-            Some(_)
-                if source
-                    .untrained
-                    .iter()
-                    .any(|p| name.starts_with(p.as_str())) =>
-            {
+            Some(_) if source.untrained.is_some_and(|p| name.starts_with(p)) => {
                 report.untrained_in_source.push(name.to_string())
             }
             Some((shape, data)) if shape == expected => {

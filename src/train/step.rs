@@ -95,11 +95,7 @@ impl Learner {
         // not trained is left out too: it has no gradient, and the optimiser's weight decay
         // would otherwise walk it to zero (Adam's coupled decay, at lr per step), where it is
         // no use to a run that starts from this one.
-        let untrained = match tasks {
-            Tasks::Both => None,
-            Tasks::Fr => Some("fer."),
-            Tasks::Fer => Some("fr."),
-        };
+        let untrained = tasks.untrained_branch();
         let (trunk, rest): (Vec<ParamId>, Vec<ParamId>) = MultiTaskNet::main_params(&store)
             .into_iter()
             .filter(|&id| untrained.is_none_or(|prefix| !store.name(id).starts_with(prefix)))

@@ -97,6 +97,21 @@ pub fn upload(shape: &[usize], data: &[f32]) -> Tensor {
     Tensor::from_slice(gpu(), shape, data).unwrap_or_else(|e| panic!("upload {shape:?}: {e}"))
 }
 
+/// Every parameter and buffer of `store` by name, downloaded.
+pub fn snapshot(
+    store: &facemtl::autodiff::ParamStore,
+) -> std::collections::HashMap<String, Vec<f32>> {
+    store
+        .ids()
+        .map(|id| {
+            (
+                store.name(id).to_string(),
+                store.get(id).to_vec(gpu()).unwrap(),
+            )
+        })
+        .collect()
+}
+
 pub fn download(t: &Tensor) -> Vec<f32> {
     t.to_vec(gpu()).expect("download")
 }
